@@ -1,0 +1,169 @@
+//! `lockfair-client`: runs sessions against a lockfair server, compares every variant, and shows
+//! by experiment how Linux file locks behave.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use lockfair::client::compare::{self, CompareOptions};
+use lockfair::client::{RunOptions, probe, run};
+use lockfair::placement::Placement;
+use lockfair::server::default_socket_path;
+use lockfair::variant::{Mode, Variant};
+
+/// Measure how (un)fairly Linux hands a file lock between processes, and what to use instead.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one session against a running lockfair-server
+    Run(RunArgs),
+    /// Start a private server and run the variants side by side
+    Compare(CompareArgs),
+    /// Show, by experiment, why the seed's passed descriptor gives no mutual exclusion
+    Probe {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// (internal) the helper process the experiments drive over stdin
+    #[command(hide = true)]
+    Peer,
+}
+
+#[derive(Debug, ClapArgs)]
+struct RunArgs {
+    /// Handoff mechanism
+    #[arg(long, value_enum)]
+    variant: Variant,
+    /// Turns each side takes
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// Stop after this many seconds even if rounds remain
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    max_seconds: f64,
+    /// Where the two processes run
+    #[arg(long, value_enum, default_value_t = Placement::Free)]
+    placement: Placement,
+    /// The server's socket [default: the server's default]
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+struct CompareArgs {
+    /// Variants to run (comma-separated)
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Variant::Seed, Variant::Ofd])]
+    variants: Vec<Variant>,
+    /// Placements to run (comma-separated)
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Placement::Free])]
+    placements: Vec<Placement>,
+    /// Turns per side in each cell
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// Time limit per cell, in seconds
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+    max_seconds: f64,
+    /// The lockfair-server binary [default: next to this one]
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    lockfair::placement::allowed_cpus();
+    match dispatch(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lockfair-client: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run_one(args),
+        Command::Compare(args) => run_compare(args),
+        Command::Probe { json } => {
+            let helper = std::env::current_exe().context("cannot find this executable")?;
+            let report = probe::probe(&helper)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Peer => {
+            lockfair::peer::serve(std::io::stdin().as_fd())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let report = run(&RunOptions {
+        socket: args.socket.unwrap_or_else(default_socket_path),
+        variant: args.variant,
+        mode: Mode::Turns,
+        placement: args.placement,
+        rounds: args.rounds,
+        max_seconds: args.max_seconds,
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if args.variants.is_empty() || args.placements.is_empty() {
+        bail!("nothing to compare: give at least one variant and one placement");
+    }
+    let cells = compare::compare(
+        &CompareOptions {
+            variants: args.variants,
+            placements: args.placements,
+            rounds: args.rounds,
+            max_seconds: args.max_seconds,
+            server_bin: args.server_bin,
+        },
+        |cell| {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} {}: {}",
+                cell.variant,
+                cell.placement,
+                if cell.outcome.is_ok() {
+                    "done"
+                } else {
+                    "failed"
+                }
+            );
+        },
+    )?;
+    print!("{}", compare::to_text(&cells));
+    Ok(ExitCode::SUCCESS)
+}

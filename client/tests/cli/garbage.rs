@@ -1,0 +1,121 @@
+//! Datagrams that are not a proper hello get an `error` reply; the server keeps serving and
+//! closes every descriptor it received.
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use lockfair::arena::Arena;
+use lockfair::placement::Placement;
+use lockfair::proto::{self, Hello, Message};
+use lockfair::variant::{Mode, Variant};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, bind, connect, recv,
+    sendmsg, socket,
+};
+
+use crate::util::{Server, run_json};
+
+/// A bound, connected datagram socket, like a client's.
+pub fn raw_client(server: &Server) -> OwnedFd {
+    let s = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(s.as_raw_fd(), &UnixAddr::new_unnamed()).unwrap();
+    connect(s.as_raw_fd(), &UnixAddr::new(&server.socket).unwrap()).unwrap();
+    s
+}
+
+/// Sends `bytes` with `fds` and returns the server's reply, decoded.
+pub fn exchange(sock: &OwnedFd, bytes: &[u8], fds: &[i32]) -> Message {
+    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+        vec![]
+    } else {
+        vec![ControlMessage::ScmRights(fds)]
+    };
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(bytes)],
+        &cmsgs,
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    assert!(
+        lockfair::channel::wait_readable(sock, Duration::from_secs(5)).unwrap(),
+        "no reply within 5 s"
+    );
+    let mut buf = vec![0u8; proto::MAX_DATAGRAM];
+    let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
+    proto::decode(&buf[..n]).expect("the reply is a lockfair message")
+}
+
+pub fn hello(variant: Variant) -> Hello {
+    Hello {
+        variant,
+        mode: Mode::Turns,
+        placement: Placement::Free,
+        contenders: 2,
+        contender: 0,
+        rounds: 10,
+        max_ms: 1000,
+        cpu: None,
+    }
+}
+
+fn error_text(m: Message) -> String {
+    match m {
+        Message::Error(why) => why,
+        other => panic!("expected an error reply, got {other:?}"),
+    }
+}
+
+#[test]
+fn garbage_and_a_hello_without_its_arena_get_errors_and_the_server_carries_on() {
+    let server = Server::start();
+    // Warm up, so lazily opened descriptors (tokio's, the signal pipes) are in the baseline.
+    run_json(&server, &["--variant", "ofd", "--rounds", "10"]);
+    let baseline = server.fd_count();
+    let sock = raw_client(&server);
+
+    let why = error_text(exchange(&sock, b"CACHEDFILE HELLO", &[]));
+    assert!(why.contains("bad magic"), "{why}");
+
+    let bare = proto::encode(&Message::Hello(hello(Variant::Ofd)));
+    let why = error_text(exchange(&sock, &bare, &[]));
+    assert!(why.contains("exactly 1 descriptor"), "{why}");
+
+    let file = std::fs::File::open("/proc/self/exe").unwrap();
+    let why = error_text(exchange(
+        &sock,
+        b"garbage with a descriptor",
+        &[file.as_raw_fd()],
+    ));
+    assert!(why.contains("bad magic"), "{why}");
+
+    let why = error_text(exchange(&sock, &bare, &[file.as_raw_fd()]));
+    assert!(why.contains("not a memfd"), "{why}");
+
+    // A real arena for a hello that lies about the contenders.
+    let arena = Arena::create(2).unwrap();
+    let mut lying = hello(Variant::Ofd);
+    lying.contenders = 3;
+    let why = error_text(exchange(
+        &sock,
+        &proto::encode(&Message::Hello(lying)),
+        &[arena.file().as_raw_fd()],
+    ));
+    assert!(why.contains("hello says 3"), "{why}");
+
+    assert_eq!(
+        server.fd_count(),
+        baseline,
+        "every received descriptor was closed"
+    );
+    let report = run_json(&server, &["--variant", "ofd", "--rounds", "100"]);
+    assert_eq!(report["server"]["rounds"], 100, "and it still serves");
+}

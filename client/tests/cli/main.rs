@@ -1,0 +1,9 @@
+//! Integration tests: they start the real `lockfair-server` and `lockfair-client` binaries.
+//! One test binary, one module per feature.
+
+mod garbage;
+mod liveness;
+mod probe;
+mod run;
+mod util;
+mod variants;

@@ -1,0 +1,260 @@
+//! Starting the real binaries, with a deadline on everything.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// The client binary Cargo built for these tests.
+pub fn client_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lockfair-client"))
+}
+
+/// The server binary. Cargo only exports paths of this package's binaries, so we look next to
+/// the client: `cargo test --workspace` builds every package's binaries before any test runs.
+pub fn server_bin() -> PathBuf {
+    let path = client_bin().with_file_name("lockfair-server");
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` so the server is built too",
+        path.display()
+    );
+    path
+}
+
+/// A private (0700) directory, removed with its contents on drop.
+pub struct TestDir(pub PathBuf);
+
+impl TestDir {
+    pub fn new(tag: &str) -> TestDir {
+        let dir = std::env::temp_dir().join(format!(
+            "lockfair-test-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ rand_ish()
+        ));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        TestDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn rand_ish() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `lockfair-server` on a private socket; stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Server {
+    pub child: Child,
+    pub socket: PathBuf,
+    lines: Receiver<String>,
+    _dir: TestDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = TestDir::new("srv");
+        let socket = dir.path().join("server.sock");
+        let mut child = Command::new(server_bin())
+            .arg("--socket")
+            .arg(&socket)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start lockfair-server");
+        let lines = forward_lines(child.stdout.take().unwrap());
+        let server = Server {
+            child,
+            socket,
+            lines,
+            _dir: dir,
+        };
+        let first = server.next_line(Duration::from_secs(10));
+        assert_eq!(
+            first.as_deref(),
+            Some(format!("listening on {}", server.socket.display()).as_str())
+        );
+        server
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next line the server prints, if one comes within `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Waits for a line containing `needle`, returning it.
+    pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
+        let give_up = Instant::now() + timeout;
+        while let Some(left) = give_up.checked_duration_since(Instant::now()) {
+            match self.next_line(left) {
+                Some(line) if line.contains(needle) => return line,
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        panic!("the server did not print a line with {needle:?} within {timeout:?}");
+    }
+
+    /// Open descriptors of the server process.
+    pub fn fd_count(&self) -> usize {
+        fd_count(self.pid())
+    }
+
+    /// Sends `signal` and waits (bounded) for the process to exit.
+    pub fn stop_with(&mut self, signal: Signal, timeout: Duration) -> bool {
+        let _ = kill(Pid::from_raw(self.pid()), signal);
+        wait_exit(&mut self.child, timeout).is_some()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.stop_with(Signal::SIGTERM, Duration::from_secs(5)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn forward_lines(out: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits up to `timeout` for `child` to exit.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let give_up = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= give_up {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `lockfair-client` with `args`; kills it and fails the test if it outlives `timeout`.
+pub fn client(args: &[&str], timeout: Duration) -> Output {
+    let mut child = Command::new(client_bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lockfair-client");
+    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || read_all(out));
+    let err = std::thread::spawn(move || read_all(err));
+    let status = match wait_exit(&mut child, timeout) {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lockfair-client {args:?} did not finish within {timeout:?}");
+        }
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn read_all(mut r: impl std::io::Read) -> Vec<u8> {
+    let mut v = Vec::new();
+    let _ = r.read_to_end(&mut v);
+    v
+}
+
+/// Runs a client session and parses its `--json` output; fails with its stderr otherwise.
+pub fn run_json(server: &Server, args: &[&str]) -> serde_json::Value {
+    let socket = server.socket.to_str().unwrap().to_string();
+    let mut all: Vec<&str> = vec!["run", "--socket", &socket, "--json"];
+    all.extend_from_slice(args);
+    let out = client(&all, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "lockfair-client {all:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("run --json prints one JSON object")
+}
+
+/// Open descriptors of process `pid`.
+pub fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The placements this machine can honour for two contenders.
+pub fn placements() -> Vec<&'static str> {
+    let mut p = vec!["same-cpu", "free"];
+    if lockfair::placement::allowed_cpus().len() >= 2 {
+        p.push("split");
+    }
+    p
+}
+
+/// Asserts the counts of one side agree with each other, as the issue demands.
+pub fn assert_side_consistent(side: &serde_json::Value, what: &str) {
+    let rounds = side["rounds"].as_u64().unwrap();
+    assert_eq!(
+        side["handoff_ns"]["count"].as_u64().unwrap(),
+        rounds,
+        "{what}: one handoff value per turn"
+    );
+    assert_eq!(
+        side["whoops_per_round"]["count"].as_u64().unwrap(),
+        rounds,
+        "{what}: one whoops-per-round value per turn"
+    );
+    assert_eq!(
+        side["round_trip_ns"]["count"].as_u64().unwrap(),
+        rounds.saturating_sub(1),
+        "{what}: one round trip per turn but the first"
+    );
+    let whoops = side["whoops"].as_u64().unwrap() as f64;
+    let in_turns = side["whoops_per_round"]["mean"].as_f64().unwrap() * rounds as f64;
+    // The histogram keeps 3 significant digits, and whoops while waiting for a turn that never
+    // came (the run stopped) are in the total but in no turn.
+    assert!(
+        in_turns <= whoops * 1.001 + 1.0,
+        "{what}: whoops in turns ({in_turns}) exceed the total ({whoops})"
+    );
+}

@@ -1,0 +1,184 @@
+//! Every variant on every placement this machine has: the behaviour each must show.
+
+use crate::util::{Server, assert_side_consistent, client_bin, placements, run_json};
+use std::process::Command;
+
+fn check_exclusion(report: &serde_json::Value, what: &str) {
+    for side in ["server", "client"] {
+        let s = &report[side];
+        assert_eq!(s["overlaps"], 0, "{what} {side}: exclusion holds");
+        assert_eq!(s["wrong_reads"], 0, "{what} {side}");
+        assert!(s["rounds"].as_u64().unwrap() > 0, "{what} {side}");
+        assert_side_consistent(s, &format!("{what} {side}"));
+    }
+}
+
+#[test]
+fn eventfd_futex_and_pipe_never_whoop_on_any_placement() {
+    let server = Server::start();
+    for placement in placements() {
+        for variant in ["eventfd", "futex", "pipe"] {
+            let what = format!("{variant} {placement}");
+            let r = run_json(
+                &server,
+                &[
+                    "--variant",
+                    variant,
+                    "--placement",
+                    placement,
+                    "--rounds",
+                    "2000",
+                ],
+            );
+            assert_eq!(
+                r["placement"], placement,
+                "{what}: the output names the placement"
+            );
+            check_exclusion(&r, &what);
+            for side in ["server", "client"] {
+                assert_eq!(
+                    r[side]["whoops"], 0,
+                    "{what} {side}: handed over, never barged"
+                );
+                assert_eq!(r[side]["rounds"], 2000, "{what} {side}");
+                assert_eq!(r[side]["whoops_per_round"]["max"], 0, "{what} {side}");
+            }
+        }
+    }
+}
+
+#[test]
+fn file_locks_exclude_on_every_placement() {
+    let server = Server::start();
+    for placement in placements() {
+        for variant in ["ofd", "posix", "lockf", "flock"] {
+            let what = format!("{variant} {placement}");
+            // On one CPU every turn costs a scheduler tick: keep it short.
+            let r = run_json(
+                &server,
+                &[
+                    "--variant",
+                    variant,
+                    "--placement",
+                    placement,
+                    "--rounds",
+                    "300",
+                    "--max-seconds",
+                    "2",
+                ],
+            );
+            check_exclusion(&r, &what);
+            let whoops =
+                r["server"]["whoops"].as_u64().unwrap() + r["client"]["whoops"].as_u64().unwrap();
+            // Whoops are reported, not asserted; the field must be there.
+            let _ = whoops;
+        }
+    }
+}
+
+#[test]
+fn max_seconds_stops_both_sides_and_they_report_what_they_did() {
+    let server = Server::start();
+    let r = run_json(
+        &server,
+        &[
+            "--variant",
+            "ofd",
+            "--placement",
+            "same-cpu",
+            "--rounds",
+            "1000000000",
+            "--max-seconds",
+            "1",
+        ],
+    );
+    let (s, c) = (&r["server"], &r["client"]);
+    let ends = [s["end"].as_str().unwrap(), c["end"].as_str().unwrap()];
+    assert!(
+        ends.contains(&"deadline"),
+        "one side hit its deadline: {ends:?}"
+    );
+    assert!(
+        ends.contains(&"peer_deadline") || ends == ["deadline", "deadline"],
+        "and the other stopped because of it: {ends:?}"
+    );
+    let (sr, cr) = (s["rounds"].as_u64().unwrap(), c["rounds"].as_u64().unwrap());
+    assert!(sr > 0 && sr < 1_000_000_000);
+    assert!(
+        sr.abs_diff(cr) <= 1,
+        "turns alternate: server {sr}, client {cr}"
+    );
+    check_exclusion(&r, "ofd deadline");
+}
+
+#[test]
+fn placements_pin_where_they_say() {
+    let server = Server::start();
+    let same = run_json(
+        &server,
+        &[
+            "--variant",
+            "futex",
+            "--placement",
+            "same-cpu",
+            "--rounds",
+            "100",
+        ],
+    );
+    assert!(same["server"]["cpu"].is_u64());
+    assert_eq!(same["server"]["cpu"], same["client"]["cpu"]);
+    let free = run_json(
+        &server,
+        &[
+            "--variant",
+            "futex",
+            "--placement",
+            "free",
+            "--rounds",
+            "100",
+        ],
+    );
+    assert!(free["server"]["cpu"].is_null() && free["client"]["cpu"].is_null());
+    if placements().contains(&"split") {
+        let split = run_json(
+            &server,
+            &[
+                "--variant",
+                "futex",
+                "--placement",
+                "split",
+                "--rounds",
+                "100",
+            ],
+        );
+        assert!(split["server"]["cpu"].is_u64() && split["client"]["cpu"].is_u64());
+        assert_ne!(split["server"]["cpu"], split["client"]["cpu"]);
+    }
+}
+
+#[test]
+fn an_impossible_placement_is_refused_not_faked() {
+    if Command::new("taskset").arg("--version").output().is_err() {
+        eprintln!("skipped: taskset is not installed");
+        return;
+    }
+    let server = Server::start();
+    let cpu = lockfair::placement::allowed_cpus()[0].to_string();
+    let out = Command::new("taskset")
+        .args(["-c", &cpu])
+        .arg(client_bin())
+        .args([
+            "run",
+            "--socket",
+            server.socket.to_str().unwrap(),
+            "--variant",
+            "futex",
+            "--placement",
+            "split",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("split placement needs 2 CPUs"), "{err}");
+}

@@ -1,0 +1,433 @@
+//! The arena: a sealed memfd both sides map `MAP_SHARED`.
+//!
+//! The client creates it, writes the header, then seals it against shrinking, growing and further
+//! sealing. Shrink-sealed means a mapping of it can never SIGBUS under us, whatever the other side
+//! does; that is why the server checks the seals before it maps a single byte.
+//!
+//! Layout (three pages): page 0 holds the [`Header`], page 1 one [`Slot`] per contender, page 2 the
+//! `seed` variant's data, which lives in the file (offset + `write`/`pread`), away from the header.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use memfd::{FileSeal, MemfdOptions};
+use nix::errno::Errno;
+use rustix::fs::SealFlags;
+use thiserror::Error;
+
+use crate::sys::fdkind::{self, FdKind};
+use crate::sys::mapping::{SharedAtomics, SharedMapping};
+
+/// "LOCKFAIR" in little-endian bytes.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
+/// Bumped whenever the layout below changes.
+pub const LAYOUT_VERSION: u32 = 1;
+const PAGE: usize = 4096;
+/// Total size of the memfd.
+pub const ARENA_SIZE: usize = 3 * PAGE;
+/// Where the `seed` variant's data (and its shared file offset, the "turn") lives.
+pub const SEED_OFFSET: u64 = 2 * PAGE as u64;
+/// Room for the seed's line.
+pub const SEED_LEN: u64 = PAGE as u64;
+/// At most this many contenders: the occupant word is a 64-bit mask, one bit each.
+pub const MAX_CONTENDERS: usize = 64;
+/// The seals every arena must carry.
+pub const REQUIRED_SEALS: SealFlags = SealFlags::SHRINK
+    .union(SealFlags::GROW)
+    .union(SealFlags::SEAL);
+
+/// The turn word's value once the run stopped: nobody's turn.
+pub const NO_TURN: u32 = u32::MAX;
+
+/// Bytes available for the "line n" payload.
+pub const LINE_CAPACITY: usize = 24;
+
+/// Page 0. Every field is atomic: the other process may write any of them at any time.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub struct Header {
+    // Cache line 0, written once by the creator before sealing.
+    pub magic: AtomicU64,
+    pub version: AtomicU32,
+    pub contenders: AtomicU32,
+    pub size: AtomicU64,
+    _identity_pad: [AtomicU64; 5],
+
+    // Cache line 1: the words the holder touches every turn, together so a handoff moves one line.
+    /// Whose turn it is (a contender index). Also the futex word of the `futex` variant.
+    pub turn: AtomicU32,
+    /// Non-zero once someone stopped the run; see [`StopReason`].
+    pub stop: AtomicU32,
+    /// Bit `c` set while contender `c` is inside the critical section: the overlap detector.
+    pub occupant: AtomicU64,
+    /// The last round the writer completed.
+    pub round: AtomicU64,
+    /// CLOCK_MONOTONIC (ns) when the turn was last released.
+    pub release_ns: AtomicU64,
+    pub line_len: AtomicU32,
+    _hot_pad: AtomicU32,
+    /// "line n": the decimal round number and a newline, packed into words.
+    pub line: [AtomicU64; LINE_CAPACITY / 8],
+
+    // Cache line 2: the start barrier.
+    /// How many contenders reached the start line.
+    pub arrived: AtomicU32,
+    /// Futex word: becomes 1 when the last contender arrives.
+    pub started: AtomicU32,
+    _barrier_pad: [AtomicU64; 7],
+
+    // Cache line 3: free-running lock state (`--mode free`) and the ticket lock.
+    /// The contender that held the lock last (+1; 0 = nobody yet).
+    pub last_holder: AtomicU32,
+    /// Set (to the finisher's index + 1) by the first contender to finish its acquisitions.
+    pub first_finished: AtomicU32,
+    /// Bit `c` set while contender `c` waits for the lock.
+    pub waiting: AtomicU64,
+    /// Ticket lock: next ticket to hand out.
+    pub next_ticket: AtomicU32,
+    /// Ticket lock: ticket now being served (futex word).
+    pub now_serving: AtomicU32,
+    /// Futex-based mutex word for `--mode free` (0 free, 1 locked, 2 locked with waiters).
+    pub mutex: AtomicU32,
+    _lock_pad: AtomicU32,
+    _lock_pad2: [AtomicU64; 4],
+}
+
+/// Page 1: one cache line per contender.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub struct Slot {
+    /// Non-zero while this contender sleeps in FUTEX_WAIT (`spin-futex` wakes only sleepers).
+    pub parked: AtomicU32,
+    /// Futex word private to this contender (per-waiter wakeups).
+    pub wake: AtomicU32,
+    _pad: [AtomicU64; 7],
+}
+
+// SAFETY: `#[repr(C)]`, only atomics and arrays of atomics: every bit pattern is valid.
+#[allow(unsafe_code)]
+unsafe impl SharedAtomics for Header {}
+// SAFETY: as for `Header`.
+#[allow(unsafe_code)]
+unsafe impl SharedAtomics for Slot {}
+
+const _: () = assert!(size_of::<Header>() <= PAGE);
+const _: () = assert!(size_of::<Slot>() == 64);
+const _: () = assert!(size_of::<Slot>() * MAX_CONTENDERS <= PAGE);
+const _: () = assert!(std::mem::offset_of!(Header, turn) == 64);
+
+/// Why a run stopped before every contender finished its rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum StopReason {
+    /// `--max-seconds` ran out.
+    Deadline = 1,
+    /// A contender gave up (its peer died, Ctrl-C, an error).
+    Aborted = 2,
+}
+
+/// What is wrong with an arena a peer sent.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ArenaError {
+    #[error("cannot create the arena memfd: {0}")]
+    Create(String),
+    #[error("the arena is {0}, not a memfd")]
+    NotMemfd(FdKind),
+    #[error(
+        "the arena lacks seals {missing:?} (it has {have:?}); seal it with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL"
+    )]
+    MissingSeals { have: SealFlags, missing: SealFlags },
+    #[error("the arena is write-sealed; lockfair needs to write to it")]
+    WriteSealed,
+    #[error("the arena is {got} bytes, expected {want}")]
+    WrongSize { got: u64, want: u64 },
+    #[error("the arena does not start with lockfair's magic")]
+    BadMagic,
+    #[error(
+        "the arena has layout version {got}, this build speaks {want}: run client and server from the same build"
+    )]
+    BadVersion { got: u32, want: u32 },
+    #[error("the arena is set up for {got} contenders, the hello says {want}")]
+    WrongContenders { got: u32, want: u32 },
+    #[error("cannot {what} the arena: {errno}")]
+    Sys { what: &'static str, errno: Errno },
+}
+
+fn sys(what: &'static str) -> impl FnOnce(Errno) -> ArenaError {
+    move |errno| ArenaError::Sys { what, errno }
+}
+
+/// One side's handle on the arena: the descriptor it uses and its mapping.
+#[derive(Debug)]
+pub struct Arena {
+    file: File,
+    map: SharedMapping,
+}
+
+impl Arena {
+    /// Creates, initialises and seals a fresh arena for `contenders` contenders (the client side).
+    pub fn create(contenders: u32) -> Result<Arena, ArenaError> {
+        let memfd = MemfdOptions::default()
+            .close_on_exec(true)
+            .allow_sealing(true)
+            .create("lockfair-arena")
+            .map_err(|e| ArenaError::Create(e.to_string()))?;
+        let file = memfd.as_file();
+        file.set_len(ARENA_SIZE as u64)
+            .map_err(|e| ArenaError::Create(e.to_string()))?;
+        let map = SharedMapping::map(file, ARENA_SIZE).map_err(sys("map"))?;
+        let arena_header = map.get::<Header>(0).ok_or(ArenaError::Sys {
+            what: "lay out",
+            errno: Errno::EINVAL,
+        })?;
+        arena_header
+            .version
+            .store(LAYOUT_VERSION, Ordering::Relaxed);
+        arena_header.contenders.store(contenders, Ordering::Relaxed);
+        arena_header
+            .size
+            .store(ARENA_SIZE as u64, Ordering::Relaxed);
+        arena_header.magic.store(MAGIC, Ordering::Release);
+        memfd
+            .add_seals(&[FileSeal::SealShrink, FileSeal::SealGrow, FileSeal::SealSeal])
+            .map_err(|e| ArenaError::Create(e.to_string()))?;
+        Ok(Arena {
+            file: memfd.into_file(),
+            map,
+        })
+    }
+
+    /// Checks a received arena before touching its memory: a memfd, sealed, the right size. Then
+    /// maps it and checks magic, version and contender count.
+    ///
+    /// With `own_description`, the arena is reopened through `/proc/self/fd/N` so this side locks
+    /// through its own open file description, and the received descriptor is closed: otherwise
+    /// it would keep the peer's description (and any lock on it) alive after the peer died.
+    pub fn adopt(
+        received: OwnedFd,
+        contenders: u32,
+        own_description: bool,
+    ) -> Result<Arena, ArenaError> {
+        check_sealed_memfd(&received)?;
+        let file = if own_description {
+            reopen(&received).map_err(sys("reopen"))?
+        } else {
+            File::from(received)
+        };
+        let map = SharedMapping::map(&file, ARENA_SIZE).map_err(sys("map"))?;
+        let arena = Arena { file, map };
+        let h = arena.header();
+        if h.magic.load(Ordering::Acquire) != MAGIC {
+            return Err(ArenaError::BadMagic);
+        }
+        let version = h.version.load(Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(ArenaError::BadVersion {
+                got: version,
+                want: LAYOUT_VERSION,
+            });
+        }
+        let got = h.contenders.load(Ordering::Relaxed);
+        if got != contenders {
+            return Err(ArenaError::WrongContenders {
+                got,
+                want: contenders,
+            });
+        }
+        Ok(arena)
+    }
+
+    /// The header on page 0.
+    pub fn header(&self) -> &Header {
+        self.map
+            .get::<Header>(0)
+            .expect("page 0 holds a Header: checked by the const asserts above")
+    }
+
+    /// Contender `index`'s slot on page 1 (`index < MAX_CONTENDERS`).
+    pub fn slot(&self, index: usize) -> &Slot {
+        self.map
+            .get::<Slot>(PAGE + index.min(MAX_CONTENDERS - 1) * size_of::<Slot>())
+            .expect("page 1 holds MAX_CONTENDERS slots: checked by the const asserts above")
+    }
+
+    /// The descriptor this side uses for the arena (its own description, or the shared one).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Opens a new, independent open file description of the same memfd.
+    pub fn reopen(&self) -> Result<File, Errno> {
+        reopen(&self.file)
+    }
+}
+
+fn reopen(fd: impl AsFd) -> Result<File, Errno> {
+    File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+}
+
+/// The checks that need no mapping: kind, seals, size.
+pub fn check_sealed_memfd(fd: impl AsFd) -> Result<(), ArenaError> {
+    let fd = fd.as_fd();
+    let kind = fdkind::classify(fd).map_err(sys("inspect"))?;
+    if kind != FdKind::Memfd {
+        return Err(ArenaError::NotMemfd(kind));
+    }
+    let have = fdkind::seals(fd).map_err(sys("read the seals of"))?;
+    if !have.contains(REQUIRED_SEALS) {
+        return Err(ArenaError::MissingSeals {
+            have,
+            missing: REQUIRED_SEALS.difference(have),
+        });
+    }
+    if have.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
+        return Err(ArenaError::WriteSealed);
+    }
+    let got = fdkind::size(fd).map_err(sys("stat"))?;
+    if got != ARENA_SIZE as u64 {
+        return Err(ArenaError::WrongSize {
+            got,
+            want: ARENA_SIZE as u64,
+        });
+    }
+    Ok(())
+}
+
+impl Header {
+    /// Marks `contender` inside the critical section. Returns true if someone else was already
+    /// inside: an overlap, i.e. mutual exclusion failed.
+    ///
+    /// A `fetch_or` on a bit mask (rather than a compare-exchange of one owner) never misses an
+    /// entry, even when three sections nest.
+    pub fn enter(&self, contender: usize) -> bool {
+        let me = 1u64 << contender;
+        self.occupant.fetch_or(me, Ordering::AcqRel) & !me != 0
+    }
+
+    /// Clears `contender`'s bit.
+    pub fn leave(&self, contender: usize) {
+        self.occupant
+            .fetch_and(!(1u64 << contender), Ordering::AcqRel);
+    }
+
+    /// Publishes "line n".
+    pub fn write_line(&self, n: u64) {
+        let text = format_line(n);
+        let mut words = [0u64; LINE_CAPACITY / 8];
+        for (i, b) in text.iter().enumerate() {
+            words[i / 8] |= (*b as u64) << (8 * (i % 8));
+        }
+        for (slot, w) in self.line.iter().zip(words) {
+            slot.store(w, Ordering::Relaxed);
+        }
+        self.line_len.store(text.len() as u32, Ordering::Relaxed);
+        self.round.store(n, Ordering::Relaxed);
+    }
+
+    /// True if the published line is exactly "line n".
+    pub fn line_is(&self, n: u64) -> bool {
+        let len = self.line_len.load(Ordering::Relaxed) as usize;
+        let want = format_line(n);
+        if len != want.len() {
+            return false;
+        }
+        let mut got = [0u8; LINE_CAPACITY];
+        for (i, slot) in self.line.iter().enumerate() {
+            got[i * 8..i * 8 + 8].copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
+        }
+        got[..len] == want[..]
+    }
+
+    /// Asks every contender to stop; the first reason wins.
+    pub fn request_stop(&self, reason: StopReason) {
+        let _ = self
+            .stop
+            .compare_exchange(0, reason as u32, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The reason someone stopped the run, if anyone did.
+    pub fn stopped(&self) -> Option<StopReason> {
+        match self.stop.load(Ordering::Acquire) {
+            0 => None,
+            1 => Some(StopReason::Deadline),
+            _ => Some(StopReason::Aborted),
+        }
+    }
+}
+
+/// The decimal line for round `n`, newline-terminated, as the seed's protocol writes it.
+pub fn format_line(n: u64) -> Vec<u8> {
+    format!("{n}\n").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_arena_passes_its_own_checks() {
+        let arena = Arena::create(2).unwrap();
+        check_sealed_memfd(arena.file()).unwrap();
+        let dup = OwnedFd::from(arena.file().try_clone().unwrap());
+        let other = Arena::adopt(dup, 2, true).unwrap();
+        arena.header().write_line(41);
+        assert!(other.header().line_is(41));
+        assert!(!other.header().line_is(4));
+    }
+
+    #[test]
+    fn the_wrong_contender_count_is_refused() {
+        let arena = Arena::create(2).unwrap();
+        let dup = OwnedFd::from(arena.file().try_clone().unwrap());
+        assert_eq!(
+            Arena::adopt(dup, 3, true).unwrap_err(),
+            ArenaError::WrongContenders { got: 2, want: 3 }
+        );
+    }
+
+    #[test]
+    fn an_unsealed_memfd_is_refused_before_mapping() {
+        let m = MemfdOptions::default()
+            .allow_sealing(true)
+            .create("x")
+            .unwrap();
+        m.as_file().set_len(ARENA_SIZE as u64).unwrap();
+        let err = Arena::adopt(OwnedFd::from(m.into_file()), 2, true).unwrap_err();
+        assert!(matches!(err, ArenaError::MissingSeals { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_size_is_refused() {
+        let m = MemfdOptions::default()
+            .allow_sealing(true)
+            .create("x")
+            .unwrap();
+        m.as_file().set_len(4096).unwrap();
+        m.add_seals(&[FileSeal::SealShrink, FileSeal::SealGrow, FileSeal::SealSeal])
+            .unwrap();
+        let err = Arena::adopt(OwnedFd::from(m.into_file()), 2, true).unwrap_err();
+        assert_eq!(
+            err,
+            ArenaError::WrongSize {
+                got: 4096,
+                want: ARENA_SIZE as u64
+            }
+        );
+    }
+
+    #[test]
+    fn overlaps_are_seen_by_whoever_enters_second() {
+        let arena = Arena::create(2).unwrap();
+        let h = arena.header();
+        assert!(!h.enter(0));
+        assert!(h.enter(1));
+        h.leave(0);
+        h.leave(1);
+        assert!(!h.enter(1));
+    }
+}

@@ -1,0 +1,184 @@
+//! The client's end of the Unix datagram socket.
+//!
+//! The client autobinds (an abstract address the kernel picks, so nothing is left in the file
+//! system) so the server can reply, then connects to the server's path, which also filters out
+//! datagrams from anyone else. `SO_PASSCRED` makes the kernel attach the sender's credentials to
+//! every datagram: the client learns the server's pid from the `ready` reply and watches it.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, bind, connect, sendmsg,
+    setsockopt, socket, sockopt,
+};
+use nix::sys::time::TimeVal;
+use rustix::event::{PollFd, PollFlags, poll};
+use thiserror::Error;
+
+use crate::proto::{self, DecodeError, MAX_DATAGRAM, Message};
+use crate::sys::recv::{Credentials, control_space, recv_with_fds};
+
+/// How the channel failed.
+#[derive(Debug, Error)]
+pub enum ChannelError {
+    #[error("no server is listening at {0}: start `lockfair-server` first (or pass --socket)")]
+    NoServer(PathBuf),
+    #[error("cannot {what}: {errno}")]
+    Sys { what: &'static str, errno: Errno },
+    #[error("no reply from the server within {0:?}")]
+    Timeout(Duration),
+    #[error("the server sent something lockfair cannot read")]
+    Decode(#[from] DecodeError),
+    #[error("the server's reply was larger than {MAX_DATAGRAM} bytes")]
+    Truncated,
+}
+
+fn sys(what: &'static str) -> impl FnOnce(Errno) -> ChannelError {
+    move |errno| ChannelError::Sys { what, errno }
+}
+
+/// A received message and what came with it.
+#[derive(Debug)]
+pub struct Incoming {
+    pub message: Message,
+    pub credentials: Option<Credentials>,
+}
+
+/// The client's socket, connected to one server.
+#[derive(Debug)]
+pub struct ClientChannel {
+    socket: OwnedFd,
+    buf: Vec<u8>,
+    control: Vec<u8>,
+}
+
+impl ClientChannel {
+    /// Autobinds a datagram socket and connects it to the server at `server`.
+    pub fn connect(server: &Path) -> Result<Self, ChannelError> {
+        let socket = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(sys("create a socket"))?;
+        bind(socket.as_raw_fd(), &UnixAddr::new_unnamed())
+            .map_err(sys("bind the client socket"))?;
+        setsockopt(&socket, sockopt::PassCred, &true).map_err(sys("enable SO_PASSCRED"))?;
+        // A full server queue must not block the client forever.
+        setsockopt(&socket, sockopt::SendTimeout, &TimeVal::new(5, 0))
+            .map_err(sys("set a send timeout"))?;
+        let addr = UnixAddr::new(server).map_err(sys("use the socket path"))?;
+        match connect(socket.as_raw_fd(), &addr) {
+            Ok(()) => {}
+            Err(Errno::ENOENT | Errno::ECONNREFUSED | Errno::ENOTDIR) => {
+                return Err(ChannelError::NoServer(server.to_path_buf()));
+            }
+            Err(errno) => {
+                return Err(ChannelError::Sys {
+                    what: "connect to the server",
+                    errno,
+                });
+            }
+        }
+        Ok(ClientChannel {
+            socket,
+            buf: vec![0; MAX_DATAGRAM],
+            control: vec![0; control_space(4)],
+        })
+    }
+
+    /// Sends `msg` with `fds` attached as SCM_RIGHTS.
+    pub fn send(&self, msg: &Message, fds: &[BorrowedFd<'_>]) -> Result<(), ChannelError> {
+        send_to(self.socket.as_fd(), msg, fds, None)
+    }
+
+    /// Waits up to `timeout` for the next message from the server.
+    pub fn recv(&mut self, timeout: Duration) -> Result<Incoming, ChannelError> {
+        if !wait_readable(&self.socket, timeout)? {
+            return Err(ChannelError::Timeout(timeout));
+        }
+        let got = recv_with_fds(
+            &self.socket,
+            &mut self.buf,
+            &mut self.control,
+            MsgFlags::empty(),
+        )
+        .map_err(sys("receive from the server"))?;
+        if got.truncated {
+            return Err(ChannelError::Truncated);
+        }
+        Ok(Incoming {
+            message: proto::decode(&self.buf[..got.len])?,
+            credentials: got.credentials,
+        })
+    }
+
+    /// Looks at the next message without consuming it (for the watchdog), if one is waiting.
+    pub fn peek(socket: impl AsFd) -> Option<Message> {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut control = vec![0u8; control_space(4)];
+        let got = recv_with_fds(
+            socket,
+            &mut buf,
+            &mut control,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        )
+        .ok()?;
+        proto::decode(&buf[..got.len]).ok()
+    }
+
+    /// A duplicate of the socket, for the watchdog to poll.
+    pub fn dup_socket(&self) -> Result<OwnedFd, ChannelError> {
+        self.socket.try_clone().map_err(|e| ChannelError::Sys {
+            what: "duplicate the socket",
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        })
+    }
+}
+
+/// Sends one message on `socket` (to `to`, or to the connected peer).
+pub fn send_to(
+    socket: BorrowedFd<'_>,
+    msg: &Message,
+    fds: &[BorrowedFd<'_>],
+    to: Option<&UnixAddr>,
+) -> Result<(), ChannelError> {
+    let bytes = proto::encode(msg);
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsgs: Vec<ControlMessage> = if raw.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(&raw)]
+    };
+    sendmsg(
+        socket.as_raw_fd(),
+        &[IoSlice::new(&bytes)],
+        &cmsgs,
+        MsgFlags::empty(),
+        to,
+    )
+    .map(drop)
+    .map_err(sys("send a datagram"))
+}
+
+/// Waits until `fd` is readable or `timeout` passes (EINTR counts as "not yet").
+pub fn wait_readable(fd: impl AsFd, timeout: Duration) -> Result<bool, ChannelError> {
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let ts = rustix::time::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
+    match poll(&mut fds, Some(&ts)) {
+        Ok(n) => Ok(n > 0),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(ChannelError::Sys {
+            what: "wait for the server",
+            errno: crate::sys::errno(e),
+        }),
+    }
+}

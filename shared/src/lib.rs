@@ -1,0 +1,29 @@
+//! lockfair measures how Linux hands a file lock (or a turn) from one process to another.
+//!
+//! A tour, from the bottom up:
+//! - [`sys`]: the thin syscall wrappers, the only `unsafe` code.
+//! - [`arena`]: the sealed memfd both sides map; its header holds the turn, the overlap detector
+//!   and the payload.
+//! - [`proto`] and [`channel`]: versioned, length-checked datagrams over a Unix socket, with the
+//!   arena passed as SCM_RIGHTS.
+//! - [`variant`]: one file per handoff mechanism (file locks, eventfd, futex, pipe), all behind
+//!   one trait.
+//! - [`session`]: the round loop, the measurements and the watchdog, once for every variant.
+//! - [`server`] and [`client`]: the two programs' logic; the binaries only parse arguments.
+#![deny(missing_debug_implementations)]
+
+pub mod arena;
+pub mod channel;
+pub mod client;
+pub mod histwire;
+pub mod locking;
+pub mod measure;
+pub mod peer;
+pub mod placement;
+pub mod procinfo;
+pub mod proto;
+pub mod report;
+pub mod server;
+pub mod session;
+pub mod sys;
+pub mod variant;

@@ -1,0 +1,239 @@
+//! What one side measures during a run, and how it travels and prints.
+//!
+//! Everything here has a fixed size: counters and HdrHistograms (nanoseconds, 3 significant
+//! digits). Nothing grows with the number of rounds.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::sys::rusage::ThreadUsage;
+
+/// Largest value a histogram tracks: one hour in nanoseconds. Larger values are clamped.
+pub const MAX_TRACKED: u64 = 3_600_000_000_000;
+/// Significant digits kept by every histogram.
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A histogram with lockfair's standard bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKED, SIGNIFICANT_DIGITS)
+        .expect("constant bounds are valid")
+}
+
+/// Which part a contender plays in `turns` mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Writes "line n" when it is its turn (contender 0; the server in a two-party run).
+    Writer,
+    /// Reads "line n" and checks it (every other contender).
+    Reader,
+}
+
+impl Role {
+    /// Contender 0 writes, everyone else reads.
+    pub fn of(contender: usize) -> Role {
+        if contender == 0 {
+            Role::Writer
+        } else {
+            Role::Reader
+        }
+    }
+}
+
+/// How a side's run ended, when it ended without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// Did every round it was asked for.
+    Completed,
+    /// Hit `--max-seconds` itself and stopped everyone.
+    Deadline,
+    /// Another contender stopped the run because of its deadline.
+    PeerDeadline,
+    /// Another contender gave up (it died, was interrupted or failed) and said so in the arena.
+    PeerAborted,
+}
+
+/// The snake_case name of an [`End`], as JSON spells it.
+pub fn end_name(end: End) -> &'static str {
+    match end {
+        End::Completed => "completed",
+        End::Deadline => "deadline",
+        End::PeerDeadline => "peer_deadline",
+        End::PeerAborted => "peer_aborted",
+    }
+}
+
+/// CPU time and context switches of the thread that ran the side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rusage {
+    pub user_ns: u64,
+    pub sys_ns: u64,
+    pub voluntary_ctxt_switches: u64,
+    pub involuntary_ctxt_switches: u64,
+}
+
+impl From<ThreadUsage> for Rusage {
+    fn from(u: ThreadUsage) -> Self {
+        Rusage {
+            user_ns: u.user_ns,
+            sys_ns: u.sys_ns,
+            voluntary_ctxt_switches: u.voluntary_switches,
+            involuntary_ctxt_switches: u.involuntary_switches,
+        }
+    }
+}
+
+impl Rusage {
+    /// User plus system time.
+    pub fn cpu_ns(&self) -> u64 {
+        self.user_ns + self.sys_ns
+    }
+}
+
+/// One side's results in `turns` mode.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SideStats {
+    pub contender: u16,
+    pub role: Role,
+    /// The CPU this side was pinned to, if any.
+    pub cpu: Option<u16>,
+    /// Turns this side completed.
+    pub rounds: u64,
+    /// From the start barrier to the end of the last turn.
+    pub wall_ns: u64,
+    /// Acquisitions that found it was not this side's turn (all of them, including any while
+    /// waiting for a turn that never came because the run stopped).
+    pub whoops: u64,
+    /// Entries into the critical section while another contender was inside.
+    pub overlaps: u64,
+    /// Turns where the reader saw something other than "line n".
+    pub wrong_reads: u64,
+    pub end: End,
+    pub rusage: Rusage,
+    /// From the releasing side's timestamp to holding the turn; one value per turn.
+    #[serde(with = "crate::histwire")]
+    pub handoff: Histogram<u64>,
+    /// From passing the turn to getting it back; one value per turn but the first.
+    #[serde(with = "crate::histwire")]
+    pub round_trip: Histogram<u64>,
+    /// Whoops before each turn; one value per turn.
+    #[serde(with = "crate::histwire")]
+    pub whoops_per_round: Histogram<u64>,
+}
+
+impl SideStats {
+    /// Empty stats for `contender`.
+    pub fn new(contender: usize, cpu: Option<usize>) -> Self {
+        SideStats {
+            contender: contender as u16,
+            role: Role::of(contender),
+            cpu: cpu.map(|c| c as u16),
+            rounds: 0,
+            wall_ns: 0,
+            whoops: 0,
+            overlaps: 0,
+            wrong_reads: 0,
+            end: End::Completed,
+            rusage: Rusage::default(),
+            handoff: new_histogram(),
+            round_trip: new_histogram(),
+            whoops_per_round: new_histogram(),
+        }
+    }
+
+    /// Turns per second of wall time.
+    pub fn rounds_per_sec(&self) -> f64 {
+        if self.wall_ns == 0 {
+            0.0
+        } else {
+            self.rounds as f64 * 1e9 / self.wall_ns as f64
+        }
+    }
+
+    /// Mean whoops per completed turn.
+    pub fn whoops_per_turn(&self) -> f64 {
+        if self.rounds == 0 {
+            self.whoops as f64
+        } else {
+            self.whoops as f64 / self.rounds as f64
+        }
+    }
+}
+
+/// The percentile summary every report prints for a histogram.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Summary {
+    /// Summarises `h` (all zeros when it is empty).
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Summary::default();
+        }
+        Summary {
+            count: h.len(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// One side as `--json` prints it. Field names are an interface: keep them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SideJson {
+    pub contender: u16,
+    pub role: Role,
+    pub cpu: Option<u16>,
+    pub rounds: u64,
+    pub whoops: u64,
+    pub overlaps: u64,
+    pub wrong_reads: u64,
+    pub end: End,
+    pub wall_ns: u64,
+    pub rounds_per_sec: f64,
+    pub handoff_ns: Summary,
+    pub round_trip_ns: Summary,
+    pub whoops_per_round: Summary,
+    pub rusage: Rusage,
+    /// User + system CPU time per completed turn.
+    pub cpu_ns_per_round: f64,
+}
+
+impl From<&SideStats> for SideJson {
+    fn from(s: &SideStats) -> Self {
+        SideJson {
+            contender: s.contender,
+            role: s.role,
+            cpu: s.cpu,
+            rounds: s.rounds,
+            whoops: s.whoops,
+            overlaps: s.overlaps,
+            wrong_reads: s.wrong_reads,
+            end: s.end,
+            wall_ns: s.wall_ns,
+            rounds_per_sec: s.rounds_per_sec(),
+            handoff_ns: Summary::of(&s.handoff),
+            round_trip_ns: Summary::of(&s.round_trip),
+            whoops_per_round: Summary::of(&s.whoops_per_round),
+            rusage: s.rusage,
+            cpu_ns_per_round: if s.rounds == 0 {
+                0.0
+            } else {
+                s.rusage.cpu_ns() as f64 / s.rounds as f64
+            },
+        }
+    }
+}

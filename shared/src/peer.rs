@@ -1,0 +1,276 @@
+//! A helper process that performs lock operations on request.
+//!
+//! Experiments about *process*-level lock semantics need a second process that does exactly what
+//! it is told, when it is told. `lockfair-client` re-executes itself as `lockfair-client peer`
+//! (hidden) with one end of a SOCK_SEQPACKET socketpair as its stdin; requests and replies are
+//! postcard messages, descriptors travel as SCM_RIGHTS. The helper exits when the socket closes,
+//! so it can never outlive its parent's interest in it; the parent also kills and reaps it on drop.
+
+use std::fs::File;
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::locking::LockFamily;
+use crate::sys::locks::{LockMode, Wait};
+use crate::sys::recv::{control_space, recv_with_fds};
+
+/// What the helper can be asked to do. Descriptors live in numbered slots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerRequest {
+    /// Keep the descriptor attached to this request (SCM_RIGHTS) in a new slot.
+    Adopt,
+    /// Open a new, independent description of a slot's file through `/proc/self/fd/N`.
+    Reopen { slot: u32 },
+    /// `dup` a slot.
+    Dup { slot: u32 },
+    /// `open` a path read-write.
+    Open { path: String },
+    /// Take a lock on the whole file.
+    Lock {
+        slot: u32,
+        family: LockFamily,
+        mode: LockMode,
+        wait: bool,
+    },
+    /// Release a lock.
+    Unlock { slot: u32, family: LockFamily },
+    /// `close` a slot.
+    Close { slot: u32 },
+    /// The helper's pid.
+    Pid,
+}
+
+/// The helper's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerReply {
+    Done,
+    Slot(u32),
+    Pid(i32),
+    /// The operation failed with this errno.
+    Failed(i32),
+}
+
+/// Something went wrong talking to the helper.
+#[derive(Debug, Error)]
+pub enum PeerError {
+    #[error("cannot start the helper process {path}: {err}")]
+    Spawn { path: String, err: std::io::Error },
+    #[error("cannot talk to the helper process: {0}")]
+    Sys(Errno),
+    #[error("the helper process did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the helper process sent an unreadable reply")]
+    Garbled,
+}
+
+/// A running helper process.
+#[derive(Debug)]
+pub struct PeerProcess {
+    child: Child,
+    socket: OwnedFd,
+    pid: i32,
+}
+
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl PeerProcess {
+    /// Starts `helper peer` (normally `lockfair-client peer`).
+    pub fn spawn(helper: &Path) -> Result<Self, PeerError> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(PeerError::Sys)?;
+        let child = Command::new(helper)
+            .arg("peer")
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|err| PeerError::Spawn {
+                path: helper.display().to_string(),
+                err,
+            })?;
+        let mut peer = PeerProcess {
+            pid: child.id() as i32,
+            child,
+            socket: ours,
+        };
+        match peer.request(&PeerRequest::Pid, None)? {
+            PeerReply::Pid(pid) => peer.pid = pid,
+            _ => return Err(PeerError::Garbled),
+        }
+        Ok(peer)
+    }
+
+    /// The helper's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends one request (with an optional descriptor) and waits for the reply.
+    pub fn request(
+        &mut self,
+        req: &PeerRequest,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<PeerReply, PeerError> {
+        send(self.socket.as_fd(), req, fd).map_err(PeerError::Sys)?;
+        if !crate::channel::wait_readable(&self.socket, REPLY_TIMEOUT).unwrap_or(false) {
+            return Err(PeerError::Timeout(REPLY_TIMEOUT));
+        }
+        let mut buf = [0u8; 256];
+        let mut control = vec![0u8; control_space(1)];
+        let got = recv_with_fds(&self.socket, &mut buf, &mut control, MsgFlags::empty())
+            .map_err(PeerError::Sys)?;
+        postcard::from_bytes(&buf[..got.len]).map_err(|_| PeerError::Garbled)
+    }
+
+    /// Requests that answer `Done` or an errno.
+    pub fn act(&mut self, req: &PeerRequest) -> Result<Result<(), Errno>, PeerError> {
+        match self.request(req, None)? {
+            PeerReply::Done => Ok(Ok(())),
+            PeerReply::Failed(e) => Ok(Err(Errno::from_raw(e))),
+            _ => Err(PeerError::Garbled),
+        }
+    }
+
+    /// Requests that answer a slot.
+    pub fn slot(
+        &mut self,
+        req: &PeerRequest,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<Result<u32, Errno>, PeerError> {
+        match self.request(req, fd)? {
+            PeerReply::Slot(s) => Ok(Ok(s)),
+            PeerReply::Failed(e) => Ok(Err(Errno::from_raw(e))),
+            _ => Err(PeerError::Garbled),
+        }
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send(
+    socket: BorrowedFd<'_>,
+    req: &PeerRequest,
+    fd: Option<BorrowedFd<'_>>,
+) -> Result<(), Errno> {
+    let bytes = postcard::to_allocvec(req).map_err(|_| Errno::EINVAL)?;
+    let raw: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsgs: Vec<ControlMessage> = if raw.is_empty() {
+        vec![]
+    } else {
+        vec![ControlMessage::ScmRights(&raw)]
+    };
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(&bytes)],
+        &cmsgs,
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+}
+
+/// The helper's main loop, on the socket it got as stdin. Returns when the parent hangs up.
+pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut slots: Vec<Option<File>> = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut control = vec![0u8; control_space(4)];
+    loop {
+        let got = recv_with_fds(socket, &mut buf, &mut control, MsgFlags::empty())?;
+        if got.len == 0 {
+            return Ok(());
+        }
+        let reply = match postcard::from_bytes::<PeerRequest>(&buf[..got.len]) {
+            Ok(req) => act(req, got.fds, &mut slots),
+            Err(_) => PeerReply::Failed(Errno::EINVAL as i32),
+        };
+        let bytes = postcard::to_allocvec(&reply).map_err(|_| Errno::EINVAL)?;
+        sendmsg::<()>(
+            socket.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            &[],
+            MsgFlags::empty(),
+            None,
+        )?;
+    }
+}
+
+fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<File>>) -> PeerReply {
+    let io = |e: std::io::Error| PeerReply::Failed(e.raw_os_error().unwrap_or(Errno::EIO as i32));
+    let errno = |e: Errno| PeerReply::Failed(e as i32);
+    let done = |r: Result<(), Errno>| r.map_or_else(errno, |()| PeerReply::Done);
+    match req {
+        PeerRequest::Pid => PeerReply::Pid(std::process::id() as i32),
+        PeerRequest::Adopt => match fds.pop() {
+            Some(fd) => keep(slots, File::from(fd)),
+            None => errno(Errno::EBADF),
+        },
+        PeerRequest::Open { path } => match File::options().read(true).write(true).open(path) {
+            Ok(f) => keep(slots, f),
+            Err(e) => io(e),
+        },
+        PeerRequest::Reopen { slot } => match get(slots, slot) {
+            Some(f) => match File::options()
+                .read(true)
+                .write(true)
+                .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+            {
+                Ok(f) => keep(slots, f),
+                Err(e) => io(e),
+            },
+            None => errno(Errno::EBADF),
+        },
+        PeerRequest::Dup { slot } => match get(slots, slot).map(File::try_clone) {
+            Some(Ok(f)) => keep(slots, f),
+            Some(Err(e)) => io(e),
+            None => errno(Errno::EBADF),
+        },
+        PeerRequest::Lock {
+            slot,
+            family,
+            mode,
+            wait,
+        } => match get(slots, slot) {
+            Some(f) => done(family.lock(f, mode, if wait { Wait::Block } else { Wait::NoWait })),
+            None => errno(Errno::EBADF),
+        },
+        PeerRequest::Unlock { slot, family } => match get(slots, slot) {
+            Some(f) => done(family.unlock(f)),
+            None => errno(Errno::EBADF),
+        },
+        PeerRequest::Close { slot } => match slots.get_mut(slot as usize).and_then(Option::take) {
+            Some(f) => {
+                drop(f);
+                PeerReply::Done
+            }
+            None => errno(Errno::EBADF),
+        },
+    }
+}
+
+fn keep(slots: &mut Vec<Option<File>>, f: File) -> PeerReply {
+    slots.push(Some(f));
+    PeerReply::Slot(slots.len() as u32 - 1)
+}
+
+fn get(slots: &[Option<File>], slot: u32) -> Option<&File> {
+    slots.get(slot as usize).and_then(Option::as_ref)
+}

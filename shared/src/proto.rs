@@ -1,0 +1,170 @@
+//! The messages client and server exchange over the datagram socket.
+//!
+//! Every datagram is `LKFR` + a little-endian protocol version + a postcard-encoded [`Message`].
+//! Decoding checks the magic and version first (so a mismatched build gets a clear answer), then
+//! requires the body to consume the datagram exactly. Histograms inside a result are decoded with
+//! bounds (see [`crate::histwire`]). Semantic checks on a hello (ranges, CPU, descriptors) live
+//! with the server, which knows its own limits.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::measure::SideStats;
+use crate::placement::Placement;
+use crate::variant::{Mode, Variant};
+
+/// First four bytes of every datagram.
+pub const MAGIC: [u8; 4] = *b"LKFR";
+/// Bumped on any incompatible change to [`Message`].
+pub const VERSION: u16 = 1;
+/// No lockfair datagram is larger than this; receivers size their buffers to it.
+pub const MAX_DATAGRAM: usize = 64 * 1024;
+
+/// Everything that travels between the two sides.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// Client → server: run a session. Carries the arena (and the variant's descriptors).
+    Hello(Hello),
+    /// Server → client: the hello checked out, the server's side is starting.
+    Ready(Ready),
+    /// Server → client: the server's side finished; its measurements.
+    Result(Box<SideStats>),
+    /// Server → client: a one-line reason the session was refused or failed.
+    Error(String),
+}
+
+/// The parameters of one session, as the client asks for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub variant: Variant,
+    pub mode: Mode,
+    pub placement: Placement,
+    /// How many contenders take part (2 for a client/server pair).
+    pub contenders: u16,
+    /// Which contender the receiver plays (the server is 0, the writer).
+    pub contender: u16,
+    /// Turns each contender takes.
+    pub rounds: u64,
+    /// Stop after this many milliseconds even if rounds remain.
+    pub max_ms: u64,
+    /// Pin the receiver's session thread to this CPU (`None`: leave it free).
+    pub cpu: Option<u16>,
+}
+
+/// The server's acknowledgement of a hello.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// The CPU the server pinned its session thread to, if any.
+    pub cpu: Option<u16>,
+}
+
+/// Why a datagram is not a lockfair message.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("datagram of {0} bytes is too short to be a lockfair message")]
+    TooShort(usize),
+    #[error("datagram is not a lockfair message (bad magic)")]
+    BadMagic,
+    #[error(
+        "peer speaks protocol version {got}, this build speaks {want}: run client and server from the same build"
+    )]
+    Version { got: u16, want: u16 },
+    #[error("malformed message body: {0}")]
+    Body(String),
+    #[error("message has {0} trailing bytes")]
+    Trailing(usize),
+}
+
+/// Encodes `msg` into one datagram.
+pub fn encode(msg: &Message) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    postcard::to_io(msg, &mut out).expect("writing into a Vec cannot fail");
+    out
+}
+
+/// Decodes one datagram, which must be exactly one message of this protocol version.
+pub fn decode(datagram: &[u8]) -> Result<Message, DecodeError> {
+    if datagram.len() < 6 {
+        return Err(DecodeError::TooShort(datagram.len()));
+    }
+    if datagram[..4] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    let got = u16::from_le_bytes([datagram[4], datagram[5]]);
+    if got != VERSION {
+        return Err(DecodeError::Version { got, want: VERSION });
+    }
+    let (msg, rest) = postcard::take_from_bytes::<Message>(&datagram[6..])
+        .map_err(|e| DecodeError::Body(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Trailing(rest.len()));
+    }
+    Ok(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello() -> Hello {
+        Hello {
+            variant: Variant::Ofd,
+            mode: Mode::Turns,
+            placement: Placement::Split,
+            contenders: 2,
+            contender: 0,
+            rounds: 1000,
+            max_ms: 5000,
+            cpu: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_hello_round_trips() {
+        let back = decode(&encode(&Message::Hello(hello()))).unwrap();
+        assert!(matches!(back, Message::Hello(h) if h == hello()));
+    }
+
+    #[test]
+    fn a_result_round_trips_with_its_histograms() {
+        let mut stats = SideStats::new(0, Some(1));
+        stats.rounds = 3;
+        for v in [100, 200, 300] {
+            stats.handoff.record(v).unwrap();
+        }
+        let back = decode(&encode(&Message::Result(Box::new(stats.clone())))).unwrap();
+        let Message::Result(back) = back else {
+            panic!("not a result")
+        };
+        assert_eq!(back.rounds, 3);
+        assert_eq!(back.handoff, stats.handoff);
+    }
+
+    #[test]
+    fn trailing_bytes_wrong_versions_and_garbage_are_refused() {
+        let mut d = encode(&Message::Error("x".into()));
+        d.push(0);
+        assert_eq!(decode(&d).unwrap_err(), DecodeError::Trailing(1));
+        let mut d = encode(&Message::Error("x".into()));
+        d[4] = 9;
+        assert!(matches!(
+            decode(&d).unwrap_err(),
+            DecodeError::Version { got: 9, .. }
+        ));
+        assert_eq!(
+            decode(b"CACHEDFILE HELLO").unwrap_err(),
+            DecodeError::BadMagic
+        );
+        assert_eq!(decode(b"LK").unwrap_err(), DecodeError::TooShort(2));
+    }
+
+    #[test]
+    fn every_truncation_of_a_valid_message_is_an_error_not_a_panic() {
+        let d = encode(&Message::Hello(hello()));
+        for len in 0..d.len() {
+            assert!(decode(&d[..len]).is_err(), "prefix of {len} bytes decoded");
+        }
+    }
+}

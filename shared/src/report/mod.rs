@@ -1,0 +1,5 @@
+//! Turning measurements into things people and programs read.
+
+pub mod table;
+
+pub use table::{Table, fmt_ns};

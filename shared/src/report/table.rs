@@ -1,0 +1,158 @@
+//! A plain table, rendered aligned for the terminal or as Markdown: the terminal and `summary.md`
+//! show the same rows.
+
+/// Rows of cells under a header.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Columns (by index) to align left; the rest, numbers, align right.
+    pub left: Vec<usize>,
+}
+
+impl Table {
+    /// A table with these column names; the first `left` columns are text, aligned left.
+    pub fn new(headers: &[&str], left: usize) -> Self {
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+            left: (0..left).collect(),
+        }
+    }
+
+    /// Appends a row.
+    pub fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    fn widths(&self) -> Vec<usize> {
+        let mut w: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if i < w.len() {
+                    w[i] = w[i].max(cell.chars().count());
+                }
+            }
+        }
+        w
+    }
+
+    fn line(&self, cells: &[String], widths: &[usize], sep: &str) -> String {
+        cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, &w))| {
+                let pad = w.saturating_sub(c.chars().count());
+                if self.left.contains(&i) {
+                    format!("{c}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{c}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
+            .trim_end()
+            .to_string()
+    }
+
+    /// Aligned columns for a terminal.
+    pub fn to_text(&self) -> String {
+        let widths = self.widths();
+        let mut out = self.line(&self.headers, &widths, "  ");
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&self.line(row, &widths, "  "));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// A GitHub-flavoured Markdown table.
+    pub fn to_markdown(&self) -> String {
+        let widths = self.widths();
+        let cell = |cells: &[String]| format!("| {} |\n", self.line_md(cells, &widths));
+        let mut out = cell(&self.headers);
+        let rule: Vec<String> = widths
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                if self.left.contains(&i) {
+                    format!(":{}", "-".repeat(w.max(3) - 1))
+                } else {
+                    format!("{}:", "-".repeat(w.max(3) - 1))
+                }
+            })
+            .collect();
+        out.push_str(&format!("| {} |\n", rule.join(" | ")));
+        for row in &self.rows {
+            out.push_str(&cell(row));
+        }
+        out
+    }
+
+    fn line_md(&self, cells: &[String], widths: &[usize]) -> String {
+        cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, &w))| {
+                let c = c.replace('|', "\\|");
+                let pad = w.max(3).saturating_sub(c.chars().count());
+                if self.left.contains(&i) {
+                    format!("{c}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{c}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+/// A duration in nanoseconds with a unit a person reads at a glance: `850 ns`, `3.41 µs`,
+/// `12.3 ms`, `1.20 s`.
+pub fn fmt_ns(ns: f64) -> String {
+    let (value, unit) = if ns < 1e3 {
+        (ns, "ns")
+    } else if ns < 1e6 {
+        (ns / 1e3, "µs")
+    } else if ns < 1e9 {
+        (ns / 1e6, "ms")
+    } else {
+        (ns / 1e9, "s")
+    };
+    if unit == "ns" {
+        format!("{value:.0} {unit}")
+    } else if value < 10.0 {
+        format!("{value:.2} {unit}")
+    } else if value < 100.0 {
+        format!("{value:.1} {unit}")
+    } else {
+        format!("{value:.0} {unit}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(fmt_ns(850.0), "850 ns");
+        assert_eq!(fmt_ns(3_412.0), "3.41 µs");
+        assert_eq!(fmt_ns(12_300_000.0), "12.3 ms");
+        assert_eq!(fmt_ns(1_200_000_000.0), "1.20 s");
+    }
+
+    #[test]
+    fn text_and_markdown_carry_the_same_cells() {
+        let mut t = Table::new(&["variant", "whoops"], 1);
+        t.push(vec!["ofd".into(), "12".into()]);
+        assert_eq!(t.to_text(), "variant  whoops\nofd          12\n");
+        assert_eq!(
+            t.to_markdown(),
+            "| variant | whoops |\n| :------ | -----: |\n| ofd     |     12 |\n"
+        );
+    }
+}

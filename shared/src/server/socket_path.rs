@@ -1,0 +1,267 @@
+//! Where the server's socket lives, and leaving no trace of it.
+//!
+//! The default is `$XDG_RUNTIME_DIR/lockfair/server.sock`, else `/tmp/lockfair-<uid>/server.sock`,
+//! in a directory only the user can enter (created 0700, refused if someone else owns it or can
+//! enter it). The socket itself is made 0600. An existing path is never unlinked blindly: if a
+//! server answers on it we refuse to start; only a socket nobody listens on (a crashed server's
+//! leftover) is removed. On exit the socket is removed if it is still the one we created.
+
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, SockFlag, SockType, UnixAddr, bind, connect, setsockopt, socket, sockopt,
+};
+use nix::unistd::getuid;
+use thiserror::Error;
+
+/// Why the socket could not be set up.
+#[derive(Debug, Error)]
+pub enum SocketPathError {
+    #[error("a lockfair server is already listening on {0}; stop it or pass another --socket")]
+    LiveServer(PathBuf),
+    #[error("{0} exists and is not a socket; remove it or pass another --socket")]
+    NotASocket(PathBuf),
+    #[error("{path} belongs to uid {owner}, not to us; pass another --socket")]
+    ForeignOwner { path: PathBuf, owner: u32 },
+    #[error("{path} is mode {mode:o}: other users could enter it; run `chmod 700 {path}` or pass another --socket", path = .path.display())]
+    OpenDirectory { path: PathBuf, mode: u32 },
+    #[error("cannot {what} {path}: {err}", path = .path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        err: io::Error,
+    },
+    #[error("socket path {0} is too long for a Unix socket address")]
+    TooLong(PathBuf),
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SocketPathError {
+    let path = path.to_path_buf();
+    move |err| SocketPathError::Io { what, path, err }
+}
+
+fn errno_err(what: &'static str, path: &Path) -> impl FnOnce(Errno) -> SocketPathError {
+    let path = path.to_path_buf();
+    move |e| SocketPathError::Io {
+        what,
+        path,
+        err: io::Error::from_raw_os_error(e as i32),
+    }
+}
+
+/// The per-user default socket path (its directory is created and checked by [`BoundSocket`]).
+pub fn default_socket_path() -> PathBuf {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .map(|p| p.join("lockfair"))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/lockfair-{}", getuid())));
+    base.join("server.sock")
+}
+
+/// Makes sure `dir` exists, is ours and is closed to everyone else.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketPathError> {
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err("create", dir)(e)),
+    }
+    check_private_dir(dir)
+}
+
+/// Refuses `dir` unless it is a real directory (not a symlink) owned by us with no group/other
+/// access.
+pub fn check_private_dir(dir: &Path) -> Result<(), SocketPathError> {
+    let meta = fs::symlink_metadata(dir).map_err(io_err("inspect", dir))?;
+    if !meta.is_dir() {
+        return Err(SocketPathError::NotASocket(dir.to_path_buf()));
+    }
+    if meta.uid() != getuid().as_raw() {
+        return Err(SocketPathError::ForeignOwner {
+            path: dir.to_path_buf(),
+            owner: meta.uid(),
+        });
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SocketPathError::OpenDirectory {
+            path: dir.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// The server's bound socket and the guard that removes its path.
+#[derive(Debug)]
+pub struct BoundSocket {
+    pub socket: OwnedFd,
+    pub guard: PathGuard,
+    /// Set when the socket's directory is open to other users (the socket is still 0600).
+    pub warning: Option<String>,
+}
+
+/// Removes the socket's path when dropped, if it is still the socket we created.
+#[derive(Debug)]
+pub struct PathGuard {
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl BoundSocket {
+    /// Binds a non-blocking datagram socket at `path` with SO_PASSCRED on.
+    pub fn bind(path: &Path, private_dir: bool) -> Result<BoundSocket, SocketPathError> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let warning = if private_dir {
+            ensure_private_dir(dir)?;
+            None
+        } else {
+            check_private_dir(dir).err().map(|e| {
+                format!("warning: {e}; the socket itself is mode 0600 and peers' uids are checked")
+            })
+        };
+        let addr = UnixAddr::new(path).map_err(|_| SocketPathError::TooLong(path.to_path_buf()))?;
+        remove_if_stale(path, &addr)?;
+        let socket = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .map_err(errno_err("create a socket for", path))?;
+        bind(socket.as_raw_fd(), &addr).map_err(errno_err("bind", path))?;
+        let bound = |socket| -> Result<BoundSocket, SocketPathError> {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                .map_err(io_err("chmod", path))?;
+            setsockopt(&socket, sockopt::PassCred, &true)
+                .map_err(errno_err("enable SO_PASSCRED on", path))?;
+            // Room for bursts of hellos; the kernel caps it at net.core.rmem_max.
+            let _ = setsockopt(&socket, sockopt::RcvBuf, &(1 << 20));
+            let meta = fs::symlink_metadata(path).map_err(io_err("inspect", path))?;
+            Ok(BoundSocket {
+                socket,
+                guard: PathGuard {
+                    path: path.to_path_buf(),
+                    identity: (meta.dev(), meta.ino()),
+                },
+                warning: warning.clone(),
+            })
+        };
+        bound(socket).inspect_err(|_| {
+            let _ = fs::remove_file(path);
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.guard.path
+    }
+}
+
+impl Drop for PathGuard {
+    fn drop(&mut self) {
+        // Only remove the path if it is still our socket (not one a later server put there).
+        if let Ok(meta) = fs::symlink_metadata(&self.path)
+            && (meta.dev(), meta.ino()) == self.identity
+        {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Removes `path` only if it is our own socket and nobody is listening on it.
+fn remove_if_stale(path: &Path, addr: &UnixAddr) -> Result<(), SocketPathError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("inspect", path)(e)),
+    };
+    if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+        return Err(SocketPathError::NotASocket(path.to_path_buf()));
+    }
+    if meta.uid() != getuid().as_raw() {
+        return Err(SocketPathError::ForeignOwner {
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+        });
+    }
+    let probe = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(errno_err("probe", path))?;
+    match connect(probe.as_raw_fd(), addr) {
+        Ok(()) => Err(SocketPathError::LiveServer(path.to_path_buf())),
+        Err(Errno::ECONNREFUSED) => {
+            fs::remove_file(path).map_err(io_err("remove stale socket", path))
+        }
+        Err(e) => Err(errno_err("probe", path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "lockfair-sockpath-{}-{}",
+            std::process::id(),
+            crate::sys::clock::monotonic_ns()
+        ));
+        ensure_private_dir(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn binds_refuses_a_live_server_and_cleans_up() {
+        let dir = tempdir();
+        let path = dir.join("s.sock");
+        let first = BoundSocket::bind(&path, true).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(
+            BoundSocket::bind(&path, true).unwrap_err(),
+            SocketPathError::LiveServer(_)
+        ));
+        drop(first);
+        assert!(!path.exists(), "the socket is removed on drop");
+        fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced_and_a_regular_file_is_not() {
+        let dir = tempdir();
+        let path = dir.join("s.sock");
+        // A crashed server: its socket closed, its path left behind.
+        let crashed = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        bind(crashed.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        drop(crashed);
+        assert!(path.exists());
+        let second = BoundSocket::bind(&path, true).unwrap();
+        drop(second);
+        fs::write(&path, b"not a socket").unwrap();
+        assert!(matches!(
+            BoundSocket::bind(&path, true).unwrap_err(),
+            SocketPathError::NotASocket(_)
+        ));
+        fs::remove_file(&path).unwrap();
+        fs::remove_dir(&dir).unwrap();
+    }
+}

@@ -1,0 +1,187 @@
+//! The round loop of `--mode turns`: the one place that takes turns, times them and checks them,
+//! whatever the variant.
+
+use std::sync::atomic::Ordering;
+
+use nix::errno::Errno;
+
+use super::watchdog::Watchdog;
+use super::{SessionError, retry};
+use crate::arena::{Header, StopReason};
+use crate::measure::{End, SideStats};
+use crate::sys::clock::monotonic_ns;
+use crate::sys::futex;
+use crate::sys::rusage::ThreadUsage;
+use crate::variant::{Exclusion, Handoff, Turn};
+
+/// What one contender is asked to do.
+#[derive(Clone, Debug)]
+pub struct TurnsPlan {
+    pub contender: usize,
+    pub contenders: usize,
+    /// Turns to take.
+    pub rounds: u64,
+    /// Stop after this long (from the start barrier) even if turns remain.
+    pub max_ns: u64,
+    /// How long to wait at the start line for the others.
+    pub start_timeout_ns: u64,
+    /// The CPU this side is pinned to, for the report.
+    pub cpu: Option<usize>,
+}
+
+/// Takes `plan.rounds` turns (or fewer, if the run stops), measuring each.
+pub fn run_turns(
+    header: &Header,
+    handoff: &mut dyn Handoff,
+    turn: &mut dyn Turn,
+    plan: &TurnsPlan,
+    dog: &Watchdog,
+) -> Result<SideStats, SessionError> {
+    let result = take_turns(header, handoff, turn, plan, dog);
+    if result.is_err() {
+        // Tell the others, so they stop promptly instead of waiting for their own watchdogs.
+        header.request_stop(StopReason::Aborted);
+        let _ = handoff.release();
+        let _ = handoff.wake_everyone();
+    }
+    result
+}
+
+fn take_turns(
+    h: &Header,
+    handoff: &mut dyn Handoff,
+    turn: &mut dyn Turn,
+    plan: &TurnsPlan,
+    dog: &Watchdog,
+) -> Result<SideStats, SessionError> {
+    let me = plan.contender;
+    let next = (me + 1) % plan.contenders;
+    let guarded_by_lock = handoff.exclusion() == Exclusion::Lock;
+    let mut stats = SideStats::new(me, plan.cpu);
+
+    wait_at_start_line(h, plan, dog)?;
+    let usage_before = ThreadUsage::now().map_err(sys("read rusage"))?;
+    let start = monotonic_ns();
+    let deadline = start.saturating_add(plan.max_ns);
+    let mut last_pass: Option<u64> = None;
+    let mut whoops_this_turn = 0u64;
+
+    let end = 'run: loop {
+        if stats.rounds == plan.rounds {
+            break End::Completed;
+        }
+        // Wait for the turn: take the mechanism, look whose turn it is, let go if not ours.
+        let now = loop {
+            dog.check()?;
+            retry(dog, "acquire", || handoff.acquire())?;
+            let now = monotonic_ns();
+            if let Some(reason) = h.stopped() {
+                retry(dog, "release", || handoff.release())?;
+                let _ = handoff.wake_everyone();
+                break 'run match reason {
+                    StopReason::Deadline => End::PeerDeadline,
+                    StopReason::Aborted => End::PeerAborted,
+                };
+            }
+            if guarded_by_lock && h.enter(me) {
+                stats.overlaps += 1;
+            }
+            if retry(dog, "look at the turn", || turn.is_mine())? {
+                break now;
+            }
+            if guarded_by_lock {
+                h.leave(me);
+            }
+            stats.whoops += 1;
+            whoops_this_turn += 1;
+            retry(dog, "release", || handoff.release())?;
+            if now >= deadline {
+                break 'run stop_for_deadline(h, handoff);
+            }
+        };
+        if !guarded_by_lock && h.enter(me) {
+            stats.overlaps += 1;
+        }
+        if now >= deadline {
+            h.leave(me);
+            retry(dog, "release", || handoff.release())?;
+            break stop_for_deadline(h, handoff);
+        }
+        let released = h.release_ns.load(Ordering::Acquire);
+        let _ = stats.handoff.record(now.saturating_sub(released));
+        if let Some(passed) = last_pass {
+            let _ = stats.round_trip.record(now.saturating_sub(passed));
+        }
+        let _ = stats.whoops_per_round.record(whoops_this_turn);
+        whoops_this_turn = 0;
+
+        if !retry(dog, "take the turn", || turn.take(stats.rounds))? {
+            stats.wrong_reads += 1;
+        }
+        h.leave(me);
+        let passed = monotonic_ns();
+        h.release_ns.store(passed, Ordering::Release);
+        retry(dog, "pass the turn", || turn.pass(next))?;
+        stats.rounds += 1;
+        last_pass = Some(passed);
+        if stats.rounds == plan.rounds && next == 0 {
+            // The last turn of the run: contender 0 has finished, there is nobody to wake
+            // (a pipe to it would even be closed).
+            retry(dog, "release", || handoff.release())?;
+        } else {
+            retry(dog, "hand over", || handoff.hand_over(next))?;
+        }
+    };
+
+    stats.wall_ns = monotonic_ns() - start;
+    stats.end = end;
+    let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;
+    stats.rusage = usage_after.since(&usage_before).into();
+    Ok(stats)
+}
+
+fn stop_for_deadline(h: &Header, handoff: &mut dyn Handoff) -> End {
+    h.request_stop(StopReason::Deadline);
+    let _ = handoff.wake_everyone();
+    End::Deadline
+}
+
+fn sys(what: &'static str) -> impl FnOnce(Errno) -> SessionError {
+    move |errno| SessionError::Sys { what, errno }
+}
+
+/// Every contender waits here until all have arrived, so nobody whoops against a peer that is
+/// still setting up. The last to arrive stamps the first "release" and wakes the rest.
+pub(super) fn wait_at_start_line(
+    h: &Header,
+    plan: &TurnsPlan,
+    dog: &Watchdog,
+) -> Result<(), SessionError> {
+    let arrived = h.arrived.fetch_add(1, Ordering::AcqRel) + 1;
+    if arrived as usize == plan.contenders {
+        h.release_ns.store(monotonic_ns(), Ordering::Release);
+        h.started.store(1, Ordering::Release);
+        futex::wake(&h.started, i32::MAX as u32).map_err(sys("wake the start line"))?;
+        return Ok(());
+    }
+    let give_up = monotonic_ns().saturating_add(plan.start_timeout_ns);
+    while h.started.load(Ordering::Acquire) == 0 {
+        dog.check()?;
+        let now = monotonic_ns();
+        if now >= give_up {
+            return Err(SessionError::StartTimeout(
+                plan.start_timeout_ns / 1_000_000,
+            ));
+        }
+        match futex::wait_for(&h.started, 0, give_up - now) {
+            Ok(()) | Err(Errno::EAGAIN | Errno::EINTR | Errno::ETIMEDOUT) => {}
+            Err(errno) => {
+                return Err(SessionError::Sys {
+                    what: "wait at the start line",
+                    errno,
+                });
+            }
+        }
+    }
+    Ok(())
+}

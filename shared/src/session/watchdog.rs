@@ -1,0 +1,275 @@
+//! Liveness for blocking waits.
+//!
+//! A contender asleep in `F_SETLKW`, `FUTEX_WAIT` or an eventfd read cannot see that its peer
+//! died, or that the user pressed Ctrl-C. Each session therefore starts a watchdog thread that
+//! sleeps in `poll` on the peer's pidfd (readable when the peer exits), on an eventfd for
+//! requests from outside (server shutdown), and optionally on a socket where the peer may report
+//! an error. When it fires it records why, then sends the session thread
+//! [`crate::sys::signal::INTERRUPT`] every few milliseconds until the session ends; the blocking
+//! call returns `EINTR` and the round loop sees [`Watchdog::check`] fail.
+//!
+//! The watchdog is joined before the session thread leaves `run_side`, so it never signals a
+//! thread that no longer exists.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use nix::errno::Errno;
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::pthread::Pthread;
+use rustix::event::{PollFd, PollFlags, poll};
+
+use crate::sys::clock::monotonic_ns;
+use crate::sys::{pidfd, signal};
+
+/// Why a session was cut short.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AbortReason {
+    #[error("the peer process (pid {0}) exited mid-run")]
+    PeerDied(i32),
+    #[error("the run passed its time limit and the peer stopped making progress")]
+    Timeout,
+    #[error("interrupted (SIGINT/SIGTERM)")]
+    Interrupted,
+    #[error("the server is shutting down")]
+    Shutdown,
+    #[error("the peer reported: {0}")]
+    PeerFailed(String),
+}
+
+/// What a watched socket's owner makes of a readable socket.
+#[derive(Debug)]
+pub enum WatchVerdict {
+    /// Nothing alarming (for example the peer's normal result): stop watching it.
+    Ignore,
+    /// Abort the session for this reason.
+    Abort(AbortReason),
+}
+
+/// A descriptor to watch and the judgement to apply when it becomes readable.
+pub struct Watch {
+    pub fd: OwnedFd,
+    pub judge: Box<dyn FnMut() -> WatchVerdict + Send>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    aborted: AtomicBool,
+    done: AtomicBool,
+    reason: Mutex<Option<AbortReason>>,
+    wake: EventFd,
+}
+
+/// Lets another thread abort a running session (the server's shutdown does).
+#[derive(Clone)]
+pub struct AbortHandle(Arc<Shared>);
+
+impl AbortHandle {
+    /// A handle for a session that has not started yet.
+    pub fn new() -> Result<Self, Errno> {
+        Ok(AbortHandle(Arc::new(Shared {
+            aborted: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            wake: EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?,
+        })))
+    }
+
+    /// Aborts the session for `reason` (the first reason given wins).
+    pub fn abort(&self, reason: AbortReason) {
+        self.0.trigger(reason);
+        let _ = self.0.wake.write(1);
+    }
+
+    /// True once the session was aborted.
+    pub fn is_aborted(&self) -> bool {
+        self.0.aborted.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("aborted", &self.is_aborted())
+            .finish()
+    }
+}
+
+impl Shared {
+    fn trigger(&self, reason: AbortReason) {
+        let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.aborted.store(true, Ordering::Release);
+    }
+
+    fn reason(&self) -> AbortReason {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or(AbortReason::Timeout)
+    }
+}
+
+/// What the watchdog watches.
+#[derive(Debug)]
+pub struct WatchdogSpec {
+    /// The peer's pid (from SCM_CREDENTIALS), if known and visible in our pid namespace.
+    pub peer_pid: Option<i32>,
+    /// CLOCK_MONOTONIC (ns) after which the session is aborted as stuck.
+    pub deadline_ns: u64,
+    pub watch: Option<Watch>,
+    pub handle: AbortHandle,
+}
+
+/// The running watchdog of the current thread's session.
+pub struct Watchdog {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Watchdog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchdog").finish_non_exhaustive()
+    }
+}
+
+impl Watchdog {
+    /// Starts watching on behalf of the calling thread, which it will interrupt when it fires.
+    pub fn start(spec: WatchdogSpec) -> Result<Watchdog, Errno> {
+        signal::install_interrupt_handler();
+        let shared = spec.handle.0.clone();
+        let target = signal::current_thread();
+        let peer = match spec.peer_pid {
+            Some(pid) if pid > 0 => match pidfd::open(pid) {
+                Ok(fd) => Some((pid, fd)),
+                Err(Errno::ESRCH) => {
+                    shared.trigger(AbortReason::PeerDied(pid));
+                    None
+                }
+                // No pidfd support (or a pid from another namespace): the deadline still holds.
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        let deadline = spec.deadline_ns;
+        let watch = spec.watch;
+        let inner = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("lockfair-watchdog".into())
+            .spawn(move || watch_loop(&inner, target, peer, deadline, watch))
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+        Ok(Watchdog {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// `Err(reason)` once the session was aborted. Cheap: one atomic load.
+    pub fn check(&self) -> Result<(), AbortReason> {
+        if self.shared.aborted.load(Ordering::Acquire) {
+            Err(self.shared.reason())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.shared.done.store(true, Ordering::Release);
+        let _ = self.shared.wake.write(1);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const SLICE_NS: u64 = 100_000_000;
+const KICK_NS: u64 = 5_000_000;
+
+fn watch_loop(
+    shared: &Shared,
+    target: Pthread,
+    peer: Option<(i32, OwnedFd)>,
+    deadline_ns: u64,
+    mut watch: Option<Watch>,
+) {
+    loop {
+        if shared.done.load(Ordering::Acquire) {
+            return;
+        }
+        if shared.aborted.load(Ordering::Acquire) {
+            // Keep kicking: a signal that lands just before the thread enters its syscall is lost.
+            let _ = signal::interrupt(target);
+            sleep_on(&shared.wake, None, None, KICK_NS);
+            continue;
+        }
+        if signal::stop_requested() {
+            shared.trigger(AbortReason::Interrupted);
+            continue;
+        }
+        let now = monotonic_ns();
+        if now >= deadline_ns {
+            shared.trigger(AbortReason::Timeout);
+            continue;
+        }
+        let (peer_ready, watch_ready) = sleep_on(
+            &shared.wake,
+            peer.as_ref().map(|(_, fd)| fd),
+            watch.as_ref().map(|w| &w.fd),
+            (deadline_ns - now).min(SLICE_NS),
+        );
+        if peer_ready && let Some((pid, _)) = &peer {
+            shared.trigger(AbortReason::PeerDied(*pid));
+        }
+        if watch_ready && let Some(w) = watch.as_mut() {
+            match (w.judge)() {
+                WatchVerdict::Ignore => watch = None,
+                WatchVerdict::Abort(reason) => shared.trigger(reason),
+            }
+        }
+    }
+}
+
+/// Sleeps until `wake`, `peer` or `watched` is readable or `timeout_ns` passes; drains `wake`.
+/// Returns whether `peer` and `watched` were readable.
+fn sleep_on(
+    wake: &EventFd,
+    peer: Option<&OwnedFd>,
+    watched: Option<&OwnedFd>,
+    timeout_ns: u64,
+) -> (bool, bool) {
+    let mut fds = vec![PollFd::new(wake, PollFlags::IN)];
+    if let Some(p) = peer {
+        fds.push(PollFd::new(p, PollFlags::IN));
+    }
+    if let Some(w) = watched {
+        fds.push(PollFd::new(w, PollFlags::IN));
+    }
+    let timeout = rustix::time::Timespec {
+        tv_sec: (timeout_ns / 1_000_000_000) as i64,
+        tv_nsec: (timeout_ns % 1_000_000_000) as i64,
+    };
+    if poll(&mut fds, Some(&timeout)).is_err() {
+        return (false, false);
+    }
+    let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
+    if ready(0) {
+        let _ = rustix::io::read(wake.as_fd(), &mut [0u8; 8]);
+    }
+    let peer_ready = peer.is_some() && ready(1);
+    let watch_index = if peer.is_some() { 2 } else { 1 };
+    (peer_ready, watched.is_some() && ready(watch_index))
+}

@@ -1,0 +1,31 @@
+//! FUTEX_WAIT / FUTEX_WAKE on a word of the shared arena.
+//!
+//! The arena is a `MAP_SHARED` mapping seen by several processes, so these never use
+//! `FUTEX_PRIVATE_FLAG`: a private futex is keyed by the process's own address space and a wake
+//! from the other process would never find the waiter.
+
+use std::sync::atomic::AtomicU32;
+
+use nix::errno::Errno;
+use rustix::thread::futex;
+
+/// Sleeps while `*word == expected`. Returns at once with `EAGAIN` if it already differs; returns
+/// `EINTR` when the session's watchdog interrupts the thread; otherwise `Ok` after a wake (which
+/// may be spurious: callers re-check the word).
+pub fn wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
+    futex::wait(word, futex::Flags::empty(), expected, None).map_err(super::errno)
+}
+
+/// Like [`wait`] but gives up after `timeout_ns` with `ETIMEDOUT`.
+pub fn wait_for(word: &AtomicU32, expected: u32, timeout_ns: u64) -> Result<(), Errno> {
+    let ts = rustix::time::Timespec {
+        tv_sec: (timeout_ns / 1_000_000_000) as i64,
+        tv_nsec: (timeout_ns % 1_000_000_000) as i64,
+    };
+    futex::wait(word, futex::Flags::empty(), expected, Some(&ts)).map_err(super::errno)
+}
+
+/// Wakes up to `count` waiters on `word`; returns how many were woken.
+pub fn wake(word: &AtomicU32, count: u32) -> Result<usize, Errno> {
+    futex::wake(word, futex::Flags::empty(), count).map_err(super::errno)
+}

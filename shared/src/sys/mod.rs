@@ -1,0 +1,25 @@
+//! Thin wrappers around the syscalls lockfair needs.
+//!
+//! This is the only module allowed `unsafe`: each block is one syscall or one pointer cast with a
+//! `// SAFETY:` line. Everything above works with `OwnedFd`, references and `Result`s, and gets
+//! errors as [`nix::errno::Errno`] so callers can match on `EINTR` or `EAGAIN` and print names.
+#![allow(unsafe_code)]
+
+pub mod clock;
+pub mod cpu;
+pub mod fdkind;
+pub mod futex;
+pub mod locks;
+pub mod mapping;
+pub mod pidfd;
+pub mod reactor;
+pub mod recv;
+pub mod rusage;
+pub mod signal;
+
+use nix::errno::Errno;
+
+/// Converts rustix's error into nix's, so the rest of the crate has one errno type.
+pub(crate) fn errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
+}

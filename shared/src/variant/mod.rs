@@ -1,0 +1,412 @@
+//! How the turn passes between contenders: one file per variant, all behind [`Handoff`].
+//!
+//! A variant is only a mechanism: take it, let it go, hand it on. Where the turn lives is a
+//! [`Turn`] (the arena's turn word, or for `seed` the shared file offset). The round loop, the
+//! timing and the checks live once, in [`crate::session`].
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use thiserror::Error;
+
+use crate::arena::Arena;
+use crate::measure::Role;
+use crate::sys::fdkind::{self, FdKind};
+
+mod eventfd;
+mod flock;
+mod futex;
+mod lockf;
+mod ofd;
+mod pipe;
+mod posix;
+mod seed;
+
+pub use seed::prepare_seed_offset;
+
+/// The handoff mechanisms lockfair compares. Names are the command-line interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// F_OFD_SETLKW on the descriptor received over SCM_RIGHTS, turn in the shared file offset:
+    /// the seed experiment as it was written. Both sides share one open file description.
+    Seed,
+    /// F_OFD_SETLKW, each side through its own open file description; turn in the arena.
+    Ofd,
+    /// F_SETLKW process-associated record lock.
+    Posix,
+    /// lockf(F_LOCK).
+    Lockf,
+    /// flock(LOCK_EX) on each side's own open file description.
+    Flock,
+    /// Two eventfds, one per direction: the turn is handed over explicitly.
+    Eventfd,
+    /// FUTEX_WAIT / FUTEX_WAKE on the arena's turn word.
+    Futex,
+    /// A pipe per direction, one byte per handoff: the classic IPC baseline.
+    Pipe,
+}
+
+/// How contenders use the mechanism.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A fixed order: contender 0, 1, …, N-1, 0, …
+    Turns,
+}
+
+/// What gives a contender exclusive access, and so where its critical section starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exclusion {
+    /// Holding the mechanism (a lock) is the critical section, whoever's turn it is.
+    Lock,
+    /// Only holding the turn is: waking up proves nothing until the turn word says so.
+    Turn,
+}
+
+/// One contender's end of a handoff mechanism.
+pub trait Handoff {
+    /// Where this mechanism's critical section starts.
+    fn exclusion(&self) -> Exclusion;
+    /// Blocks until this contender holds the mechanism: a lock taken, or a wakeup received.
+    /// Returns `EINTR` when the watchdog interrupts it; the caller checks why and calls again.
+    fn acquire(&mut self) -> Result<(), Errno>;
+    /// Lets go without handing the turn on (after a whoop).
+    fn release(&mut self) -> Result<(), Errno>;
+    /// Lets go and hands the turn to contender `next`; the turn already names it.
+    fn hand_over(&mut self, next: usize) -> Result<(), Errno>;
+    /// Makes sure everyone blocked in [`Handoff::acquire`] wakes up and sees the stop flag.
+    fn wake_everyone(&mut self) -> Result<(), Errno>;
+}
+
+/// Where the turn lives and what a turn does.
+pub trait Turn {
+    /// True if it is this contender's turn.
+    fn is_mine(&mut self) -> Result<bool, Errno>;
+    /// Does the turn's work for `round`: the writer publishes "line n", a reader checks it.
+    /// Returns false on a wrong read.
+    fn take(&mut self, round: u64) -> Result<bool, Errno>;
+    /// Gives the turn to contender `next`.
+    fn pass(&mut self, next: usize) -> Result<(), Errno>;
+}
+
+/// Everything a contender needs to open its end of a variant.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub arena: &'a Arena,
+    pub contender: usize,
+    pub contenders: usize,
+    pub mode: Mode,
+}
+
+impl Ctx<'_> {
+    /// This contender's role.
+    pub fn role(&self) -> Role {
+        Role::of(self.contender)
+    }
+
+    /// The contender after this one.
+    pub fn next(&self) -> usize {
+        (self.contender + 1) % self.contenders
+    }
+}
+
+/// Why a variant cannot be set up.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error("{variant} expects {want} descriptor(s) besides the arena, got {got}")]
+    FdCount {
+        variant: Variant,
+        want: usize,
+        got: usize,
+    },
+    #[error("{variant} expects descriptor {index} to be {want}, got {got}")]
+    FdKind {
+        variant: Variant,
+        index: usize,
+        want: FdKind,
+        got: FdKind,
+    },
+    #[error("{variant} supports exactly {supported} contenders, not {asked}")]
+    Contenders {
+        variant: Variant,
+        supported: usize,
+        asked: usize,
+    },
+    #[error("{variant} does not support --mode {mode:?}")]
+    Mode { variant: Variant, mode: Mode },
+    #[error("cannot {what}: {errno}")]
+    Sys { what: &'static str, errno: Errno },
+}
+
+pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SetupError {
+    move |errno| SetupError::Sys { what, errno }
+}
+
+/// The descriptors a variant passes around besides the arena (eventfds, pipes), created once by
+/// the client for the whole run.
+#[derive(Debug, Default)]
+pub struct Channels {
+    fds: Vec<OwnedFd>,
+}
+
+impl Variant {
+    /// Every variant, in report order.
+    pub const ALL: [Variant; 8] = [
+        Variant::Seed,
+        Variant::Ofd,
+        Variant::Posix,
+        Variant::Lockf,
+        Variant::Flock,
+        Variant::Eventfd,
+        Variant::Futex,
+        Variant::Pipe,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Seed => "seed",
+            Variant::Ofd => "ofd",
+            Variant::Posix => "posix",
+            Variant::Lockf => "lockf",
+            Variant::Flock => "flock",
+            Variant::Eventfd => "eventfd",
+            Variant::Futex => "futex",
+            Variant::Pipe => "pipe",
+        }
+    }
+
+    /// Looks a variant up by its name.
+    pub fn from_name(name: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// True for variants built on a file lock (they can whoop; the others cannot).
+    pub fn is_file_lock(self) -> bool {
+        matches!(
+            self,
+            Variant::Seed | Variant::Ofd | Variant::Posix | Variant::Lockf | Variant::Flock
+        )
+    }
+
+    /// Only `seed` locks through the descriptor it received, sharing the sender's open file
+    /// description; every other variant gives each side its own.
+    pub fn shares_description(self) -> bool {
+        self == Variant::Seed
+    }
+
+    /// The contender counts this variant supports.
+    pub fn check_contenders(self, contenders: usize) -> Result<(), SetupError> {
+        if self == Variant::Seed && contenders != 2 {
+            return Err(SetupError::Contenders {
+                variant: self,
+                supported: 2,
+                asked: contenders,
+            });
+        }
+        Ok(())
+    }
+
+    /// The kinds of descriptor each contender receives besides the arena.
+    pub fn expected_fds(self) -> &'static [FdKind] {
+        match self {
+            Variant::Eventfd => &[FdKind::Eventfd, FdKind::Eventfd],
+            Variant::Pipe => &[FdKind::PipeRead, FdKind::PipeWrite],
+            _ => &[],
+        }
+    }
+
+    /// Checks count and kind of the descriptors a peer sent for this variant.
+    pub fn check_fds(self, fds: &[OwnedFd]) -> Result<(), SetupError> {
+        let want = self.expected_fds();
+        if fds.len() != want.len() {
+            return Err(SetupError::FdCount {
+                variant: self,
+                want: want.len(),
+                got: fds.len(),
+            });
+        }
+        for (index, (fd, want)) in fds.iter().zip(want).enumerate() {
+            let got = fdkind::classify(fd).map_err(sys("inspect a descriptor"))?;
+            if got != *want {
+                return Err(SetupError::FdKind {
+                    variant: self,
+                    index,
+                    want: want.clone(),
+                    got,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the descriptors the whole run shares (client side).
+    pub fn create_channels(self, contenders: usize) -> Result<Channels, SetupError> {
+        let fds = match self {
+            Variant::Eventfd => eventfd::create(contenders)?,
+            Variant::Pipe => pipe::create(contenders)?,
+            _ => Vec::new(),
+        };
+        Ok(Channels { fds })
+    }
+
+    /// Opens contender `ctx.contender`'s end: its mechanism and where its turn lives.
+    pub fn open<'a>(self, ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+        self.check_contenders(ctx.contenders)?;
+        self.check_fds(&fds)?;
+        let arena_turn = || -> Box<dyn Turn + 'a> { Box::new(ArenaTurn::new(ctx)) };
+        let (handoff, turn): (Box<dyn Handoff + 'a>, Box<dyn Turn + 'a>) = match self {
+            Variant::Seed => (
+                Box::new(seed::open(ctx)),
+                Box::new(seed::FileOffsetTurn::new(ctx)),
+            ),
+            Variant::Ofd => (Box::new(ofd::open(ctx)), arena_turn()),
+            Variant::Posix => (Box::new(posix::open(ctx)), arena_turn()),
+            Variant::Lockf => (Box::new(lockf::open(ctx)?), arena_turn()),
+            Variant::Flock => (Box::new(flock::open(ctx)), arena_turn()),
+            Variant::Eventfd => (Box::new(eventfd::open(fds)?), arena_turn()),
+            Variant::Futex => (Box::new(futex::open(ctx)), arena_turn()),
+            Variant::Pipe => (Box::new(pipe::open(fds)?), arena_turn()),
+        };
+        Ok(Opened { handoff, turn })
+    }
+}
+
+/// A contender's opened variant: the mechanism and where its turn lives.
+pub struct Opened<'a> {
+    pub handoff: Box<dyn Handoff + 'a>,
+    pub turn: Box<dyn Turn + 'a>,
+}
+
+impl fmt::Debug for Opened<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Channels {
+    /// Duplicates of the descriptors contender `contender` needs, in [`Variant::expected_fds`]
+    /// order: its own wakeup channel, then the next contender's.
+    pub fn fds_for(
+        &self,
+        variant: Variant,
+        contender: usize,
+        contenders: usize,
+    ) -> Result<Vec<OwnedFd>, SetupError> {
+        let next = (contender + 1) % contenders;
+        let picks = match variant {
+            // eventfd i wakes contender i.
+            Variant::Eventfd => vec![contender, next],
+            // pipe i is [read end at 2i, write end at 2i+1]; contender i reads pipe i.
+            Variant::Pipe => vec![2 * contender, 2 * next + 1],
+            _ => vec![],
+        };
+        picks
+            .into_iter()
+            .map(|i| {
+                self.fds
+                    .get(i)
+                    .ok_or(SetupError::Sys {
+                        what: "pick a channel",
+                        errno: Errno::EBADF,
+                    })?
+                    .try_clone()
+                    .map_err(|e| SetupError::Sys {
+                        what: "duplicate a channel",
+                        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    })
+            })
+            .collect()
+    }
+}
+
+/// A lock family applied to the arena file: the shape shared by the file-lock variants.
+#[derive(Debug)]
+pub struct FileLockHandoff<'a> {
+    family: crate::locking::LockFamily,
+    file: &'a File,
+}
+
+impl<'a> FileLockHandoff<'a> {
+    pub(crate) fn new(family: crate::locking::LockFamily, file: &'a File) -> Self {
+        FileLockHandoff { family, file }
+    }
+}
+
+impl Handoff for FileLockHandoff<'_> {
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Lock
+    }
+
+    fn acquire(&mut self) -> Result<(), Errno> {
+        self.family.lock(
+            self.file,
+            crate::sys::locks::LockMode::Exclusive,
+            crate::sys::locks::Wait::Block,
+        )
+    }
+
+    fn release(&mut self) -> Result<(), Errno> {
+        self.family.unlock(self.file)
+    }
+
+    fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
+        self.release()
+    }
+
+    fn wake_everyone(&mut self) -> Result<(), Errno> {
+        // Waiters sleep in the kernel's lock queue; unlocking (done by the caller) wakes them.
+        Ok(())
+    }
+}
+
+/// The turn in the arena's turn word, "line n" in the arena's payload.
+#[derive(Debug)]
+pub struct ArenaTurn<'a> {
+    header: &'a crate::arena::Header,
+    me: u32,
+    role: Role,
+}
+
+impl<'a> ArenaTurn<'a> {
+    pub(crate) fn new(ctx: &Ctx<'a>) -> Self {
+        ArenaTurn {
+            header: ctx.arena.header(),
+            me: ctx.contender as u32,
+            role: ctx.role(),
+        }
+    }
+}
+
+impl Turn for ArenaTurn<'_> {
+    fn is_mine(&mut self) -> Result<bool, Errno> {
+        Ok(self.header.turn.load(std::sync::atomic::Ordering::Acquire) == self.me)
+    }
+
+    fn take(&mut self, round: u64) -> Result<bool, Errno> {
+        Ok(match self.role {
+            Role::Writer => {
+                self.header.write_line(round);
+                true
+            }
+            Role::Reader => self.header.line_is(round),
+        })
+    }
+
+    fn pass(&mut self, next: usize) -> Result<(), Errno> {
+        self.header
+            .turn
+            .store(next as u32, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+}

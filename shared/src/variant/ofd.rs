@@ -1,0 +1,11 @@
+//! `ofd`: F_OFD_SETLKW on the whole file, each side through its **own** open file description
+//! (the server reopens `/proc/self/fd/N` of the memfd it received). The locks now exclude, but
+//! unlock only wakes the waiter: the releaser usually re-takes the lock before the woken waiter
+//! runs, and the waiter finds it is still not its turn (a whoop).
+
+use super::{Ctx, FileLockHandoff};
+use crate::locking::LockFamily;
+
+pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FileLockHandoff<'a> {
+    FileLockHandoff::new(LockFamily::Ofd, ctx.arena.file())
+}

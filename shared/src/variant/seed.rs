@@ -1,0 +1,91 @@
+//! `seed`: the original experiment, faithfully. Both sides lock the whole file with F_OFD_SETLKW
+//! through the descriptor that travelled over SCM_RIGHTS, and the turn is the shared file offset:
+//! the writer writes the decimal line n when the offset is at the start, the reader reads it with
+//! `pread` when it is not, checks it and seeks back.
+//!
+//! SCM_RIGHTS passes a reference to the same *open file description*, and OFD locks belong to the
+//! description. So both processes are the same lock owner: neither request ever conflicts, and
+//! there is no mutual exclusion at all. The overlap detector and wrong reads show it happening;
+//! `lockfair-client probe` shows why.
+//!
+//! The data lives on its own page of the memfd ([`SEED_OFFSET`]), away from the arena header.
+
+use std::fs::File;
+
+use nix::errno::Errno;
+use rustix::fs::{SeekFrom, seek};
+
+use super::{Ctx, FileLockHandoff, Turn};
+use crate::arena::{Arena, SEED_LEN, SEED_OFFSET, format_line};
+use crate::locking::LockFamily;
+use crate::measure::Role;
+
+pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FileLockHandoff<'a> {
+    // The arena's descriptor is the received one here: `Variant::shares_description`.
+    FileLockHandoff::new(LockFamily::Ofd, ctx.arena.file())
+}
+
+/// Puts the shared offset at the start of the seed's page (the "writer's turn"), before the
+/// descriptor is sent: the offset travels with the description.
+pub fn prepare_seed_offset(arena: &Arena) -> Result<(), Errno> {
+    seek(arena.file(), SeekFrom::Start(SEED_OFFSET))
+        .map(drop)
+        .map_err(crate::sys::errno)
+}
+
+/// The turn as the seed keeps it: in the file offset both sides share.
+#[derive(Debug)]
+pub(super) struct FileOffsetTurn<'a> {
+    file: &'a File,
+    role: Role,
+    /// The offset seen by the last `is_mine`, as the seed's reader uses it for its `pread`.
+    seen: u64,
+}
+
+impl<'a> FileOffsetTurn<'a> {
+    pub(super) fn new(ctx: &Ctx<'a>) -> Self {
+        FileOffsetTurn {
+            file: ctx.arena.file(),
+            role: ctx.role(),
+            seen: SEED_OFFSET,
+        }
+    }
+}
+
+impl Turn for FileOffsetTurn<'_> {
+    fn is_mine(&mut self) -> Result<bool, Errno> {
+        self.seen = seek(self.file, SeekFrom::Current(0)).map_err(crate::sys::errno)?;
+        Ok(match self.role {
+            Role::Writer => self.seen == SEED_OFFSET,
+            Role::Reader => self.seen != SEED_OFFSET,
+        })
+    }
+
+    fn take(&mut self, round: u64) -> Result<bool, Errno> {
+        let line = format_line(round);
+        match self.role {
+            Role::Writer => {
+                // write(2) at the shared offset, which moves it: that is the seed's handoff.
+                rustix::io::write(self.file, &line).map_err(crate::sys::errno)?;
+                Ok(true)
+            }
+            Role::Reader => {
+                let len = self.seen.saturating_sub(SEED_OFFSET);
+                if len == 0 || len > SEED_LEN {
+                    return Ok(false);
+                }
+                let mut buf = vec![0u8; len as usize];
+                let got = rustix::io::pread(self.file, &mut buf, SEED_OFFSET)
+                    .map_err(crate::sys::errno)?;
+                Ok(buf[..got] == line[..])
+            }
+        }
+    }
+
+    fn pass(&mut self, _next: usize) -> Result<(), Errno> {
+        if self.role == Role::Reader {
+            seek(self.file, SeekFrom::Start(SEED_OFFSET)).map_err(crate::sys::errno)?;
+        }
+        Ok(())
+    }
+}
