@@ -34,6 +34,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare lockfair's eventfd/futex/pipe round trips with a minimal C ping-pong, same run
+    Bench(BenchArgs),
     /// (internal) the helper process the experiments drive over stdin
     #[command(hide = true)]
     Peer,
@@ -80,6 +82,28 @@ struct CompareArgs {
     server_bin: Option<PathBuf>,
 }
 
+#[derive(Debug, ClapArgs)]
+struct BenchArgs {
+    /// The compiled C yardstick: `cc -O2 -o target/release/pingpong bench/pingpong.c`
+    #[arg(long)]
+    pingpong: PathBuf,
+    /// Round trips per run
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// Alternating runs of each side; medians are compared
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    repeats: u64,
+    /// Placements (comma-separated)
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Placement::ALL)]
+    placements: Vec<Placement>,
+    /// The lockfair-server binary [default: next to this one]
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Print Markdown instead of aligned text
+    #[arg(long)]
+    markdown: bool,
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
@@ -111,6 +135,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            let rows = lockfair::client::bench::bench(
+                &lockfair::client::bench::BenchOptions {
+                    pingpong: args.pingpong,
+                    rounds: args.rounds,
+                    repeats: args.repeats as usize,
+                    placements: args.placements,
+                    server_bin: args.server_bin,
+                },
+                |line| eprintln!("{line}"),
+            )?;
+            let table = lockfair::client::bench::table(&rows);
+            if args.markdown {
+                print!("{}", table.to_markdown());
+            } else {
+                print!("{}", table.to_text());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -315,32 +315,23 @@ impl Header {
             .fetch_and(!(1u64 << contender), Ordering::AcqRel);
     }
 
-    /// Publishes "line n".
-    pub fn write_line(&self, n: u64) {
-        let text = format_line(n);
-        let mut words = [0u64; LINE_CAPACITY / 8];
-        for (i, b) in text.iter().enumerate() {
-            words[i / 8] |= (*b as u64) << (8 * (i % 8));
-        }
-        for (slot, w) in self.line.iter().zip(words) {
+    /// Publishes `line` (the line of round `n`).
+    pub fn write_line(&self, n: u64, line: &Line) {
+        for (slot, w) in self.line.iter().zip(line.words()) {
             slot.store(w, Ordering::Relaxed);
         }
-        self.line_len.store(text.len() as u32, Ordering::Relaxed);
+        self.line_len.store(line.len as u32, Ordering::Relaxed);
         self.round.store(n, Ordering::Relaxed);
     }
 
-    /// True if the published line is exactly "line n".
-    pub fn line_is(&self, n: u64) -> bool {
-        let len = self.line_len.load(Ordering::Relaxed) as usize;
-        let want = format_line(n);
-        if len != want.len() {
-            return false;
-        }
-        let mut got = [0u8; LINE_CAPACITY];
-        for (i, slot) in self.line.iter().enumerate() {
-            got[i * 8..i * 8 + 8].copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
-        }
-        got[..len] == want[..]
+    /// True if the published line is exactly `want`.
+    pub fn line_is(&self, want: &Line) -> bool {
+        self.line_len.load(Ordering::Relaxed) as usize == want.len
+            && self
+                .line
+                .iter()
+                .zip(want.words())
+                .all(|(slot, w)| slot.load(Ordering::Relaxed) == w)
     }
 
     /// Asks every contender to stop; the first reason wins.
@@ -360,9 +351,95 @@ impl Header {
     }
 }
 
-/// The decimal line for round `n`, newline-terminated, as the seed's protocol writes it.
-pub fn format_line(n: u64) -> Vec<u8> {
-    format!("{n}\n").into_bytes()
+/// The line of the round a contender is on, advanced by [`Line::increment`] as rounds go by.
+#[derive(Clone, Copy, Debug)]
+pub struct LineCounter {
+    round: u64,
+    line: Line,
+}
+
+impl Default for LineCounter {
+    fn default() -> Self {
+        LineCounter {
+            round: 0,
+            line: Line::new(0),
+        }
+    }
+}
+
+impl LineCounter {
+    /// The line of `round`: O(1) when rounds advance one at a time, as they do.
+    pub fn line(&mut self, round: u64) -> &Line {
+        if round == self.round.wrapping_add(1) {
+            self.line.increment();
+        } else if round != self.round {
+            self.line = Line::new(round);
+        }
+        self.round = round;
+        &self.line
+    }
+}
+
+/// The decimal line for round `n`, newline-terminated, as the seed's protocol writes it: built on
+/// the stack, because the round loop must not allocate (the measurement would measure malloc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line {
+    bytes: [u8; LINE_CAPACITY],
+    len: usize,
+}
+
+impl Line {
+    /// "n\n" for `n`.
+    pub fn new(mut n: u64) -> Line {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut bytes = [0u8; LINE_CAPACITY];
+        let len = digits.len() - i;
+        bytes[..len].copy_from_slice(&digits[i..]);
+        bytes[len] = b'\n';
+        Line {
+            bytes,
+            len: len + 1,
+        }
+    }
+
+    /// Turns the line for `n` into the line for `n + 1`, in place: a decimal carry, no division.
+    pub fn increment(&mut self) {
+        let mut i = self.len - 1; // the newline
+        while i > 0 {
+            i -= 1;
+            if self.bytes[i] == b'9' {
+                self.bytes[i] = b'0';
+            } else {
+                self.bytes[i] += 1;
+                return;
+            }
+        }
+        // All nines: one more digit.
+        self.bytes.copy_within(0..self.len, 1);
+        self.bytes[0] = b'1';
+        self.len += 1;
+    }
+
+    /// The line's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// The line packed little-endian into the payload's words (zero-padded).
+    fn words(&self) -> impl Iterator<Item = u64> + '_ {
+        self.bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+    }
 }
 
 #[cfg(test)]
@@ -375,9 +452,9 @@ mod tests {
         check_sealed_memfd(arena.file()).unwrap();
         let dup = OwnedFd::from(arena.file().try_clone().unwrap());
         let other = Arena::adopt(dup, 2, true).unwrap();
-        arena.header().write_line(41);
-        assert!(other.header().line_is(41));
-        assert!(!other.header().line_is(4));
+        arena.header().write_line(41, &Line::new(41));
+        assert!(other.header().line_is(&Line::new(41)));
+        assert!(!other.header().line_is(&Line::new(4)));
     }
 
     #[test]
@@ -418,6 +495,25 @@ mod tests {
                 want: ARENA_SIZE as u64
             }
         );
+    }
+
+    #[test]
+    fn lines_are_decimal_and_newline_terminated() {
+        for n in [0, 7, 10, 12345, u64::MAX] {
+            assert_eq!(Line::new(n).as_bytes(), format!("{n}\n").as_bytes());
+        }
+    }
+
+    #[test]
+    fn the_counter_agrees_with_formatting_across_carries() {
+        let mut c = LineCounter::default();
+        for n in (0..1200).chain(99_990..100_010).chain([5, 6, 7]) {
+            assert_eq!(
+                c.line(n).as_bytes(),
+                format!("{n}\n").as_bytes(),
+                "round {n}"
+            );
+        }
     }
 
     #[test]

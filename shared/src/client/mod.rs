@@ -1,6 +1,7 @@
 //! The client's work: run one session against a server, compare every variant with a private
 //! server, and show by experiment why the seed has no mutual exclusion.
 
+pub mod bench;
 pub mod compare;
 pub mod probe;
 pub mod run;

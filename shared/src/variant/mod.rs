@@ -376,6 +376,7 @@ pub struct ArenaTurn<'a> {
     header: &'a crate::arena::Header,
     me: u32,
     role: Role,
+    lines: crate::arena::LineCounter,
 }
 
 impl<'a> ArenaTurn<'a> {
@@ -384,6 +385,7 @@ impl<'a> ArenaTurn<'a> {
             header: ctx.arena.header(),
             me: ctx.contender as u32,
             role: ctx.role(),
+            lines: Default::default(),
         }
     }
 }
@@ -394,12 +396,13 @@ impl Turn for ArenaTurn<'_> {
     }
 
     fn take(&mut self, round: u64) -> Result<bool, Errno> {
+        let line = self.lines.line(round);
         Ok(match self.role {
             Role::Writer => {
-                self.header.write_line(round);
+                self.header.write_line(round, line);
                 true
             }
-            Role::Reader => self.header.line_is(round),
+            Role::Reader => self.header.line_is(line),
         })
     }
 

@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use rustix::fs::{SeekFrom, seek};
 
 use super::{Ctx, FileLockHandoff, Turn};
-use crate::arena::{Arena, SEED_LEN, SEED_OFFSET, format_line};
+use crate::arena::{Arena, LINE_CAPACITY, LineCounter, SEED_OFFSET};
 use crate::locking::LockFamily;
 use crate::measure::Role;
 
@@ -40,6 +40,7 @@ pub(super) struct FileOffsetTurn<'a> {
     role: Role,
     /// The offset seen by the last `is_mine`, as the seed's reader uses it for its `pread`.
     seen: u64,
+    lines: LineCounter,
 }
 
 impl<'a> FileOffsetTurn<'a> {
@@ -48,6 +49,7 @@ impl<'a> FileOffsetTurn<'a> {
             file: ctx.arena.file(),
             role: ctx.role(),
             seen: SEED_OFFSET,
+            lines: LineCounter::default(),
         }
     }
 }
@@ -62,22 +64,24 @@ impl Turn for FileOffsetTurn<'_> {
     }
 
     fn take(&mut self, round: u64) -> Result<bool, Errno> {
-        let line = format_line(round);
+        let line = self.lines.line(round).as_bytes();
         match self.role {
             Role::Writer => {
                 // write(2) at the shared offset, which moves it: that is the seed's handoff.
-                rustix::io::write(self.file, &line).map_err(crate::sys::errno)?;
+                rustix::io::write(self.file, line).map_err(crate::sys::errno)?;
                 Ok(true)
             }
             Role::Reader => {
-                let len = self.seen.saturating_sub(SEED_OFFSET);
-                if len == 0 || len > SEED_LEN {
+                // Anything longer than a line cannot be the line (the offset may be anywhere in
+                // the seed's page if the protocol broke).
+                let mut buf = [0u8; LINE_CAPACITY];
+                let len = self.seen.saturating_sub(SEED_OFFSET) as usize;
+                if len == 0 || len > buf.len() {
                     return Ok(false);
                 }
-                let mut buf = vec![0u8; len as usize];
-                let got = rustix::io::pread(self.file, &mut buf, SEED_OFFSET)
+                let got = rustix::io::pread(self.file, &mut buf[..len], SEED_OFFSET)
                     .map_err(crate::sys::errno)?;
-                Ok(buf[..got] == line[..])
+                Ok(&buf[..got] == line)
             }
         }
     }

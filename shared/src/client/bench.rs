@@ -1,0 +1,184 @@
+//! `lockfair-client bench`: is lockfair measuring the mechanism, or itself?
+//!
+//! For each placement and each handoff mechanism, it alternates runs of a minimal C ping-pong
+//! (`bench/pingpong.c`: fork, two processes, nothing measured inside the loop) with lockfair runs
+//! of the same mechanism, in the same process placement, and compares the mean round trip. Runs
+//! alternate so that drift on a noisy machine (frequency, neighbours) hits both alike; medians over
+//! the repeats are compared.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use thiserror::Error;
+
+use super::run::{RunOptions, run};
+use super::spawn::{SpawnError, SpawnedServer, find_server};
+use crate::placement::{Placement, allowed_cpus};
+use crate::report::{Table, fmt_ns};
+use crate::sys::signal;
+use crate::variant::{Mode, Variant};
+
+/// What to benchmark.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// The compiled `bench/pingpong.c`.
+    pub pingpong: PathBuf,
+    pub rounds: u64,
+    pub repeats: usize,
+    pub placements: Vec<Placement>,
+    pub server_bin: Option<PathBuf>,
+}
+
+/// One mechanism on one placement.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchRow {
+    pub placement: Placement,
+    pub mechanism: &'static str,
+    /// Median of the C ping-pong's mean round trips, ns.
+    pub c_ns: f64,
+    /// Median of lockfair's mean round trips (client wall time / turns), ns.
+    pub lockfair_ns: Option<f64>,
+    /// lockfair / C.
+    pub ratio: Option<f64>,
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("cannot run {path}: {err} (build it with `cc -O2 -o {path} bench/pingpong.c`)")]
+    Pingpong { path: String, err: String },
+    #[error("lockfair run failed")]
+    Run(#[from] super::RunError),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// The mechanisms both sides implement.
+const MECHANISMS: [(&str, Variant); 3] = [
+    ("eventfd", Variant::Eventfd),
+    ("futex", Variant::Futex),
+    ("pipe", Variant::Pipe),
+];
+
+/// Runs the comparison, calling `progress` with a line per finished measurement.
+pub fn bench(
+    opts: &BenchOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<BenchRow>, BenchError> {
+    signal::install_stop_handler();
+    let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
+    let mut rows = Vec::new();
+    for &placement in &opts.placements {
+        if placement.assign(allowed_cpus(), 2).is_err() {
+            progress(&format!(
+                "{placement}: not possible on this machine, skipped"
+            ));
+            continue;
+        }
+        for (name, variant) in MECHANISMS {
+            let (mut c, mut ours) = (Vec::new(), Vec::new());
+            for _ in 0..opts.repeats {
+                if signal::stop_requested() {
+                    return Err(BenchError::Interrupted);
+                }
+                c.push(pingpong(&opts.pingpong, name, opts.rounds, placement)?);
+                let r = run(&RunOptions {
+                    socket: server.socket().to_path_buf(),
+                    variant,
+                    mode: Mode::Turns,
+                    placement,
+                    rounds: opts.rounds,
+                    max_seconds: 600.0,
+                })?;
+                ours.push(r.client.wall_ns as f64 / r.client.rounds.max(1) as f64);
+            }
+            let (c_ns, lf_ns) = (median(&mut c), median(&mut ours));
+            progress(&format!(
+                "{placement} {name}: C {} lockfair {}",
+                fmt_ns(c_ns),
+                fmt_ns(lf_ns)
+            ));
+            rows.push(BenchRow {
+                placement,
+                mechanism: name,
+                c_ns,
+                lockfair_ns: Some(lf_ns),
+                ratio: Some(lf_ns / c_ns),
+            });
+        }
+        if placement == Placement::Split {
+            // The cache-line limit: two CPUs spinning on one word. C only (spinning on one CPU
+            // would take a scheduler tick per turn).
+            let mut spin: Vec<f64> = (0..opts.repeats)
+                .map(|_| pingpong(&opts.pingpong, "spin", opts.rounds * 10, placement))
+                .collect::<Result<_, _>>()?;
+            rows.push(BenchRow {
+                placement,
+                mechanism: "spin (C only)",
+                c_ns: median(&mut spin),
+                lockfair_ns: None,
+                ratio: None,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs the C ping-pong once; returns its mean round trip in ns.
+fn pingpong(path: &Path, mode: &str, rounds: u64, placement: Placement) -> Result<f64, BenchError> {
+    let fail = |err: String| BenchError::Pingpong {
+        path: path.display().to_string(),
+        err,
+    };
+    let where_ = match placement {
+        Placement::SameCpu => "same",
+        Placement::Split => "split",
+        Placement::Free => "free",
+    };
+    let out = Command::new(path)
+        .args([mode, &rounds.to_string(), where_])
+        .output()
+        .map_err(|e| fail(e.to_string()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "eventfd split 45.032 us/round-trip"
+    text.split_whitespace()
+        .nth(2)
+        .and_then(|us| us.parse::<f64>().ok())
+        .map(|us| us * 1e3)
+        .ok_or_else(|| fail(format!("unexpected output {text:?}")))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The table the terminal and README show.
+pub fn table(rows: &[BenchRow]) -> Table {
+    let mut t = Table::new(
+        &[
+            "placement",
+            "mechanism",
+            "C ping-pong",
+            "lockfair",
+            "lockfair / C",
+        ],
+        2,
+    );
+    for r in rows {
+        t.push(vec![
+            r.placement.to_string(),
+            r.mechanism.to_string(),
+            fmt_ns(r.c_ns),
+            r.lockfair_ns.map_or("-".into(), fmt_ns),
+            r.ratio.map_or("-".into(), |x| format!("{x:.2}×")),
+        ]);
+    }
+    t
+}
