@@ -34,6 +34,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The lock-semantics matrix: which lock kinds exclude across which kinds of access, by experiment
+    Matrix {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare lockfair's eventfd/futex/pipe round trips with a minimal C ping-pong, same run
     Bench(BenchArgs),
     /// (internal) the helper process the experiments drive over stdin
@@ -131,6 +137,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Probe { json } => {
             let helper = std::env::current_exe().context("cannot find this executable")?;
             let report = probe::probe(&helper)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Matrix { json } => {
+            let helper = std::env::current_exe().context("cannot find this executable")?;
+            let report = lockfair::matrix::run_matrix(&helper)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

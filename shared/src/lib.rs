@@ -17,6 +17,7 @@ pub mod channel;
 pub mod client;
 pub mod histwire;
 pub mod locking;
+pub mod matrix;
 pub mod measure;
 pub mod peer;
 pub mod placement;

@@ -5,6 +5,12 @@
 //! (hidden) with one end of a SOCK_SEQPACKET socketpair as its stdin; requests and replies are
 //! postcard messages, descriptors travel as SCM_RIGHTS. The helper exits when the socket closes,
 //! so it can never outlive its parent's interest in it; the parent also kills and reaps it on drop.
+//!
+//! A descriptor can also reach the helper the way `fork` hands it over: inherited across
+//! fork/exec ([`PeerProcess::spawn_inheriting`]). It becomes the helper's standard output, which
+//! the helper never writes to: fd 1 is the one descriptor (besides stdin, taken by the socket) a
+//! Rust program can name without `unsafe`, so the helper can lock through the inherited
+//! descriptor itself rather than through a copy of it ([`PeerRequest::Inherited`]).
 
 use std::fs::File;
 use std::io::IoSlice;
@@ -48,6 +54,11 @@ pub enum PeerRequest {
     Close { slot: u32 },
     /// The helper's pid.
     Pid,
+    /// Put the descriptor inherited across fork/exec (the helper's fd 1, see
+    /// [`PeerProcess::spawn_inheriting`]) in a slot. The slot names fd 1 itself, not a copy;
+    /// closing it points fd 1 at `/dev/null`. A helper started by [`PeerProcess::spawn`]
+    /// inherited nothing: its fd 1 already is `/dev/null`.
+    Inherited,
 }
 
 /// The helper's answer.
@@ -86,6 +97,19 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 impl PeerProcess {
     /// Starts `helper peer` (normally `lockfair-client peer`).
     pub fn spawn(helper: &Path) -> Result<Self, PeerError> {
+        Self::spawn_with_stdout(helper, Stdio::null())
+    }
+
+    /// Starts `helper peer` with `inherited` as its standard output: the helper holds that
+    /// descriptor the way a forked child does (same open file description, inherited across
+    /// fork/exec, never sent). [`PeerRequest::Inherited`] gives it a slot. Our copy of `inherited`
+    /// is closed once the helper runs: mind that closing a descriptor drops this process's POSIX
+    /// locks on the file, so spawn before locking.
+    pub fn spawn_inheriting(helper: &Path, inherited: OwnedFd) -> Result<Self, PeerError> {
+        Self::spawn_with_stdout(helper, Stdio::from(inherited))
+    }
+
+    fn spawn_with_stdout(helper: &Path, stdout: Stdio) -> Result<Self, PeerError> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -96,7 +120,7 @@ impl PeerProcess {
         let child = Command::new(helper)
             .arg("peer")
             .stdin(Stdio::from(theirs))
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .spawn()
             .map_err(|err| PeerError::Spawn {
                 path: helper.display().to_string(),
@@ -188,9 +212,27 @@ fn send(
     .map(drop)
 }
 
+/// What a helper slot holds.
+#[derive(Debug)]
+enum Held {
+    /// A descriptor the helper opened, duplicated or received.
+    File(File),
+    /// The descriptor inherited across fork/exec: fd 1 itself.
+    Inherited(std::io::Stdout),
+}
+
+impl Held {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Held::File(f) => f.as_fd(),
+            Held::Inherited(out) => out.as_fd(),
+        }
+    }
+}
+
 /// The helper's main loop, on the socket it got as stdin. Returns when the parent hangs up.
 pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
-    let mut slots: Vec<Option<File>> = Vec::new();
+    let mut slots: Vec<Option<Held>> = Vec::new();
     let mut buf = [0u8; 512];
     let mut control = vec![0u8; control_space(4)];
     loop {
@@ -213,7 +255,7 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
     }
 }
 
-fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<File>>) -> PeerReply {
+fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<Held>>) -> PeerReply {
     let io = |e: std::io::Error| PeerReply::Failed(e.raw_os_error().unwrap_or(Errno::EIO as i32));
     let errno = |e: Errno| PeerReply::Failed(e as i32);
     let done = |r: Result<(), Errno>| r.map_or_else(errno, |()| PeerReply::Done);
@@ -228,18 +270,18 @@ fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<File>>) -
             Err(e) => io(e),
         },
         PeerRequest::Reopen { slot } => match get(slots, slot) {
-            Some(f) => match File::options()
+            Some(fd) => match File::options()
                 .read(true)
                 .write(true)
-                .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+                .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             {
                 Ok(f) => keep(slots, f),
                 Err(e) => io(e),
             },
             None => errno(Errno::EBADF),
         },
-        PeerRequest::Dup { slot } => match get(slots, slot).map(File::try_clone) {
-            Some(Ok(f)) => keep(slots, f),
+        PeerRequest::Dup { slot } => match get(slots, slot).map(|fd| fd.try_clone_to_owned()) {
+            Some(Ok(fd)) => keep(slots, File::from(fd)),
             Some(Err(e)) => io(e),
             None => errno(Errno::EBADF),
         },
@@ -249,28 +291,41 @@ fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<File>>) -
             mode,
             wait,
         } => match get(slots, slot) {
-            Some(f) => done(family.lock(f, mode, if wait { Wait::Block } else { Wait::NoWait })),
+            Some(fd) => done(family.lock(fd, mode, if wait { Wait::Block } else { Wait::NoWait })),
             None => errno(Errno::EBADF),
         },
         PeerRequest::Unlock { slot, family } => match get(slots, slot) {
-            Some(f) => done(family.unlock(f)),
+            Some(fd) => done(family.unlock(fd)),
             None => errno(Errno::EBADF),
         },
         PeerRequest::Close { slot } => match slots.get_mut(slot as usize).and_then(Option::take) {
-            Some(f) => {
+            Some(Held::File(f)) => {
                 drop(f);
                 PeerReply::Done
             }
+            // fd 1 is not ours to close: point it at /dev/null, which drops the inherited
+            // reference to the description just the same.
+            Some(Held::Inherited(_)) => match File::options().write(true).open("/dev/null") {
+                Ok(null) => done(nix::unistd::dup2_stdout(&null)),
+                Err(e) => io(e),
+            },
             None => errno(Errno::EBADF),
         },
+        PeerRequest::Inherited => {
+            slots.push(Some(Held::Inherited(std::io::stdout())));
+            PeerReply::Slot(slots.len() as u32 - 1)
+        }
     }
 }
 
-fn keep(slots: &mut Vec<Option<File>>, f: File) -> PeerReply {
-    slots.push(Some(f));
+fn keep(slots: &mut Vec<Option<Held>>, f: File) -> PeerReply {
+    slots.push(Some(Held::File(f)));
     PeerReply::Slot(slots.len() as u32 - 1)
 }
 
-fn get(slots: &[Option<File>], slot: u32) -> Option<&File> {
-    slots.get(slot as usize).and_then(Option::as_ref)
+fn get(slots: &[Option<Held>], slot: u32) -> Option<BorrowedFd<'_>> {
+    slots
+        .get(slot as usize)
+        .and_then(Option::as_ref)
+        .map(Held::fd)
 }

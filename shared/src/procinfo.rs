@@ -1,6 +1,9 @@
-//! What the kernel itself says about locks: `/proc/locks` (and `lslocks`, when installed).
+//! What the kernel itself says about locks: `/proc/locks` (and `lslocks`, when installed), and
+//! the few other `/proc` facts the lock experiments report: the kernel release, a mount's
+//! options, our effective capabilities.
 
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::process::Command;
 
 use serde::Serialize;
@@ -33,11 +36,18 @@ pub fn lock_file_id(fd: impl AsFd) -> Option<String> {
 
 /// The `/proc/locks` lines for the file behind `fd`, holders and blocked requests alike.
 pub fn proc_locks_for(fd: impl AsFd) -> Vec<ProcLock> {
-    let Some(id) = lock_file_id(fd) else {
-        return Vec::new();
-    };
+    match lock_file_id(fd) {
+        Some(id) => proc_locks_for_id(&id),
+        None => Vec::new(),
+    }
+}
+
+/// The `/proc/locks` lines for the file with this [`lock_file_id`]. Experiments on POSIX locks
+/// take the id once and use this: opening and closing a descriptor just to ask would drop the
+/// process's own POSIX locks on the file.
+pub fn proc_locks_for_id(id: &str) -> Vec<ProcLock> {
     let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
-    parse_proc_locks(&text, &id)
+    parse_proc_locks(&text, id)
 }
 
 fn parse_proc_locks(text: &str, id: &str) -> Vec<ProcLock> {
@@ -87,9 +97,108 @@ pub fn lslocks_for(fd: impl AsFd) -> Option<Vec<String>> {
     )
 }
 
+/// The running kernel's release, as `uname -r` prints it (`/proc/sys/kernel/osrelease`).
+pub fn kernel_release() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// `CAP_SYS_ADMIN`'s bit number, for [`has_effective_capability`].
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether capability number `cap` is in our effective set (`CapEff` in `/proc/self/status`).
+pub fn has_effective_capability(cap: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    parse_cap_eff(&status).is_some_and(|mask| cap < 64 && mask & (1 << cap) != 0)
+}
+
+fn parse_cap_eff(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// A mount as `/proc/self/mountinfo` describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MountInfo {
+    pub fs_type: String,
+    /// Per-mount options (`rw,nosuid,...`).
+    pub mount_options: String,
+    /// The filesystem's own (superblock) options, where `mand` would show.
+    pub super_options: String,
+}
+
+/// The mount whose mount point is exactly `mount_point`, if any (the last one, if stacked).
+pub fn mount_info(mount_point: &Path) -> Option<MountInfo> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    parse_mountinfo(&text, &mount_point.to_string_lossy())
+}
+
+fn parse_mountinfo(text: &str, mount_point: &str) -> Option<MountInfo> {
+    // "ID PARENT MAJ:MIN ROOT MOUNT_POINT MOUNT_OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS"
+    text.lines().rev().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        if unescape_octal(left.get(4)?) != mount_point {
+            return None;
+        }
+        Some(MountInfo {
+            fs_type: right.first()?.to_string(),
+            mount_options: left.get(5)?.to_string(),
+            super_options: right.get(2)?.to_string(),
+        })
+    })
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\ooo`.
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_effective_capabilities() {
+        let status = "Name:\tx\nCapPrm:\t0000000000000000\nCapEff:\t000001fffeffffff\n";
+        let mask = parse_cap_eff(status).unwrap();
+        assert_ne!(mask & (1 << CAP_SYS_ADMIN), 0);
+        assert_eq!(parse_cap_eff("CapEff:\t0000000000000000\n"), Some(0));
+    }
+
+    #[test]
+    fn finds_a_mount_and_its_superblock_options() {
+        let text = "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard\n\
+                    42 27 0:39 / /tmp/a\\040b rw,nosuid,nodev,noexec,relatime - tmpfs lockfair rw,mand,size=1024k,mode=700\n";
+        let m = parse_mountinfo(text, "/tmp/a b").unwrap();
+        assert_eq!(m.fs_type, "tmpfs");
+        assert_eq!(m.mount_options, "rw,nosuid,nodev,noexec,relatime");
+        assert!(m.super_options.split(',').any(|o| o == "mand"));
+        assert_eq!(parse_mountinfo(text, "/").unwrap().fs_type, "ext4");
+        assert_eq!(parse_mountinfo(text, "/tmp"), None);
+    }
 
     #[test]
     fn parses_holders_and_blocked_requests() {

@@ -3,6 +3,7 @@
 
 mod garbage;
 mod liveness;
+mod matrix;
 mod probe;
 mod run;
 mod util;

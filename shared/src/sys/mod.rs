@@ -11,6 +11,7 @@ pub mod fdkind;
 pub mod futex;
 pub mod locks;
 pub mod mapping;
+pub mod mount;
 pub mod pidfd;
 pub mod reactor;
 pub mod recv;

@@ -1,0 +1,230 @@
+//! Mandatory locking, tried the way the article describes it, and reported as the kernel answers.
+//!
+//! Linux once enforced POSIX locks on ordinary `read`/`write` for files on a filesystem mounted
+//! with `-o mand` whose mode has the setgid bit without group execute. Linux 5.15 removed it.
+//! The experiment never assumes either way:
+//!
+//! 1. With CAP_SYS_ADMIN, mount a private tmpfs with `MS_MANDLOCK` inside our private directory
+//!    and record the answer (`EPERM`, or accepted, and what `/proc/self/mountinfo` then lists).
+//!    Without it, say so and skip the mount.
+//! 2. On that mount (if any) and on the private directory's own filesystem: create a file with
+//!    mode 2644 (setgid, no group execute; the mode is read back, not assumed), let a helper
+//!    process take an exclusive POSIX lock on it, then `write` and `read` it from this process
+//!    through an `O_NONBLOCK` descriptor. A kernel that enforces refuses both with `EAGAIN` (and
+//!    `O_NONBLOCK` keeps an enforcing kernel from putting us to sleep); otherwise they succeed.
+//!
+//! The mount is ours alone (`nosuid,nodev,noexec`, 1 MiB, 0700, in the 0700 directory) and is
+//! unmounted before we return, whatever happened, lazily (`MNT_DETACH`) if it is still busy.
+
+use std::fs::{File, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use serde::Serialize;
+
+use super::scratch::{self, ScratchDir};
+use super::{MatrixError, errno_name};
+use crate::locking::LockFamily;
+use crate::peer::{PeerProcess, PeerRequest};
+use crate::procinfo::{self, MountInfo};
+use crate::sys::locks::LockMode;
+use crate::sys::mount;
+
+/// What the report says when the mount cannot even be tried.
+pub const SKIPPED: &str = "skipped: needs CAP_SYS_ADMIN to mount with -o mand";
+
+/// The whole mandatory-locking experiment.
+#[derive(Clone, Debug, Serialize)]
+pub struct MandatoryLocking {
+    /// `uname -r`.
+    pub kernel: String,
+    /// `mounted`, `refused: <errno>`, or [`SKIPPED`].
+    pub mount: String,
+    /// The mount's errno, when refused.
+    pub mount_errno: Option<String>,
+    /// How `/proc/self/mountinfo` lists the `-o mand` tmpfs while it is mounted.
+    pub mount_info: Option<MountInfo>,
+    /// One attempt per filesystem: the `-o mand` tmpfs (when mounted), then the default one.
+    pub attempts: Vec<MandatoryAttempt>,
+    /// The verdict: some conflicting read or write was refused.
+    pub enforced: bool,
+}
+
+/// A conflicting `read`/`write` against a POSIX-locked setgid file on one filesystem.
+#[derive(Clone, Debug, Serialize)]
+pub struct MandatoryAttempt {
+    /// Which filesystem: `tmpfs -o mand` or `default`.
+    pub filesystem: &'static str,
+    /// Its type, from `fstatfs` (`ext2/3/4`, `tmpfs`, ...).
+    pub fs_type: String,
+    /// The file's permission bits as the kernel reports them (octal).
+    pub file_mode: String,
+    /// Setgid set and group execute clear: the mode that used to ask for mandatory locking.
+    pub setgid_without_group_exec: bool,
+    /// The helper process holding an exclusive POSIX lock on the whole file.
+    pub holder_pid: i32,
+    /// Our non-blocking `write`: `null` if it went through.
+    pub write_errno: Option<String>,
+    /// Our non-blocking `read`: `null` if it went through.
+    pub read_errno: Option<String>,
+    /// The verdict: the write or the read was refused.
+    pub enforced: bool,
+}
+
+/// Our tmpfs, unmounted on drop (lazily) if [`Mount::unmount`] was not called.
+#[derive(Debug)]
+struct Mount {
+    path: PathBuf,
+    mounted: bool,
+}
+
+impl Mount {
+    fn unmount(mut self) -> Result<(), Errno> {
+        self.mounted = false;
+        mount::unmount(&self.path, false).or_else(|_| mount::unmount(&self.path, true))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = mount::unmount(&self.path, true);
+        }
+    }
+}
+
+pub(super) fn measure(dir: &ScratchDir, helper: &Path) -> Result<MandatoryLocking, MatrixError> {
+    let kernel = procinfo::kernel_release().unwrap_or_else(|| "unknown".to_string());
+    let mut attempts = Vec::new();
+    let (mount, mount_errno, mut mount_info) =
+        if procinfo::has_effective_capability(procinfo::CAP_SYS_ADMIN) {
+            let path = dir.path().join("mand");
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&path)
+                .map_err(|err| MatrixError::File {
+                    what: "create the mount point",
+                    path: path.display().to_string(),
+                    err,
+                })?;
+            match mount::mount_private_tmpfs(&path, true) {
+                Ok(()) => {
+                    let m = Mount {
+                        path,
+                        mounted: true,
+                    };
+                    let info = procinfo::mount_info(&m.path);
+                    let attempt = attempt(dir, helper, "mand/mandatory", "tmpfs -o mand");
+                    // Unmount before looking at the result: it must happen on every path.
+                    m.unmount()
+                        .map_err(|e| MatrixError::Sys("unmount our private tmpfs", e))?;
+                    attempts.push(attempt?);
+                    ("mounted".to_string(), None, info)
+                }
+                Err(e) => (
+                    format!("refused: {}", errno_name(e)),
+                    Some(errno_name(e)),
+                    None,
+                ),
+            }
+        } else {
+            (SKIPPED.to_string(), None, None)
+        };
+    attempts.push(attempt(dir, helper, "mandatory", "default")?);
+    // Only report a mount that was really listed as ours.
+    mount_info = mount_info.filter(|i| i.fs_type == "tmpfs");
+    Ok(MandatoryLocking {
+        kernel,
+        mount,
+        mount_errno,
+        mount_info,
+        enforced: attempts.iter().any(|a| a.enforced),
+        attempts,
+    })
+}
+
+fn attempt(
+    dir: &ScratchDir,
+    helper: &Path,
+    name: &str,
+    filesystem: &'static str,
+) -> Result<MandatoryAttempt, MatrixError> {
+    let (path, mut file) = dir.fresh(name)?;
+    let file_err = |what| {
+        let path = path.display().to_string();
+        move |err| MatrixError::File { what, path, err }
+    };
+    file.write_all(b"mandatory locking, as the article tried it\n")
+        .map_err(file_err("write"))?;
+    file.set_permissions(Permissions::from_mode(0o2644))
+        .map_err(file_err("chmod 2644"))?;
+    let mode = file
+        .metadata()
+        .map_err(file_err("stat"))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    let fs_type = rustix::fs::fstatfs(&file)
+        .map(|s| fs_name(s.f_type as u64))
+        .unwrap_or_else(|_| "unknown".to_string());
+
+    let mut holder = PeerProcess::spawn(helper)?;
+    let slot = holder
+        .slot(
+            &PeerRequest::Open {
+                path: scratch::utf8(&path)?,
+            },
+            None,
+        )?
+        .map_err(|e| MatrixError::Helper("open the file", e))?;
+    holder
+        .act(&PeerRequest::Lock {
+            slot,
+            family: LockFamily::Posix,
+            mode: LockMode::Exclusive,
+            wait: false,
+        })?
+        .map_err(|e| MatrixError::Helper("take an exclusive POSIX lock", e))?;
+
+    let ours: File = File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&path)
+        .map_err(file_err("open (O_NONBLOCK)"))?;
+    let name_of = |r: std::io::Result<usize>| {
+        r.err()
+            .map(|e| errno_name(Errno::from_raw(e.raw_os_error().unwrap_or(0))))
+    };
+    let write_errno = name_of(ours.write_at(b"M", 0));
+    let mut buf = [0u8; 8];
+    let read_errno = name_of(ours.read_at(&mut buf, 0));
+    let refused = |e: &Option<String>| e.as_deref() == Some(errno_name(Errno::EAGAIN).as_str());
+    Ok(MandatoryAttempt {
+        filesystem,
+        fs_type,
+        file_mode: format!("{mode:o}"),
+        setgid_without_group_exec: mode & 0o2000 != 0 && mode & 0o010 == 0,
+        holder_pid: holder.pid(),
+        enforced: refused(&write_errno) || refused(&read_errno),
+        write_errno,
+        read_errno,
+    })
+    // The helper is killed and reaped here, before any unmount.
+}
+
+/// A filesystem's name from its `statfs` magic number.
+fn fs_name(magic: u64) -> String {
+    match magic & 0xffff_ffff {
+        0xef53 => "ext2/3/4".to_string(),
+        0x0102_1994 => "tmpfs".to_string(),
+        0x9123_683e => "btrfs".to_string(),
+        0x5846_5342 => "xfs".to_string(),
+        0x794c_7630 => "overlayfs".to_string(),
+        0x2fc1_2fc1 => "zfs".to_string(),
+        0x6573_5546 => "fuse".to_string(),
+        other => format!("0x{other:x}"),
+    }
+}
