@@ -1,7 +1,6 @@
 //! `lockfair-client`: runs sessions against a lockfair server, compares every variant, and shows
 //! by experiment how Linux file locks behave.
 
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,17 +71,26 @@ struct RunArgs {
 #[derive(Debug, ClapArgs)]
 struct CompareArgs {
     /// Variants to run (comma-separated)
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Variant::Seed, Variant::Ofd])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Variant::ALL)]
     variants: Vec<Variant>,
-    /// Placements to run (comma-separated)
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Placement::Free])]
+    /// Placements to run (comma-separated); impossible ones are skipped and reported
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Placement::ALL)]
     placements: Vec<Placement>,
     /// Turns per side in each cell
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
     /// Time limit per cell, in seconds
-    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+    #[arg(long, default_value_t = 0.25, value_parser = parse_seconds)]
     max_seconds: f64,
+    /// Runs of every cell; the table shows the median and the spread
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    repeats: u64,
+    /// The report folder [default: results/<UTC date-time>]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print summary.json instead of the table
+    #[arg(long)]
+    json: bool,
     /// The lockfair-server binary [default: next to this one]
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -201,28 +209,60 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if args.variants.is_empty() || args.placements.is_empty() {
         bail!("nothing to compare: give at least one variant and one placement");
     }
-    let cells = compare::compare(
-        &CompareOptions {
-            variants: args.variants,
-            placements: args.placements,
-            rounds: args.rounds,
-            max_seconds: args.max_seconds,
-            server_bin: args.server_bin,
-        },
-        |cell| {
-            let _ = writeln!(
-                std::io::stderr(),
-                "{} {}: {}",
-                cell.variant,
-                cell.placement,
-                if cell.outcome.is_ok() {
-                    "done"
-                } else {
-                    "failed"
-                }
-            );
-        },
-    )?;
-    print!("{}", compare::to_text(&cells));
-    Ok(ExitCode::SUCCESS)
+    let outcome = compare::compare(&CompareOptions {
+        variants: args.variants,
+        placements: args.placements,
+        rounds: args.rounds,
+        max_seconds: args.max_seconds,
+        repeats: args.repeats as usize,
+        out: args.out.unwrap_or_else(compare::default_out_dir),
+        server_bin: args.server_bin,
+        command: command_line(),
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        // A bad --out is a usage error, like a bad flag.
+        Err(e @ compare::CompareError::Report(_)) => {
+            eprintln!("lockfair-client: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        println!("{}", lockfair::report::json::to_json(&outcome.report));
+    } else {
+        print!("{}", outcome.report.to_text());
+    }
+    eprintln!("report written to {}", outcome.dir.display());
+    Ok(if outcome.interrupted {
+        eprintln!("lockfair-client: interrupted; the report holds the cells finished before");
+        ExitCode::from(130)
+    } else if !outcome.report.failures.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// This process's command line, quoted where a shell would need it.
+fn command_line() -> String {
+    std::env::args()
+        .enumerate()
+        .map(|(i, a)| {
+            let a = if i == 0 {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or(a)
+            } else {
+                a
+            };
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\*?".contains(c)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -1,13 +1,16 @@
-//! `lockfair-client compare`: start a private server, run every requested variant and placement,
-//! and put the results side by side.
+//! `lockfair-client compare`: start a private server, run every variant × placement × repeat,
+//! and write the report folder after every cell.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::run::{RunError, RunOptions, RunReport, side_row, side_table};
+use super::progress;
+use super::run::{RunOptions, run};
 use super::spawn::{SpawnError, SpawnedServer, find_server};
-use crate::placement::Placement;
+use crate::placement::{Placement, allowed_cpus};
+use crate::report::{CompareReport, Failure, ReportDir, ReportError, Skipped};
 use crate::sys::signal;
 use crate::variant::{Mode, Variant};
 
@@ -17,84 +20,118 @@ pub struct CompareOptions {
     pub variants: Vec<Variant>,
     pub placements: Vec<Placement>,
     pub rounds: u64,
+    /// Time limit per cell.
     pub max_seconds: f64,
+    pub repeats: usize,
+    /// The report folder.
+    pub out: PathBuf,
     pub server_bin: Option<PathBuf>,
+    /// The command line, recorded in the report.
+    pub command: String,
 }
 
-/// One variant × placement: its report, or why it did not run.
-#[derive(Debug)]
-pub struct Cell {
-    pub variant: Variant,
-    pub placement: Placement,
-    pub outcome: Result<RunReport, RunError>,
-}
-
-/// Why the comparison could not run at all.
+/// Why the comparison could not run (a failing cell is not an error: it is reported).
 #[derive(Debug, Error)]
 pub enum CompareError {
     #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
     Spawn(#[from] SpawnError),
+    #[error("cannot update the report in {path}: {err}", path = .path.display())]
+    Write { path: PathBuf, err: io::Error },
 }
 
-/// Runs every cell against a private server, calling `on_cell` after each. Stops early (keeping
-/// the finished cells) on SIGINT/SIGTERM.
-pub fn compare(
-    opts: &CompareOptions,
-    mut on_cell: impl FnMut(&Cell),
-) -> Result<Vec<Cell>, CompareError> {
+/// What a comparison produced.
+#[derive(Debug)]
+pub struct CompareOutcome {
+    pub report: CompareReport,
+    pub dir: PathBuf,
+    /// SIGINT or SIGTERM stopped it early; the report holds the cells finished before.
+    pub interrupted: bool,
+}
+
+/// `results/<UTC date-time>`.
+pub fn default_out_dir() -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    Path::new("results").join(stamp)
+}
+
+/// Runs the comparison. Cells run repeat by repeat (all cells once, then again) so slow drift
+/// on the machine spreads over every cell instead of landing on one.
+pub fn compare(opts: &CompareOptions) -> Result<CompareOutcome, CompareError> {
     signal::install_stop_handler();
+    let mut report = CompareReport::new(
+        opts.command.clone(),
+        opts.variants.clone(),
+        opts.placements.clone(),
+    );
+    let mut placements = Vec::new();
+    for &placement in &opts.placements {
+        match placement.assign(allowed_cpus(), 2) {
+            Ok(_) => placements.push(placement),
+            Err(why) => report
+                .skipped
+                .extend(opts.variants.iter().map(|&variant| Skipped {
+                    variant,
+                    placement,
+                    reason: why.to_string(),
+                })),
+        }
+    }
+    let dir = ReportDir::create(&opts.out, &report)?;
     let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
-    let mut cells = Vec::new();
-    'all: for &placement in &opts.placements {
-        for &variant in &opts.variants {
-            if signal::stop_requested() {
-                break 'all;
-            }
-            let outcome = super::run(&RunOptions {
-                socket: server.socket().to_path_buf(),
-                variant,
-                mode: Mode::Turns,
-                placement,
-                rounds: opts.rounds,
-                max_seconds: opts.max_seconds,
-            });
-            let cell = Cell {
-                variant,
-                placement,
-                outcome,
-            };
-            on_cell(&cell);
-            cells.push(cell);
-        }
-    }
-    drop(server);
-    Ok(cells)
-}
-
-/// The side-by-side table: one row per side of every cell that ran, then the cells that did not.
-pub fn to_text(cells: &[Cell]) -> String {
-    let mut t = side_table();
-    t.headers.insert(0, "placement".into());
-    t.headers.insert(0, "variant".into());
-    t.left = (0..4).collect();
-    let mut skipped = String::new();
-    for cell in cells {
-        match &cell.outcome {
-            Ok(r) => {
-                for (name, side) in [("server", &r.server), ("client", &r.client)] {
-                    let mut row = side_row(name, side);
-                    row.insert(0, cell.placement.to_string());
-                    row.insert(0, cell.variant.to_string());
-                    t.push(row);
+    let total = (opts.repeats * placements.len() * opts.variants.len()) as u64;
+    let bar = progress::bar(total);
+    let mut interrupted = false;
+    'all: for repeat in 0..opts.repeats {
+        for &placement in &placements {
+            for &variant in &opts.variants {
+                if signal::stop_requested() {
+                    interrupted = true;
+                    break 'all;
                 }
+                bar.set_message(format!("{variant} {placement} (repeat {})", repeat + 1));
+                let outcome = run(&RunOptions {
+                    socket: server.socket().to_path_buf(),
+                    variant,
+                    mode: Mode::Turns,
+                    placement,
+                    rounds: opts.rounds,
+                    max_seconds: opts.max_seconds,
+                });
+                match outcome {
+                    Ok(r) => report.add_run(&r, repeat),
+                    // A cell cut short by Ctrl-C is not a finished cell.
+                    Err(_) if signal::stop_requested() => {
+                        interrupted = true;
+                        break 'all;
+                    }
+                    Err(e) => report.failures.push(Failure {
+                        variant,
+                        placement,
+                        repeat,
+                        error: crate::server::error_chain(&e),
+                    }),
+                }
+                bar.inc(1);
+                dir.write(&report).map_err(|err| CompareError::Write {
+                    path: dir.path().to_path_buf(),
+                    err,
+                })?;
             }
-            Err(e) => skipped.push_str(&format!("{} {}: {e}\n", cell.variant, cell.placement)),
         }
     }
-    let mut out = t.to_text();
-    if !skipped.is_empty() {
-        out.push_str("\nnot measured:\n");
-        out.push_str(&skipped);
-    }
-    out
+    bar.finish_and_clear();
+    drop(server);
+    dir.write(&report).map_err(|err| CompareError::Write {
+        path: dir.path().to_path_buf(),
+        err,
+    })?;
+    Ok(CompareOutcome {
+        report,
+        dir: dir.path().to_path_buf(),
+        interrupted,
+    })
 }

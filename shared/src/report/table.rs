@@ -113,23 +113,36 @@ impl Table {
 /// A duration in nanoseconds with a unit a person reads at a glance: `850 ns`, `3.41 µs`,
 /// `12.3 ms`, `1.20 s`.
 pub fn fmt_ns(ns: f64) -> String {
-    let (value, unit) = if ns < 1e3 {
-        (ns, "ns")
+    let (divisor, unit) = time_unit(ns);
+    format!("{} {unit}", fmt_3(ns / divisor, unit == "ns"))
+}
+
+/// `ns` in the unit of `like` (without the unit), so a range reads `3.30–3.52` beside `3.41 µs`.
+pub fn fmt_ns_as(ns: f64, like: f64) -> String {
+    let (divisor, unit) = time_unit(like);
+    fmt_3(ns / divisor, unit == "ns")
+}
+
+fn time_unit(ns: f64) -> (f64, &'static str) {
+    if ns < 1e3 {
+        (1.0, "ns")
     } else if ns < 1e6 {
-        (ns / 1e3, "µs")
+        (1e3, "µs")
     } else if ns < 1e9 {
-        (ns / 1e6, "ms")
+        (1e6, "ms")
     } else {
-        (ns / 1e9, "s")
-    };
-    if unit == "ns" {
-        format!("{value:.0} {unit}")
-    } else if value < 10.0 {
-        format!("{value:.2} {unit}")
-    } else if value < 100.0 {
-        format!("{value:.1} {unit}")
+        (1e9, "s")
+    }
+}
+
+/// Three significant figures (whole numbers when `integer`).
+fn fmt_3(value: f64, integer: bool) -> String {
+    if integer || value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
     } else {
-        format!("{value:.0} {unit}")
+        format!("{value:.2}")
     }
 }
 

@@ -115,12 +115,13 @@ fn take_turns(
         let _ = stats.whoops_per_round.record(whoops_this_turn);
         whoops_this_turn = 0;
 
+        // The release timestamp goes out just before the turn does.
+        let early = turn.take_passes().then(|| stamp_release(h));
         if !retry(dog, "take the turn", || turn.take(stats.rounds))? {
             stats.wrong_reads += 1;
         }
         h.leave(me);
-        let passed = monotonic_ns();
-        h.release_ns.store(passed, Ordering::Release);
+        let passed = early.unwrap_or_else(|| stamp_release(h));
         retry(dog, "pass the turn", || turn.pass(next))?;
         stats.rounds += 1;
         last_pass = Some(passed);
@@ -138,6 +139,12 @@ fn take_turns(
     let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;
     stats.rusage = usage_after.since(&usage_before).into();
     Ok(stats)
+}
+
+fn stamp_release(h: &Header) -> u64 {
+    let now = monotonic_ns();
+    h.release_ns.store(now, Ordering::Release);
+    now
 }
 
 fn stop_for_deadline(h: &Header, handoff: &mut dyn Handoff) -> End {

@@ -28,7 +28,19 @@ mod seed;
 pub use seed::prepare_seed_offset;
 
 /// The handoff mechanisms lockfair compares. Names are the command-line interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
     /// F_OFD_SETLKW on the descriptor received over SCM_RIGHTS, turn in the shared file offset:
@@ -91,6 +103,11 @@ pub trait Turn {
     fn take(&mut self, round: u64) -> Result<bool, Errno>;
     /// Gives the turn to contender `next`.
     fn pass(&mut self, next: usize) -> Result<(), Errno>;
+    /// True if [`Turn::take`] itself hands the turn on (the seed's writer: its `write` moves the
+    /// shared offset). The release timestamp must then be taken before `take`.
+    fn take_passes(&self) -> bool {
+        false
+    }
 }
 
 /// Everything a contender needs to open its end of a variant.

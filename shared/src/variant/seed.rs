@@ -86,6 +86,10 @@ impl Turn for FileOffsetTurn<'_> {
         }
     }
 
+    fn take_passes(&self) -> bool {
+        self.role == Role::Writer
+    }
+
     fn pass(&mut self, _next: usize) -> Result<(), Errno> {
         if self.role == Role::Reader {
             seek(self.file, SeekFrom::Start(SEED_OFFSET)).map_err(crate::sys::errno)?;

@@ -1,0 +1,331 @@
+//! `lockfair-client compare`: the report folder, its agreement with itself, and cleanliness.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use lockfair::report::summary::{fmt_count, ns_cell};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::util::{TestDir, client_bin, placements, wait_exit};
+
+/// Runs compare with `args` and XDG_RUNTIME_DIR pointing into `runtime`, bounded in time.
+fn compare(runtime: &Path, args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(client_bin())
+        .arg("compare")
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(120)).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("compare did not finish within 120 s")
+    });
+    let mut out = String::new();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    std::process::Output {
+        status,
+        stdout: out.into_bytes(),
+        stderr: err.into_bytes(),
+    }
+}
+
+/// Servers still running on behalf of the client process `pid`.
+fn servers_of(pid: u32) -> Vec<u32> {
+    let needle = format!("--exit-with\0{pid}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn md_rows(md: &str) -> Vec<Vec<String>> {
+    md.lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_small_compare_writes_every_file_and_they_agree() {
+    let runtime = TestDir::new("cmp-rt");
+    let out_dir = TestDir::new("cmp-out");
+    let report = out_dir.path().join("report");
+    let places = placements().join(",");
+    let out = compare(
+        runtime.path(),
+        &[
+            "--variants",
+            "ofd,eventfd,pipe",
+            "--placements",
+            &places,
+            "--rounds",
+            "200",
+            "--max-seconds",
+            "0.2",
+            "--repeats",
+            "1",
+            "--out",
+            report.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("× pipe") && table.contains("ofd"), "{table}");
+
+    // summary.json parses and has one record per cell and repeat, shaped like `run --json`.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("summary.json")).unwrap())
+            .unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3 * placements().len());
+    for r in runs {
+        for field in [
+            "variant",
+            "placement",
+            "rounds",
+            "server",
+            "client",
+            "repeat",
+            "metrics",
+        ] {
+            assert!(!r[field].is_null(), "{field} in {r}");
+        }
+        assert_eq!(r["server"]["overlaps"], 0);
+        assert_eq!(r["client"]["overlaps"], 0);
+    }
+    assert!(
+        json["machine"]["kernel"]
+            .as_str()
+            .unwrap()
+            .starts_with("Linux")
+    );
+    assert!(json["command"].as_str().unwrap().contains("compare"));
+
+    // summary.md carries the machine, the command and the same table as the JSON summary.
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(
+        md.contains("kernel: Linux") && md.contains("lockfair-client compare"),
+        "{md}"
+    );
+    let summary: HashMap<(String, String), &serde_json::Value> = json["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                (
+                    s["variant"].as_str().unwrap().into(),
+                    s["placement"].as_str().unwrap().into(),
+                ),
+                s,
+            )
+        })
+        .collect();
+    let rows = md_rows(&md);
+    assert_eq!(rows.len(), summary.len());
+    for row in rows {
+        let s = summary[&(row[0].clone(), row[1].clone())];
+        let spread = |k: &str| lockfair::report::summary::Spread {
+            median: s[k]["median"].as_f64().unwrap(),
+            min: s[k]["min"].as_f64().unwrap(),
+            max: s[k]["max"].as_f64().unwrap(),
+        };
+        assert_eq!(
+            row[3],
+            fmt_count(s["whoops_per_round"]["median"].as_f64().unwrap()),
+            "{row:?}"
+        );
+        assert_eq!(
+            row[4],
+            format!("{}", s["overlaps"]["median"].as_f64().unwrap()),
+            "{row:?}"
+        );
+        assert_eq!(row[5], ns_cell(&spread("handoff_p50_ns")), "{row:?}");
+        // And the summary is what the runs say: with one repeat, the median is the run's value.
+        let run = runs
+            .iter()
+            .find(|r| r["variant"] == s["variant"] && r["placement"] == s["placement"])
+            .unwrap();
+        assert_eq!(
+            run["metrics"]["handoff_p50_ns"].as_f64().unwrap(),
+            spread("handoff_p50_ns").median
+        );
+        let rounds = run["client"]["rounds"].as_f64().unwrap();
+        let whoops =
+            run["server"]["whoops"].as_f64().unwrap() + run["client"]["whoops"].as_f64().unwrap();
+        assert!((s["whoops_per_round"]["median"].as_f64().unwrap() - whoops / rounds).abs() < 1e-9);
+    }
+
+    // One .hgrm per variant, placement, side and latency metric, each a percentile table.
+    for v in ["ofd", "eventfd", "pipe"] {
+        for p in placements() {
+            for side in ["server", "client"] {
+                for metric in ["handoff", "round-trip"] {
+                    let path = report.join(format!("{v}-{p}-{side}-{metric}.hgrm"));
+                    let text = std::fs::read_to_string(&path)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    check_hgrm(&text, &path);
+                }
+            }
+        }
+    }
+    // SVG plots are well-formed XML.
+    let mut svgs = vec!["whoops.svg".to_string()];
+    svgs.extend(placements().iter().map(|p| format!("latency-{p}.svg")));
+    for name in svgs {
+        let text = std::fs::read_to_string(report.join(&name)).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        assert!(text.contains("ofd"), "{name} names the variants");
+    }
+    // Nothing left behind: no socket, no server.
+    assert_eq!(
+        std::fs::read_dir(runtime.path()).unwrap().count(),
+        0,
+        "the private socket dir is gone"
+    );
+}
+
+fn check_hgrm(text: &str, path: &Path) {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.contains("Percentile") && header.contains("TotalCount"),
+        "{}",
+        path.display()
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .skip(1)
+        .take_while(|l| !l.starts_with('#'))
+        .map(|l| {
+            l.split_whitespace()
+                .map(|f| f.parse::<f64>().unwrap())
+                .collect()
+        })
+        .collect();
+    assert!(!rows.is_empty(), "{}", path.display());
+    assert!(
+        rows.windows(2)
+            .all(|w| w[0][1] <= w[1][1] && w[0][2] <= w[1][2])
+    );
+    let total: f64 = text
+        .lines()
+        .find(|l| l.contains("Total count"))
+        .and_then(|l| l.split('=').nth(2))
+        .and_then(|v| v.trim().trim_end_matches(']').trim().parse().ok())
+        .unwrap();
+    assert_eq!(rows.last().unwrap()[2], total, "{}", path.display());
+}
+
+#[test]
+fn a_bad_out_fails_at_once_with_exit_code_2() {
+    let runtime = TestDir::new("cmp-bad-rt");
+    let dir = TestDir::new("cmp-bad");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let bad = file.join("report");
+    let out = compare(runtime.path(), &["--out", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write the report to") && err.contains("--out"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(runtime.path()).unwrap().count(),
+        0,
+        "no server was started"
+    );
+}
+
+#[test]
+fn ctrl_c_keeps_the_cells_already_finished_and_leaves_nothing_behind() {
+    let runtime = TestDir::new("cmp-int-rt");
+    let out_dir = TestDir::new("cmp-int");
+    let report = out_dir.path().join("report");
+    let mut child = Command::new(client_bin())
+        .args([
+            "compare",
+            "--variants",
+            "ofd,futex",
+            "--placements",
+            "same-cpu",
+            "--repeats",
+            "100",
+        ])
+        .args([
+            "--rounds",
+            "100",
+            "--max-seconds",
+            "0.1",
+            "--out",
+            report.to_str().unwrap(),
+        ])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until some cells are in the report.
+    let mut finished = 0;
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(50));
+        let runs = std::fs::read_to_string(report.join("summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map_or(0, |j| j["runs"].as_array().map_or(0, Vec::len));
+        if runs >= 2 {
+            finished = runs;
+            break;
+        }
+    }
+    assert!(finished >= 2, "cells were being written during the run");
+    kill(Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("compare stops on SIGINT");
+    assert_eq!(status.code(), Some(130));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("summary.json")).unwrap())
+            .unwrap();
+    assert!(json["runs"].as_array().unwrap().len() >= finished);
+    assert!(
+        json["failures"].as_array().unwrap().is_empty(),
+        "the interrupted cell is not a failure"
+    );
+    assert!(servers_of(pid).is_empty(), "the private server is gone");
+    assert_eq!(
+        std::fs::read_dir(runtime.path()).unwrap().count(),
+        0,
+        "and its socket too"
+    );
+}

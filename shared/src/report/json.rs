@@ -1,0 +1,43 @@
+//! `summary.json`: the same report for programs.
+
+use std::io;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{
+    CompareReport, Exporter, Failure, Machine, RunRecord, Skipped, SummaryRow, write_atomically,
+};
+
+pub(super) struct Json;
+
+/// `{"machine", "command", "runs", "summary", "skipped", "failures"}`. `runs` has one record per
+/// cell and repeat, shaped like `run --json`.
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    machine: &'a Machine,
+    command: &'a str,
+    runs: &'a [RunRecord],
+    summary: Vec<SummaryRow>,
+    skipped: &'a [Skipped],
+    failures: &'a [Failure],
+}
+
+/// The JSON text of `report`.
+pub fn to_json(report: &CompareReport) -> String {
+    serde_json::to_string_pretty(&SummaryJson {
+        machine: &report.machine,
+        command: &report.command,
+        runs: &report.runs,
+        summary: report.summary(),
+        skipped: &report.skipped,
+        failures: &report.failures,
+    })
+    .unwrap_or_default()
+}
+
+impl Exporter for Json {
+    fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
+        write_atomically(&dir.join("summary.json"), to_json(report).as_bytes())
+    }
+}

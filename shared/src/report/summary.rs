@@ -1,0 +1,302 @@
+//! From runs to the table people read: per variant and placement, the median over repeats and
+//! the spread (min–max), and the round trip as a multiple of the pipe baseline.
+
+use serde::{Deserialize, Serialize};
+
+use super::table::{Table, fmt_ns, fmt_ns_as};
+use crate::client::RunReport;
+use crate::measure::new_histogram;
+use crate::placement::Placement;
+use crate::variant::Variant;
+
+/// One run's numbers, both sides combined. A "round" is one full cycle: the writer's turn and
+/// the reader's turn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CellMetrics {
+    /// Rounds completed (the reader's turns).
+    pub rounds: u64,
+    pub rounds_per_sec: f64,
+    /// Whoops of both sides per round.
+    pub whoops_per_round: f64,
+    /// Overlaps seen by both sides.
+    pub overlaps: u64,
+    pub wrong_reads: u64,
+    /// Handoff latency over both sides' turns.
+    pub handoff_p50_ns: u64,
+    pub handoff_p99_ns: u64,
+    pub handoff_max_ns: u64,
+    /// Round trip over both sides.
+    pub round_trip_p50_ns: u64,
+    /// User + system CPU time of both sides per round.
+    pub cpu_ns_per_round: f64,
+}
+
+impl CellMetrics {
+    /// Combines the two sides of one run.
+    pub fn of(r: &RunReport) -> Self {
+        let (s, c) = (&r.server, &r.client);
+        let rounds = c.rounds.min(s.rounds);
+        let per_round = |x: f64| if rounds == 0 { 0.0 } else { x / rounds as f64 };
+        let wall = s.wall_ns.max(c.wall_ns);
+        let mut handoff = new_histogram();
+        let _ = handoff.add(&s.handoff);
+        let _ = handoff.add(&c.handoff);
+        let mut round_trip = new_histogram();
+        let _ = round_trip.add(&s.round_trip);
+        let _ = round_trip.add(&c.round_trip);
+        let q = |h: &hdrhistogram::Histogram<u64>, q: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(q)
+            }
+        };
+        CellMetrics {
+            rounds,
+            rounds_per_sec: if wall == 0 {
+                0.0
+            } else {
+                rounds as f64 * 1e9 / wall as f64
+            },
+            whoops_per_round: per_round((s.whoops + c.whoops) as f64),
+            overlaps: s.overlaps + c.overlaps,
+            wrong_reads: s.wrong_reads + c.wrong_reads,
+            handoff_p50_ns: q(&handoff, 0.5),
+            handoff_p99_ns: q(&handoff, 0.99),
+            handoff_max_ns: handoff.max(),
+            round_trip_p50_ns: q(&round_trip, 0.5),
+            cpu_ns_per_round: per_round((s.rusage.cpu_ns() + c.rusage.cpu_ns()) as f64),
+        }
+    }
+}
+
+/// Median and range over repeats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// Of `values` (empty: all zero).
+    pub fn of(mut values: Vec<f64>) -> Spread {
+        if values.is_empty() {
+            return Spread::default();
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Spread {
+            median,
+            min: values[0],
+            max: values[n - 1],
+        }
+    }
+}
+
+/// One line of the table: a variant on a placement, over its repeats.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub variant: Variant,
+    pub placement: Placement,
+    pub repeats: usize,
+    pub rounds_per_sec: Spread,
+    pub whoops_per_round: Spread,
+    pub overlaps: Spread,
+    pub wrong_reads: Spread,
+    pub handoff_p50_ns: Spread,
+    pub handoff_p99_ns: Spread,
+    pub handoff_max_ns: Spread,
+    pub round_trip_p50_ns: Spread,
+    pub cpu_ns_per_round: Spread,
+    /// Median round trip p50 divided by the pipe's on the same placement.
+    pub x_pipe: Option<f64>,
+}
+
+/// Summarises `runs` (variant, placement, metrics), in the order of `variants` × `placements`.
+pub fn summarize(
+    runs: &[(Variant, Placement, CellMetrics)],
+    variants: &[Variant],
+    placements: &[Placement],
+) -> Vec<SummaryRow> {
+    let mut rows = Vec::new();
+    for &placement in placements {
+        for &variant in variants {
+            let cell: Vec<&CellMetrics> = runs
+                .iter()
+                .filter(|(v, p, _)| *v == variant && *p == placement)
+                .map(|(_, _, m)| m)
+                .collect();
+            if cell.is_empty() {
+                continue;
+            }
+            let spread =
+                |f: fn(&CellMetrics) -> f64| Spread::of(cell.iter().map(|m| f(m)).collect());
+            rows.push(SummaryRow {
+                variant,
+                placement,
+                repeats: cell.len(),
+                rounds_per_sec: spread(|m| m.rounds_per_sec),
+                whoops_per_round: spread(|m| m.whoops_per_round),
+                overlaps: spread(|m| m.overlaps as f64),
+                wrong_reads: spread(|m| m.wrong_reads as f64),
+                handoff_p50_ns: spread(|m| m.handoff_p50_ns as f64),
+                handoff_p99_ns: spread(|m| m.handoff_p99_ns as f64),
+                handoff_max_ns: spread(|m| m.handoff_max_ns as f64),
+                round_trip_p50_ns: spread(|m| m.round_trip_p50_ns as f64),
+                cpu_ns_per_round: spread(|m| m.cpu_ns_per_round),
+                x_pipe: None,
+            });
+        }
+    }
+    let pipes: Vec<(Placement, f64)> = rows
+        .iter()
+        .filter(|r| r.variant == Variant::Pipe)
+        .map(|r| (r.placement, r.round_trip_p50_ns.median))
+        .collect();
+    for row in &mut rows {
+        row.x_pipe = pipes
+            .iter()
+            .find(|(p, _)| *p == row.placement)
+            .filter(|(_, pipe)| *pipe > 0.0)
+            .map(|(_, pipe)| row.round_trip_p50_ns.median / pipe);
+    }
+    rows
+}
+
+/// The table: the terminal and `summary.md` both print it.
+pub fn summary_table(rows: &[SummaryRow]) -> Table {
+    let mut t = Table::new(
+        &[
+            "variant",
+            "placement",
+            "rounds/s",
+            "whoops/round",
+            "overlaps",
+            "handoff p50",
+            "handoff p99",
+            "handoff max",
+            "round trip p50",
+            "CPU/round",
+            "× pipe",
+        ],
+        2,
+    );
+    for r in rows {
+        t.push(vec![
+            r.variant.to_string(),
+            r.placement.to_string(),
+            spread_cell(&r.rounds_per_sec, fmt_rate, fmt_rate),
+            spread_cell(&r.whoops_per_round, fmt_count, fmt_count),
+            spread_cell(&r.overlaps, fmt_whole, fmt_whole),
+            ns_cell(&r.handoff_p50_ns),
+            ns_cell(&r.handoff_p99_ns),
+            ns_cell(&r.handoff_max_ns),
+            ns_cell(&r.round_trip_p50_ns),
+            ns_cell(&r.cpu_ns_per_round),
+            r.x_pipe.map_or("-".into(), |x| format!("{x:.2}×")),
+        ]);
+    }
+    t
+}
+
+/// "median (min–max)", or just the median when the repeats agree: the median with `fmt`, the
+/// range with `range` (which may leave out the unit).
+pub fn spread_cell(
+    s: &Spread,
+    fmt: impl Fn(f64) -> String,
+    range: impl Fn(f64) -> String,
+) -> String {
+    let (lo, hi) = (range(s.min), range(s.max));
+    if lo == hi {
+        fmt(s.median)
+    } else {
+        format!("{} ({lo}–{hi})", fmt(s.median))
+    }
+}
+
+/// A duration spread, the range in the median's unit: `3.41 µs (3.30–3.52)`.
+pub fn ns_cell(s: &Spread) -> String {
+    spread_cell(s, fmt_ns, |x| fmt_ns_as(x, s.median))
+}
+
+fn fmt_whole(x: f64) -> String {
+    format!("{x:.0}")
+}
+
+/// A rate with a k/M suffix: `950`, `12.3k`, `1.20M`.
+pub fn fmt_rate(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e4 {
+        format!("{:.1}k", x / 1e3)
+    } else if x >= 1e3 {
+        format!("{:.2}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// A count that may be fractional: three significant figures.
+pub fn fmt_count(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_and_cells() {
+        let s = Spread::of(vec![3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(spread_cell(&s, fmt_count, fmt_count), "2.00 (1.00–3.00)");
+        assert_eq!(
+            spread_cell(&Spread::of(vec![5.0]), fmt_count, fmt_count),
+            "5.00"
+        );
+        assert_eq!(
+            ns_cell(&Spread::of(vec![3300.0, 3410.0, 3520.0])),
+            "3.41 µs (3.30–3.52)"
+        );
+        assert_eq!(ns_cell(&Spread::of(vec![4e6, 4e6])), "4.00 ms");
+        assert_eq!(fmt_rate(12_345.0), "12.3k");
+    }
+
+    #[test]
+    fn x_pipe_is_relative_to_the_pipe_on_the_same_placement() {
+        let m = |rt| CellMetrics {
+            round_trip_p50_ns: rt,
+            ..Default::default()
+        };
+        let runs = vec![
+            (Variant::Pipe, Placement::Split, m(1000)),
+            (Variant::Futex, Placement::Split, m(500)),
+            (Variant::Futex, Placement::SameCpu, m(700)),
+        ];
+        let rows = summarize(&runs, &Variant::ALL, &Placement::ALL);
+        let futex_split = rows
+            .iter()
+            .find(|r| r.variant == Variant::Futex && r.placement == Placement::Split)
+            .unwrap();
+        assert_eq!(futex_split.x_pipe, Some(0.5));
+        let futex_same = rows
+            .iter()
+            .find(|r| r.variant == Variant::Futex && r.placement == Placement::SameCpu)
+            .unwrap();
+        assert_eq!(futex_same.x_pipe, None, "no pipe run on that placement");
+    }
+}
