@@ -3,6 +3,7 @@
 
 mod compare;
 mod garbage;
+mod hostile;
 mod liveness;
 mod matrix;
 mod probe;

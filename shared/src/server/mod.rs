@@ -76,6 +76,11 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     // Read before any session thread is pinned: a pinned thread sees only its own CPU.
     crate::placement::allowed_cpus();
+    // Before the socket exists: a SIGTERM right after `listening on` must still clean up.
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| ServerError::Io("handle SIGTERM", e))?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).map_err(|e| ServerError::Io("handle SIGINT", e))?;
     let bound = BoundSocket::bind(&config.socket, config.private_dir)?;
     on_listening(&bound);
     let BoundSocket { socket, guard, .. } = bound;
@@ -87,10 +92,6 @@ pub async fn serve(
         config,
         running: Mutex::new(HashMap::new()),
     });
-    let mut sigterm =
-        signal(SignalKind::terminate()).map_err(|e| ServerError::Io("handle SIGTERM", e))?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|e| ServerError::Io("handle SIGINT", e))?;
     let parent = match server.config.exit_with {
         Some(pid) => Some(
             crate::sys::pidfd::open(pid)

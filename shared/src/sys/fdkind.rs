@@ -1,25 +1,30 @@
 //! What a received descriptor really is. A peer can send anything over SCM_RIGHTS (a pipe, a
-//! socket, a directory, a FUSE file that blocks forever); we look before we use.
+//! socket, a directory, a file on a FUSE mount whose daemon never answers); we look before we
+//! use, and the looking itself must not block: the server does it on its receive loop.
+//!
+//! So classification never calls `fstat` (a `getattr` on FUSE can wait forever). It reads
+//! `/proc/self/fd/N` (a name built from the kernel's own dentry, no filesystem call) and asks
+//! `F_GET_SEALS`, which only shmem and hugetlbfs answer, and `F_GETFL`.
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use rustix::fs::{FileType, SealFlags, fcntl_get_seals, fstat};
+use rustix::fs::{SealFlags, fcntl_get_seals, fstat};
 
 /// The kinds of descriptor lockfair tells apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FdKind {
-    /// A memfd (tmpfs file from `memfd_create`).
+    /// A memfd (`memfd_create`): its name starts with `/memfd:` and it answers `F_GET_SEALS`.
     Memfd,
     Eventfd,
+    /// An anonymous pipe's read end.
     PipeRead,
+    /// An anonymous pipe's write end.
     PipeWrite,
     Socket,
-    RegularFile,
-    Directory,
-    /// Anything else, with what `/proc/self/fd` calls it.
+    /// Anything else, with what `/proc/self/fd` calls it (a path, `anon_inode:[...]`, ...).
     Other(String),
 }
 
@@ -31,8 +36,7 @@ impl fmt::Display for FdKind {
             FdKind::PipeRead => f.write_str("a pipe's read end"),
             FdKind::PipeWrite => f.write_str("a pipe's write end"),
             FdKind::Socket => f.write_str("a socket"),
-            FdKind::RegularFile => f.write_str("a regular file"),
-            FdKind::Directory => f.write_str("a directory"),
+            FdKind::Other(name) if name.starts_with('/') => write!(f, "the file {name}"),
             FdKind::Other(name) => write!(f, "{name}"),
         }
     }
@@ -46,26 +50,25 @@ pub fn link_name(fd: impl AsFd) -> Result<String, Errno> {
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
 }
 
-/// Classifies `fd` without reading from or writing to it.
+/// Classifies `fd` without reading, writing or stat-ing it.
 pub fn classify(fd: impl AsFd) -> Result<FdKind, Errno> {
     let fd = fd.as_fd();
-    let stat = fstat(fd).map_err(super::errno)?;
     let link = link_name(fd)?;
-    Ok(match FileType::from_raw_mode(stat.st_mode) {
-        FileType::Fifo => {
-            let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-            if flags & OFlag::O_ACCMODE == OFlag::O_WRONLY {
-                FdKind::PipeWrite
-            } else {
-                FdKind::PipeRead
-            }
+    Ok(if link == "anon_inode:[eventfd]" {
+        FdKind::Eventfd
+    } else if link.starts_with("pipe:[") {
+        let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+        if flags & OFlag::O_ACCMODE == OFlag::O_WRONLY {
+            FdKind::PipeWrite
+        } else {
+            FdKind::PipeRead
         }
-        FileType::Socket => FdKind::Socket,
-        FileType::Directory => FdKind::Directory,
-        FileType::RegularFile if link.starts_with("/memfd:") && seals(fd).is_ok() => FdKind::Memfd,
-        FileType::RegularFile => FdKind::RegularFile,
-        _ if link == "anon_inode:[eventfd]" => FdKind::Eventfd,
-        _ => FdKind::Other(link),
+    } else if link.starts_with("socket:[") {
+        FdKind::Socket
+    } else if link.starts_with("/memfd:") && seals(fd).is_ok() {
+        FdKind::Memfd
+    } else {
+        FdKind::Other(link)
     })
 }
 
@@ -74,7 +77,8 @@ pub fn seals(fd: impl AsFd) -> Result<SealFlags, Errno> {
     fcntl_get_seals(fd).map_err(super::errno)
 }
 
-/// Size of the file behind `fd`.
+/// Size of the file behind `fd`. Only for descriptors [`classify`] called a memfd: `fstat` on
+/// shmem never blocks.
 pub fn size(fd: impl AsFd) -> Result<u64, Errno> {
     Ok(fstat(fd).map_err(super::errno)?.st_size as u64)
 }
@@ -105,8 +109,10 @@ mod tests {
         assert_eq!(classify(&r).unwrap(), FdKind::PipeRead);
         assert_eq!(classify(&w).unwrap(), FdKind::PipeWrite);
         let f = std::fs::File::open("/proc/self/exe").unwrap();
-        assert_eq!(classify(&f).unwrap(), FdKind::RegularFile);
+        assert!(matches!(classify(&f).unwrap(), FdKind::Other(p) if p.starts_with('/')));
         let d = std::fs::File::open("/").unwrap();
-        assert_eq!(classify(&d).unwrap(), FdKind::Directory);
+        assert_eq!(classify(&d).unwrap(), FdKind::Other("/".into()));
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(classify(&a).unwrap(), FdKind::Socket);
     }
 }

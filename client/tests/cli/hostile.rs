@@ -1,0 +1,382 @@
+//! Hostile, dead and many peers: the server treats every datagram and descriptor as untrusted.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use lockfair::arena::{ARENA_SIZE, Arena};
+use lockfair::measure::SideStats;
+use lockfair::proto::{self, Message, Ready};
+use lockfair::variant::Variant;
+use memfd::{FileSeal, MemfdOptions};
+use nix::sys::signal::Signal;
+
+use crate::garbage::{exchange, hello, raw_client};
+use crate::util::{Server, client, client_bin, run_json, wait_exit};
+
+/// Resident memory of `pid`, in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn memfd_of(size: u64, sealed: bool) -> OwnedFd {
+    let m = MemfdOptions::default()
+        .allow_sealing(true)
+        .create("hostile")
+        .unwrap();
+    m.as_file().set_len(size).unwrap();
+    if sealed {
+        m.add_seals(&[FileSeal::SealShrink, FileSeal::SealGrow, FileSeal::SealSeal])
+            .unwrap();
+    }
+    OwnedFd::from(m.into_file())
+}
+
+/// One kind of malformed datagram: its bytes, its descriptors, and what the refusal must say.
+type Case = (Vec<u8>, Vec<OwnedFd>, &'static str);
+
+fn malformed(i: usize) -> Case {
+    let ofd = proto::encode(&Message::Hello(hello(Variant::Ofd)));
+    let mut seed = (i as u64)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (seed >> 33) as u8
+            })
+            .collect()
+    };
+    match i % 16 {
+        0 => (noise(i % 300), vec![], ""),
+        1 => (ofd[..ofd.len() - 1 - i % 5].to_vec(), vec![], "malformed"),
+        2 => {
+            let mut d = ofd.clone();
+            d[4] = 0x7f;
+            (d, vec![], "protocol version")
+        }
+        3 => (ofd.clone(), vec![], "exactly 1 descriptor"),
+        4 => {
+            let fds = (0..3).map(|_| memfd_of(ARENA_SIZE as u64, true)).collect();
+            (ofd.clone(), fds, "exactly 1 descriptor")
+        }
+        5 => {
+            let fds = (0..12).map(|_| memfd_of(64, false)).collect();
+            (ofd.clone(), fds, "too many descriptors")
+        }
+        6 => {
+            let (r, _w) = nix::unistd::pipe().unwrap();
+            (ofd.clone(), vec![r], "not a memfd")
+        }
+        7 => {
+            let f = std::fs::File::open("/proc/self/exe").unwrap();
+            (ofd.clone(), vec![OwnedFd::from(f)], "not a memfd")
+        }
+        8 => {
+            let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+            (ofd.clone(), vec![OwnedFd::from(a)], "not a memfd")
+        }
+        9 => (
+            ofd.clone(),
+            vec![memfd_of(ARENA_SIZE as u64, false)],
+            "lacks seals",
+        ),
+        10 => (ofd.clone(), vec![memfd_of(4096, true)], "bytes, expected"),
+        11 => {
+            // A sealed memfd of the right size without lockfair's header.
+            (
+                ofd.clone(),
+                vec![memfd_of(ARENA_SIZE as u64, true)],
+                "magic",
+            )
+        }
+        12 => {
+            // An eventfd hello whose "eventfds" are pipes.
+            let arena = Arena::create(2).unwrap();
+            let (r, w) = nix::unistd::pipe().unwrap();
+            let fds = vec![OwnedFd::from(arena.file().try_clone().unwrap()), r, w];
+            (
+                proto::encode(&Message::Hello(hello(Variant::Eventfd))),
+                fds,
+                "to be an eventfd",
+            )
+        }
+        13 => {
+            let mut h = hello(Variant::Ofd);
+            match i % 4 {
+                0 => h.rounds = 0,
+                1 => h.cpu = Some(4000),
+                2 => h.contenders = 1,
+                _ => h.max_ms = u64::MAX,
+            }
+            (proto::encode(&Message::Hello(h)), vec![], "")
+        }
+        14 => {
+            let other = match i % 3 {
+                0 => Message::Ready(Ready { cpu: None }),
+                1 => Message::Error("x".into()),
+                _ => Message::Result(Box::new(SideStats::new(0, None))),
+            };
+            (proto::encode(&other), vec![], "expected a hello")
+        }
+        _ => {
+            let mut d = ofd.clone();
+            d.extend_from_slice(&noise(1 + i % 7));
+            (d, vec![], "trailing bytes")
+        }
+    }
+}
+
+#[test]
+fn a_flood_of_malformed_datagrams_leaves_the_server_unharmed() {
+    let mut server = Server::start();
+    run_json(&server, &["--variant", "ofd", "--rounds", "10"]);
+    let (fds_before, rss_before) = (server.fd_count(), rss_kib(server.pid()));
+    let sock = raw_client(&server);
+    for i in 0..1_200 {
+        let (bytes, fds, expect) = malformed(i);
+        let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        match exchange(&sock, &bytes, &raw) {
+            Message::Error(why) => {
+                assert!(why.contains(expect), "case {i}: {why:?} lacks {expect:?}")
+            }
+            other => panic!("case {i}: expected an error reply, got {other:?}"),
+        }
+    }
+    // An oversized datagram is cut at the server's buffer and refused as such.
+    let huge = vec![0u8; proto::MAX_DATAGRAM + 1000];
+    match exchange(&sock, &huge, &[]) {
+        Message::Error(why) => assert!(why.contains("larger than"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(server.child.try_wait(), Ok(None)),
+        "the server never died"
+    );
+    assert_eq!(
+        server.fd_count(),
+        fds_before,
+        "every received descriptor was closed"
+    );
+    let grown = rss_kib(server.pid()).saturating_sub(rss_before);
+    assert!(grown < 16 * 1024, "resident memory grew by {grown} KiB");
+    let report = run_json(&server, &["--variant", "eventfd", "--rounds", "500"]);
+    assert_eq!(
+        report["server"]["rounds"], 500,
+        "and a normal session still succeeds"
+    );
+}
+
+#[test]
+fn sixty_four_concurrent_sessions_complete_with_correct_counts() {
+    let server = Server::start();
+    let socket = server.socket.to_str().unwrap().to_string();
+    // Handoff variants: 64 pairs of lock variants spinning through whoops on two CPUs take a
+    // scheduler period per turn, which is the lesson of `--contenders`, not of this test.
+    let variants = ["futex", "eventfd", "pipe"];
+    let children: Vec<_> = (0..64)
+        .map(|i| {
+            let variant = variants[i % variants.len()];
+            let child = Command::new(client_bin())
+                .args(["run", "--socket", &socket, "--json", "--variant", variant])
+                .args(["--rounds", "200", "--max-seconds", "60"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (variant, child)
+        })
+        .collect();
+    for (variant, child) in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{variant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for side in ["server", "client"] {
+            assert_eq!(r[side]["rounds"], 200, "{variant} {side}");
+            assert_eq!(r[side]["overlaps"], 0, "{variant} {side}");
+            assert_eq!(r[side]["wrong_reads"], 0, "{variant} {side}");
+        }
+    }
+}
+
+#[test]
+fn a_stuck_peer_never_blocks_other_sessions() {
+    let server = Server::start();
+    let socket = server.socket.to_str().unwrap().to_string();
+    let mut stuck = Command::new(client_bin())
+        .args([
+            "run",
+            "--socket",
+            &socket,
+            "--variant",
+            "ofd",
+            "--rounds",
+            "1000000000",
+        ])
+        .args(["--max-seconds", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(stuck.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGSTOP).unwrap();
+    // Its session now waits for a peer that will not move; everyone else carries on.
+    for variant in ["futex", "ofd", "pipe"] {
+        let r = run_json(&server, &["--variant", variant, "--rounds", "300"]);
+        assert_eq!(r["client"]["rounds"], 300, "{variant}");
+    }
+    let _ = stuck.kill();
+    let _ = stuck.wait();
+    let line = server.wait_for_line("exited mid-run", Duration::from_secs(5));
+    assert!(line.contains("ofd"), "{line}");
+}
+
+#[test]
+fn sessions_beyond_the_limit_are_told_the_server_is_busy() {
+    let server = Server::start_with(&["--max-sessions", "2"]);
+    let socket = server.socket.to_str().unwrap().to_string();
+    let mut long: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(client_bin())
+                .args([
+                    "run",
+                    "--socket",
+                    &socket,
+                    "--variant",
+                    "ofd",
+                    "--placement",
+                    "same-cpu",
+                ])
+                .args(["--rounds", "1000000", "--max-seconds", "30"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Both sessions are running once the server is busy; ask until it says so.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = client(
+        &["run", "--socket", &socket, "--variant", "futex"],
+        Duration::from_secs(20),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server busy") && err.contains("--max-sessions"),
+        "{err}"
+    );
+    for c in &mut long {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+#[test]
+fn a_live_server_is_never_displaced_and_a_stale_socket_is() {
+    let mut first = Server::start();
+    let path = first.socket.clone();
+    let second = Command::new(crate::util::server_bin())
+        .arg("--socket")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("already listening"), "{err}");
+    run_json(&first, &["--variant", "futex", "--rounds", "10"]);
+
+    // A crash leaves the socket file behind: the next server finds it stale and replaces it.
+    assert!(first.stop_with(Signal::SIGKILL, Duration::from_secs(5)));
+    assert!(path.exists(), "SIGKILL leaves the socket file");
+    let mut third = Command::new(crate::util::server_bin())
+        .arg("--socket")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(third.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), format!("listening on {}", path.display()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(third.id() as i32),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_exit(&mut third, Duration::from_secs(5)).expect("SIGTERM stops it");
+    assert!(status.success());
+    assert!(!path.exists(), "SIGTERM removes the socket file");
+}
+
+#[test]
+fn sigint_and_sigterm_remove_the_socket() {
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let mut server = Server::start();
+        let path = server.socket.clone();
+        assert!(server.stop_with(signal, Duration::from_secs(5)), "{signal}");
+        assert!(!path.exists(), "{signal} left {}", path.display());
+    }
+}
+
+#[test]
+fn another_uid_is_refused_unless_allowed() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only root may send SCM_CREDENTIALS for another uid");
+        return;
+    }
+    use nix::sys::socket::{ControlMessage, MsgFlags, UnixCredentials, sendmsg};
+    let send_as_nobody = |server: &Server| -> Message {
+        let sock = raw_client(server);
+        let arena = Arena::create(2).unwrap();
+        let creds = UnixCredentials::from(nix::libc::ucred {
+            pid: std::process::id() as i32,
+            uid: 65534,
+            gid: 65534,
+        });
+        let fd = [arena.file().as_raw_fd()];
+        let bytes = proto::encode(&Message::Hello(hello(Variant::Ofd)));
+        sendmsg::<()>(
+            sock.as_raw_fd(),
+            &[std::io::IoSlice::new(&bytes)],
+            &[
+                ControlMessage::ScmCredentials(&creds),
+                ControlMessage::ScmRights(&fd),
+            ],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        assert!(lockfair::channel::wait_readable(&sock, Duration::from_secs(5)).unwrap());
+        let mut buf = vec![0u8; proto::MAX_DATAGRAM];
+        let n = nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
+        proto::decode(&buf[..n]).unwrap()
+    };
+    let server = Server::start();
+    match send_as_nobody(&server) {
+        Message::Error(why) => assert!(
+            why.contains("uid 65534 may not use this server") && why.contains("--allow-uid 65534"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let allowing = Server::start_with(&["--allow-uid", "65534", "--peer-timeout", "1"]);
+    assert!(matches!(send_as_nobody(&allowing), Message::Ready(_)));
+    // Nobody plays the client's side: the session gives up at the start line.
+    let line = allowing.wait_for_line("failed", Duration::from_secs(5));
+    assert!(line.contains("start line"), "{line}");
+}
