@@ -44,6 +44,9 @@ enum Command {
     /// (internal) the helper process the experiments drive over stdin
     #[command(hide = true)]
     Peer,
+    /// (internal) an extra contender of `run --contenders N`, fed over stdin
+    #[command(hide = true)]
+    Contender,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -57,9 +60,20 @@ struct RunArgs {
     /// Stop after this many seconds even if rounds remain
     #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
     max_seconds: f64,
-    /// Where the two processes run
+    /// Where the processes run
     #[arg(long, value_enum, default_value_t = Placement::Free)]
     placement: Placement,
+    /// Contenders in all: the server, this client, and child processes of this client for the
+    /// rest
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
+    contenders: u16,
+    /// `turns`: a fixed round-robin order; `free`: every contender takes the lock --rounds
+    /// times, as fast as it can
+    #[arg(long, value_enum, default_value_t = Mode::Turns)]
+    mode: Mode,
+    /// spin-futex: how many times to look at the turn word before sleeping [default: 4096]
+    #[arg(long, default_value_t = 0)]
+    spin: u32,
     /// The server's socket [default: the server's default]
     #[arg(long)]
     socket: Option<PathBuf>,
@@ -85,6 +99,15 @@ struct CompareArgs {
     /// Runs of every cell; the table shows the median and the spread
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     repeats: u64,
+    /// Contenders in every cell
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
+    contenders: u16,
+    /// `turns` or `free` (see `run --help`)
+    #[arg(long, value_enum, default_value_t = Mode::Turns)]
+    mode: Mode,
+    /// spin-futex's spin bound [default: 4096]
+    #[arg(long, default_value_t = 0)]
+    spin: u32,
     /// The report folder [default: results/<UTC date-time>]
     #[arg(long)]
     out: Option<PathBuf>,
@@ -99,8 +122,12 @@ struct CompareArgs {
 #[derive(Debug, ClapArgs)]
 struct BenchArgs {
     /// The compiled C yardstick: `cc -O2 -o target/release/pingpong bench/pingpong.c`
+    #[arg(long, required_unless_present = "spin_sweep")]
+    pingpong: Option<PathBuf>,
+    /// Instead: run spin-futex with a range of spin bounds against plain futex, to choose the
+    /// default bound
     #[arg(long)]
-    pingpong: PathBuf,
+    spin_sweep: bool,
     /// Round trips per run
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
@@ -163,17 +190,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            let rows = lockfair::client::bench::bench(
-                &lockfair::client::bench::BenchOptions {
-                    pingpong: args.pingpong,
-                    rounds: args.rounds,
-                    repeats: args.repeats as usize,
-                    placements: args.placements,
-                    server_bin: args.server_bin,
-                },
-                |line| eprintln!("{line}"),
-            )?;
-            let table = lockfair::client::bench::table(&rows);
+            use lockfair::client::bench;
+            let opts = bench::BenchOptions {
+                pingpong: args.pingpong.unwrap_or_default(),
+                rounds: args.rounds,
+                repeats: args.repeats as usize,
+                placements: args.placements,
+                server_bin: args.server_bin,
+            };
+            let table = if args.spin_sweep {
+                bench::sweep_table(&bench::spin_sweep(&opts, |line| eprintln!("{line}"))?)
+            } else {
+                bench::table(&bench::bench(&opts, |line| eprintln!("{line}"))?)
+            };
             if args.markdown {
                 print!("{}", table.to_markdown());
             } else {
@@ -185,17 +214,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             lockfair::peer::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Contender => {
+            lockfair::client::contender::serve(std::io::stdin().as_fd())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     let report = run(&RunOptions {
-        socket: args.socket.unwrap_or_else(default_socket_path),
-        variant: args.variant,
-        mode: Mode::Turns,
-        placement: args.placement,
-        rounds: args.rounds,
-        max_seconds: args.max_seconds,
+        mode: args.mode,
+        contenders: args.contenders.into(),
+        spin: args.spin,
+        ..RunOptions::new(
+            args.socket.unwrap_or_else(default_socket_path),
+            args.variant,
+            args.placement,
+            args.rounds,
+            args.max_seconds,
+        )
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
@@ -215,6 +252,9 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         rounds: args.rounds,
         max_seconds: args.max_seconds,
         repeats: args.repeats as usize,
+        mode: args.mode,
+        contenders: args.contenders.into(),
+        spin: args.spin,
         out: args.out.unwrap_or_else(compare::default_out_dir),
         server_bin: args.server_bin,
         command: command_line(),

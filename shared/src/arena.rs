@@ -54,11 +54,15 @@ pub struct Header {
     pub size: AtomicU64,
     _identity_pad: [AtomicU64; 5],
 
-    // Cache line 1: the words the holder touches every turn, together so a handoff moves one line.
+    // Cache line 1: what waiters poll. Alone on its line, so a spinner polling the turn does not
+    // steal the line the holder is writing during its turn (that cost spin-futex a microsecond).
     /// Whose turn it is (a contender index). Also the futex word of the `futex` variant.
     pub turn: AtomicU32,
     /// Non-zero once someone stopped the run; see [`StopReason`].
     pub stop: AtomicU32,
+    _turn_pad: [AtomicU64; 7],
+
+    // Cache line 2: what the holder writes during its turn; the next holder reads it once.
     /// Bit `c` set while contender `c` is inside the critical section: the overlap detector.
     pub occupant: AtomicU64,
     /// The last round the writer completed.
@@ -69,15 +73,16 @@ pub struct Header {
     _hot_pad: AtomicU32,
     /// "line n": the decimal round number and a newline, packed into words.
     pub line: [AtomicU64; LINE_CAPACITY / 8],
+    _hot_pad2: AtomicU64,
 
-    // Cache line 2: the start barrier.
+    // Cache line 3: the start barrier.
     /// How many contenders reached the start line.
     pub arrived: AtomicU32,
     /// Futex word: becomes 1 when the last contender arrives.
     pub started: AtomicU32,
     _barrier_pad: [AtomicU64; 7],
 
-    // Cache line 3: free-running lock state (`--mode free`) and the ticket lock.
+    // Cache line 4: free-running lock state (`--mode free`) and the ticket lock.
     /// The contender that held the lock last (+1; 0 = nobody yet).
     pub last_holder: AtomicU32,
     /// Set (to the finisher's index + 1) by the first contender to finish its acquisitions.
@@ -90,8 +95,13 @@ pub struct Header {
     pub now_serving: AtomicU32,
     /// Futex-based mutex word for `--mode free` (0 free, 1 locked, 2 locked with waiters).
     pub mutex: AtomicU32,
+    /// Who holds `mutex` (contender index), so a spinner can see whether the holder is running.
+    pub mutex_owner: AtomicU32,
+    /// How many contenders have asked for the lock at least once (`--mode free`): fairness is
+    /// only compared once everyone is in the race.
+    pub begun: AtomicU32,
     _lock_pad: AtomicU32,
-    _lock_pad2: [AtomicU64; 4],
+    _lock_pad2: [AtomicU64; 3],
 }
 
 /// Page 1: one cache line per contender.
@@ -100,8 +110,9 @@ pub struct Header {
 pub struct Slot {
     /// Non-zero while this contender sleeps in FUTEX_WAIT (`spin-futex` wakes only sleepers).
     pub parked: AtomicU32,
-    /// Futex word private to this contender (per-waiter wakeups).
-    pub wake: AtomicU32,
+    /// The CPU this contender last ran its turn on (`spin-futex` spins only for a holder that
+    /// runs on another CPU).
+    pub cpu: AtomicU32,
     _pad: [AtomicU64; 7],
 }
 
@@ -116,6 +127,9 @@ const _: () = assert!(size_of::<Header>() <= PAGE);
 const _: () = assert!(size_of::<Slot>() == 64);
 const _: () = assert!(size_of::<Slot>() * MAX_CONTENDERS <= PAGE);
 const _: () = assert!(std::mem::offset_of!(Header, turn) == 64);
+const _: () = assert!(std::mem::offset_of!(Header, occupant) == 128);
+const _: () = assert!(std::mem::offset_of!(Header, arrived) == 192);
+const _: () = assert!(std::mem::offset_of!(Header, last_holder) == 256);
 
 /// Why a run stopped before every contender finished its rounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -91,7 +91,8 @@ impl Rusage {
     }
 }
 
-/// One side's results in `turns` mode.
+/// One contender's results. In `free` mode `rounds` counts acquisitions, the turn histograms
+/// stay empty and [`SideStats::free`] holds the rest.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SideStats {
     pub contender: u16,
@@ -120,6 +121,44 @@ pub struct SideStats {
     /// Whoops before each turn; one value per turn.
     #[serde(with = "crate::histwire")]
     pub whoops_per_round: Histogram<u64>,
+    /// `--mode free` only: the lock's fairness as this contender saw it.
+    pub free: Option<FreeStats>,
+}
+
+/// One contender's view of a `--mode free` run, where every contender takes the lock as fast as
+/// it can and the question is who gets it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FreeStats {
+    /// Acquisitions in the common window (from the moment every contender has asked for the lock
+    /// until the first one has finished), over which Jain's fairness index compares contenders:
+    /// before everyone is in the race, the scheduler, not the lock, decides who runs.
+    pub acquisitions_in_window: u64,
+    /// Acquisitions by this contender right after its own release while someone else waited.
+    pub barging: u64,
+    /// From asking for the lock to holding it; one value per acquisition.
+    #[serde(with = "crate::histwire")]
+    pub wait: Histogram<u64>,
+    /// Lengths of this contender's runs of consecutive acquisitions.
+    #[serde(with = "crate::histwire")]
+    pub runs: Histogram<u64>,
+}
+
+impl FreeStats {
+    /// Empty.
+    pub fn new() -> Self {
+        FreeStats {
+            acquisitions_in_window: 0,
+            barging: 0,
+            wait: new_histogram(),
+            runs: new_histogram(),
+        }
+    }
+}
+
+impl Default for FreeStats {
+    fn default() -> Self {
+        FreeStats::new()
+    }
 }
 
 impl SideStats {
@@ -139,7 +178,19 @@ impl SideStats {
             handoff: new_histogram(),
             round_trip: new_histogram(),
             whoops_per_round: new_histogram(),
+            free: None,
         }
+    }
+
+    /// How long this contender waited for the lock or its turn: the acquisition wait in
+    /// `free` mode, the handoff latency in `turns` mode.
+    pub fn wait(&self) -> &Histogram<u64> {
+        self.free.as_ref().map_or(&self.handoff, |f| &f.wait)
+    }
+
+    /// Lock acquisitions that gave this contender what it asked for: turns in `turns` mode.
+    pub fn acquisitions(&self) -> u64 {
+        self.rounds
     }
 
     /// Turns per second of wall time.
@@ -210,6 +261,18 @@ pub struct SideJson {
     pub rusage: Rusage,
     /// User + system CPU time per completed turn.
     pub cpu_ns_per_round: f64,
+    /// `--mode free` only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub free: Option<FreeJson>,
+}
+
+/// `--mode free` fields of a side.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FreeJson {
+    pub acquisitions_in_window: u64,
+    pub barging: u64,
+    pub wait_ns: Summary,
+    pub runs: Summary,
 }
 
 impl From<&SideStats> for SideJson {
@@ -234,6 +297,12 @@ impl From<&SideStats> for SideJson {
             } else {
                 s.rusage.cpu_ns() as f64 / s.rounds as f64
             },
+            free: s.free.as_ref().map(|f| FreeJson {
+                acquisitions_in_window: f.acquisitions_in_window,
+                barging: f.barging,
+                wait_ns: Summary::of(&f.wait),
+                runs: Summary::of(&f.runs),
+            }),
         }
     }
 }

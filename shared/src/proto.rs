@@ -49,6 +49,8 @@ pub struct Hello {
     pub max_ms: u64,
     /// Pin the receiver's session thread to this CPU (`None`: leave it free).
     pub cpu: Option<u16>,
+    /// `spin-futex`'s spin bound (0: the default).
+    pub spin: u32,
 }
 
 /// The server's acknowledgement of a hello.
@@ -118,6 +120,7 @@ mod tests {
             rounds: 1000,
             max_ms: 5000,
             cpu: Some(1),
+            spin: 0,
         }
     }
 

@@ -43,6 +43,7 @@ fn valid_messages() -> Vec<Vec<u8>> {
         rounds: 1000,
         max_ms: 2000,
         cpu: Some(1),
+        spin: 0,
     };
     let mut stats = SideStats::new(0, Some(1));
     for v in [1u64, 50, 1_000, 123_456, 9_999_999] {

@@ -61,16 +61,30 @@ fn servers_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-fn md_rows(md: &str) -> Vec<Vec<String>> {
-    md.lines()
-        .filter(|l| l.starts_with('|'))
-        .skip(2)
-        .map(|l| {
-            l.trim_matches('|')
-                .split(" | ")
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
+/// The body rows of every Markdown table in `md`, table by table.
+fn md_tables(md: &str) -> Vec<Vec<Vec<String>>> {
+    let mut tables: Vec<Vec<Vec<String>>> = Vec::new();
+    let mut in_table = false;
+    for line in md.lines() {
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        if !in_table {
+            tables.push(Vec::new());
+            in_table = true;
+        }
+        let cells: Vec<String> = line
+            .trim_matches('|')
+            .split(" | ")
+            .map(|c| c.trim().to_string())
+            .collect();
+        tables.last_mut().unwrap().push(cells);
+    }
+    // Drop each table's header and rule.
+    tables
+        .into_iter()
+        .map(|t| t.into_iter().skip(2).collect())
         .collect()
 }
 
@@ -151,8 +165,23 @@ fn a_small_compare_writes_every_file_and_they_agree() {
             )
         })
         .collect();
-    let rows = md_rows(&md);
+    let tables = md_tables(&md);
+    assert_eq!(tables.len(), 2, "the main table and the contenders table");
+    let rows = tables[0].clone();
     assert_eq!(rows.len(), summary.len());
+    for row in &tables[1] {
+        let s = summary[&(row[0].clone(), row[1].clone())];
+        assert_eq!(
+            row[2],
+            format!("{:.3}", s["jain_index"]["median"].as_f64().unwrap()),
+            "{row:?}"
+        );
+        assert_eq!(
+            row[3],
+            format!("{:.3}", s["barging_rate"]["median"].as_f64().unwrap()),
+            "{row:?}"
+        );
+    }
     for row in rows {
         let s = summary[&(row[0].clone(), row[1].clone())];
         let spread = |k: &str| lockfair::report::summary::Spread {

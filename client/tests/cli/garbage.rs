@@ -64,6 +64,7 @@ pub fn hello(variant: Variant) -> Hello {
         rounds: 10,
         max_ms: 1000,
         cpu: None,
+        spin: 0,
     }
 }
 

@@ -2,6 +2,7 @@
 //! One test binary, one module per feature.
 
 mod compare;
+mod contenders;
 mod garbage;
 mod hostile;
 mod liveness;

@@ -16,7 +16,7 @@ use super::spawn::{SpawnError, SpawnedServer, find_server};
 use crate::placement::{Placement, allowed_cpus};
 use crate::report::{Table, fmt_ns};
 use crate::sys::signal;
-use crate::variant::{Mode, Variant};
+use crate::variant::Variant;
 
 /// What to benchmark.
 #[derive(Clone, Debug)]
@@ -84,14 +84,13 @@ pub fn bench(
                     return Err(BenchError::Interrupted);
                 }
                 c.push(pingpong(&opts.pingpong, name, opts.rounds, placement)?);
-                let r = run(&RunOptions {
-                    socket: server.socket().to_path_buf(),
+                let r = run(&RunOptions::new(
+                    server.socket().to_path_buf(),
                     variant,
-                    mode: Mode::Turns,
                     placement,
-                    rounds: opts.rounds,
-                    max_seconds: 600.0,
-                })?;
+                    opts.rounds,
+                    600.0,
+                ))?;
                 ours.push(r.client.wall_ns as f64 / r.client.rounds.max(1) as f64);
             }
             let (c_ns, lf_ns) = (median(&mut c), median(&mut ours));
@@ -178,6 +177,119 @@ pub fn table(rows: &[BenchRow]) -> Table {
             fmt_ns(r.c_ns),
             r.lockfair_ns.map_or("-".into(), fmt_ns),
             r.ratio.map_or("-".into(), |x| format!("{x:.2}×")),
+        ]);
+    }
+    t
+}
+
+/// One spin bound on one placement, against plain `futex` there.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SweepRow {
+    pub placement: Placement,
+    /// `None`: plain `futex`, the reference.
+    pub spin: Option<u32>,
+    /// Median over repeats of the mean round trip (client wall time / turns), ns.
+    pub round_trip_ns: f64,
+    /// Median over repeats of both sides' CPU time per round, ns.
+    pub cpu_ns_per_round: f64,
+}
+
+/// The spin bounds the sweep tries.
+pub const SPIN_BOUNDS: [u32; 8] = [1, 16, 64, 256, 1024, 4096, 16384, 65536];
+
+/// Runs `spin-futex` with every bound in [`SPIN_BOUNDS`], and plain `futex`, on each placement.
+pub fn spin_sweep(
+    opts: &BenchOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<SweepRow>, BenchError> {
+    signal::install_stop_handler();
+    let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
+    let mut rows = Vec::new();
+    for &placement in &opts.placements {
+        if placement.assign(allowed_cpus(), 2).is_err() {
+            progress(&format!(
+                "{placement}: not possible on this machine, skipped"
+            ));
+            continue;
+        }
+        let cases = std::iter::once(None).chain(SPIN_BOUNDS.iter().copied().map(Some));
+        for spin in cases {
+            let (mut rt, mut cpu) = (Vec::new(), Vec::new());
+            for _ in 0..opts.repeats {
+                if signal::stop_requested() {
+                    return Err(BenchError::Interrupted);
+                }
+                let variant = if spin.is_some() {
+                    Variant::SpinFutex
+                } else {
+                    Variant::Futex
+                };
+                let r = run(&RunOptions {
+                    spin: spin.unwrap_or(0),
+                    ..RunOptions::new(
+                        server.socket().to_path_buf(),
+                        variant,
+                        placement,
+                        opts.rounds,
+                        600.0,
+                    )
+                })?;
+                let turns = r.client.rounds.max(1) as f64;
+                rt.push(r.client.wall_ns as f64 / turns);
+                cpu.push((r.server.rusage.cpu_ns() + r.client.rusage.cpu_ns()) as f64 / turns);
+            }
+            let row = SweepRow {
+                placement,
+                spin,
+                round_trip_ns: median(&mut rt),
+                cpu_ns_per_round: median(&mut cpu),
+            };
+            progress(&format!(
+                "{placement} {}: round trip {} CPU {}",
+                spin.map_or("futex".into(), |s| format!("spin {s}")),
+                fmt_ns(row.round_trip_ns),
+                fmt_ns(row.cpu_ns_per_round)
+            ));
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// The sweep's table: each bound's round trip and CPU per round as multiples of plain futex.
+pub fn sweep_table(rows: &[SweepRow]) -> Table {
+    let mut t = Table::new(
+        &[
+            "placement",
+            "variant",
+            "round trip",
+            "× futex",
+            "CPU/round",
+            "CPU × futex",
+        ],
+        2,
+    );
+    for r in rows {
+        let base = rows
+            .iter()
+            .find(|b| b.placement == r.placement && b.spin.is_none());
+        let ratio = |x: f64, b: f64| {
+            if b > 0.0 {
+                format!("{:.2}×", x / b)
+            } else {
+                "-".into()
+            }
+        };
+        t.push(vec![
+            r.placement.to_string(),
+            r.spin
+                .map_or("futex".into(), |s| format!("spin-futex --spin {s}")),
+            fmt_ns(r.round_trip_ns),
+            base.map_or("-".into(), |b| ratio(r.round_trip_ns, b.round_trip_ns)),
+            fmt_ns(r.cpu_ns_per_round),
+            base.map_or("-".into(), |b| {
+                ratio(r.cpu_ns_per_round, b.cpu_ns_per_round)
+            }),
         ]);
     }
     t

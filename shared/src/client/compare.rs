@@ -22,6 +22,10 @@ pub struct CompareOptions {
     pub rounds: u64,
     /// Time limit per cell.
     pub max_seconds: f64,
+    pub mode: Mode,
+    pub contenders: usize,
+    /// `spin-futex`'s spin bound (0: the default).
+    pub spin: u32,
     pub repeats: usize,
     /// The report folder.
     pub out: PathBuf,
@@ -69,7 +73,7 @@ pub fn compare(opts: &CompareOptions) -> Result<CompareOutcome, CompareError> {
     );
     let mut placements = Vec::new();
     for &placement in &opts.placements {
-        match placement.assign(allowed_cpus(), 2) {
+        match placement.assign(allowed_cpus(), opts.contenders) {
             Ok(_) => placements.push(placement),
             Err(why) => report
                 .skipped
@@ -80,26 +84,43 @@ pub fn compare(opts: &CompareOptions) -> Result<CompareOutcome, CompareError> {
                 })),
         }
     }
+    let mut variants = Vec::new();
+    for &variant in &opts.variants {
+        match variant.supports(opts.mode, opts.contenders) {
+            Ok(()) => variants.push(variant),
+            Err(why) => report
+                .skipped
+                .extend(placements.iter().map(|&placement| Skipped {
+                    variant,
+                    placement,
+                    reason: why.to_string(),
+                })),
+        }
+    }
     let dir = ReportDir::create(&opts.out, &report)?;
     let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
-    let total = (opts.repeats * placements.len() * opts.variants.len()) as u64;
+    let total = (opts.repeats * placements.len() * variants.len()) as u64;
     let bar = progress::bar(total);
     let mut interrupted = false;
     'all: for repeat in 0..opts.repeats {
         for &placement in &placements {
-            for &variant in &opts.variants {
+            for &variant in &variants {
                 if signal::stop_requested() {
                     interrupted = true;
                     break 'all;
                 }
                 bar.set_message(format!("{variant} {placement} (repeat {})", repeat + 1));
                 let outcome = run(&RunOptions {
-                    socket: server.socket().to_path_buf(),
-                    variant,
-                    mode: Mode::Turns,
-                    placement,
-                    rounds: opts.rounds,
-                    max_seconds: opts.max_seconds,
+                    mode: opts.mode,
+                    contenders: opts.contenders,
+                    spin: opts.spin,
+                    ..RunOptions::new(
+                        server.socket().to_path_buf(),
+                        variant,
+                        placement,
+                        opts.rounds,
+                        opts.max_seconds,
+                    )
                 });
                 match outcome {
                     Ok(r) => report.add_run(&r, repeat),

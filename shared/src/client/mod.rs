@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod contender;
 pub mod probe;
 pub mod progress;
 pub mod run;

@@ -13,11 +13,18 @@ impl Exporter for Markdown {
         out.push_str(&format!("Command: `{}`\n\n", report.command));
         out.push_str(&report.machine.to_markdown());
         out.push_str(&format!(
-            "\n{} runs. Each cell: median over repeats, (min–max) when they differ. A round is the \
-             writer's turn plus the reader's; whoops, overlaps and CPU time count both sides.\n\n",
+            "\n{} runs. Each cell: median over repeats, (min–max) when they differ. A round is one \
+             turn of every contender (`turns` mode) or one acquisition each (`free` mode); \
+             whoops, overlaps and CPU time count all contenders.\n\n",
             report.runs.len()
         ));
-        out.push_str(&summary::summary_table(&report.summary()).to_markdown());
+        let rows = report.summary();
+        out.push_str(&summary::summary_table(&rows, report.mode()).to_markdown());
+        out.push_str(
+            "\n## Contenders\n\nJain's fairness index (1: every contender got the same share; 1/N: \
+             one got everything), the barging rate and the longest wait, per variant.\n\n",
+        );
+        out.push_str(&summary::contenders_table(&rows).to_markdown());
         let notes = report.notes();
         if !notes.is_empty() {
             out.push_str("\n```");

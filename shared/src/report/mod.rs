@@ -27,7 +27,7 @@ pub use table::{Table, fmt_ns};
 
 use crate::client::RunReport;
 use crate::client::run::RunJson;
-use crate::measure::{SideStats, new_histogram};
+use crate::measure::new_histogram;
 use crate::placement::Placement;
 use crate::variant::Variant;
 
@@ -58,25 +58,27 @@ pub struct Failure {
     pub error: String,
 }
 
-/// The two sides of a session.
+/// A contender, named for files: `server`, `client`, `contender-2`, ...
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Side {
-    Server,
-    Client,
-}
+pub struct Side(pub usize);
 
 /// The latency histograms kept for `.hgrm` files and plots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
+    /// Turns mode: from the releaser's timestamp to holding the turn.
     Handoff,
+    /// Turns mode: from passing the turn to getting it back.
     RoundTrip,
+    /// Free mode: from asking for the lock to holding it.
+    Wait,
 }
 
 impl Side {
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Server => "server",
-            Side::Client => "client",
+    pub fn name(self) -> String {
+        match self.0 {
+            0 => "server".into(),
+            1 => "client".into(),
+            c => format!("contender-{c}"),
         }
     }
 }
@@ -86,6 +88,7 @@ impl Metric {
         match self {
             Metric::Handoff => "handoff",
             Metric::RoundTrip => "round-trip",
+            Metric::Wait => "wait",
         }
     }
 }
@@ -126,12 +129,15 @@ impl CompareReport {
     /// Adds one finished run; its histograms are merged into the cell's and then dropped.
     pub fn add_run(&mut self, report: &RunReport, repeat: usize) {
         let (v, p) = (report.variant, report.placement);
-        for (side, stats) in [
-            (Side::Server, &report.server),
-            (Side::Client, &report.client),
-        ] {
-            self.merge(v, p, side, Metric::Handoff, &stats.handoff);
-            self.merge(v, p, side, Metric::RoundTrip, &stats.round_trip);
+        for stats in report.contenders() {
+            let side = Side(stats.contender as usize);
+            match &stats.free {
+                Some(free) => self.merge(v, p, side, Metric::Wait, &free.wait),
+                None => {
+                    self.merge(v, p, side, Metric::Handoff, &stats.handoff);
+                    self.merge(v, p, side, Metric::RoundTrip, &stats.round_trip);
+                }
+            }
         }
         self.runs.push(RunRecord {
             run: report.to_json(),
@@ -159,15 +165,29 @@ impl CompareReport {
         self.histograms.get(&(v, p, side, m))
     }
 
-    /// Both sides' histograms of one cell merged.
-    pub fn both_sides(&self, v: Variant, p: Placement, m: Metric) -> Option<Histogram<u64>> {
+    /// Every contender's histograms of one cell and metric merged.
+    pub fn all_sides(&self, v: Variant, p: Placement, m: Metric) -> Option<Histogram<u64>> {
         let mut out: Option<Histogram<u64>> = None;
-        for side in [Side::Server, Side::Client] {
-            if let Some(h) = self.histogram(v, p, side, m) {
+        for ((hv, hp, _, hm), h) in &self.histograms {
+            if (*hv, *hp, *hm) == (v, p, m) {
                 let _ = out.get_or_insert_with(new_histogram).add(h);
             }
         }
         out
+    }
+
+    /// Every contender's wait of one cell: the handoff in `turns` mode, the wait for the lock in
+    /// `free` mode.
+    pub fn wait(&self, v: Variant, p: Placement) -> Option<Histogram<u64>> {
+        self.all_sides(v, p, Metric::Wait)
+            .or_else(|| self.all_sides(v, p, Metric::Handoff))
+    }
+
+    /// The mode of the runs so far (`turns` if there are none).
+    pub fn mode(&self) -> crate::variant::Mode {
+        self.runs
+            .first()
+            .map_or(crate::variant::Mode::Turns, |r| r.run.mode)
     }
 
     /// Every histogram kept, with its key.
@@ -185,9 +205,12 @@ impl CompareReport {
         summary::summarize(&runs, &self.variants, &self.placements)
     }
 
-    /// The terminal table, then the cells that did not run.
+    /// The terminal tables (main, then contenders), then the cells that did not run.
     pub fn to_text(&self) -> String {
-        let mut out = summary::summary_table(&self.summary()).to_text();
+        let rows = self.summary();
+        let mut out = summary::summary_table(&rows, self.mode()).to_text();
+        out.push_str("\nContenders: fairness of the handoff\n");
+        out.push_str(&summary::contenders_table(&rows).to_text());
         out.push_str(&self.notes());
         out
     }
@@ -286,9 +309,4 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
-}
-
-/// Sides of a run, for exporters that walk them.
-pub fn sides(r: &RunReport) -> [(Side, &SideStats); 2] {
-    [(Side::Server, &r.server), (Side::Client, &r.client)]
 }

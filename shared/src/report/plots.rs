@@ -1,8 +1,9 @@
 //! SVG plots (plotters, SVG backend: text is SVG text, no fonts needed).
 //!
-//! - `latency-<placement>.svg`: the classic HdrHistogram plot, one curve per variant: handoff
-//!   latency (both sides, all repeats) against the percentile, with x as 1/(1-p) on a log axis so
-//!   the tail gets the room it deserves.
+//! - `latency-<placement>.svg`: the classic HdrHistogram plot, one curve per variant: the wait
+//!   (handoff latency in `turns` mode, the wait for the lock in `free` mode; all contenders, all
+//!   repeats) against the percentile, with x as 1/(1-p) on a log axis so the tail gets the room
+//!   it deserves.
 //! - `whoops.svg`: whoops per round for each variant, one bar per placement, log axis.
 
 use std::io;
@@ -10,7 +11,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{CompareReport, Exporter, Metric, write_atomically};
+use super::{CompareReport, Exporter, write_atomically};
 use crate::placement::Placement;
 
 pub(super) struct Plots;
@@ -70,7 +71,7 @@ fn latency_svg(report: &CompareReport, placement: Placement) -> Result<Option<St
         .variants
         .iter()
         .filter_map(|&v| {
-            let h = report.both_sides(v, placement, Metric::Handoff)?;
+            let h = report.wait(v, placement)?;
             let pts: Vec<(f64, f64)> = h
                 .iter_quantiles(5)
                 .map(|q| (q.quantile_iterated_to(), q.value_iterated_to()))
@@ -97,7 +98,14 @@ fn latency_svg(report: &CompareReport, placement: Placement) -> Result<Option<St
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                format!("Handoff latency by percentile, placement {placement}"),
+                match report.mode() {
+                    crate::variant::Mode::Turns => {
+                        format!("Wait for the turn (handoff latency) by percentile, placement {placement}")
+                    }
+                    crate::variant::Mode::Free => {
+                        format!("Wait for the lock by percentile, placement {placement}")
+                    }
+                },
                 ("sans-serif", 22),
             )
             .margin(16)
@@ -108,7 +116,7 @@ fn latency_svg(report: &CompareReport, placement: Placement) -> Result<Option<St
         chart
             .configure_mesh()
             .x_desc("percentile")
-            .y_desc("handoff latency (µs)")
+            .y_desc("wait (µs)")
             .x_label_formatter(&|x| percentile_label(*x))
             .y_label_formatter(&|y| format!("{y}"))
             .draw()

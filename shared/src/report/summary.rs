@@ -9,41 +9,45 @@ use crate::measure::new_histogram;
 use crate::placement::Placement;
 use crate::variant::Variant;
 
-/// One run's numbers, both sides combined. A "round" is one full cycle: the writer's turn and
-/// the reader's turn.
+/// One run's numbers, all contenders combined. A "round" is one turn of every contender
+/// (`turns` mode) or one acquisition by each (`free` mode).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CellMetrics {
-    /// Rounds completed (the reader's turns).
+    /// Rounds completed (the fewest turns or acquisitions of any contender).
     pub rounds: u64,
     pub rounds_per_sec: f64,
-    /// Whoops of both sides per round.
+    /// Whoops of all contenders per round.
     pub whoops_per_round: f64,
-    /// Overlaps seen by both sides.
+    /// Overlaps seen by all contenders.
     pub overlaps: u64,
     pub wrong_reads: u64,
-    /// Handoff latency over both sides' turns.
+    /// The wait over all contenders: handoff latency (`turns`) or the wait for the lock
+    /// (`free`).
     pub handoff_p50_ns: u64,
     pub handoff_p99_ns: u64,
     pub handoff_max_ns: u64,
-    /// Round trip over both sides.
+    /// Round trip over all contenders (`turns` mode; 0 in `free` mode).
     pub round_trip_p50_ns: u64,
-    /// User + system CPU time of both sides per round.
+    /// User + system CPU time of all contenders per round.
     pub cpu_ns_per_round: f64,
+    /// Jain's fairness index (see `run --json`), if defined.
+    pub jain_index: Option<f64>,
+    /// The barging rate (see `run --json`).
+    pub barging_rate: f64,
 }
 
 impl CellMetrics {
-    /// Combines the two sides of one run.
+    /// Combines every contender of one run.
     pub fn of(r: &RunReport) -> Self {
-        let (s, c) = (&r.server, &r.client);
-        let rounds = c.rounds.min(s.rounds);
+        let all: Vec<_> = r.contenders().collect();
+        let rounds = all.iter().map(|s| s.rounds).min().unwrap_or(0);
         let per_round = |x: f64| if rounds == 0 { 0.0 } else { x / rounds as f64 };
-        let wall = s.wall_ns.max(c.wall_ns);
-        let mut handoff = new_histogram();
-        let _ = handoff.add(&s.handoff);
-        let _ = handoff.add(&c.handoff);
+        let wall = all.iter().map(|s| s.wall_ns).max().unwrap_or(0);
+        let wait = r.merged_wait();
         let mut round_trip = new_histogram();
-        let _ = round_trip.add(&s.round_trip);
-        let _ = round_trip.add(&c.round_trip);
+        for s in &all {
+            let _ = round_trip.add(&s.round_trip);
+        }
         let q = |h: &hdrhistogram::Histogram<u64>, q: f64| {
             if h.is_empty() {
                 0
@@ -58,14 +62,16 @@ impl CellMetrics {
             } else {
                 rounds as f64 * 1e9 / wall as f64
             },
-            whoops_per_round: per_round((s.whoops + c.whoops) as f64),
-            overlaps: s.overlaps + c.overlaps,
-            wrong_reads: s.wrong_reads + c.wrong_reads,
-            handoff_p50_ns: q(&handoff, 0.5),
-            handoff_p99_ns: q(&handoff, 0.99),
-            handoff_max_ns: handoff.max(),
+            whoops_per_round: per_round(all.iter().map(|s| s.whoops).sum::<u64>() as f64),
+            overlaps: all.iter().map(|s| s.overlaps).sum(),
+            wrong_reads: all.iter().map(|s| s.wrong_reads).sum(),
+            handoff_p50_ns: q(&wait, 0.5),
+            handoff_p99_ns: q(&wait, 0.99),
+            handoff_max_ns: wait.max(),
             round_trip_p50_ns: q(&round_trip, 0.5),
-            cpu_ns_per_round: per_round((s.rusage.cpu_ns() + c.rusage.cpu_ns()) as f64),
+            cpu_ns_per_round: per_round(all.iter().map(|s| s.rusage.cpu_ns()).sum::<u64>() as f64),
+            jain_index: r.jain_index(),
+            barging_rate: r.barging_rate(),
         }
     }
 }
@@ -116,6 +122,9 @@ pub struct SummaryRow {
     pub cpu_ns_per_round: Spread,
     /// Median round trip p50 divided by the pipe's on the same placement.
     pub x_pipe: Option<f64>,
+    /// Over the repeats where it was defined.
+    pub jain_index: Spread,
+    pub barging_rate: Spread,
 }
 
 /// Summarises `runs` (variant, placement, metrics), in the order of `variants` × `placements`.
@@ -151,6 +160,8 @@ pub fn summarize(
                 round_trip_p50_ns: spread(|m| m.round_trip_p50_ns as f64),
                 cpu_ns_per_round: spread(|m| m.cpu_ns_per_round),
                 x_pipe: None,
+                jain_index: Spread::of(cell.iter().filter_map(|m| m.jain_index).collect()),
+                barging_rate: spread(|m| m.barging_rate),
             });
         }
     }
@@ -169,8 +180,18 @@ pub fn summarize(
     rows
 }
 
-/// The table: the terminal and `summary.md` both print it.
-pub fn summary_table(rows: &[SummaryRow]) -> Table {
+/// The main table: the terminal and `summary.md` both print it. In `free` mode the latency
+/// columns are the wait for the lock.
+pub fn summary_table(rows: &[SummaryRow], mode: crate::variant::Mode) -> Table {
+    let wait = match mode {
+        crate::variant::Mode::Turns => "handoff",
+        crate::variant::Mode::Free => "wait",
+    };
+    let (p50, p99, max) = (
+        format!("{wait} p50"),
+        format!("{wait} p99"),
+        format!("{wait} max"),
+    );
     let mut t = Table::new(
         &[
             "variant",
@@ -178,9 +199,9 @@ pub fn summary_table(rows: &[SummaryRow]) -> Table {
             "rounds/s",
             "whoops/round",
             "overlaps",
-            "handoff p50",
-            "handoff p99",
-            "handoff max",
+            &p50,
+            &p99,
+            &max,
             "round trip p50",
             "CPU/round",
             "× pipe",
@@ -203,6 +224,41 @@ pub fn summary_table(rows: &[SummaryRow]) -> Table {
         ]);
     }
     t
+}
+
+/// The contenders section: how fairly each variant shares the lock or the turn.
+pub fn contenders_table(rows: &[SummaryRow]) -> Table {
+    let mut t = Table::new(
+        &[
+            "variant",
+            "placement",
+            "Jain index",
+            "barging rate",
+            "max wait",
+            "wait p99",
+        ],
+        2,
+    );
+    for r in rows {
+        t.push(vec![
+            r.variant.to_string(),
+            r.placement.to_string(),
+            if r.jain_index == Spread::default() {
+                "n/a".into()
+            } else {
+                spread_cell(&r.jain_index, fmt_ratio, fmt_ratio)
+            },
+            spread_cell(&r.barging_rate, fmt_ratio, fmt_ratio),
+            ns_cell(&r.handoff_max_ns),
+            ns_cell(&r.handoff_p99_ns),
+        ]);
+    }
+    t
+}
+
+/// A ratio in [0, 1] with three decimals.
+pub fn fmt_ratio(x: f64) -> String {
+    format!("{x:.3}")
 }
 
 /// "median (min–max)", or just the median when the repeats agree: the median with `fmt`, the

@@ -22,7 +22,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-pub use session::{Limits, check_hello};
+pub use session::{Limits, adopt, check_hello, side_spec};
 pub use socket_path::{BoundSocket, SocketPathError, default_socket_path, ensure_private_dir};
 
 use crate::channel::send_to;

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use crate::arena::{Arena, MAX_CONTENDERS};
 use crate::placement::format_cpus;
 use crate::proto::Hello;
-use crate::session::{SideSpec, TurnsPlan};
+use crate::session::{Plan, SideSpec};
 
 /// What the server allows a session to ask for.
 #[derive(Clone, Debug)]
@@ -67,7 +67,7 @@ pub fn check_hello(hello: &Hello, limits: &Limits, allowed_cpus: &[usize]) -> Re
     }
     hello
         .variant
-        .check_contenders(contenders)
+        .supports(hello.mode, contenders)
         .map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -75,7 +75,7 @@ pub fn check_hello(hello: &Hello, limits: &Limits, allowed_cpus: &[usize]) -> Re
 /// Takes the received descriptors apart: the arena (checked, mapped) and the variant's own
 /// (count and kinds checked). Every descriptor is closed on every error path by being dropped.
 pub fn adopt(hello: &Hello, mut fds: Vec<OwnedFd>) -> Result<(Arena, Vec<OwnedFd>), String> {
-    let want = 1 + hello.variant.expected_fds().len();
+    let want = 1 + hello.variant.expected_fds(hello.mode).len();
     if fds.len() != want {
         return Err(format!(
             "a {} hello must carry exactly {want} descriptor(s) (the arena memfd first), got {}",
@@ -85,7 +85,10 @@ pub fn adopt(hello: &Hello, mut fds: Vec<OwnedFd>) -> Result<(Arena, Vec<OwnedFd
     }
     let rest = fds.split_off(1);
     let arena_fd = fds.pop().ok_or("no arena descriptor")?;
-    hello.variant.check_fds(&rest).map_err(|e| e.to_string())?;
+    hello
+        .variant
+        .check_fds(hello.mode, &rest)
+        .map_err(|e| e.to_string())?;
     let arena = Arena::adopt(
         arena_fd,
         hello.contenders as u32,
@@ -100,7 +103,8 @@ pub fn side_spec(hello: &Hello, limits: &Limits, peer_pid: Option<i32>) -> SideS
     SideSpec {
         variant: hello.variant,
         mode: hello.mode,
-        plan: TurnsPlan {
+        spin: hello.spin,
+        plan: Plan {
             contender: hello.contender as usize,
             contenders: hello.contenders as usize,
             rounds: hello.rounds,
@@ -108,7 +112,7 @@ pub fn side_spec(hello: &Hello, limits: &Limits, peer_pid: Option<i32>) -> SideS
             start_timeout_ns: limits.start_timeout_ms * 1_000_000,
             cpu: hello.cpu.map(usize::from),
         },
-        peer_pid,
+        peer_pids: peer_pid.into_iter().collect(),
         grace_ns: limits.grace_ms * 1_000_000,
     }
 }

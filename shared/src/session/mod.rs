@@ -1,5 +1,8 @@
-//! One contender's side of a session: pin, start the watchdog, open the variant, take turns.
+//! One contender's side of a session: pin, start the watchdog, open the variant, run the loop of
+//! its mode.
 
+mod free;
+mod start;
 mod turns;
 pub mod watchdog;
 
@@ -8,7 +11,6 @@ use std::os::fd::OwnedFd;
 use nix::errno::Errno;
 use thiserror::Error;
 
-pub use turns::TurnsPlan;
 use watchdog::{AbortHandle, AbortReason, Watch, Watchdog, WatchdogSpec};
 
 use crate::arena::{Arena, ArenaError};
@@ -16,14 +18,32 @@ use crate::measure::SideStats;
 use crate::sys::clock::monotonic_ns;
 use crate::variant::{Ctx, Mode, SetupError, Variant};
 
+/// What one contender is asked to do.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub contender: usize,
+    pub contenders: usize,
+    /// Turns to take (`turns` mode) or acquisitions to make (`free` mode).
+    pub rounds: u64,
+    /// Stop after this long (from the start line) even if rounds remain.
+    pub max_ns: u64,
+    /// How long to wait at the start line for the others.
+    pub start_timeout_ns: u64,
+    /// The CPU this side is pinned to (`None`: free to run anywhere allowed).
+    pub cpu: Option<usize>,
+}
+
 /// What one contender runs.
 #[derive(Clone, Debug)]
 pub struct SideSpec {
     pub variant: Variant,
     pub mode: Mode,
-    pub plan: TurnsPlan,
-    /// The peer to watch for death (the client watches the server and vice versa).
-    pub peer_pid: Option<i32>,
+    pub plan: Plan,
+    /// `spin-futex`'s spin bound (0: the default).
+    pub spin: u32,
+    /// Processes whose death ends this side (the client watches the server and its helper
+    /// contenders; the server watches the client).
+    pub peer_pids: Vec<i32>,
     /// Extra time past `max_ns` before the watchdog declares the peer stuck.
     pub grace_ns: u64,
 }
@@ -43,6 +63,10 @@ pub enum SessionError {
     Sys { what: &'static str, errno: Errno },
 }
 
+pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SessionError {
+    move |errno| SessionError::Sys { what, errno }
+}
+
 /// Runs one contender's side on the calling thread, which it pins as `spec.plan.cpu` says (or
 /// frees to every allowed CPU). Blocks until the side finishes, the run stops, or the watchdog
 /// aborts it; never longer than start timeout + `max_ns` + grace.
@@ -53,35 +77,34 @@ pub fn run_side(
     watch: Option<Watch>,
     handle: AbortHandle,
 ) -> Result<SideStats, SessionError> {
-    crate::placement::pin_current_thread(spec.plan.cpu).map_err(|errno| SessionError::Sys {
-        what: "pin the session thread",
-        errno,
-    })?;
+    crate::placement::pin_current_thread(spec.plan.cpu).map_err(sys("pin the session thread"))?;
     let budget = spec.plan.start_timeout_ns + spec.plan.max_ns + spec.grace_ns;
     let dog = Watchdog::start(WatchdogSpec {
-        peer_pid: spec.peer_pid,
+        peer_pids: spec.peer_pids.clone(),
         deadline_ns: monotonic_ns().saturating_add(budget),
         watch,
-        handle,
+        handle: handle.clone(),
     })
-    .map_err(|errno| SessionError::Sys {
-        what: "start the watchdog",
-        errno,
-    })?;
+    .map_err(sys("start the watchdog"))?;
     let ctx = Ctx {
         arena,
         contender: spec.plan.contender,
         contenders: spec.plan.contenders,
         mode: spec.mode,
+        spin: spec.spin,
+        abort: handle.aborted_fd(),
     };
     let mut opened = spec.variant.open(&ctx, fds)?;
-    turns::run_turns(
-        arena.header(),
-        opened.handoff.as_mut(),
-        opened.turn.as_mut(),
-        &spec.plan,
-        &dog,
-    )
+    match spec.mode {
+        Mode::Turns => turns::run_turns(
+            arena.header(),
+            opened.handoff.as_mut(),
+            opened.turn.as_mut(),
+            &spec.plan,
+            &dog,
+        ),
+        Mode::Free => free::run_free(arena.header(), opened.handoff.as_mut(), &spec.plan, &dog),
+    }
 }
 
 /// Calls `f` until it stops failing with `EINTR`, unless the watchdog says to give up.

@@ -3,38 +3,21 @@
 
 use std::sync::atomic::Ordering;
 
-use nix::errno::Errno;
-
+use super::start::wait_at_start_line;
 use super::watchdog::Watchdog;
-use super::{SessionError, retry};
+use super::{Plan, SessionError, retry, sys};
 use crate::arena::{Header, StopReason};
 use crate::measure::{End, SideStats};
 use crate::sys::clock::monotonic_ns;
-use crate::sys::futex;
 use crate::sys::rusage::ThreadUsage;
 use crate::variant::{Exclusion, Handoff, Turn};
-
-/// What one contender is asked to do.
-#[derive(Clone, Debug)]
-pub struct TurnsPlan {
-    pub contender: usize,
-    pub contenders: usize,
-    /// Turns to take.
-    pub rounds: u64,
-    /// Stop after this long (from the start barrier) even if turns remain.
-    pub max_ns: u64,
-    /// How long to wait at the start line for the others.
-    pub start_timeout_ns: u64,
-    /// The CPU this side is pinned to, for the report.
-    pub cpu: Option<usize>,
-}
 
 /// Takes `plan.rounds` turns (or fewer, if the run stops), measuring each.
 pub fn run_turns(
     header: &Header,
     handoff: &mut dyn Handoff,
     turn: &mut dyn Turn,
-    plan: &TurnsPlan,
+    plan: &Plan,
     dog: &Watchdog,
 ) -> Result<SideStats, SessionError> {
     let result = take_turns(header, handoff, turn, plan, dog);
@@ -51,7 +34,7 @@ fn take_turns(
     h: &Header,
     handoff: &mut dyn Handoff,
     turn: &mut dyn Turn,
-    plan: &TurnsPlan,
+    plan: &Plan,
     dog: &Watchdog,
 ) -> Result<SideStats, SessionError> {
     let me = plan.contender;
@@ -151,44 +134,4 @@ fn stop_for_deadline(h: &Header, handoff: &mut dyn Handoff) -> End {
     h.request_stop(StopReason::Deadline);
     let _ = handoff.wake_everyone();
     End::Deadline
-}
-
-fn sys(what: &'static str) -> impl FnOnce(Errno) -> SessionError {
-    move |errno| SessionError::Sys { what, errno }
-}
-
-/// Every contender waits here until all have arrived, so nobody whoops against a peer that is
-/// still setting up. The last to arrive stamps the first "release" and wakes the rest.
-pub(super) fn wait_at_start_line(
-    h: &Header,
-    plan: &TurnsPlan,
-    dog: &Watchdog,
-) -> Result<(), SessionError> {
-    let arrived = h.arrived.fetch_add(1, Ordering::AcqRel) + 1;
-    if arrived as usize == plan.contenders {
-        h.release_ns.store(monotonic_ns(), Ordering::Release);
-        h.started.store(1, Ordering::Release);
-        futex::wake(&h.started, i32::MAX as u32).map_err(sys("wake the start line"))?;
-        return Ok(());
-    }
-    let give_up = monotonic_ns().saturating_add(plan.start_timeout_ns);
-    while h.started.load(Ordering::Acquire) == 0 {
-        dog.check()?;
-        let now = monotonic_ns();
-        if now >= give_up {
-            return Err(SessionError::StartTimeout(
-                plan.start_timeout_ns / 1_000_000,
-            ));
-        }
-        match futex::wait_for(&h.started, 0, give_up - now) {
-            Ok(()) | Err(Errno::EAGAIN | Errno::EINTR | Errno::ETIMEDOUT) => {}
-            Err(errno) => {
-                return Err(SessionError::Sys {
-                    what: "wait at the start line",
-                    errno,
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -66,7 +66,10 @@ struct Shared {
     aborted: AtomicBool,
     done: AtomicBool,
     reason: Mutex<Option<AbortReason>>,
+    /// Wakes the watchdog thread (drained by it).
     wake: EventFd,
+    /// Becomes readable, and stays so, once the session is aborted (never drained).
+    aborted_fd: EventFd,
 }
 
 /// Lets another thread abort a running session (the server's shutdown does).
@@ -81,6 +84,10 @@ impl AbortHandle {
             done: AtomicBool::new(false),
             reason: Mutex::new(None),
             wake: EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?,
+            aborted_fd: EventFd::from_value_and_flags(
+                0,
+                EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
+            )?,
         })))
     }
 
@@ -93,6 +100,12 @@ impl AbortHandle {
     /// True once the session was aborted.
     pub fn is_aborted(&self) -> bool {
         self.0.aborted.load(Ordering::Acquire)
+    }
+
+    /// A descriptor that turns readable when the session is aborted, for waits that a signal
+    /// cannot interrupt (an event loop).
+    pub fn aborted_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0.aborted_fd)
     }
 }
 
@@ -110,7 +123,9 @@ impl Shared {
         if slot.is_none() {
             *slot = Some(reason);
         }
-        self.aborted.store(true, Ordering::Release);
+        if !self.aborted.swap(true, Ordering::AcqRel) {
+            let _ = self.aborted_fd.write(1);
+        }
     }
 
     fn reason(&self) -> AbortReason {
@@ -125,8 +140,9 @@ impl Shared {
 /// What the watchdog watches.
 #[derive(Debug)]
 pub struct WatchdogSpec {
-    /// The peer's pid (from SCM_CREDENTIALS), if known and visible in our pid namespace.
-    pub peer_pid: Option<i32>,
+    /// The peers' pids (from SCM_CREDENTIALS, or our own children), where visible in our pid
+    /// namespace.
+    pub peer_pids: Vec<i32>,
     /// CLOCK_MONOTONIC (ns) after which the session is aborted as stuck.
     pub deadline_ns: u64,
     pub watch: Option<Watch>,
@@ -151,24 +167,21 @@ impl Watchdog {
         signal::install_interrupt_handler();
         let shared = spec.handle.0.clone();
         let target = signal::current_thread();
-        let peer = match spec.peer_pid {
-            Some(pid) if pid > 0 => match pidfd::open(pid) {
-                Ok(fd) => Some((pid, fd)),
-                Err(Errno::ESRCH) => {
-                    shared.trigger(AbortReason::PeerDied(pid));
-                    None
-                }
+        let mut peers = Vec::new();
+        for &pid in spec.peer_pids.iter().filter(|&&p| p > 0) {
+            match pidfd::open(pid) {
+                Ok(fd) => peers.push((pid, fd)),
+                Err(Errno::ESRCH) => shared.trigger(AbortReason::PeerDied(pid)),
                 // No pidfd support (or a pid from another namespace): the deadline still holds.
-                Err(_) => None,
-            },
-            _ => None,
-        };
+                Err(_) => {}
+            }
+        }
         let deadline = spec.deadline_ns;
         let watch = spec.watch;
         let inner = shared.clone();
         let thread = std::thread::Builder::new()
             .name("lockfair-watchdog".into())
-            .spawn(move || watch_loop(&inner, target, peer, deadline, watch))
+            .spawn(move || watch_loop(&inner, target, peers, deadline, watch))
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
         Ok(Watchdog {
             shared,
@@ -202,7 +215,7 @@ const KICK_NS: u64 = 5_000_000;
 fn watch_loop(
     shared: &Shared,
     target: Pthread,
-    peer: Option<(i32, OwnedFd)>,
+    peers: Vec<(i32, OwnedFd)>,
     deadline_ns: u64,
     mut watch: Option<Watch>,
 ) {
@@ -213,7 +226,7 @@ fn watch_loop(
         if shared.aborted.load(Ordering::Acquire) {
             // Keep kicking: a signal that lands just before the thread enters its syscall is lost.
             let _ = signal::interrupt(target);
-            sleep_on(&shared.wake, None, None, KICK_NS);
+            sleep_on(&shared.wake, &[], None, KICK_NS);
             continue;
         }
         if signal::stop_requested() {
@@ -225,14 +238,14 @@ fn watch_loop(
             shared.trigger(AbortReason::Timeout);
             continue;
         }
-        let (peer_ready, watch_ready) = sleep_on(
+        let (dead, watch_ready) = sleep_on(
             &shared.wake,
-            peer.as_ref().map(|(_, fd)| fd),
+            &peers,
             watch.as_ref().map(|w| &w.fd),
             (deadline_ns - now).min(SLICE_NS),
         );
-        if peer_ready && let Some((pid, _)) = &peer {
-            shared.trigger(AbortReason::PeerDied(*pid));
+        if let Some(pid) = dead {
+            shared.trigger(AbortReason::PeerDied(pid));
         }
         if watch_ready && let Some(w) = watch.as_mut() {
             match (w.judge)() {
@@ -243,18 +256,16 @@ fn watch_loop(
     }
 }
 
-/// Sleeps until `wake`, `peer` or `watched` is readable or `timeout_ns` passes; drains `wake`.
-/// Returns whether `peer` and `watched` were readable.
+/// Sleeps until `wake`, a peer's pidfd or `watched` is readable or `timeout_ns` passes; drains
+/// `wake`. Returns the pid of a peer that exited, and whether `watched` was readable.
 fn sleep_on(
     wake: &EventFd,
-    peer: Option<&OwnedFd>,
+    peers: &[(i32, OwnedFd)],
     watched: Option<&OwnedFd>,
     timeout_ns: u64,
-) -> (bool, bool) {
+) -> (Option<i32>, bool) {
     let mut fds = vec![PollFd::new(wake, PollFlags::IN)];
-    if let Some(p) = peer {
-        fds.push(PollFd::new(p, PollFlags::IN));
-    }
+    fds.extend(peers.iter().map(|(_, fd)| PollFd::new(fd, PollFlags::IN)));
     if let Some(w) = watched {
         fds.push(PollFd::new(w, PollFlags::IN));
     }
@@ -263,13 +274,12 @@ fn sleep_on(
         tv_nsec: (timeout_ns % 1_000_000_000) as i64,
     };
     if poll(&mut fds, Some(&timeout)).is_err() {
-        return (false, false);
+        return (None, false);
     }
     let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
     if ready(0) {
         let _ = rustix::io::read(wake.as_fd(), &mut [0u8; 8]);
     }
-    let peer_ready = peer.is_some() && ready(1);
-    let watch_index = if peer.is_some() { 2 } else { 1 };
-    (peer_ready, watched.is_some() && ready(watch_index))
+    let dead = (0..peers.len()).find(|&i| ready(1 + i)).map(|i| peers[i].0);
+    (dead, watched.is_some() && ready(1 + peers.len()))
 }

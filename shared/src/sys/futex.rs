@@ -4,6 +4,7 @@
 //! `FUTEX_PRIVATE_FLAG`: a private futex is keyed by the process's own address space and a wake
 //! from the other process would never find the waiter.
 
+use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU32;
 
 use nix::errno::Errno;
@@ -28,4 +29,21 @@ pub fn wait_for(word: &AtomicU32, expected: u32, timeout_ns: u64) -> Result<(), 
 /// Wakes up to `count` waiters on `word`; returns how many were woken.
 pub fn wake(word: &AtomicU32, count: u32) -> Result<usize, Errno> {
     futex::wake(word, futex::Flags::empty(), count).map_err(super::errno)
+}
+
+/// The wait/wake bit a contender (or a ticket) uses with the bitset operations: several waiters
+/// share one futex word, and a wake reaches only the waiter it is meant for (exactly, up to 32
+/// waiters; beyond that, two may share a bit and one wakes for nothing and sleeps again).
+pub fn bit(index: usize) -> NonZeroU32 {
+    NonZeroU32::new(1 << (index % 32)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Sleeps while `*word == expected`, wakeable only by [`wake_bits`] calls whose bits meet `bits`.
+pub fn wait_bits(word: &AtomicU32, expected: u32, bits: NonZeroU32) -> Result<(), Errno> {
+    futex::wait_bitset(word, futex::Flags::empty(), expected, None, bits).map_err(super::errno)
+}
+
+/// Wakes up to `count` waiters on `word` whose bits meet `bits`.
+pub fn wake_bits(word: &AtomicU32, count: u32, bits: NonZeroU32) -> Result<usize, Errno> {
+    futex::wake_bitset(word, futex::Flags::empty(), count, bits).map_err(super::errno)
 }

@@ -1,6 +1,9 @@
-//! `eventfd`: one eventfd per contender; handing the turn over is a write to the next
-//! contender's eventfd, waiting for it a blocking read of one's own. The kernel wakes exactly the
-//! contender whose turn it is, so nobody ever wakes to find it is not its turn.
+//! `eventfd`: in `turns` mode one eventfd per contender; handing the turn over is a write to the
+//! next contender's eventfd, waiting for it a blocking read of one's own. The kernel wakes exactly
+//! the contender whose turn it is, so nobody ever wakes to find it is not its turn.
+//!
+//! In `free` mode a single eventfd holds one token: `read` takes it (blocking while it is gone),
+//! `write(1)` puts it back. That is a mutex whose next owner is whoever the scheduler runs first.
 
 use std::os::fd::OwnedFd;
 
@@ -9,35 +12,65 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::{Exclusion, Handoff, SetupError, sys};
 
-/// One eventfd per contender; contender 0's starts at 1 because the first turn is its own.
-pub(super) fn create(contenders: usize) -> Result<Vec<OwnedFd>, SetupError> {
-    (0..contenders)
+/// `count` eventfds; the first starts at 1 (the first turn, or the free token, is there already).
+pub(super) fn create(count: usize, nonblocking: bool) -> Result<Vec<OwnedFd>, SetupError> {
+    let mut flags = EfdFlags::EFD_CLOEXEC;
+    if nonblocking {
+        flags |= EfdFlags::EFD_NONBLOCK;
+    }
+    (0..count)
         .map(|c| {
-            EventFd::from_value_and_flags(u32::from(c == 0), EfdFlags::EFD_CLOEXEC)
+            EventFd::from_value_and_flags(u32::from(c == 0), flags)
                 .map(OwnedFd::from)
                 .map_err(sys("create an eventfd"))
         })
         .collect()
 }
 
-pub(super) fn open(fds: Vec<OwnedFd>) -> Result<EventfdHandoff, SetupError> {
-    let mut it = fds.into_iter().map(crate::sys::fdkind::into_eventfd);
-    match (it.next(), it.next()) {
-        (Some(Ok(mine)), Some(Ok(next))) => Ok(EventfdHandoff { mine, next }),
-        _ => Err(SetupError::Sys {
+fn adopt(fds: Vec<OwnedFd>, want: usize) -> Result<Vec<EventFd>, SetupError> {
+    let fds: Vec<EventFd> = fds
+        .into_iter()
+        .map(crate::sys::fdkind::into_eventfd)
+        .collect::<Result<_, _>>()
+        .map_err(sys("adopt the eventfds"))?;
+    if fds.len() != want {
+        return Err(SetupError::Sys {
             what: "adopt the eventfds",
             errno: Errno::EBADF,
-        }),
+        });
     }
+    Ok(fds)
 }
 
+pub(super) fn ring(fds: Vec<OwnedFd>) -> Result<EventfdRing, SetupError> {
+    let mut fds = adopt(fds, 2)?;
+    let next = fds
+        .pop()
+        .ok_or(Errno::EBADF)
+        .map_err(sys("adopt the eventfds"))?;
+    let mine = fds
+        .pop()
+        .ok_or(Errno::EBADF)
+        .map_err(sys("adopt the eventfds"))?;
+    Ok(EventfdRing { mine, next })
+}
+
+pub(super) fn token(fds: Vec<OwnedFd>) -> Result<EventfdToken, SetupError> {
+    let token = adopt(fds, 1)?
+        .pop()
+        .ok_or(Errno::EBADF)
+        .map_err(sys("adopt the eventfd"))?;
+    Ok(EventfdToken { token })
+}
+
+/// `turns` mode: my eventfd and the next contender's.
 #[derive(Debug)]
-pub(super) struct EventfdHandoff {
+pub(super) struct EventfdRing {
     mine: EventFd,
     next: EventFd,
 }
 
-impl Handoff for EventfdHandoff {
+impl Handoff for EventfdRing {
     fn exclusion(&self) -> Exclusion {
         Exclusion::Turn
     }
@@ -57,5 +90,35 @@ impl Handoff for EventfdHandoff {
     fn wake_everyone(&mut self) -> Result<(), Errno> {
         // Each contender that wakes and sees the stop flag passes the wakeup on round the ring.
         self.next.write(1).map(drop)
+    }
+}
+
+/// `free` mode: the shared token.
+#[derive(Debug)]
+pub(super) struct EventfdToken {
+    token: EventFd,
+}
+
+impl Handoff for EventfdToken {
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Lock
+    }
+
+    fn acquire(&mut self) -> Result<(), Errno> {
+        self.token.read().map(drop)
+    }
+
+    fn release(&mut self) -> Result<(), Errno> {
+        self.token.write(1).map(drop)
+    }
+
+    fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
+        self.release()
+    }
+
+    fn wake_everyone(&mut self) -> Result<(), Errno> {
+        // The stopper released the token (the caller did); whoever gets it sees the stop flag,
+        // puts it back, and the next one does the same.
+        Ok(())
     }
 }

@@ -1,7 +1,12 @@
-//! `futex`: FUTEX_WAIT on the arena's turn word until it names us; the holder stores the next
-//! contender's index and FUTEX_WAKEs. The memory is shared between processes, so the futex is a
-//! shared one (never FUTEX_PRIVATE_FLAG). With more than two contenders every waiter sleeps on the
-//! same word, a wake reaches all of them, and those it was not meant for count as whoops.
+//! `futex`: in `turns` mode, FUTEX_WAIT on the arena's turn word until it names us; the holder
+//! stores the next contender's index and FUTEX_WAKEs. The memory is shared between processes, so
+//! the futex is a shared one (never FUTEX_PRIVATE_FLAG). With more than two contenders every
+//! waiter sleeps on the same word, a wake reaches all of them, and those it was not meant for
+//! count as whoops: the thundering herd, measured.
+//!
+//! In `free` mode, the classic three-state futex mutex (0 free, 1 locked, 2 locked with waiters,
+//! Drepper's "Futexes Are Tricky"): a releaser that finds no waiter makes no syscall, and a
+//! waker does not hand over: the woken waiter competes with anyone arriving, barging included.
 
 use std::sync::atomic::Ordering;
 
@@ -11,8 +16,8 @@ use super::{Ctx, Exclusion, Handoff};
 use crate::arena::{Header, NO_TURN};
 use crate::sys::futex;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FutexHandoff<'a> {
-    FutexHandoff {
+pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
+    FutexTurns {
         header: ctx.arena.header(),
         me: ctx.contender as u32,
         wake: if ctx.contenders == 2 {
@@ -23,15 +28,21 @@ pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FutexHandoff<'a> {
     }
 }
 
+pub(super) fn mutex<'a>(ctx: &Ctx<'a>) -> FutexMutex<'a> {
+    FutexMutex {
+        header: ctx.arena.header(),
+    }
+}
+
 #[derive(Debug)]
-pub(super) struct FutexHandoff<'a> {
+pub(super) struct FutexTurns<'a> {
     header: &'a Header,
     me: u32,
     /// How many waiters a handoff wakes: the one other side, or everyone.
     wake: u32,
 }
 
-impl Handoff for FutexHandoff<'_> {
+impl Handoff for FutexTurns<'_> {
     fn exclusion(&self) -> Exclusion {
         Exclusion::Turn
     }
@@ -59,5 +70,61 @@ impl Handoff for FutexHandoff<'_> {
         // Change the word too, so a waiter that read it but is not asleep yet will not sleep.
         self.header.turn.store(NO_TURN, Ordering::Release);
         futex::wake(&self.header.turn, i32::MAX as u32).map(drop)
+    }
+}
+
+/// The three-state futex mutex on the arena's `mutex` word.
+#[derive(Debug)]
+pub(super) struct FutexMutex<'a> {
+    header: &'a Header,
+}
+
+/// Takes the futex mutex `word` (0 free, 1 locked, 2 locked and maybe waited for).
+pub(super) fn lock_slow(word: &std::sync::atomic::AtomicU32) -> Result<(), Errno> {
+    let mut c = match word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed) {
+        Ok(_) => return Ok(()),
+        Err(c) => c,
+    };
+    if c != 2 {
+        c = word.swap(2, Ordering::Acquire);
+    }
+    while c != 0 {
+        match futex::wait(word, 2) {
+            Ok(()) | Err(Errno::EAGAIN) => {}
+            Err(e) => return Err(e),
+        }
+        c = word.swap(2, Ordering::Acquire);
+    }
+    Ok(())
+}
+
+/// Releases the futex mutex `word`, waking one waiter if there may be any.
+pub(super) fn unlock(word: &std::sync::atomic::AtomicU32) -> Result<(), Errno> {
+    if word.fetch_sub(1, Ordering::Release) != 1 {
+        word.store(0, Ordering::Release);
+        futex::wake(word, 1)?;
+    }
+    Ok(())
+}
+
+impl Handoff for FutexMutex<'_> {
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Lock
+    }
+
+    fn acquire(&mut self) -> Result<(), Errno> {
+        lock_slow(&self.header.mutex)
+    }
+
+    fn release(&mut self) -> Result<(), Errno> {
+        unlock(&self.header.mutex)
+    }
+
+    fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
+        self.release()
+    }
+
+    fn wake_everyone(&mut self) -> Result<(), Errno> {
+        Ok(())
     }
 }

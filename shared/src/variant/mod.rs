@@ -1,31 +1,41 @@
-//! How the turn passes between contenders: one file per variant, all behind [`Handoff`].
+//! How the turn (or the lock) passes between contenders: one file per variant, all behind
+//! [`Handoff`].
 //!
 //! A variant is only a mechanism: take it, let it go, hand it on. Where the turn lives is a
-//! [`Turn`] (the arena's turn word, or for `seed` the shared file offset). The round loop, the
+//! [`Turn`] (the arena's turn word, or for `seed` the shared file offset). The round loops, the
 //! timing and the checks live once, in [`crate::session`].
+//!
+//! Two modes use the same trait. In `turns` mode contenders take turns in a fixed ring order and
+//! `acquire` may return when it is not our turn (a whoop, for the file locks). In `free` mode
+//! there is no order: `acquire` is "lock" and `release` is "unlock", and the question is who gets
+//! the lock next.
 
+use std::fmt;
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use thiserror::Error;
 
-use crate::arena::Arena;
+use crate::arena::{Arena, LineCounter};
+use crate::locking::LockFamily;
 use crate::measure::Role;
 use crate::sys::fdkind::{self, FdKind};
 
 mod eventfd;
 mod flock;
 mod futex;
+mod lock_chain;
 mod lockf;
 mod ofd;
 mod pipe;
 mod posix;
 mod seed;
-
-pub use seed::prepare_seed_offset;
+mod spin_futex;
+mod ticket;
+mod tokio_eventfd;
 
 /// The handoff mechanisms lockfair compares. Names are the command-line interface.
 #[derive(
@@ -54,20 +64,51 @@ pub enum Variant {
     Lockf,
     /// flock(LOCK_EX) on each side's own open file description.
     Flock,
-    /// Two eventfds, one per direction: the turn is handed over explicitly.
+    /// One eventfd per contender: the turn is handed over explicitly.
     Eventfd,
     /// FUTEX_WAIT / FUTEX_WAKE on the arena's turn word.
     Futex,
-    /// A pipe per direction, one byte per handoff: the classic IPC baseline.
+    /// A pipe per contender, one byte per handoff: the classic IPC baseline.
     Pipe,
+    /// A FIFO ticket lock on futexes in the arena, waking only the next ticket's holder.
+    Ticket,
+    /// Spin on the turn word while its holder runs on another CPU, then FUTEX_WAIT.
+    SpinFutex,
+    /// The eventfd handoff driven by a tokio runtime (AsyncFd).
+    TokioEventfd,
+    /// Hand-over-hand OFD byte-range locks: file locks only, strictly alternating.
+    LockChain,
 }
 
 /// How contenders use the mechanism.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A fixed order: contender 0, 1, …, N-1, 0, …
     Turns,
+    /// No order: each contender takes the lock as fast as it can.
+    Free,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Turns => "turns",
+            Mode::Free => "free",
+        })
+    }
 }
 
 /// What gives a contender exclusive access, and so where its critical section starts.
@@ -86,7 +127,7 @@ pub trait Handoff {
     /// Blocks until this contender holds the mechanism: a lock taken, or a wakeup received.
     /// Returns `EINTR` when the watchdog interrupts it; the caller checks why and calls again.
     fn acquire(&mut self) -> Result<(), Errno>;
-    /// Lets go without handing the turn on (after a whoop).
+    /// Lets go without handing the turn on: after a whoop, or to unlock in `free` mode.
     fn release(&mut self) -> Result<(), Errno>;
     /// Lets go and hands the turn to contender `next`; the turn already names it.
     fn hand_over(&mut self, next: usize) -> Result<(), Errno>;
@@ -117,7 +158,15 @@ pub struct Ctx<'a> {
     pub contender: usize,
     pub contenders: usize,
     pub mode: Mode,
+    /// `spin-futex`'s spin bound (iterations); 0 means [`DEFAULT_SPIN`].
+    pub spin: u32,
+    /// Readable once the session is aborted: mechanisms that wait in an event loop (where the
+    /// watchdog's EINTR never reaches them) wait on it too.
+    pub abort: BorrowedFd<'a>,
 }
+
+/// `spin-futex`'s default spin bound, chosen by `lockfair-client bench --spin-sweep` (README).
+pub const DEFAULT_SPIN: u32 = 4096;
 
 impl Ctx<'_> {
     /// This contender's role.
@@ -128,6 +177,15 @@ impl Ctx<'_> {
     /// The contender after this one.
     pub fn next(&self) -> usize {
         (self.contender + 1) % self.contenders
+    }
+
+    /// The spin bound to use.
+    pub fn spin(&self) -> u32 {
+        if self.spin == 0 {
+            DEFAULT_SPIN
+        } else {
+            self.spin
+        }
     }
 }
 
@@ -153,8 +211,12 @@ pub enum SetupError {
         supported: usize,
         asked: usize,
     },
-    #[error("{variant} does not support --mode {mode:?}")]
-    Mode { variant: Variant, mode: Mode },
+    #[error("{variant} has no --mode {mode}: {why}")]
+    Mode {
+        variant: Variant,
+        mode: Mode,
+        why: &'static str,
+    },
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
 }
@@ -170,9 +232,21 @@ pub struct Channels {
     fds: Vec<OwnedFd>,
 }
 
+/// A contender's opened variant: the mechanism and where its turn lives.
+pub struct Opened<'a> {
+    pub handoff: Box<dyn Handoff + 'a>,
+    pub turn: Box<dyn Turn + 'a>,
+}
+
+impl fmt::Debug for Opened<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened").finish_non_exhaustive()
+    }
+}
+
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 8] = [
+    pub const ALL: [Variant; 12] = [
         Variant::Seed,
         Variant::Ofd,
         Variant::Posix,
@@ -181,6 +255,10 @@ impl Variant {
         Variant::Eventfd,
         Variant::Futex,
         Variant::Pipe,
+        Variant::Ticket,
+        Variant::SpinFutex,
+        Variant::TokioEventfd,
+        Variant::LockChain,
     ];
 
     /// The name used on the command line and in reports.
@@ -194,6 +272,10 @@ impl Variant {
             Variant::Eventfd => "eventfd",
             Variant::Futex => "futex",
             Variant::Pipe => "pipe",
+            Variant::Ticket => "ticket",
+            Variant::SpinFutex => "spin-futex",
+            Variant::TokioEventfd => "tokio-eventfd",
+            Variant::LockChain => "lock-chain",
         }
     }
 
@@ -202,7 +284,8 @@ impl Variant {
         Variant::ALL.into_iter().find(|v| v.name() == name)
     }
 
-    /// True for variants built on a file lock (they can whoop; the others cannot).
+    /// True for variants where a contender takes a file lock and then looks whose turn it is
+    /// (they can whoop in `turns` mode).
     pub fn is_file_lock(self) -> bool {
         matches!(
             self,
@@ -216,8 +299,8 @@ impl Variant {
         self == Variant::Seed
     }
 
-    /// The contender counts this variant supports.
-    pub fn check_contenders(self, contenders: usize) -> Result<(), SetupError> {
+    /// Whether this variant runs in `mode` with `contenders` contenders.
+    pub fn supports(self, mode: Mode, contenders: usize) -> Result<(), SetupError> {
         if self == Variant::Seed && contenders != 2 {
             return Err(SetupError::Contenders {
                 variant: self,
@@ -225,21 +308,31 @@ impl Variant {
                 asked: contenders,
             });
         }
+        if self == Variant::LockChain && mode == Mode::Free {
+            return Err(SetupError::Mode {
+                variant: self,
+                mode,
+                why: "it is a turn protocol made of locks, not a lock; use --mode turns",
+            });
+        }
         Ok(())
     }
 
     /// The kinds of descriptor each contender receives besides the arena.
-    pub fn expected_fds(self) -> &'static [FdKind] {
-        match self {
-            Variant::Eventfd => &[FdKind::Eventfd, FdKind::Eventfd],
-            Variant::Pipe => &[FdKind::PipeRead, FdKind::PipeWrite],
+    pub fn expected_fds(self, mode: Mode) -> &'static [FdKind] {
+        match (self, mode) {
+            (Variant::Eventfd | Variant::TokioEventfd, Mode::Turns) => {
+                &[FdKind::Eventfd, FdKind::Eventfd]
+            }
+            (Variant::Eventfd | Variant::TokioEventfd, Mode::Free) => &[FdKind::Eventfd],
+            (Variant::Pipe, _) => &[FdKind::PipeRead, FdKind::PipeWrite],
             _ => &[],
         }
     }
 
     /// Checks count and kind of the descriptors a peer sent for this variant.
-    pub fn check_fds(self, fds: &[OwnedFd]) -> Result<(), SetupError> {
-        let want = self.expected_fds();
+    pub fn check_fds(self, mode: Mode, fds: &[OwnedFd]) -> Result<(), SetupError> {
+        let want = self.expected_fds(mode);
         if fds.len() != want.len() {
             return Err(SetupError::FdCount {
                 variant: self,
@@ -261,11 +354,30 @@ impl Variant {
         Ok(())
     }
 
+    /// Sets the arena up for this variant before it is sent (client side): the seed's shared
+    /// offset, the ticket lock's counters.
+    pub fn prepare(self, arena: &Arena, mode: Mode, contenders: usize) -> Result<(), SetupError> {
+        match self {
+            Variant::Seed => seed::prepare_offset(arena).map_err(sys("seek the seed's offset")),
+            Variant::Ticket => {
+                ticket::prepare(arena, mode, contenders);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Creates the descriptors the whole run shares (client side).
-    pub fn create_channels(self, contenders: usize) -> Result<Channels, SetupError> {
+    pub fn create_channels(self, contenders: usize, mode: Mode) -> Result<Channels, SetupError> {
+        let count = match mode {
+            Mode::Turns => contenders,
+            // One token for everyone.
+            Mode::Free => 1,
+        };
         let fds = match self {
-            Variant::Eventfd => eventfd::create(contenders)?,
-            Variant::Pipe => pipe::create(contenders)?,
+            Variant::Eventfd => eventfd::create(count, false)?,
+            Variant::TokioEventfd => eventfd::create(count, true)?,
+            Variant::Pipe => pipe::create(count)?,
             _ => Vec::new(),
         };
         Ok(Channels { fds })
@@ -273,35 +385,34 @@ impl Variant {
 
     /// Opens contender `ctx.contender`'s end: its mechanism and where its turn lives.
     pub fn open<'a>(self, ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
-        self.check_contenders(ctx.contenders)?;
-        self.check_fds(&fds)?;
-        let arena_turn = || -> Box<dyn Turn + 'a> { Box::new(ArenaTurn::new(ctx)) };
-        let (handoff, turn): (Box<dyn Handoff + 'a>, Box<dyn Turn + 'a>) = match self {
-            Variant::Seed => (
-                Box::new(seed::open(ctx)),
-                Box::new(seed::FileOffsetTurn::new(ctx)),
-            ),
-            Variant::Ofd => (Box::new(ofd::open(ctx)), arena_turn()),
-            Variant::Posix => (Box::new(posix::open(ctx)), arena_turn()),
-            Variant::Lockf => (Box::new(lockf::open(ctx)?), arena_turn()),
-            Variant::Flock => (Box::new(flock::open(ctx)), arena_turn()),
-            Variant::Eventfd => (Box::new(eventfd::open(fds)?), arena_turn()),
-            Variant::Futex => (Box::new(futex::open(ctx)), arena_turn()),
-            Variant::Pipe => (Box::new(pipe::open(fds)?), arena_turn()),
+        self.supports(ctx.mode, ctx.contenders)?;
+        self.check_fds(ctx.mode, &fds)?;
+        let file = |family| -> Box<dyn Handoff + 'a> {
+            Box::new(FileLockHandoff::new(family, ctx.arena.file()))
+        };
+        let handoff: Box<dyn Handoff + 'a> = match (self, ctx.mode) {
+            (Variant::Seed, _) => Box::new(seed::open(ctx)),
+            (Variant::Ofd, _) => file(ofd::FAMILY),
+            (Variant::Posix, _) => file(posix::FAMILY),
+            (Variant::Lockf, _) => Box::new(lockf::open(ctx)?),
+            (Variant::Flock, _) => file(flock::FAMILY),
+            (Variant::Eventfd, Mode::Turns) => Box::new(eventfd::ring(fds)?),
+            (Variant::Eventfd, Mode::Free) => Box::new(eventfd::token(fds)?),
+            (Variant::Futex, Mode::Turns) => Box::new(futex::turns(ctx)),
+            (Variant::Futex, Mode::Free) => Box::new(futex::mutex(ctx)),
+            (Variant::Pipe, Mode::Turns) => Box::new(pipe::ring(fds)?),
+            (Variant::Pipe, Mode::Free) => Box::new(pipe::token(fds)?),
+            (Variant::Ticket, _) => Box::new(ticket::open(ctx)),
+            (Variant::SpinFutex, Mode::Turns) => Box::new(spin_futex::turns(ctx)),
+            (Variant::SpinFutex, Mode::Free) => Box::new(spin_futex::mutex(ctx)),
+            (Variant::TokioEventfd, _) => Box::new(tokio_eventfd::open(ctx, fds)?),
+            (Variant::LockChain, _) => Box::new(lock_chain::open(ctx)?),
+        };
+        let turn: Box<dyn Turn + 'a> = match self {
+            Variant::Seed => Box::new(seed::FileOffsetTurn::new(ctx)),
+            _ => Box::new(ArenaTurn::new(ctx)),
         };
         Ok(Opened { handoff, turn })
-    }
-}
-
-/// A contender's opened variant: the mechanism and where its turn lives.
-pub struct Opened<'a> {
-    pub handoff: Box<dyn Handoff + 'a>,
-    pub turn: Box<dyn Turn + 'a>,
-}
-
-impl fmt::Debug for Opened<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Opened").finish_non_exhaustive()
     }
 }
 
@@ -313,19 +424,23 @@ impl fmt::Display for Variant {
 
 impl Channels {
     /// Duplicates of the descriptors contender `contender` needs, in [`Variant::expected_fds`]
-    /// order: its own wakeup channel, then the next contender's.
+    /// order. In `turns` mode: its own wakeup channel, then the next contender's. In `free`
+    /// mode: the one shared token (for a pipe, both ends).
     pub fn fds_for(
         &self,
         variant: Variant,
+        mode: Mode,
         contender: usize,
         contenders: usize,
     ) -> Result<Vec<OwnedFd>, SetupError> {
         let next = (contender + 1) % contenders;
-        let picks = match variant {
+        let picks = match (variant, mode) {
             // eventfd i wakes contender i.
-            Variant::Eventfd => vec![contender, next],
+            (Variant::Eventfd | Variant::TokioEventfd, Mode::Turns) => vec![contender, next],
+            (Variant::Eventfd | Variant::TokioEventfd, Mode::Free) => vec![0],
             // pipe i is [read end at 2i, write end at 2i+1]; contender i reads pipe i.
-            Variant::Pipe => vec![2 * contender, 2 * next + 1],
+            (Variant::Pipe, Mode::Turns) => vec![2 * contender, 2 * next + 1],
+            (Variant::Pipe, Mode::Free) => vec![0, 1],
             _ => vec![],
         };
         picks
@@ -347,15 +462,15 @@ impl Channels {
     }
 }
 
-/// A lock family applied to the arena file: the shape shared by the file-lock variants.
+/// A lock family applied to the whole arena file: the shape shared by the file-lock variants.
 #[derive(Debug)]
 pub struct FileLockHandoff<'a> {
-    family: crate::locking::LockFamily,
+    family: LockFamily,
     file: &'a File,
 }
 
 impl<'a> FileLockHandoff<'a> {
-    pub(crate) fn new(family: crate::locking::LockFamily, file: &'a File) -> Self {
+    pub(crate) fn new(family: LockFamily, file: &'a File) -> Self {
         FileLockHandoff { family, file }
     }
 }
@@ -393,7 +508,7 @@ pub struct ArenaTurn<'a> {
     header: &'a crate::arena::Header,
     me: u32,
     role: Role,
-    lines: crate::arena::LineCounter,
+    lines: LineCounter,
 }
 
 impl<'a> ArenaTurn<'a> {
@@ -402,14 +517,14 @@ impl<'a> ArenaTurn<'a> {
             header: ctx.arena.header(),
             me: ctx.contender as u32,
             role: ctx.role(),
-            lines: Default::default(),
+            lines: LineCounter::default(),
         }
     }
 }
 
 impl Turn for ArenaTurn<'_> {
     fn is_mine(&mut self) -> Result<bool, Errno> {
-        Ok(self.header.turn.load(std::sync::atomic::Ordering::Acquire) == self.me)
+        Ok(self.header.turn.load(Ordering::Acquire) == self.me)
     }
 
     fn take(&mut self, round: u64) -> Result<bool, Errno> {
@@ -424,9 +539,7 @@ impl Turn for ArenaTurn<'_> {
     }
 
     fn pass(&mut self, next: usize) -> Result<(), Errno> {
-        self.header
-            .turn
-            .store(next as u32, std::sync::atomic::Ordering::Release);
+        self.header.turn.store(next as u32, Ordering::Release);
         Ok(())
     }
 }

@@ -3,9 +3,6 @@
 //! unlock only wakes the waiter: the releaser usually re-takes the lock before the woken waiter
 //! runs, and the waiter finds it is still not its turn (a whoop).
 
-use super::{Ctx, FileLockHandoff};
 use crate::locking::LockFamily;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FileLockHandoff<'a> {
-    FileLockHandoff::new(LockFamily::Ofd, ctx.arena.file())
-}
+pub(super) const FAMILY: LockFamily = LockFamily::Ofd;

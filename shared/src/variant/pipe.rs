@@ -1,5 +1,6 @@
-//! `pipe`: a pipe per contender, one byte per handoff. Every IPC benchmark has this baseline, so
-//! every other result can be read as a multiple of it. A closed pipe (EOF) means the peer is gone.
+//! `pipe`: in `turns` mode a pipe per contender, one byte per handoff. Every IPC benchmark has
+//! this baseline, so every other result can be read as a multiple of it. A closed pipe (EOF)
+//! means the peer is gone. In `free` mode one pipe holds a single byte, the token.
 
 use std::os::fd::OwnedFd;
 
@@ -9,11 +10,11 @@ use nix::unistd::{pipe2, read, write};
 
 use super::{Exclusion, Handoff, SetupError, sys};
 
-/// One pipe per contender (read end, write end); contender 0's holds a byte already because
-/// the first turn is its own.
-pub(super) fn create(contenders: usize) -> Result<Vec<OwnedFd>, SetupError> {
-    let mut fds = Vec::with_capacity(2 * contenders);
-    for c in 0..contenders {
+/// `count` pipes (read end, write end); the first holds a byte already (the first turn, or the
+/// free token).
+pub(super) fn create(count: usize) -> Result<Vec<OwnedFd>, SetupError> {
+    let mut fds = Vec::with_capacity(2 * count);
+    for c in 0..count {
         let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(sys("create a pipe"))?;
         if c == 0 {
             write(&w, b"t").map_err(sys("prime the first pipe"))?;
@@ -24,10 +25,10 @@ pub(super) fn create(contenders: usize) -> Result<Vec<OwnedFd>, SetupError> {
     Ok(fds)
 }
 
-pub(super) fn open(fds: Vec<OwnedFd>) -> Result<PipeHandoff, SetupError> {
+fn ends(fds: Vec<OwnedFd>) -> Result<(OwnedFd, OwnedFd), SetupError> {
     let mut it = fds.into_iter();
     match (it.next(), it.next()) {
-        (Some(rx), Some(tx)) => Ok(PipeHandoff { rx, tx }),
+        (Some(rx), Some(tx)) => Ok((rx, tx)),
         _ => Err(SetupError::Sys {
             what: "adopt the pipes",
             errno: Errno::EBADF,
@@ -35,15 +36,42 @@ pub(super) fn open(fds: Vec<OwnedFd>) -> Result<PipeHandoff, SetupError> {
     }
 }
 
+pub(super) fn ring(fds: Vec<OwnedFd>) -> Result<PipeHandoff, SetupError> {
+    let (rx, tx) = ends(fds)?;
+    Ok(PipeHandoff {
+        rx,
+        tx,
+        exclusion: Exclusion::Turn,
+    })
+}
+
+pub(super) fn token(fds: Vec<OwnedFd>) -> Result<PipeHandoff, SetupError> {
+    let (rx, tx) = ends(fds)?;
+    Ok(PipeHandoff {
+        rx,
+        tx,
+        exclusion: Exclusion::Lock,
+    })
+}
+
+/// Read one byte to hold, write one byte to let go: the same code is a ring (each contender
+/// reads its own pipe and writes the next one's) or a token (everyone shares one pipe).
 #[derive(Debug)]
 pub(super) struct PipeHandoff {
     rx: OwnedFd,
     tx: OwnedFd,
+    exclusion: Exclusion,
+}
+
+impl PipeHandoff {
+    fn put(&self) -> Result<(), Errno> {
+        write(&self.tx, b"t").map(drop)
+    }
 }
 
 impl Handoff for PipeHandoff {
     fn exclusion(&self) -> Exclusion {
-        Exclusion::Turn
+        self.exclusion
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
@@ -55,17 +83,25 @@ impl Handoff for PipeHandoff {
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        Ok(())
+        match self.exclusion {
+            // In the ring, letting go without handing over means keeping quiet.
+            Exclusion::Turn => Ok(()),
+            Exclusion::Lock => self.put(),
+        }
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
-        write(&self.tx, b"t").map(drop)
+        self.put()
     }
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {
-        match write(&self.tx, b"s") {
-            Ok(_) | Err(Errno::EPIPE) => Ok(()),
-            Err(e) => Err(e),
+        match self.exclusion {
+            Exclusion::Turn => match self.put() {
+                // The next contender may be gone already.
+                Ok(()) | Err(Errno::EPIPE) => Ok(()),
+                Err(e) => Err(e),
+            },
+            Exclusion::Lock => Ok(()),
         }
     }
 }

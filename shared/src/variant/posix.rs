@@ -1,9 +1,7 @@
 //! `posix`: F_SETLKW, the classic process-associated record lock, on the whole file. Owned by the
-//! process, so it excludes between processes whatever descriptor each one uses.
+//! process, so it excludes between processes whatever descriptor each one uses (and never between
+//! threads: that is why every contender is a process).
 
-use super::{Ctx, FileLockHandoff};
 use crate::locking::LockFamily;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FileLockHandoff<'a> {
-    FileLockHandoff::new(LockFamily::Posix, ctx.arena.file())
-}
+pub(super) const FAMILY: LockFamily = LockFamily::Posix;

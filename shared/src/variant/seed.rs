@@ -27,7 +27,7 @@ pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FileLockHandoff<'a> {
 
 /// Puts the shared offset at the start of the seed's page (the "writer's turn"), before the
 /// descriptor is sent: the offset travels with the description.
-pub fn prepare_seed_offset(arena: &Arena) -> Result<(), Errno> {
+pub(super) fn prepare_offset(arena: &Arena) -> Result<(), Errno> {
     seek(arena.file(), SeekFrom::Start(SEED_OFFSET))
         .map(drop)
         .map_err(crate::sys::errno)

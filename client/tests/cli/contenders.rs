@@ -1,0 +1,271 @@
+//! `--contenders N` and `--mode turns|free`: fair handoffs never whoop, free-mode totals add up,
+//! and every helper contender is reaped.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::util::{Server, client, client_bin, run_json, wait_exit};
+
+/// Processes whose environment carries `tag` (helper contenders inherit the client's).
+fn tagged(tag: &str) -> Vec<u32> {
+    let needle = format!("LOCKFAIR_TEST_TAG={tag}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn run_tagged(server: &Server, tag: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(client_bin())
+        .args(["run", "--socket", server.socket.to_str().unwrap(), "--json"])
+        .args(args)
+        .env("LOCKFAIR_TEST_TAG", tag)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn fair_handoffs_never_whoop_for_any_number_of_contenders() {
+    let server = Server::start();
+    for n in [2, 3, 5, 8] {
+        for variant in ["ticket", "eventfd", "lock-chain", "spin-futex"] {
+            let what = format!("{variant} with {n} contenders");
+            let tag = format!("fair-{variant}-{n}-{}", std::process::id());
+            let n_arg = n.to_string();
+            let r = run_tagged(
+                &server,
+                &tag,
+                &[
+                    "--variant",
+                    variant,
+                    "--contenders",
+                    &n_arg,
+                    "--rounds",
+                    "200",
+                    "--max-seconds",
+                    "30",
+                ],
+            );
+            assert_eq!(r["contender_count"], n, "{what}");
+            let contenders = r["contenders"].as_array().unwrap();
+            assert_eq!(contenders.len(), n, "{what}");
+            for c in contenders {
+                assert_eq!(c["whoops"], 0, "{what}: {c}");
+                assert_eq!(c["overlaps"], 0, "{what}: {c}");
+                assert_eq!(c["wrong_reads"], 0, "{what}: {c}");
+                assert_eq!(c["acquisitions"], 200, "{what}: {c}");
+            }
+            assert_eq!(r["barging_rate"], 0.0, "{what}");
+            assert_eq!(r["jain_index"], 1.0, "{what}");
+            assert!(
+                tagged(&tag).is_empty(),
+                "{what}: every helper contender was reaped"
+            );
+        }
+    }
+}
+
+#[test]
+fn free_mode_totals_add_up_and_jain_stays_in_bounds() {
+    let server = Server::start();
+    for n in [2usize, 3, 4] {
+        for variant in ["ofd", "futex", "ticket", "eventfd", "pipe", "spin-futex"] {
+            let what = format!("{variant} free with {n} contenders");
+            let tag = format!("free-{variant}-{n}-{}", std::process::id());
+            let n_arg = n.to_string();
+            let k = 2_000u64;
+            let r = run_tagged(
+                &server,
+                &tag,
+                &[
+                    "--variant",
+                    variant,
+                    "--mode",
+                    "free",
+                    "--contenders",
+                    &n_arg,
+                    "--rounds",
+                    &k.to_string(),
+                    "--max-seconds",
+                    "60",
+                ],
+            );
+            let contenders = r["contenders"].as_array().unwrap();
+            let total: u64 = contenders
+                .iter()
+                .map(|c| c["acquisitions"].as_u64().unwrap())
+                .sum();
+            assert_eq!(total, n as u64 * k, "{what}: N × K acquisitions");
+            for c in contenders {
+                assert_eq!(c["overlaps"], 0, "{what}: the lock excludes: {c}");
+                assert_eq!(c["wait_ns"]["count"], k, "{what}: one wait per acquisition");
+                assert!(c["acquisitions_in_window"].as_u64().unwrap() <= k, "{what}");
+            }
+            if let Some(j) = r["jain_index"].as_f64() {
+                assert!(
+                    j >= 1.0 / n as f64 - 1e-9 && j <= 1.0 + 1e-9,
+                    "{what}: Jain {j}"
+                );
+            }
+            let barging = r["barging_rate"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&barging), "{what}: barging {barging}");
+            assert!(r["max_wait_ns"].as_u64().unwrap() > 0, "{what}");
+            assert!(
+                tagged(&tag).is_empty(),
+                "{what}: every helper contender was reaped"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_ticket_lock_serves_in_order_and_barely_ever_barges() {
+    let server = Server::start();
+    let args = |v| {
+        [
+            "--variant",
+            v,
+            "--mode",
+            "free",
+            "--contenders",
+            "2",
+            "--rounds",
+            "20000",
+        ]
+    };
+    let ticket = run_json(&server, &args("ticket"));
+    // The waiting bit goes up just before the request, so a contender that has asked but not
+    // yet taken its ticket counts as waiting: a FIFO lock can show a stray "barge" in tens of
+    // thousands. A lock that lets the releaser back in does it most of the time.
+    let rate = ticket["barging_rate"].as_f64().unwrap();
+    assert!(rate < 0.001, "ticket barging rate {rate}");
+    let ofd = run_json(&server, &args("ofd"));
+    assert!(
+        ofd["barging_rate"].as_f64().unwrap() > 10.0 * rate.max(0.001),
+        "{ofd}"
+    );
+}
+
+#[test]
+fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
+    let server = Server::start();
+    let tag = format!("kill-{}", std::process::id());
+    let mut child = Command::new(client_bin())
+        .args([
+            "run",
+            "--socket",
+            server.socket.to_str().unwrap(),
+            "--variant",
+            "eventfd",
+        ])
+        .args([
+            "--contenders",
+            "4",
+            "--rounds",
+            "1000000000",
+            "--max-seconds",
+            "60",
+        ])
+        .env("LOCKFAIR_TEST_TAG", &tag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client_pid = child.id();
+    // Wait for the helpers to be running.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    let victim = loop {
+        let helpers: Vec<u32> = tagged(&tag)
+            .into_iter()
+            .filter(|&p| p != client_pid)
+            .collect();
+        if helpers.len() == 2 {
+            break helpers[0];
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the helper contenders did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let killed_at = Instant::now();
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("the run ends");
+    assert!(killed_at.elapsed() < Duration::from_secs(5), "and promptly");
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains(&format!("pid {victim}")) && err.contains("exited mid-run"),
+        "{err}"
+    );
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while !tagged(&tag).is_empty() {
+        assert!(
+            Instant::now() < give_up,
+            "helpers left behind: {:?}",
+            tagged(&tag)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The server's session ends too (it sees the stop flag, or the client's death), and it
+    // serves the next client.
+    let line = server.wait_for_line("eventfd", Duration::from_secs(10));
+    assert!(
+        line.contains("failed") || line.contains("peer_aborted"),
+        "{line}"
+    );
+    assert_eq!(
+        run_json(&server, &["--variant", "futex", "--rounds", "50"])["client"]["rounds"],
+        50
+    );
+}
+
+#[test]
+fn unsupported_combinations_are_refused_with_the_reason() {
+    let server = Server::start();
+    let socket = server.socket.to_str().unwrap();
+    let out = client(
+        &[
+            "run",
+            "--socket",
+            socket,
+            "--variant",
+            "seed",
+            "--contenders",
+            "3",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seed supports exactly 2 contenders"));
+    let out = client(
+        &[
+            "run",
+            "--socket",
+            socket,
+            "--variant",
+            "lock-chain",
+            "--mode",
+            "free",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use --mode turns"));
+}

@@ -1,0 +1,218 @@
+//! Extra contenders (`--contenders N` with N > 2): child processes of the client.
+//!
+//! The server plays contender 0 and the client contender 1; contenders 2.. are processes the
+//! client starts (`lockfair-client contender`, hidden), because every lock family has its real
+//! semantics only between processes: POSIX record locks belong to the process, so contenders
+//! that were threads of one process would share them and never exclude each other. Letting the
+//! client fork them keeps the server simple (it never creates processes for a peer) and keeps
+//! every contender's life in the hands of the one process that waits for them all.
+//!
+//! A child gets the very same hello, arena and descriptors the server gets, over a
+//! SOCK_SEQPACKET socketpair on its stdin, checks them as strictly, and answers `ready`, then
+//! `result` or `error`. It watches its parent and ends with it; the parent kills and reaps it on
+//! drop.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
+};
+use thiserror::Error;
+
+use crate::channel::wait_readable;
+use crate::measure::SideStats;
+use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
+use crate::server::{Limits, adopt, check_hello, error_chain, side_spec};
+use crate::session::run_side;
+use crate::session::watchdog::AbortHandle;
+use crate::sys::recv::{control_space, recv_with_fds};
+
+/// What went wrong with a helper contender.
+#[derive(Debug, Error)]
+pub enum ContenderError {
+    #[error("cannot start contender {contender} ({path}): {err}")]
+    Spawn {
+        contender: usize,
+        path: String,
+        err: std::io::Error,
+    },
+    #[error("cannot talk to contender {0}: {1}")]
+    Sys(usize, Errno),
+    #[error("contender {0} did not answer within {1:?}")]
+    Timeout(usize, Duration),
+    #[error("contender {0} failed: {1}")]
+    Failed(usize, String),
+    #[error("contender {0} sent something unreadable")]
+    Garbled(usize),
+}
+
+/// A running helper contender.
+#[derive(Debug)]
+pub struct ContenderProcess {
+    child: Child,
+    /// Closed first on drop: the hang-up the child waits for before it exits.
+    socket: Option<OwnedFd>,
+    contender: usize,
+}
+
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl ContenderProcess {
+    /// Starts `helper contender`, sends it `hello` with the arena and its descriptors, and waits
+    /// for its `ready`.
+    pub fn start(
+        helper: &Path,
+        hello: &Hello,
+        arena: BorrowedFd<'_>,
+        fds: Vec<OwnedFd>,
+    ) -> Result<ContenderProcess, ContenderError> {
+        let contender = hello.contender as usize;
+        let sys = |e| ContenderError::Sys(contender, e);
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(sys)?;
+        let child = Command::new(helper)
+            .arg("contender")
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|err| ContenderError::Spawn {
+                contender,
+                path: helper.display().to_string(),
+                err,
+            })?;
+        let mut attached: Vec<RawFd> = vec![arena.as_raw_fd()];
+        attached.extend(fds.iter().map(|f| f.as_raw_fd()));
+        send(ours.as_fd(), &Message::Hello(hello.clone()), &attached).map_err(sys)?;
+        let mut me = ContenderProcess {
+            child,
+            socket: Some(ours),
+            contender,
+        };
+        drop(fds);
+        match me.next(READY_TIMEOUT)? {
+            Message::Ready(_) => Ok(me),
+            Message::Error(why) => Err(ContenderError::Failed(contender, why)),
+            _ => Err(ContenderError::Garbled(contender)),
+        }
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits up to `timeout` for the child's measurements.
+    pub fn result(&mut self, timeout: Duration) -> Result<SideStats, ContenderError> {
+        match self.next(timeout)? {
+            Message::Result(stats) => Ok(*stats),
+            Message::Error(why) => Err(ContenderError::Failed(self.contender, why)),
+            _ => Err(ContenderError::Garbled(self.contender)),
+        }
+    }
+
+    fn next(&mut self, timeout: Duration) -> Result<Message, ContenderError> {
+        let Some(socket) = &self.socket else {
+            return Err(ContenderError::Sys(self.contender, Errno::EBADF));
+        };
+        if !wait_readable(socket, timeout).unwrap_or(false) {
+            return Err(ContenderError::Timeout(self.contender, timeout));
+        }
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut control = vec![0u8; control_space(1)];
+        let got = recv_with_fds(socket, &mut buf, &mut control, MsgFlags::empty())
+            .map_err(|e| ContenderError::Sys(self.contender, e))?;
+        if got.len == 0 {
+            return Err(ContenderError::Failed(
+                self.contender,
+                "it exited without a word".into(),
+            ));
+        }
+        proto::decode(&buf[..got.len]).map_err(|_| ContenderError::Garbled(self.contender))
+    }
+}
+
+impl Drop for ContenderProcess {
+    fn drop(&mut self) {
+        // Hang up: a finished child exits once it sees that; anything else is killed. Either way
+        // it is reaped.
+        drop(self.socket.take());
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            let finished = (0..200).any(|_| {
+                std::thread::sleep(Duration::from_millis(5));
+                matches!(self.child.try_wait(), Ok(Some(_)))
+            });
+            if !finished {
+                let _ = self.child.kill();
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn send(socket: BorrowedFd<'_>, msg: &Message, fds: &[RawFd]) -> Result<(), Errno> {
+    let bytes = proto::encode(msg);
+    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+        vec![]
+    } else {
+        vec![ControlMessage::ScmRights(fds)]
+    };
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(&bytes)],
+        &cmsgs,
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+}
+
+/// The child's side (`lockfair-client contender`), on the socket it got as stdin: the same checks
+/// and the same session as the server's, for contender `hello.contender`, watching the parent.
+pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut control = vec![0u8; control_space(8)];
+    if !wait_readable(socket, READY_TIMEOUT).unwrap_or(false) {
+        return Err(Errno::ETIMEDOUT);
+    }
+    let got = recv_with_fds(socket, &mut buf, &mut control, MsgFlags::empty())?;
+    let reply = |msg: &Message| send(socket, msg, &[]);
+    let limits = Limits::default();
+    let hello = match proto::decode(&buf[..got.len]) {
+        Ok(Message::Hello(hello)) => hello,
+        Ok(_) => return reply(&Message::Error("expected a hello".into())),
+        Err(e) => return reply(&Message::Error(e.to_string())),
+    };
+    if let Err(why) = check_hello(&hello, &limits, crate::placement::allowed_cpus()) {
+        return reply(&Message::Error(why));
+    }
+    let (arena, fds) = match adopt(&hello, got.fds) {
+        Ok(parts) => parts,
+        Err(why) => return reply(&Message::Error(why)),
+    };
+    reply(&Message::Ready(Ready { cpu: hello.cpu }))?;
+    let parent = nix::unistd::getppid().as_raw();
+    let spec = side_spec(&hello, &limits, Some(parent));
+    let outcome = AbortHandle::new()
+        .map_err(|e| e.to_string())
+        .and_then(|handle| run_side(&spec, &arena, fds, None, handle).map_err(|e| error_chain(&e)));
+    match outcome {
+        Ok(stats) => reply(&Message::Result(Box::new(stats)))?,
+        Err(why) => reply(&Message::Error(why))?,
+    }
+    // Stay until the parent hangs up (it does once every contender is done, or when it dies):
+    // the others watch our pid, and a contender that left early would look like one that died.
+    let patience =
+        Duration::from_millis(hello.max_ms) + 2 * READY_TIMEOUT + Duration::from_secs(10);
+    let _ = wait_readable(socket, patience);
+    Ok(())
+}

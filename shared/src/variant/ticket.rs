@@ -1,0 +1,124 @@
+//! `ticket`: a FIFO ticket lock on futexes in the arena. Each acquisition takes a ticket
+//! (`next_ticket`, fetch-and-add) and waits until `now_serving` reaches it; releasing serves the
+//! next ticket. Waiters sleep on `now_serving` with FUTEX_WAIT_BITSET, one bit per ticket, and the
+//! releaser wakes only the bit of the ticket it serves: no thundering herd, and nobody barges.
+//!
+//! In `turns` mode the tickets are taken in turn order: contender c starts with ticket c (the
+//! arena is prepared with `next_ticket = N`) and takes its next ticket while still holding the
+//! lock, so the queue is always the ring and no contender ever gets the lock out of turn.
+
+use std::sync::atomic::Ordering;
+
+use nix::errno::Errno;
+
+use super::{Ctx, Exclusion, Handoff, Mode};
+use crate::arena::{Arena, Header};
+use crate::sys::futex;
+
+/// Sets the counters: in `turns` mode tickets 0..N-1 are already handed out, one per contender.
+pub(super) fn prepare(arena: &Arena, mode: Mode, contenders: usize) {
+    let h = arena.header();
+    let issued = match mode {
+        Mode::Turns => contenders as u32,
+        Mode::Free => 0,
+    };
+    h.next_ticket.store(issued, Ordering::Relaxed);
+    h.now_serving.store(0, Ordering::Release);
+}
+
+pub(super) fn open<'a>(ctx: &Ctx<'a>) -> TicketLock<'a> {
+    TicketLock {
+        header: ctx.arena.header(),
+        mode: ctx.mode,
+        ticket: match ctx.mode {
+            Mode::Turns => Some(ctx.contender as u32),
+            Mode::Free => None,
+        },
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct TicketLock<'a> {
+    header: &'a Header,
+    mode: Mode,
+    /// The ticket this contender waits with or holds (kept across an interrupted wait, so a
+    /// retry does not take a second ticket).
+    ticket: Option<u32>,
+}
+
+impl TicketLock<'_> {
+    fn serve_next(&self) -> Result<(), Errno> {
+        let served = self
+            .header
+            .now_serving
+            .fetch_add(1, Ordering::AcqRel)
+            .wrapping_add(1);
+        futex::wake_bits(
+            &self.header.now_serving,
+            i32::MAX as u32,
+            futex::bit(served as usize),
+        )
+        .map(drop)
+    }
+}
+
+impl Handoff for TicketLock<'_> {
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Lock
+    }
+
+    fn acquire(&mut self) -> Result<(), Errno> {
+        let h = self.header;
+        let mine = *self
+            .ticket
+            .get_or_insert_with(|| h.next_ticket.fetch_add(1, Ordering::Relaxed));
+        loop {
+            let serving = h.now_serving.load(Ordering::Acquire);
+            // In turns mode a stopped run is over for everyone. In free mode the queue is
+            // served to the end: every waiter gets its last acquisition, then sees the stop.
+            if serving == mine || (self.mode == Mode::Turns && h.stopped().is_some()) {
+                return Ok(());
+            }
+            match futex::wait_bits(&h.now_serving, serving, futex::bit(mine as usize)) {
+                Ok(()) | Err(Errno::EAGAIN) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn release(&mut self) -> Result<(), Errno> {
+        match self.mode {
+            Mode::Free => {
+                self.ticket = None;
+                self.serve_next()
+            }
+            // A turn is always ours when our ticket is served: there is nothing to give back
+            // without handing over.
+            Mode::Turns => Ok(()),
+        }
+    }
+
+    fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
+        if self.mode == Mode::Turns {
+            // Queue up for our next turn before letting the next contender in.
+            self.ticket = Some(self.header.next_ticket.fetch_add(1, Ordering::Relaxed));
+        }
+        self.serve_next()
+    }
+
+    fn wake_everyone(&mut self) -> Result<(), Errno> {
+        if self.mode == Mode::Free {
+            // Releases keep serving the queue; skipping a ticket would let two contenders in.
+            return Ok(());
+        }
+        // Turns mode, stopping: move the word so nobody can fall asleep on the old value, and
+        // wake every bit; the waiters see the stop flag.
+        self.header.now_serving.fetch_add(1, Ordering::AcqRel);
+        futex::wake_bits(
+            &self.header.now_serving,
+            i32::MAX as u32,
+            std::num::NonZeroU32::MAX,
+        )
+        .map(drop)
+    }
+}
