@@ -33,6 +33,9 @@ struct Args {
     /// Exit when the process with this pid exits (used by `lockfair-client compare`)
     #[arg(long, value_name = "PID", hide = true)]
     exit_with: Option<i32>,
+    /// Print the hash of the sources this binary was built from, and exit
+    #[arg(long, hide = true)]
+    build_id: bool,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    if args.build_id {
+        println!("{}", lockfair::BUILD_ID);
+        return Ok(());
+    }
     let private_dir = args.socket.is_none();
     let config = ServerConfig {
         socket: args.socket.unwrap_or_else(default_socket_path),

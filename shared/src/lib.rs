@@ -12,6 +12,10 @@
 //! - [`server`] and [`client`]: the two programs' logic; the binaries only parse arguments.
 #![deny(missing_debug_implementations)]
 
+/// A hash of this library's sources. Both binaries print it (`--build-id`), so tests can refuse
+/// to run against a binary that was linked against other sources.
+pub const BUILD_ID: &str = env!("LOCKFAIR_BUILD_ID");
+
 pub mod arena;
 pub mod channel;
 pub mod client;

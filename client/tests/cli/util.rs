@@ -15,16 +15,27 @@ pub fn client_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lockfair-client"))
 }
 
-/// The server binary. Cargo only exports paths of this package's binaries, so we look next to
-/// the client: `cargo test --workspace` builds every package's binaries before any test runs.
+/// The server binary. Cargo exports (and rebuilds for these tests) only this package's
+/// binaries, so the server is found next to the client, and checked: it must have been built
+/// from the same library sources as these tests, or every result would be about an old server.
 pub fn server_bin() -> PathBuf {
-    let path = client_bin().with_file_name("lockfair-server");
-    assert!(
-        path.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` so the server is built too",
-        path.display()
-    );
-    path
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let path = client_bin().with_file_name("lockfair-server");
+            let advice = "run `cargo build --workspace` first (the README's test command does)";
+            assert!(path.is_file(), "{} is missing: {advice}", path.display());
+            let out = Command::new(&path).arg("--build-id").output().unwrap();
+            let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert_eq!(
+                id,
+                lockfair::BUILD_ID,
+                "{} was built from other sources than these tests: {advice}",
+                path.display()
+            );
+            path
+        })
+        .clone()
 }
 
 /// A private (0700) directory, removed with its contents on drop.
