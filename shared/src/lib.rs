@@ -10,11 +10,14 @@
 //!   one trait.
 //! - [`session`]: the round loop, the measurements and the watchdog, once for every variant.
 //! - [`server`] and [`client`]: the two programs' logic; the binaries only parse arguments.
+//! - [`compat`]: `--seed-compat`, the seed blog's own protocol (a bare `CACHEDFILE HELLO`, a
+//!   64-byte memfd, the turn in the file offset), so its unchanged programs can face lockfair.
 #![deny(missing_debug_implementations)]
 
 pub mod arena;
 pub mod channel;
 pub mod client;
+pub mod compat;
 pub mod histwire;
 pub mod locking;
 pub mod matrix;
