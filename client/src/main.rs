@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use lockfair::client::compare::{self, CompareOptions};
 use lockfair::client::{RunOptions, probe, run};
+use lockfair::compat::reader::ReaderOptions;
+use lockfair::compat::{BLOG_SOCKET, DEFAULT_ITERATIONS, MAX_ITERATIONS};
 use lockfair::placement::Placement;
 use lockfair::server::default_socket_path;
 use lockfair::variant::{Mode, Variant};
@@ -74,12 +76,19 @@ struct RunArgs {
     /// spin-futex: how many times to look at the turn word before sleeping [default: 4096]
     #[arg(long, default_value_t = 0)]
     spin: u32,
-    /// The server's socket [default: the server's default]
+    /// The server's socket [default: the server's default; /tmp/test_socket with --seed-compat]
     #[arg(long)]
     socket: Option<PathBuf>,
     /// Print one JSON object instead of a table
     #[arg(long)]
     json: bool,
+    /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
+    #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
+    seed_compat: bool,
+    /// Iterations of a --seed-compat run (the blog's 100)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_ITERATIONS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_ITERATIONS))]
+    seed_iterations: u64,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -222,6 +231,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.seed_compat {
+        return run_seed_compat(args);
+    }
     let report = run(&RunOptions {
         mode: args.mode,
         contenders: args.contenders.into(),
@@ -239,6 +251,24 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", report.to_text());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_seed_compat(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.variant != Variant::Seed {
+        // A usage error, like a bad flag.
+        eprintln!(
+            "lockfair-client: --seed-compat speaks the blog's seed protocol: use it with --variant seed, not --variant {}",
+            args.variant
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let report = lockfair::compat::reader::run_reader(&ReaderOptions {
+        socket: args.socket.unwrap_or_else(|| PathBuf::from(BLOG_SOCKET)),
+        iterations: args.seed_iterations,
+        max_seconds: args.max_seconds,
+    })?;
+    print!("{}", report.to_text());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use lockfair::compat::{DEFAULT_ITERATIONS, MAX_ITERATIONS, SeedCompat};
 use lockfair::server::{Limits, ServerConfig, default_socket_path, serve};
 
 /// Serve lockfair sessions: receive the client's sealed memfd over a Unix datagram socket
@@ -33,6 +34,13 @@ struct Args {
     /// Exit when the process with this pid exits (used by `lockfair-client compare`)
     #[arg(long, value_name = "PID", hide = true)]
     exit_with: Option<i32>,
+    /// Also play the seed blog's server for its unchanged client: a bare `CACHEDFILE HELLO` with one sealed memfd
+    #[arg(long)]
+    seed_compat: bool,
+    /// Iterations of each --seed-compat session (the blog's 100)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_ITERATIONS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_ITERATIONS))]
+    seed_iterations: u64,
     /// Print the hash of the sources this binary was built from, and exit
     #[arg(long, hide = true)]
     build_id: bool,
@@ -66,7 +74,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         },
         verbose: args.verbose,
         exit_with: args.exit_with,
+        seed_compat: args.seed_compat.then_some(SeedCompat {
+            iterations: args.seed_iterations,
+        }),
     };
+    let compat_iterations = config.seed_compat.as_ref().map(|c| c.iterations);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -77,6 +89,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             eprintln!("lockfair-server: {w}");
         }
         println!("listening on {}", bound.path().display());
+        if let Some(n) = compat_iterations {
+            println!(
+                "--seed-compat: a bare CACHEDFILE HELLO gets the blog's server, {n} iterations"
+            );
+        }
     }))?;
     Ok(())
 }

@@ -10,6 +10,8 @@
 //!   one trait.
 //! - [`session`]: the round loop, the measurements and the watchdog, once for every variant.
 //! - [`server`] and [`client`]: the two programs' logic; the binaries only parse arguments.
+//! - [`compat`]: `--seed-compat`, the seed blog's own protocol (a bare `CACHEDFILE HELLO`, a
+//!   64-byte memfd, the turn in the file offset), so its unchanged programs can face lockfair.
 #![deny(missing_debug_implementations)]
 
 /// A hash of this library's sources. Both binaries print it (`--build-id`), so tests can refuse
@@ -19,6 +21,7 @@ pub const BUILD_ID: &str = env!("LOCKFAIR_BUILD_ID");
 pub mod arena;
 pub mod channel;
 pub mod client;
+pub mod compat;
 pub mod histwire;
 pub mod locking;
 pub mod matrix;

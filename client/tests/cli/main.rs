@@ -2,6 +2,7 @@
 //! One test binary, one module per feature.
 
 mod compare;
+mod compat;
 mod contenders;
 mod garbage;
 mod hostile;

@@ -5,6 +5,7 @@
 //! holds up the others or the receive loop. Sessions are bounded (`--max-sessions`), and each is
 //! bounded in time by its watchdog.
 
+mod compat_session;
 mod session;
 mod socket_path;
 
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub verbose: bool,
     /// Shut down when this process exits (`compare` passes its own pid).
     pub exit_with: Option<i32>,
+    /// `--seed-compat`: also play the blog's server for a bare `CACHEDFILE HELLO`.
+    pub seed_compat: Option<crate::compat::SeedCompat>,
 }
 
 /// Why the server could not run.
@@ -176,6 +179,12 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 impl Server {
     /// Looks at one datagram; refuses it with an `error` reply, or starts a session.
     fn handle(self: &Arc<Self>, id: u64, got: Received, buf: &[u8], tasks: &mut JoinSet<()>) {
+        // The blog's client sends from an unbound socket: divert before the address check.
+        if let Some(compat) = &self.config.seed_compat
+            && crate::compat::is_blog_hello(&buf[..got.len])
+        {
+            return self.handle_compat(id, compat, got, tasks);
+        }
         let Received {
             len,
             truncated,

@@ -1,0 +1,204 @@
+//! The blog's server, played by `lockfair-server --seed-compat`: the writer.
+//!
+//! A checked hello becomes a [`BlogSession`]; [`BlogSession::play`] runs the blog's iterations on
+//! the calling (blocking) thread and returns what the blog's server would print, plus what lockfair
+//! adds: the overlaps the offset witnessed and the kernel's verdict on the passed descriptor.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use super::overlap::{Sharing, sharing_with};
+use super::{BlogRole, CompatError, Counts, SeedCompat, check_blog_fds, run_iterations};
+use crate::arena::LineCounter;
+use crate::session::SessionError;
+use crate::session::watchdog::{AbortHandle, Watchdog, WatchdogSpec};
+use crate::sys::clock::monotonic_ns;
+
+/// The writer's turn: the offset is 0; it writes the next line there, which moves the offset.
+#[derive(Debug, Default)]
+struct Writer {
+    lines: LineCounter,
+    written: u64,
+}
+
+impl BlogRole for Writer {
+    fn is_my_turn(&self, offset: u64) -> bool {
+        offset == 0
+    }
+
+    fn take(&mut self, file: &File, offset: u64) -> Result<(u64, bool), Errno> {
+        let line = self.lines.line(self.written);
+        let n = rustix::io::write(file, line.as_bytes()).map_err(crate::sys::errno)?;
+        self.written += 1;
+        Ok((offset + n as u64, true))
+    }
+}
+
+/// A blog client's checked hello, ready to play.
+#[derive(Debug)]
+pub struct BlogSession {
+    file: File,
+    size: u64,
+    peer_pid: i32,
+    /// kcmp's answer, asked on arrival: the blog's client exits as soon as its own iterations
+    /// are done, and with it the evidence.
+    sharing: Sharing,
+    iterations: u64,
+}
+
+impl BlogSession {
+    /// Checks the hello's descriptors ([`check_blog_fds`]: every one is closed if it fails),
+    /// then compares the memfd with the sender's descriptors (`peer_pid` from SCM_CREDENTIALS).
+    pub fn accept(
+        fds: Vec<OwnedFd>,
+        peer_pid: i32,
+        compat: &SeedCompat,
+    ) -> Result<BlogSession, CompatError> {
+        let file = check_blog_fds(fds)?;
+        let sharing = sharing_with(file.as_fd(), peer_pid);
+        let size = crate::sys::fdkind::size(&file).map_err(super::sys("stat the memfd"))?;
+        Ok(BlogSession {
+            file,
+            size,
+            peer_pid,
+            sharing,
+            iterations: compat.iterations,
+        })
+    }
+
+    /// The sender's pid.
+    pub fn peer_pid(&self) -> i32 {
+        self.peer_pid
+    }
+
+    /// Plays the blog's server: the configured iterations of lock, look, write or whoop, unlock.
+    /// Blocks the calling thread for at most `budget_ns` (then the watchdog ends it), or until
+    /// `handle` aborts it. The memfd is closed when this returns.
+    ///
+    /// The client's death is no reason to stop: the blog's client exits once its own iterations
+    /// are done, and its lock (one owner with ours) goes with its last descriptor.
+    pub fn play(self, budget_ns: u64, handle: AbortHandle) -> Result<WriterReport, CompatError> {
+        // Blocking-pool threads are reused: undo a previous session's pinning.
+        let _ = crate::placement::pin_current_thread(None);
+        let dog = Watchdog::start(WatchdogSpec {
+            peer_pids: Vec::new(),
+            deadline_ns: monotonic_ns().saturating_add(budget_ns),
+            watch: None,
+            handle,
+        })
+        .map_err(|errno| SessionError::Sys {
+            what: "start the watchdog",
+            errno,
+        })?;
+        let counts = run_iterations(&self.file, &mut Writer::default(), self.iterations, &dog)?;
+        Ok(WriterReport {
+            counts,
+            size: self.size,
+            peer_pid: self.peer_pid,
+            sharing: self.sharing,
+        })
+    }
+}
+
+/// What one compat session saw.
+#[derive(Clone, Debug)]
+pub struct WriterReport {
+    pub counts: Counts,
+    /// The memfd's size.
+    pub size: u64,
+    pub peer_pid: i32,
+    pub sharing: Sharing,
+}
+
+impl WriterReport {
+    /// The lines `lockfair-server` prints for compat session `id`: the blog's own line, then
+    /// lockfair's counts, overlaps and verdict.
+    pub fn to_text(&self, id: u64) -> String {
+        let c = &self.counts;
+        format!(
+            "compat session {id} (pid {}): \"CACHEDFILE HELLO\" and a {}-byte sealed memfd; played the blog's server\n\
+             Ending connection, whoops = {}\n\
+             iterations: {}, lines written: {}, whoops: {}\n\
+             overlaps seen: {} (offset moved under a held lock)\n\
+             verdict: {}",
+            self.peer_pid,
+            self.size,
+            c.whoops,
+            c.iterations,
+            c.turns,
+            c.whoops,
+            c.overlaps,
+            verdict(self.sharing, c.overlaps),
+        )
+    }
+}
+
+/// What the evidence says about the passed descriptor.
+fn verdict(sharing: Sharing, overlaps: u64) -> String {
+    match sharing {
+        Sharing::Shared { fd, .. } => format!(
+            "the passed descriptor is the client's own open file description (kcmp: its fd {fd}): F_OFD_SETLKW through it excludes nobody"
+        ),
+        _ if overlaps > 0 => format!(
+            "critical sections overlapped under the lock: F_OFD_SETLKW through the passed descriptor gave no mutual exclusion ({})",
+            no_kcmp(sharing)
+        ),
+        other => format!(
+            "not proven by this run: no overlap was seen, and {}",
+            no_kcmp(other)
+        ),
+    }
+}
+
+/// Why kcmp could not confirm sharing.
+fn no_kcmp(sharing: Sharing) -> String {
+    match sharing {
+        Sharing::Shared { pid, fd } => format!("kcmp: fd {fd} of pid {pid} is this description"),
+        Sharing::NotShared { pid } => format!(
+            "the client (pid {pid}) no longer held a descriptor of this open file description when kcmp looked"
+        ),
+        Sharing::Gone { pid } => {
+            format!("the client (pid {pid}) had exited before kcmp could look")
+        }
+        Sharing::Unavailable { errno, .. } => format!("kcmp(2) is not permitted here ({errno})"),
+        Sharing::NoPid => "the client's pid is not visible in this pid namespace".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_names_its_evidence() {
+        let shared = verdict(Sharing::Shared { pid: 7, fd: 3 }, 0);
+        assert!(
+            shared.starts_with("the passed descriptor is the client's own open file description")
+                && shared.ends_with("F_OFD_SETLKW through it excludes nobody"),
+            "{shared}"
+        );
+        let closed = verdict(Sharing::NotShared { pid: 7 }, 0);
+        assert!(
+            closed.starts_with("not proven") && closed.contains("no longer held"),
+            "{closed}"
+        );
+        let gone = verdict(Sharing::Gone { pid: 7 }, 2);
+        assert!(
+            gone.contains("gave no mutual exclusion") && gone.contains("exited"),
+            "{gone}"
+        );
+        let eperm = verdict(
+            Sharing::Unavailable {
+                pid: 7,
+                errno: Errno::EPERM,
+            },
+            0,
+        );
+        assert!(
+            eperm.starts_with("not proven") && eperm.contains("EPERM"),
+            "{eperm}"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The server's end of `--seed-compat`: a blog client's `CACHEDFILE HELLO`, checked like any
+//! hello and played on a blocking thread like any session (the protocol is in [`crate::compat`]).
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinSet;
+
+use super::{Server, error_chain};
+use crate::compat::writer::BlogSession;
+use crate::compat::{CompatError, SeedCompat};
+use crate::proto::Message;
+use crate::session::watchdog::AbortHandle;
+use crate::sys::recv::{Credentials, Received};
+
+/// Why a blog hello was not played, and whether to print it whatever `--verbose` says.
+struct Refusal {
+    why: String,
+    loud: bool,
+}
+
+impl Server {
+    /// Handles a datagram whose payload is exactly `CACHEDFILE HELLO` (only with `--seed-compat`).
+    ///
+    /// The blog's client does not bind, so it cannot be answered: refusals are printed on
+    /// stderr, and sent as an `error` datagram only to a sender that has an address. The uid check
+    /// and `--max-sessions` apply as to lockfair's own sessions.
+    pub(super) fn handle_compat(
+        self: &Arc<Self>,
+        id: u64,
+        compat: &SeedCompat,
+        got: Received,
+        tasks: &mut JoinSet<()>,
+    ) {
+        let Received {
+            control_truncated,
+            fds,
+            credentials,
+            from,
+            ..
+        } = got;
+        let pid = credentials.map_or(0, |c| c.pid);
+        // Every received descriptor is closed inside `admit_compat` before any reply goes out.
+        let (permit, blog) = match self.admit_compat(compat, fds, credentials, control_truncated) {
+            Ok(admitted) => admitted,
+            Err(Refusal { why, loud }) => {
+                if loud {
+                    eprintln!("lockfair-server: compat datagram {id} (pid {pid}): refused: {why}");
+                } else {
+                    self.log(id, &why);
+                }
+                if let Some(to) = &from {
+                    self.reply_now(to, &Message::Error(why));
+                }
+                return;
+            }
+        };
+        let Ok(handle) = AbortHandle::new() else {
+            eprintln!("lockfair-server: compat datagram {id}: server out of resources (eventfd)");
+            return;
+        };
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, handle.clone());
+        // The blog's iterations take well under a millisecond when the lock does not exclude;
+        // a client that holds a lock of its own gets as long as a lockfair client gets to start.
+        let limits = &self.config.limits;
+        let budget_ns = (limits.start_timeout_ms + limits.grace_ms) * 1_000_000;
+        let server = self.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let outcome = tokio::task::spawn_blocking(move || blog.play(budget_ns, handle)).await;
+            server
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            match outcome {
+                Ok(Ok(report)) => println!("{}", report.to_text(id)),
+                Ok(Err(e)) => println!(
+                    "compat session {id} (pid {pid}): failed: {}",
+                    error_chain(&e)
+                ),
+                Err(e) => println!(
+                    "compat session {id} (pid {pid}): failed: the session thread failed: {e}"
+                ),
+            }
+        });
+    }
+
+    /// The checks, in the order of `handle`'s: credentials, uid, descriptors, a free slot.
+    fn admit_compat(
+        &self,
+        compat: &SeedCompat,
+        fds: Vec<OwnedFd>,
+        credentials: Option<Credentials>,
+        control_truncated: bool,
+    ) -> Result<(OwnedSemaphorePermit, BlogSession), Refusal> {
+        let loud = |why: String| Refusal { why, loud: true };
+        let Some(creds) = credentials else {
+            return Err(loud("no credentials arrived with the datagram".into()));
+        };
+        if creds.uid != self.uid && !self.config.allow_uids.contains(&creds.uid) {
+            return Err(Refusal {
+                why: format!(
+                    "uid {} may not use this server (it runs as uid {}); start it with --allow-uid {}",
+                    creds.uid, self.uid, creds.uid
+                ),
+                loud: false,
+            });
+        }
+        if control_truncated {
+            return Err(loud(CompatError::FdsTruncated.to_string()));
+        }
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            return Err(loud(format!(
+                "server busy: {} sessions running (--max-sessions); try again later",
+                self.config.max_sessions
+            )));
+        };
+        let blog = BlogSession::accept(fds, creds.pid, compat).map_err(|e| loud(e.to_string()))?;
+        Ok((permit, blog))
+    }
+}
