@@ -212,12 +212,17 @@ fn read_all(mut r: impl std::io::Read) -> Vec<u8> {
     v
 }
 
-/// Runs a client session and parses its `--json` output; fails with its stderr otherwise.
+/// Runs a client session and parses its `--json` output; fails with its stderr otherwise. Runs
+/// get 60 s unless the test sets `--max-seconds`: tests assert counts, and a loaded machine can
+/// make a lock handoff wait a scheduler slice per turn.
 pub fn run_json(server: &Server, args: &[&str]) -> serde_json::Value {
     let socket = server.socket.to_str().unwrap().to_string();
     let mut all: Vec<&str> = vec!["run", "--socket", &socket, "--json"];
     all.extend_from_slice(args);
-    let out = client(&all, Duration::from_secs(60));
+    if !args.contains(&"--max-seconds") {
+        all.extend_from_slice(&["--max-seconds", "60"]);
+    }
+    let out = client(&all, Duration::from_secs(120));
     assert!(
         out.status.success(),
         "lockfair-client {all:?} failed: {}",

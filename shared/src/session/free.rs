@@ -61,7 +61,11 @@ fn contend(
             break;
         }
         let asked = monotonic_ns();
-        h.waiting.fetch_or(my_bit, Ordering::AcqRel);
+        // Waiting starts just before the request (the kernel's queue of a file lock is out of
+        // reach), or, for a lock with a queue of its own, when the lock says so.
+        if !handoff.marks_waiting() {
+            h.waiting.fetch_or(my_bit, Ordering::AcqRel);
+        }
         retry(dog, "acquire", || handoff.acquire())?;
         let got = monotonic_ns();
         h.waiting.fetch_and(!my_bit, Ordering::AcqRel);

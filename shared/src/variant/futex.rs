@@ -20,11 +20,7 @@ pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
     FutexTurns {
         header: ctx.arena.header(),
         me: ctx.contender as u32,
-        wake: if ctx.contenders == 2 {
-            1
-        } else {
-            i32::MAX as u32
-        },
+        pair: ctx.contenders == 2,
     }
 }
 
@@ -38,8 +34,10 @@ pub(super) fn mutex<'a>(ctx: &Ctx<'a>) -> FutexMutex<'a> {
 pub(super) struct FutexTurns<'a> {
     header: &'a Header,
     me: u32,
-    /// How many waiters a handoff wakes: the one other side, or everyone.
-    wake: u32,
+    /// Two contenders: a handoff wakes the one waiter, and a wake can only mean our turn came (a
+    /// FUTEX_WAIT that returns without it is spurious, which futex(2) says to expect: wait
+    /// again). More: a handoff wakes everyone, and waking for another's turn is a whoop.
+    pair: bool,
 }
 
 impl Handoff for FutexTurns<'_> {
@@ -48,13 +46,16 @@ impl Handoff for FutexTurns<'_> {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        let seen = self.header.turn.load(Ordering::Acquire);
-        if seen == self.me || seen == NO_TURN {
-            return Ok(());
-        }
-        match futex::wait(&self.header.turn, seen) {
-            Ok(()) | Err(Errno::EAGAIN) => Ok(()),
-            Err(e) => Err(e),
+        loop {
+            let seen = self.header.turn.load(Ordering::Acquire);
+            if seen == self.me || seen == NO_TURN {
+                return Ok(());
+            }
+            match futex::wait(&self.header.turn, seen) {
+                Ok(()) | Err(Errno::EAGAIN) if self.pair => continue,
+                Ok(()) | Err(Errno::EAGAIN) => return Ok(()),
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -63,7 +64,8 @@ impl Handoff for FutexTurns<'_> {
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
-        futex::wake(&self.header.turn, self.wake).map(drop)
+        let wake = if self.pair { 1 } else { i32::MAX as u32 };
+        futex::wake(&self.header.turn, wake).map(drop)
     }
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {

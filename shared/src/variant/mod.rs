@@ -133,6 +133,12 @@ pub trait Handoff {
     fn hand_over(&mut self, next: usize) -> Result<(), Errno>;
     /// Makes sure everyone blocked in [`Handoff::acquire`] wakes up and sees the stop flag.
     fn wake_everyone(&mut self) -> Result<(), Errno>;
+    /// `free` mode: true if [`Handoff::acquire`] raises this contender's bit in the arena's
+    /// `waiting` mask itself, at the moment it joins the lock's queue (a ticket taken). Otherwise
+    /// the loop raises it just before calling `acquire`.
+    fn marks_waiting(&self) -> bool {
+        false
+    }
 }
 
 /// Where the turn lives and what a turn does.

@@ -87,20 +87,23 @@ impl Handoff for SpinTurns<'_> {
             }
             std::hint::spin_loop();
         }
+        // Wakes are addressed (one bit per contender), so anything that returns without our turn
+        // (a spurious wakeup, or the word moving on to someone else) means: wait again.
         let slot = self.arena.slot(self.me);
-        slot.parked.store(1, Ordering::SeqCst);
-        let seen = h.turn.load(Ordering::SeqCst);
-        let result = if seen == me || seen == NO_TURN {
-            Ok(())
-        } else {
-            futex::wait_bits(&h.turn, seen, futex::bit(self.me))
+        let result = loop {
+            slot.parked.store(1, Ordering::SeqCst);
+            let seen = h.turn.load(Ordering::SeqCst);
+            if seen == me || seen == NO_TURN {
+                break Ok(());
+            }
+            match futex::wait_bits(&h.turn, seen, futex::bit(self.me)) {
+                Ok(()) | Err(Errno::EAGAIN) => continue,
+                Err(e) => break Err(e),
+            }
         };
         slot.parked.store(0, Ordering::Relaxed);
         publish_cpu(self.arena, self.me);
-        match result {
-            Ok(()) | Err(Errno::EAGAIN) => Ok(()),
-            Err(e) => Err(e),
-        }
+        result
     }
 
     fn release(&mut self) -> Result<(), Errno> {

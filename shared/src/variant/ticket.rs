@@ -29,6 +29,7 @@ pub(super) fn prepare(arena: &Arena, mode: Mode, contenders: usize) {
 pub(super) fn open<'a>(ctx: &Ctx<'a>) -> TicketLock<'a> {
     TicketLock {
         header: ctx.arena.header(),
+        me: ctx.contender,
         mode: ctx.mode,
         ticket: match ctx.mode {
             Mode::Turns => Some(ctx.contender as u32),
@@ -40,6 +41,7 @@ pub(super) fn open<'a>(ctx: &Ctx<'a>) -> TicketLock<'a> {
 #[derive(Debug)]
 pub(super) struct TicketLock<'a> {
     header: &'a Header,
+    me: usize,
     mode: Mode,
     /// The ticket this contender waits with or holds (kept across an interrupted wait, so a
     /// retry does not take a second ticket).
@@ -69,9 +71,15 @@ impl Handoff for TicketLock<'_> {
 
     fn acquire(&mut self) -> Result<(), Errno> {
         let h = self.header;
-        let mine = *self
-            .ticket
-            .get_or_insert_with(|| h.next_ticket.fetch_add(1, Ordering::Relaxed));
+        let (me, mode) = (self.me, self.mode);
+        let mine = *self.ticket.get_or_insert_with(|| {
+            let t = h.next_ticket.fetch_add(1, Ordering::Relaxed);
+            if mode == Mode::Free {
+                // Waiting, for the barging count, means being in the queue: from now on.
+                h.waiting.fetch_or(1 << me, Ordering::AcqRel);
+            }
+            t
+        });
         loop {
             let serving = h.now_serving.load(Ordering::Acquire);
             // In turns mode a stopped run is over for everyone. In free mode the queue is
@@ -104,6 +112,10 @@ impl Handoff for TicketLock<'_> {
             self.ticket = Some(self.header.next_ticket.fetch_add(1, Ordering::Relaxed));
         }
         self.serve_next()
+    }
+
+    fn marks_waiting(&self) -> bool {
+        self.mode == Mode::Free
     }
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {
