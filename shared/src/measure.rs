@@ -67,6 +67,9 @@ pub fn end_name(end: End) -> &'static str {
 /// CPU time and context switches of the thread that ran the side.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rusage {
+    /// Total CPU time, exact (CLOCK_THREAD_CPUTIME_ID).
+    pub cpu_ns: u64,
+    /// The user/system split from getrusage (sampled at the scheduler tick: coarse).
     pub user_ns: u64,
     pub sys_ns: u64,
     pub voluntary_ctxt_switches: u64,
@@ -76,6 +79,7 @@ pub struct Rusage {
 impl From<ThreadUsage> for Rusage {
     fn from(u: ThreadUsage) -> Self {
         Rusage {
+            cpu_ns: u.cpu_ns,
             user_ns: u.user_ns,
             sys_ns: u.sys_ns,
             voluntary_ctxt_switches: u.voluntary_switches,
@@ -85,9 +89,9 @@ impl From<ThreadUsage> for Rusage {
 }
 
 impl Rusage {
-    /// User plus system time.
+    /// Total CPU time.
     pub fn cpu_ns(&self) -> u64 {
-        self.user_ns + self.sys_ns
+        self.cpu_ns
     }
 }
 
@@ -259,7 +263,7 @@ pub struct SideJson {
     pub round_trip_ns: Summary,
     pub whoops_per_round: Summary,
     pub rusage: Rusage,
-    /// User + system CPU time per completed turn.
+    /// CPU time (CLOCK_THREAD_CPUTIME_ID) per completed turn.
     pub cpu_ns_per_round: f64,
     /// `--mode free` only.
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -111,9 +111,12 @@ impl Handoff for SpinTurns<'_> {
     }
 
     fn hand_over(&mut self, next: usize) -> Result<(), Errno> {
-        // Pairs with the sleeper's store to `parked` and load of the turn.
+        // Pairs with the sleeper's store to `parked` and load of the turn. Clearing `parked` as
+        // we wake it tells the others it is on its way: without that, a spinner would see a
+        // holder "asleep" while it wakes up, park as well, and the pair would stay in a convoy
+        // of two wakeups per round.
         fence(Ordering::SeqCst);
-        if self.arena.slot(next).parked.load(Ordering::SeqCst) != 0 {
+        if self.arena.slot(next).parked.swap(0, Ordering::SeqCst) != 0 {
             futex::wake_bits(&self.header.turn, i32::MAX as u32, futex::bit(next))?;
         }
         Ok(())
