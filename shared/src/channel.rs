@@ -5,22 +5,21 @@
 //! datagrams from anyone else. `SO_PASSCRED` makes the kernel attach the sender's credentials to
 //! every datagram: the client learns the server's pid from the `ready` reply and watches it.
 
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, bind, connect, sendmsg,
-    setsockopt, socket, sockopt,
+    AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bind, connect, setsockopt, socket,
+    sockopt,
 };
 use nix::sys::time::TimeVal;
 use rustix::event::{PollFd, PollFlags, poll};
 use thiserror::Error;
 
 use crate::proto::{self, DecodeError, MAX_DATAGRAM, Message};
-use crate::sys::recv::{Credentials, control_space, recv_with_fds};
+use crate::sys::scm::{Credentials, control_space, recv_with_fds, send_with_fds};
 
 /// How the channel failed.
 #[derive(Debug, Error)]
@@ -148,22 +147,7 @@ pub fn send_to(
     fds: &[BorrowedFd<'_>],
     to: Option<&UnixAddr>,
 ) -> Result<(), ChannelError> {
-    let bytes = proto::encode(msg);
-    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    let cmsgs: Vec<ControlMessage> = if raw.is_empty() {
-        Vec::new()
-    } else {
-        vec![ControlMessage::ScmRights(&raw)]
-    };
-    sendmsg(
-        socket.as_raw_fd(),
-        &[IoSlice::new(&bytes)],
-        &cmsgs,
-        MsgFlags::empty(),
-        to,
-    )
-    .map(drop)
-    .map_err(sys("send a datagram"))
+    send_with_fds(socket, &proto::encode(msg), fds, to).map_err(sys("send a datagram"))
 }
 
 /// Waits until `fd` is readable or `timeout` passes (EINTR counts as "not yet").

@@ -13,22 +13,19 @@
 //! descriptor itself rather than through a copy of it ([`PeerRequest::Inherited`]).
 
 use std::fs::File;
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
-};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::locking::LockFamily;
 use crate::sys::locks::{LockMode, Wait};
-use crate::sys::recv::{control_space, recv_with_fds};
+use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
 
 /// What the helper can be asked to do. Descriptors live in numbered slots.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,20 +193,7 @@ fn send(
     fd: Option<BorrowedFd<'_>>,
 ) -> Result<(), Errno> {
     let bytes = postcard::to_allocvec(req).map_err(|_| Errno::EINVAL)?;
-    let raw: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
-    let cmsgs: Vec<ControlMessage> = if raw.is_empty() {
-        vec![]
-    } else {
-        vec![ControlMessage::ScmRights(&raw)]
-    };
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(&bytes)],
-        &cmsgs,
-        MsgFlags::empty(),
-        None,
-    )
-    .map(drop)
+    send_with_fds(socket, &bytes, fd.as_slice(), None)
 }
 
 /// What a helper slot holds.
@@ -245,13 +229,7 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
             Err(_) => PeerReply::Failed(Errno::EINVAL as i32),
         };
         let bytes = postcard::to_allocvec(&reply).map_err(|_| Errno::EINVAL)?;
-        sendmsg::<()>(
-            socket.as_raw_fd(),
-            &[IoSlice::new(&bytes)],
-            &[],
-            MsgFlags::empty(),
-            None,
-        )?;
+        send_with_fds(socket, &bytes, &[], None)?;
     }
 }
 

@@ -12,16 +12,13 @@
 //! `result` or `error`. It watches its parent and ends with it; the parent kills and reaps it on
 //! drop.
 
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
-};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
 use thiserror::Error;
 
 use crate::channel::wait_readable;
@@ -30,7 +27,7 @@ use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
 use crate::server::{Limits, adopt, check_hello, error_chain, side_spec};
 use crate::session::run_side;
 use crate::session::watchdog::AbortHandle;
-use crate::sys::recv::{control_space, recv_with_fds};
+use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
 
 /// What went wrong with a helper contender.
 #[derive(Debug, Error)]
@@ -90,8 +87,8 @@ impl ContenderProcess {
                 path: helper.display().to_string(),
                 err,
             })?;
-        let mut attached: Vec<RawFd> = vec![arena.as_raw_fd()];
-        attached.extend(fds.iter().map(|f| f.as_raw_fd()));
+        let mut attached: Vec<BorrowedFd<'_>> = vec![arena];
+        attached.extend(fds.iter().map(|f| f.as_fd()));
         send(ours.as_fd(), &Message::Hello(hello.clone()), &attached).map_err(sys)?;
         let mut me = ContenderProcess {
             child,
@@ -159,21 +156,8 @@ impl Drop for ContenderProcess {
     }
 }
 
-fn send(socket: BorrowedFd<'_>, msg: &Message, fds: &[RawFd]) -> Result<(), Errno> {
-    let bytes = proto::encode(msg);
-    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
-        vec![]
-    } else {
-        vec![ControlMessage::ScmRights(fds)]
-    };
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(&bytes)],
-        &cmsgs,
-        MsgFlags::empty(),
-        None,
-    )
-    .map(drop)
+fn send(socket: BorrowedFd<'_>, msg: &Message, fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+    send_with_fds(socket, &proto::encode(msg), fds, None)
 }
 
 /// The child's side (`lockfair-client contender`), on the socket it got as stdin: the same checks

@@ -6,18 +6,14 @@
 //! Then the blog's iterations. Nothing comes back: the blog's server does not answer.
 
 use std::fs::File;
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use memfd::{FileSeal, MemfdOptions};
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, sendmsg, setsockopt,
-    socket, sockopt,
-};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, setsockopt, socket, sockopt};
 use nix::sys::time::TimeVal;
 use rustix::fs::{SeekFrom, seek};
 
@@ -27,6 +23,7 @@ use crate::arena::{LINE_CAPACITY, LineCounter};
 use crate::session::SessionError;
 use crate::session::watchdog::{AbortHandle, Watchdog, WatchdogSpec};
 use crate::sys::clock::monotonic_ns;
+use crate::sys::scm::send_with_fds;
 
 /// What `--seed-compat` runs.
 #[derive(Clone, Debug)]
@@ -185,14 +182,7 @@ fn send_hello(path: &Path, file: &File) -> Result<(), CompatError> {
     setsockopt(&sock, sockopt::SendTimeout, &TimeVal::new(5, 0))
         .map_err(sys("set a send timeout"))?;
     let addr = UnixAddr::new(path).map_err(sys("use the socket path"))?;
-    let fds = [file.as_raw_fd()];
-    match sendmsg(
-        sock.as_raw_fd(),
-        &[IoSlice::new(BLOG_HELLO)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        Some(&addr),
-    ) {
+    match send_with_fds(&sock, BLOG_HELLO, &[file.as_fd()], Some(&addr)) {
         Ok(_) => Ok(()),
         Err(Errno::ENOENT | Errno::ECONNREFUSED | Errno::ENOTDIR) => {
             Err(CompatError::NoServer(path.to_path_buf()))

@@ -24,13 +24,10 @@
 //! the file, which silently drops this process's POSIX locks (see [`super::close`]).
 
 use std::fs::File;
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
-};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
 use serde::{Deserialize, Serialize};
 
 use super::scratch::{self, ScratchDir};
@@ -38,7 +35,7 @@ use super::{MatrixError, try_outcome};
 use crate::locking::LockFamily;
 use crate::peer::{PeerProcess, PeerRequest};
 use crate::sys::locks::{LockMode, Wait};
-use crate::sys::recv::{control_space, recv_with_fds};
+use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
 
 /// How contender B's descriptor relates to A's (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -251,15 +248,8 @@ fn pass_in_process(fd: impl AsFd) -> Result<OwnedFd, MatrixError> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(sys("create a socketpair"))?;
-    let raw = [fd.as_fd().as_raw_fd()];
-    sendmsg::<()>(
-        tx.as_raw_fd(),
-        &[IoSlice::new(b"fd")],
-        &[ControlMessage::ScmRights(&raw)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(sys("send a descriptor over SCM_RIGHTS"))?;
+    send_with_fds(&tx, b"fd", &[fd.as_fd()], None)
+        .map_err(sys("send a descriptor over SCM_RIGHTS"))?;
     let mut buf = [0u8; 8];
     let mut control = vec![0u8; control_space(1)];
     let mut got = recv_with_fds(&rx, &mut buf, &mut control, MsgFlags::MSG_DONTWAIT)
@@ -273,6 +263,7 @@ fn pass_in_process(fd: impl AsFd) -> Result<OwnedFd, MatrixError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     /// The thread half needs no helper binary, so it runs here; the process half runs in the
     /// integration tests.

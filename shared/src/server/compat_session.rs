@@ -12,7 +12,7 @@ use crate::compat::writer::BlogSession;
 use crate::compat::{CompatError, SeedCompat};
 use crate::proto::Message;
 use crate::session::watchdog::AbortHandle;
-use crate::sys::recv::{Credentials, Received};
+use crate::sys::scm::{Credentials, Received};
 
 /// Why a blog hello was not played, and whether to print it whatever `--verbose` says.
 struct Refusal {

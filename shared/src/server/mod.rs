@@ -30,7 +30,7 @@ use crate::channel::send_to;
 use crate::proto::{self, MAX_DATAGRAM, Message, Ready};
 use crate::session::run_side;
 use crate::session::watchdog::{AbortHandle, AbortReason};
-use crate::sys::recv::{Received, control_space, recv_with_fds};
+use crate::sys::scm::{Received, control_space, recv_with_fds};
 
 /// How many descriptors a datagram may carry before the rest is cut off (`MSG_CTRUNC`).
 const MAX_FDS: usize = 8;

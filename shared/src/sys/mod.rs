@@ -15,8 +15,8 @@ pub mod mapping;
 pub mod mount;
 pub mod pidfd;
 pub mod reactor;
-pub mod recv;
 pub mod rusage;
+pub mod scm;
 pub mod signal;
 
 use nix::errno::Errno;

@@ -1,4 +1,5 @@
-//! `recvmsg` that never leaks a descriptor.
+//! Messages with descriptors (SCM_RIGHTS) and credentials (SCM_CREDENTIALS): one way to send
+//! them, and a `recvmsg` that never leaks a descriptor.
 //!
 //! Every descriptor the kernel installs for us is wrapped in an `OwnedFd` before anything else can
 //! fail, so an early return on a malformed datagram closes it. That includes a datagram whose
@@ -6,12 +7,36 @@
 //! and nix refuses to iterate a truncated buffer, so this module walks the control buffer itself.
 //! The buffer is zeroed before each call, and only the kernel writes it.
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::libc;
-use nix::sys::socket::{MsgFlags, SockaddrLike, UnixAddr, recvmsg};
+use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrLike, UnixAddr, recvmsg, sendmsg};
+
+/// Sends `bytes` as one message on `socket`, to `to` (or to the connected peer), with `fds`
+/// attached as SCM_RIGHTS.
+pub fn send_with_fds(
+    socket: impl AsFd,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+    to: Option<&UnixAddr>,
+) -> Result<(), Errno> {
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsgs: Vec<ControlMessage> = if raw.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(&raw)]
+    };
+    sendmsg(
+        socket.as_fd().as_raw_fd(),
+        &[IoSlice::new(bytes)],
+        &cmsgs,
+        MsgFlags::empty(),
+        to,
+    )
+    .map(drop)
+}
 
 /// The credentials the kernel attached to a datagram (`SCM_CREDENTIALS`, with `SO_PASSCRED` on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
