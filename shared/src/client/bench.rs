@@ -62,21 +62,35 @@ const MECHANISMS: [(&str, Variant); 3] = [
     ("pipe", Variant::Pipe),
 ];
 
+/// Starts the private server and keeps the placements this machine can honour (saying which it
+/// skips).
+fn prepare(
+    opts: &BenchOptions,
+    progress: &mut impl FnMut(&str),
+) -> Result<(SpawnedServer, Vec<Placement>), BenchError> {
+    signal::install_stop_handler();
+    let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
+    let mut possible = Vec::new();
+    for &placement in &opts.placements {
+        if placement.assign(allowed_cpus(), 2).is_ok() {
+            possible.push(placement);
+        } else {
+            progress(&format!(
+                "{placement}: not possible on this machine, skipped"
+            ));
+        }
+    }
+    Ok((server, possible))
+}
+
 /// Runs the comparison, calling `progress` with a line per finished measurement.
 pub fn bench(
     opts: &BenchOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<BenchRow>, BenchError> {
-    signal::install_stop_handler();
-    let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
+    let (server, placements) = prepare(opts, &mut progress)?;
     let mut rows = Vec::new();
-    for &placement in &opts.placements {
-        if placement.assign(allowed_cpus(), 2).is_err() {
-            progress(&format!(
-                "{placement}: not possible on this machine, skipped"
-            ));
-            continue;
-        }
+    for placement in placements {
         for (name, variant) in MECHANISMS {
             let (mut c, mut ours) = (Vec::new(), Vec::new());
             for _ in 0..opts.repeats {
@@ -202,16 +216,9 @@ pub fn spin_sweep(
     opts: &BenchOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<SweepRow>, BenchError> {
-    signal::install_stop_handler();
-    let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
+    let (server, placements) = prepare(opts, &mut progress)?;
     let mut rows = Vec::new();
-    for &placement in &opts.placements {
-        if placement.assign(allowed_cpus(), 2).is_err() {
-            progress(&format!(
-                "{placement}: not possible on this machine, skipped"
-            ));
-            continue;
-        }
+    for placement in placements {
         let cases = std::iter::once(None).chain(SPIN_BOUNDS.iter().copied().map(Some));
         for spin in cases {
             let (mut rt, mut cpu) = (Vec::new(), Vec::new());
