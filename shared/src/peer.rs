@@ -56,6 +56,11 @@ pub enum PeerRequest {
     /// closing it points fd 1 at `/dev/null`. A helper started by [`PeerProcess::spawn`]
     /// inherited nothing: its fd 1 already is `/dev/null`.
     Inherited,
+    /// In a mount namespace of the helper's own, mount a tmpfs with `-o mand` on `dir`, create
+    /// `dir/file` with mode 2644 (setgid, no group execute), and take an exclusive POSIX lock
+    /// on it. The reply carries an `O_NONBLOCK` read-write descriptor of the file, for the
+    /// parent to try reads and writes against the lock; the mount dies with the helper.
+    MountMandatory { dir: String, file: String },
 }
 
 /// The helper's answer.
@@ -66,6 +71,9 @@ pub enum PeerReply {
     Pid(i32),
     /// The operation failed with this errno.
     Failed(i32),
+    /// `MountMandatory` worked; how the helper's `/proc/self/mountinfo` lists the mount. The
+    /// file's descriptor comes with the reply.
+    Mounted(Option<crate::procinfo::MountInfo>),
 }
 
 /// Something went wrong talking to the helper.
@@ -147,14 +155,27 @@ impl PeerProcess {
         fd: Option<BorrowedFd<'_>>,
     ) -> Result<PeerReply, PeerError> {
         send(self.socket.as_fd(), req, fd).map_err(PeerError::Sys)?;
+        self.reply().map(|(reply, _)| reply)
+    }
+
+    fn request_with_fd(
+        &mut self,
+        req: &PeerRequest,
+    ) -> Result<(PeerReply, Option<OwnedFd>), PeerError> {
+        send(self.socket.as_fd(), req, None).map_err(PeerError::Sys)?;
+        self.reply()
+    }
+
+    fn reply(&mut self) -> Result<(PeerReply, Option<OwnedFd>), PeerError> {
         if !crate::channel::wait_readable(&self.socket, REPLY_TIMEOUT).unwrap_or(false) {
             return Err(PeerError::Timeout(REPLY_TIMEOUT));
         }
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; 1024];
         let mut control = vec![0u8; control_space(1)];
-        let got = recv_with_fds(&self.socket, &mut buf, &mut control, MsgFlags::empty())
+        let mut got = recv_with_fds(&self.socket, &mut buf, &mut control, MsgFlags::empty())
             .map_err(PeerError::Sys)?;
-        postcard::from_bytes(&buf[..got.len]).map_err(|_| PeerError::Garbled)
+        let reply = postcard::from_bytes(&buf[..got.len]).map_err(|_| PeerError::Garbled)?;
+        Ok((reply, got.fds.pop()))
     }
 
     /// Requests that answer `Done` or an errno.
@@ -162,6 +183,20 @@ impl PeerProcess {
         match self.request(req, None)? {
             PeerReply::Done => Ok(Ok(())),
             PeerReply::Failed(e) => Ok(Err(Errno::from_raw(e))),
+            _ => Err(PeerError::Garbled),
+        }
+    }
+
+    /// [`PeerRequest::MountMandatory`]: the file's descriptor and the mount as the helper sees it.
+    pub fn mount_mandatory(
+        &mut self,
+        dir: String,
+        file: String,
+    ) -> Result<Result<(File, Option<crate::procinfo::MountInfo>), Errno>, PeerError> {
+        let (reply, fd) = self.request_with_fd(&PeerRequest::MountMandatory { dir, file })?;
+        match (reply, fd) {
+            (PeerReply::Mounted(info), Some(fd)) => Ok(Ok((File::from(fd), info))),
+            (PeerReply::Failed(e), _) => Ok(Err(Errno::from_raw(e))),
             _ => Err(PeerError::Garbled),
         }
     }
@@ -224,17 +259,63 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
         if got.len == 0 {
             return Ok(());
         }
-        let reply = match postcard::from_bytes::<PeerRequest>(&buf[..got.len]) {
-            Ok(req) => act(req, got.fds, &mut slots),
-            Err(_) => PeerReply::Failed(Errno::EINVAL as i32),
+        let (reply, attached) = match postcard::from_bytes::<PeerRequest>(&buf[..got.len]) {
+            Ok(PeerRequest::MountMandatory { dir, file }) => {
+                match mount_mandatory(Path::new(&dir), &file, &mut slots) {
+                    Ok((info, slot)) => (PeerReply::Mounted(info), Some(slot)),
+                    Err(e) => (PeerReply::Failed(e as i32), None),
+                }
+            }
+            Ok(req) => (act(req, got.fds, &mut slots), None),
+            Err(_) => (PeerReply::Failed(Errno::EINVAL as i32), None),
         };
         let bytes = postcard::to_allocvec(&reply).map_err(|_| Errno::EINVAL)?;
-        send_with_fds(socket, &bytes, &[], None)?;
+        let attached = attached.and_then(|slot| get(&slots, slot));
+        send_with_fds(socket, &bytes, attached.as_slice(), None)?;
     }
 }
 
+/// The helper's side of [`PeerRequest::MountMandatory`]; returns the slot of the descriptor to
+/// send back. The locked descriptor and that one both stay in `slots`: closing any descriptor of
+/// the file would drop this process's POSIX lock on it.
+fn mount_mandatory(
+    dir: &Path,
+    file: &str,
+    slots: &mut Vec<Option<Held>>,
+) -> Result<(Option<crate::procinfo::MountInfo>, u32), Errno> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| crate::sys::io_errno(&e);
+    crate::sys::mount::private_mount_namespace()?;
+    crate::sys::mount::mount_private_tmpfs(dir, true)?;
+    let info = crate::procinfo::mount_info(dir);
+    let path = dir.join(file);
+    let mut locked = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(io)?;
+    locked
+        .write_all(b"mandatory locking, as the article tried it\n")
+        .map_err(io)?;
+    locked
+        .set_permissions(std::fs::Permissions::from_mode(0o2644))
+        .map_err(io)?;
+    let theirs = File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&path)
+        .map_err(io)?;
+    LockFamily::Posix.lock(&locked, LockMode::Exclusive, Wait::NoWait)?;
+    keep(slots, locked);
+    keep(slots, theirs);
+    Ok((info, slots.len() as u32 - 1))
+}
+
 fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<Held>>) -> PeerReply {
-    let io = |e: std::io::Error| PeerReply::Failed(e.raw_os_error().unwrap_or(Errno::EIO as i32));
+    let io = |e: std::io::Error| PeerReply::Failed(crate::sys::io_errno(&e) as i32);
     let errno = |e: Errno| PeerReply::Failed(e as i32);
     let done = |r: Result<(), Errno>| r.map_or_else(errno, |()| PeerReply::Done);
     match req {
@@ -289,6 +370,8 @@ fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<Held>>) -
             },
             None => errno(Errno::EBADF),
         },
+        // Handled by `serve`, which needs to attach a descriptor to the reply.
+        PeerRequest::MountMandatory { .. } => errno(Errno::EINVAL),
         PeerRequest::Inherited => {
             slots.push(Some(Held::Inherited(std::io::stdout())));
             PeerReply::Slot(slots.len() as u32 - 1)

@@ -73,18 +73,20 @@ fn parse_proc_locks(text: &str, id: &str) -> Vec<ProcLock> {
         .collect()
 }
 
-/// `lslocks`' lines for the file's inode, if `lslocks` is installed (header included).
+/// `lslocks`' lines (no header) for the file's inode, if `lslocks` is installed and answers
+/// within five seconds. Matched by inode number alone: `lslocks` prints no device.
 pub fn lslocks_for(fd: impl AsFd) -> Option<Vec<String>> {
     let ino = rustix::fs::fstat(fd).ok()?.st_ino.to_string();
-    let out = Command::new("lslocks")
-        .args([
+    let out = crate::command::output_within(
+        Command::new("lslocks").args([
             "--noheadings",
             "--raw",
             "--output",
             "COMMAND,PID,TYPE,MODE,M,START,END,PATH,INODE",
-        ])
-        .output()
-        .ok()?;
+        ]),
+        std::time::Duration::from_secs(5),
+    )
+    .ok()??;
     if !out.status.success() {
         return None;
     }
@@ -119,7 +121,7 @@ fn parse_cap_eff(status: &str) -> Option<u64> {
 }
 
 /// A mount as `/proc/self/mountinfo` describes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MountInfo {
     pub fs_type: String,
     /// Per-mount options (`rw,nosuid,...`).

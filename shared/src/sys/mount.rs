@@ -1,5 +1,7 @@
-//! The one mount lockfair ever makes: a small private tmpfs, for the semantics matrix's
-//! mandatory-locking experiment (which needs a filesystem mounted with `-o mand`).
+//! The one mount lockfair ever makes: a small tmpfs with `-o mand`, for the semantics matrix's
+//! mandatory-locking experiment. It is made inside a mount namespace of its own (in a helper
+//! process), so it vanishes with that process whatever happens: no unmount to forget, nothing
+//! left behind by a kill.
 
 use std::path::Path;
 
@@ -31,12 +33,19 @@ pub fn mount_private_tmpfs(target: &Path, mandatory: bool) -> Result<(), Errno> 
     })?
 }
 
-/// `umount2(target, 0)`, or with `MNT_DETACH` (lazy: gone from the tree now, freed when unused).
-pub fn unmount(target: &Path, detach: bool) -> Result<(), Errno> {
-    let flags = if detach { libc::MNT_DETACH } else { 0 };
-    target.with_nix_path(|target| {
-        // SAFETY: `target` is a NUL-terminated string that outlives the call.
-        let rc = unsafe { libc::umount2(target.as_ptr(), flags) };
-        Errno::result(rc).map(drop)
-    })?
+/// Moves the calling process into a mount namespace of its own, with propagation turned off so
+/// nothing mounted here reaches the parent namespace. Needs CAP_SYS_ADMIN.
+pub fn private_mount_namespace() -> Result<(), Errno> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    // SAFETY: a null source, type and data, and a NUL-terminated target that outlives the call.
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    Errno::result(rc).map(drop)
 }
