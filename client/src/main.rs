@@ -74,7 +74,7 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = Mode::Turns)]
     mode: Mode,
     /// spin-futex: how many times to look at the turn word before sleeping [default: 4096]
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(lockfair::variant::MAX_SPIN)))]
     spin: u32,
     /// The server's socket [default: the server's default; /tmp/test_socket with --seed-compat]
     #[arg(long)]
@@ -115,7 +115,7 @@ struct CompareArgs {
     #[arg(long, value_enum, default_value_t = Mode::Turns)]
     mode: Mode,
     /// spin-futex's spin bound [default: 4096]
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(lockfair::variant::MAX_SPIN)))]
     spin: u32,
     /// The report folder [default: results/<UTC date-time>]
     #[arg(long)]

@@ -17,7 +17,7 @@ struct Args {
     #[arg(long)]
     socket: Option<PathBuf>,
     /// Most sessions running at once; more get an `error` reply
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
     max_sessions: u16,
     /// Also accept sessions from this uid (repeatable); by default only our own uid
     #[arg(long = "allow-uid", value_name = "UID")]
@@ -81,6 +81,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     let compat_iterations = config.seed_compat.as_ref().map(|c| c.iterations);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Every session holds a blocking thread for its whole run: never queue one behind others.
+        .max_blocking_threads(usize::from(args.max_sessions) + 64)
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;

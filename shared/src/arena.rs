@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use memfd::{FileSeal, MemfdOptions};
@@ -17,7 +18,7 @@ use rustix::fs::SealFlags;
 use thiserror::Error;
 
 use crate::sys::fdkind::{self, FdKind};
-use crate::sys::mapping::{SharedAtomics, SharedMapping};
+use crate::sys::mapping::SharedMapping;
 
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
@@ -101,7 +102,10 @@ pub struct Header {
     /// only compared once everyone is in the race.
     pub begun: AtomicU32,
     _lock_pad: AtomicU32,
-    _lock_pad2: [AtomicU64; 3],
+    /// The `waiting` mask as the last releaser saw it just before unlocking: whether its next
+    /// acquisition, if it gets one right away, jumped over somebody.
+    pub waiting_at_release: AtomicU64,
+    _lock_pad2: [AtomicU64; 2],
 }
 
 /// Page 1: one cache line per contender.
@@ -115,13 +119,6 @@ pub struct Slot {
     pub cpu: AtomicU32,
     _pad: [AtomicU64; 7],
 }
-
-// SAFETY: `#[repr(C)]`, only atomics and arrays of atomics: every bit pattern is valid.
-#[allow(unsafe_code)]
-unsafe impl SharedAtomics for Header {}
-// SAFETY: as for `Header`.
-#[allow(unsafe_code)]
-unsafe impl SharedAtomics for Slot {}
 
 const _: () = assert!(size_of::<Header>() <= PAGE);
 const _: () = assert!(size_of::<Slot>() == 64);
@@ -176,7 +173,21 @@ fn sys(what: &'static str) -> impl FnOnce(Errno) -> ArenaError {
 #[derive(Debug)]
 pub struct Arena {
     file: File,
-    map: SharedMapping,
+    map: Arc<SharedMapping>,
+}
+
+/// A handle on the arena's stop word that can leave the session's thread: the watchdog holds one
+/// to notice a stop that never reached a contender blocked in the kernel.
+#[derive(Debug, Clone)]
+pub struct StopWatch(Arc<SharedMapping>);
+
+impl StopWatch {
+    /// True once any contender stopped the run.
+    pub fn stopped(&self) -> bool {
+        self.0
+            .get::<Header>(0)
+            .is_some_and(|h| h.stopped().is_some())
+    }
 }
 
 impl Arena {
@@ -190,7 +201,11 @@ impl Arena {
         let file = memfd.as_file();
         file.set_len(ARENA_SIZE as u64)
             .map_err(|e| ArenaError::Create(e.to_string()))?;
-        let map = SharedMapping::map(file, ARENA_SIZE).map_err(sys("map"))?;
+        // Sealed before it is mapped, as a received one is: the mapping can never lose its pages.
+        memfd
+            .add_seals(&[FileSeal::SealShrink, FileSeal::SealGrow, FileSeal::SealSeal])
+            .map_err(|e| ArenaError::Create(e.to_string()))?;
+        let map = Arc::new(SharedMapping::map(file, ARENA_SIZE).map_err(sys("map"))?);
         let arena_header = map.get::<Header>(0).ok_or(ArenaError::Sys {
             what: "lay out",
             errno: Errno::EINVAL,
@@ -203,9 +218,6 @@ impl Arena {
             .size
             .store(ARENA_SIZE as u64, Ordering::Relaxed);
         arena_header.magic.store(MAGIC, Ordering::Release);
-        memfd
-            .add_seals(&[FileSeal::SealShrink, FileSeal::SealGrow, FileSeal::SealSeal])
-            .map_err(|e| ArenaError::Create(e.to_string()))?;
         Ok(Arena {
             file: memfd.into_file(),
             map,
@@ -229,7 +241,7 @@ impl Arena {
         } else {
             File::from(received)
         };
-        let map = SharedMapping::map(&file, ARENA_SIZE).map_err(sys("map"))?;
+        let map = Arc::new(SharedMapping::map(&file, ARENA_SIZE).map_err(sys("map"))?);
         let arena = Arena { file, map };
         let h = arena.header();
         if h.magic.load(Ordering::Acquire) != MAGIC {
@@ -266,6 +278,11 @@ impl Arena {
             .expect("page 1 holds MAX_CONTENDERS slots: checked by the const asserts above")
     }
 
+    /// The stop word, for the watchdog.
+    pub fn stop_watch(&self) -> StopWatch {
+        StopWatch(self.map.clone())
+    }
+
     /// The descriptor this side uses for the arena (its own description, or the shared one).
     pub fn file(&self) -> &File {
         &self.file
@@ -282,7 +299,7 @@ fn reopen(fd: impl AsFd) -> Result<File, Errno> {
         .read(true)
         .write(true)
         .open(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        .map_err(|e| crate::sys::io_errno(&e))
 }
 
 /// The checks that need no mapping: kind, seals, size.

@@ -135,7 +135,7 @@ impl ClientChannel {
     pub fn dup_socket(&self) -> Result<OwnedFd, ChannelError> {
         self.socket.try_clone().map_err(|e| ChannelError::Sys {
             what: "duplicate the socket",
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            errno: crate::sys::io_errno(&e),
         })
     }
 }
@@ -150,19 +150,25 @@ pub fn send_to(
     send_with_fds(socket, &proto::encode(msg), fds, to).map_err(sys("send a datagram"))
 }
 
-/// Waits until `fd` is readable or `timeout` passes (EINTR counts as "not yet").
+/// Waits until `fd` is readable or `timeout` passes. A signal does not cut the wait short,
+/// except SIGINT/SIGTERM (then it returns `Ok(false)` and the caller sees `stop_requested`).
 pub fn wait_readable(fd: impl AsFd, timeout: Duration) -> Result<bool, ChannelError> {
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    let ts = rustix::time::Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as i64,
-    };
-    match poll(&mut fds, Some(&ts)) {
-        Ok(n) => Ok(n > 0),
-        Err(rustix::io::Errno::INTR) => Ok(false),
-        Err(e) => Err(ChannelError::Sys {
-            what: "wait for the server",
-            errno: crate::sys::errno(e),
-        }),
+    let give_up = crate::sys::clock::monotonic_ns().saturating_add(timeout.as_nanos() as u64);
+    loop {
+        let left = give_up.saturating_sub(crate::sys::clock::monotonic_ns());
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&crate::sys::clock::timespec(left))) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) if crate::sys::signal::stop_requested() => {
+                return Ok(false);
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                return Err(ChannelError::Sys {
+                    what: "wait for the server",
+                    errno: crate::sys::errno(e),
+                });
+            }
+        }
     }
 }

@@ -79,7 +79,7 @@ fn check_header(plain: &[u8]) -> Result<(), String> {
     let digits = be_u32(plain, 12).unwrap_or(u32::MAX);
     let low = be_u64(plain, 16).unwrap_or(0);
     let high = be_u64(plain, 24).unwrap_or(u64::MAX);
-    if digits > SIGNIFICANT_DIGITS as u32 || low < 1 || high > MAX_TRACKED || low * 2 > high {
+    if digits > SIGNIFICANT_DIGITS as u32 || low < 1 || high > MAX_TRACKED || low > high / 2 {
         return Err("histogram bounds are not lockfair's".into());
     }
     Ok(())
@@ -144,6 +144,20 @@ mod tests {
         plain.extend_from_slice(&V2_COOKIE.to_be_bytes());
         plain.extend_from_slice(&u32::MAX.to_be_bytes());
         plain.extend_from_slice(&[0u8; 32]);
+        assert!(decode(&plain).is_err());
+    }
+
+    #[test]
+    fn rejects_extreme_bounds_without_overflowing() {
+        // A plain V2 header whose lowest value is near u64::MAX: `low * 2` would overflow.
+        let mut plain = Vec::new();
+        plain.extend_from_slice(&V2_COOKIE.to_be_bytes());
+        plain.extend_from_slice(&0u32.to_be_bytes());
+        plain.extend_from_slice(&0u32.to_be_bytes());
+        plain.extend_from_slice(&3u32.to_be_bytes());
+        plain.extend_from_slice(&(u64::MAX - 1).to_be_bytes());
+        plain.extend_from_slice(&u64::MAX.to_be_bytes());
+        plain.extend_from_slice(&1.0f64.to_be_bytes());
         assert!(decode(&plain).is_err());
     }
 

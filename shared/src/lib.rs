@@ -21,6 +21,7 @@ pub const BUILD_ID: &str = env!("LOCKFAIR_BUILD_ID");
 pub mod arena;
 pub mod channel;
 pub mod client;
+pub mod command;
 pub mod compat;
 pub mod histwire;
 pub mod locking;

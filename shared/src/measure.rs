@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::sys::rusage::ThreadUsage;
 
-/// Largest value a histogram tracks: one hour in nanoseconds. Larger values are clamped.
+/// Largest value a histogram tracks: one hour in nanoseconds. Larger values (a peer can write any
+/// timestamp into the arena) are recorded as this value.
 pub const MAX_TRACKED: u64 = 3_600_000_000_000;
 /// Significant digits kept by every histogram.
 pub const SIGNIFICANT_DIGITS: u8 = 3;

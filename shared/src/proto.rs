@@ -75,6 +75,8 @@ pub enum DecodeError {
     Body(String),
     #[error("message has {0} trailing bytes")]
     Trailing(usize),
+    #[error("expected a hello")]
+    NotHello,
 }
 
 /// Encodes `msg` into one datagram.
@@ -88,6 +90,21 @@ pub fn encode(msg: &Message) -> Vec<u8> {
 
 /// Decodes one datagram, which must be exactly one message of this protocol version.
 pub fn decode(datagram: &[u8]) -> Result<Message, DecodeError> {
+    exactly::<Message>(body(datagram)?)
+}
+
+/// Decodes a datagram that must be a hello, without decoding anything else: a peer's `result`
+/// (histograms to inflate) is refused unread. Servers use this.
+pub fn decode_hello(datagram: &[u8]) -> Result<Hello, DecodeError> {
+    // postcard writes the enum's variant index first, as a varint: 0 is `Hello`.
+    match body(datagram)?.split_first() {
+        Some((0, hello)) => exactly::<Hello>(hello),
+        _ => Err(DecodeError::NotHello),
+    }
+}
+
+/// The body after a checked magic and version.
+fn body(datagram: &[u8]) -> Result<&[u8], DecodeError> {
     if datagram.len() < 6 {
         return Err(DecodeError::TooShort(datagram.len()));
     }
@@ -98,12 +115,16 @@ pub fn decode(datagram: &[u8]) -> Result<Message, DecodeError> {
     if got != VERSION {
         return Err(DecodeError::Version { got, want: VERSION });
     }
-    let (msg, rest) = postcard::take_from_bytes::<Message>(&datagram[6..])
-        .map_err(|e| DecodeError::Body(e.to_string()))?;
+    Ok(&datagram[6..])
+}
+
+fn exactly<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Body(e.to_string()))?;
     if !rest.is_empty() {
         return Err(DecodeError::Trailing(rest.len()));
     }
-    Ok(msg)
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -143,6 +164,22 @@ mod tests {
         };
         assert_eq!(back.rounds, 3);
         assert_eq!(back.handoff, stats.handoff);
+    }
+
+    #[test]
+    fn a_server_reads_only_hellos() {
+        assert_eq!(
+            decode_hello(&encode(&Message::Hello(hello()))).unwrap(),
+            hello()
+        );
+        let result = encode(&Message::Result(Box::new(SideStats::new(0, None))));
+        assert_eq!(decode_hello(&result).unwrap_err(), DecodeError::NotHello);
+        let mut trailing = encode(&Message::Hello(hello()));
+        trailing.push(1);
+        assert_eq!(
+            decode_hello(&trailing).unwrap_err(),
+            DecodeError::Trailing(1)
+        );
     }
 
     #[test]

@@ -9,42 +9,17 @@ use lockfair::report::summary::{fmt_count, ns_cell};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::util::{TestDir, client_bin, placements, wait_exit};
+use crate::util::{TestDir, client_bin, placements, run_within, wait_exit};
 
 /// Runs compare with `args` and XDG_RUNTIME_DIR pointing into `runtime`, bounded in time.
 fn compare(runtime: &Path, args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(client_bin())
-        .arg("compare")
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(120)).unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("compare did not finish within 120 s")
-    });
-    let mut out = String::new();
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    std::process::Output {
-        status,
-        stdout: out.into_bytes(),
-        stderr: err.into_bytes(),
-    }
+    run_within(
+        Command::new(client_bin())
+            .arg("compare")
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime),
+        Duration::from_secs(120),
+    )
 }
 
 /// Servers still running on behalf of the client process `pid`.

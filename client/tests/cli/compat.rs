@@ -293,7 +293,7 @@ fn without_seed_compat_a_bare_blog_hello_is_not_served() {
     let server = Server::start();
     // Warm up, so lazily opened descriptors are in the baseline.
     run_json(&server, &["--variant", "ofd", "--rounds", "10"]);
-    server.wait_for_line("session", LIMIT);
+    server.wait_for_outcome("session", LIMIT);
     let baseline = server.fd_count();
     let good = memfd(64, blog_seals());
 
@@ -318,7 +318,7 @@ fn seed_compat_refuses_wrong_descriptors_closes_them_and_plays_a_good_one() {
     // lockfair's own protocol is untouched by the flag.
     let report = run_json(&server, &["--variant", "seed", "--rounds", "100"]);
     assert_eq!(report["client"]["rounds"], 100);
-    server.wait_for_line("session", LIMIT);
+    server.wait_for_outcome("session", LIMIT);
     let baseline = server.fd_count();
 
     let exe = std::fs::File::open("/proc/self/exe").unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::util::{Server, client, client_bin, run_json, wait_exit};
+use crate::util::{Server, client, client_bin, run_json, run_within, wait_exit};
 
 /// Processes whose environment carries `tag` (helper contenders inherit the client's).
 fn tagged(tag: &str) -> Vec<u32> {
@@ -24,12 +24,13 @@ fn tagged(tag: &str) -> Vec<u32> {
 }
 
 fn run_tagged(server: &Server, tag: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(client_bin())
-        .args(["run", "--socket", server.socket.to_str().unwrap(), "--json"])
-        .args(args)
-        .env("LOCKFAIR_TEST_TAG", tag)
-        .output()
-        .unwrap();
+    let out = run_within(
+        Command::new(client_bin())
+            .args(["run", "--socket", server.socket.to_str().unwrap(), "--json"])
+            .args(args)
+            .env("LOCKFAIR_TEST_TAG", tag),
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -133,31 +134,29 @@ fn free_mode_totals_add_up_and_jain_stays_in_bounds() {
 }
 
 #[test]
-fn the_ticket_lock_serves_in_order_and_barely_ever_barges() {
+fn the_ticket_lock_serves_in_order_and_never_barges() {
     let server = Server::start();
-    let args = |v| {
-        [
-            "--variant",
-            v,
-            "--mode",
-            "free",
-            "--contenders",
-            "2",
-            "--rounds",
-            "20000",
-        ]
-    };
-    let ticket = run_json(&server, &args("ticket"));
-    // The waiting bit goes up just before the request, so a contender that has asked but not
-    // yet taken its ticket counts as waiting: a FIFO lock can show a stray "barge" in tens of
-    // thousands. A lock that lets the releaser back in does it most of the time.
-    let rate = ticket["barging_rate"].as_f64().unwrap();
-    assert!(rate < 0.001, "ticket barging rate {rate}");
-    let ofd = run_json(&server, &args("ofd"));
-    assert!(
-        ofd["barging_rate"].as_f64().unwrap() > 10.0 * rate.max(0.001),
-        "{ofd}"
-    );
+    for n in ["2", "3"] {
+        let r = run_json(
+            &server,
+            &[
+                "--variant",
+                "ticket",
+                "--mode",
+                "free",
+                "--contenders",
+                n,
+                "--rounds",
+                "20000",
+            ],
+        );
+        // Barging is counted against who was waiting when the lock was released; a FIFO lock
+        // serves those first, so its releaser never gets straight back in past them.
+        assert_eq!(r["barging_rate"], 0.0, "{r}");
+        for c in r["contenders"].as_array().unwrap() {
+            assert_eq!(c["barging"], 0, "{c}");
+        }
+    }
 }
 
 #[test]
@@ -202,11 +201,8 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    std::thread::sleep(Duration::from_millis(200));
-    let killed_at = Instant::now();
     kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
     let status = wait_exit(&mut child, Duration::from_secs(10)).expect("the run ends");
-    assert!(killed_at.elapsed() < Duration::from_secs(5), "and promptly");
     assert!(!status.success());
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
@@ -225,7 +221,7 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
     }
     // The server's session ends too (it sees the stop flag, or the client's death), and it
     // serves the next client.
-    let line = server.wait_for_line("eventfd", Duration::from_secs(10));
+    let line = server.wait_for_outcome("eventfd", Duration::from_secs(10));
     assert!(
         line.contains("failed") || line.contains("peer_aborted"),
         "{line}"

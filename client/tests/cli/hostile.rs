@@ -12,7 +12,7 @@ use memfd::{FileSeal, MemfdOptions};
 use nix::sys::signal::Signal;
 
 use crate::garbage::{exchange, hello, raw_client};
-use crate::util::{Server, client, client_bin, run_json, wait_exit};
+use crate::util::{Server, client, client_bin, run_json, run_within, wait_exit};
 
 /// Resident memory of `pid`, in KiB.
 fn rss_kib(pid: i32) -> u64 {
@@ -159,11 +159,8 @@ fn a_flood_of_malformed_datagrams_leaves_the_server_unharmed() {
         matches!(server.child.try_wait(), Ok(None)),
         "the server never died"
     );
-    assert_eq!(
-        server.fd_count(),
-        fds_before,
-        "every received descriptor was closed"
-    );
+    // Every received descriptor was closed.
+    crate::util::fds_back_to(&server, fds_before);
     let grown = rss_kib(server.pid()).saturating_sub(rss_before);
     assert!(grown < 16 * 1024, "resident memory grew by {grown} KiB");
     let report = run_json(&server, &["--variant", "eventfd", "--rounds", "500"]);
@@ -180,21 +177,23 @@ fn sixty_four_concurrent_sessions_complete_with_correct_counts() {
     // Handoff variants: 64 pairs of lock variants spinning through whoops on two CPUs take a
     // scheduler period per turn, which is the lesson of `--contenders`, not of this test.
     let variants = ["futex", "eventfd", "pipe"];
-    let children: Vec<_> = (0..64)
+    let runs: Vec<_> = (0..64)
         .map(|i| {
             let variant = variants[i % variants.len()];
-            let child = Command::new(client_bin())
-                .args(["run", "--socket", &socket, "--json", "--variant", variant])
-                .args(["--rounds", "200", "--max-seconds", "60"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            (variant, child)
+            let socket = socket.clone();
+            let run = std::thread::spawn(move || {
+                run_within(
+                    Command::new(client_bin())
+                        .args(["run", "--socket", &socket, "--json", "--variant", variant])
+                        .args(["--rounds", "200", "--max-seconds", "60"]),
+                    Duration::from_secs(120),
+                )
+            });
+            (variant, run)
         })
         .collect();
-    for (variant, child) in children {
-        let out = child.wait_with_output().unwrap();
+    for (variant, run) in runs {
+        let out = run.join().unwrap();
         assert!(
             out.status.success(),
             "{variant}: {}",
@@ -228,7 +227,7 @@ fn a_stuck_peer_never_blocks_other_sessions() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_for_line("started", Duration::from_secs(10));
     let pid = nix::unistd::Pid::from_raw(stuck.id() as i32);
     nix::sys::signal::kill(pid, Signal::SIGSTOP).unwrap();
     // Its session now waits for a peer that will not move; everyone else carries on.
@@ -265,8 +264,10 @@ fn sessions_beyond_the_limit_are_told_the_server_is_busy() {
                 .unwrap()
         })
         .collect();
-    // Both sessions are running once the server is busy; ask until it says so.
-    std::thread::sleep(Duration::from_millis(300));
+    // Both long sessions hold their slots once the server has started them; then a third is
+    // refused.
+    server.wait_for_line("started", Duration::from_secs(10));
+    server.wait_for_line("started", Duration::from_secs(10));
     let out = client(
         &["run", "--socket", &socket, "--variant", "futex"],
         Duration::from_secs(20),
@@ -287,11 +288,12 @@ fn sessions_beyond_the_limit_are_told_the_server_is_busy() {
 fn a_live_server_is_never_displaced_and_a_stale_socket_is() {
     let mut first = Server::start();
     let path = first.socket.clone();
-    let second = Command::new(crate::util::server_bin())
-        .arg("--socket")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let second = run_within(
+        Command::new(crate::util::server_bin())
+            .arg("--socket")
+            .arg(&path),
+        Duration::from_secs(10),
+    );
     assert!(!second.status.success());
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("already listening"), "{err}");
@@ -379,4 +381,116 @@ fn another_uid_is_refused_unless_allowed() {
     // Nobody plays the client's side: the session gives up at the start line.
     let line = allowing.wait_for_line("failed", Duration::from_secs(5));
     assert!(line.contains("start line"), "{line}");
+}
+
+#[test]
+fn a_peer_scribbling_over_the_arena_can_neither_hang_nor_crash_a_session() {
+    use lockfair::variant::{MAX_SPIN, Mode};
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Instant;
+
+    // Short bounds: 1 s at the start line, 0.3 s of run, then the server's 5 s grace.
+    let mut server = Server::start_with(&["--peer-timeout", "1"]);
+    let cases = [
+        (Variant::Futex, 0),
+        (Variant::SpinFutex, MAX_SPIN),
+        (Variant::Ticket, 0),
+        (Variant::Ofd, 0),
+        (Variant::Eventfd, 0),
+        (Variant::LockChain, 0),
+    ];
+    let mut sessions = Vec::new();
+    for (variant, spin) in cases {
+        let arena = Arena::create(2).unwrap();
+        variant.prepare(&arena, Mode::Turns, 2).unwrap();
+        let channels = variant.create_channels(2, Mode::Turns).unwrap();
+        let theirs = channels.fds_for(variant, Mode::Turns, 0, 2).unwrap();
+        let mut h = hello(variant);
+        h.max_ms = 300;
+        h.spin = spin;
+        let mut raw = vec![arena.file().as_raw_fd()];
+        raw.extend(theirs.iter().map(|f| f.as_raw_fd()));
+        let sock = raw_client(&server);
+        match exchange(&sock, &proto::encode(&Message::Hello(h)), &raw) {
+            Message::Ready(_) => {}
+            other => panic!("{variant}: {other:?}"),
+        }
+        // Keep our ends (and the socket) open: the session must end by its own bounds.
+        sessions.push((variant, arena, channels, sock));
+    }
+    // Scribble over every word the server reads, with values that are plausible, extreme, or
+    // the ones that make counters overflow.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        match x % 4 {
+            0 => x % 3,
+            1 => u64::MAX,
+            2 => u64::MAX - x % 3,
+            _ => x,
+        }
+    };
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        for (_, arena, _, _) in &sessions {
+            let h = arena.header();
+            // Everything but `stop`: the sessions must end by their own bounds.
+            for w in [
+                &h.turn,
+                &h.line_len,
+                &h.arrived,
+                &h.started,
+                &h.last_holder,
+                &h.first_finished,
+                &h.next_ticket,
+                &h.now_serving,
+                &h.mutex,
+                &h.mutex_owner,
+                &h.begun,
+            ] {
+                w.store(next() as u32, Relaxed);
+            }
+            for w in [
+                &h.occupant,
+                &h.round,
+                &h.release_ns,
+                &h.waiting,
+                &h.waiting_at_release,
+            ] {
+                w.store(next(), Relaxed);
+            }
+            for w in &h.line {
+                w.store(next(), Relaxed);
+            }
+            for c in 0..4 {
+                arena.slot(c).parked.store(next() as u32, Relaxed);
+                arena.slot(c).cpu.store(next() as u32, Relaxed);
+            }
+        }
+    }
+    // Every session ends within its bound, and the server lives on.
+    let mut ended: Vec<String> = Vec::new();
+    let give_up = Instant::now() + Duration::from_secs(15);
+    while ended.len() < sessions.len() {
+        let left = give_up.saturating_duration_since(Instant::now());
+        match server.next_line(left) {
+            Some(line) if !line.ends_with("started") => ended.push(line),
+            Some(_) => {}
+            None => panic!("sessions still running after their bound; ended: {ended:?}"),
+        }
+    }
+    for (variant, ..) in &sessions {
+        assert!(
+            ended.iter().any(|l| l.contains(&format!(": {variant} "))),
+            "{variant} never ended: {ended:?}"
+        );
+    }
+    assert!(
+        matches!(server.child.try_wait(), Ok(None)),
+        "the server never died"
+    );
+    let report = run_json(&server, &["--variant", "futex", "--rounds", "100"]);
+    assert_eq!(report["client"]["rounds"], 100, "and it still serves");
 }

@@ -24,8 +24,8 @@ fn long_client(server: &Server, variant: &str) -> std::process::Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Let the session get going (its arena is sent and turns are being taken).
-    std::thread::sleep(Duration::from_millis(400));
+    // The server says when a session has started (it has the arena and runs its side).
+    server.wait_for_line("started", Duration::from_secs(10));
     child
 }
 

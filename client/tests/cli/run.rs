@@ -34,6 +34,6 @@ fn seed_runs_to_the_end_and_reports_what_it_saw() {
         assert!(s["overlaps"].is_u64() && s["wrong_reads"].is_u64() && s["whoops"].is_u64());
         assert_side_consistent(s, side);
     }
-    let line = server.wait_for_line("seed", std::time::Duration::from_secs(5));
+    let line = server.wait_for_outcome("seed", std::time::Duration::from_secs(5));
     assert!(line.contains("1000 rounds"), "{line}");
 }

@@ -25,7 +25,10 @@ pub fn server_bin() -> PathBuf {
             let path = client_bin().with_file_name("lockfair-server");
             let advice = "run `cargo build --workspace` first (the README's test command does)";
             assert!(path.is_file(), "{} is missing: {advice}", path.display());
-            let out = Command::new(&path).arg("--build-id").output().unwrap();
+            let out = run_within(
+                Command::new(&path).arg("--build-id"),
+                Duration::from_secs(10),
+            );
             let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
             assert_eq!(
                 id,
@@ -131,6 +134,22 @@ impl Server {
         panic!("the server did not print a line with {needle:?} within {timeout:?}");
     }
 
+    /// Waits for a session's last line (its result or failure, not its "started" line)
+    /// containing `needle`.
+    pub fn wait_for_outcome(&self, needle: &str, timeout: Duration) -> String {
+        let give_up = Instant::now() + timeout;
+        while let Some(left) = give_up.checked_duration_since(Instant::now()) {
+            match self.next_line(left) {
+                Some(line) if line.contains(needle) && !line.ends_with(": started") => {
+                    return line;
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        panic!("the server did not print an outcome with {needle:?} within {timeout:?}");
+    }
+
     /// Open descriptors of the server process.
     pub fn fd_count(&self) -> usize {
         fd_count(self.pid())
@@ -166,50 +185,36 @@ fn forward_lines(out: ChildStdout) -> Receiver<String> {
 
 /// Waits up to `timeout` for `child` to exit.
 pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let give_up = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= give_up {
-            return None;
-        }
+    lockfair::command::wait_within(child, timeout)
+        .ok()
+        .flatten()
+}
+
+/// Waits (bounded) until the server's descriptor count is back at `baseline`: refused
+/// descriptors are closed on a blocking thread, just after the reply goes out.
+pub fn fds_back_to(server: &Server, baseline: usize) {
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while server.fd_count() != baseline {
+        assert!(
+            Instant::now() < give_up,
+            "the server holds {} descriptors, {baseline} before",
+            server.fd_count()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
-/// Runs `lockfair-client` with `args`; kills it and fails the test if it outlives `timeout`.
-pub fn client(args: &[&str], timeout: Duration) -> Output {
-    let mut child = Command::new(client_bin())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start lockfair-client");
-    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || read_all(out));
-    let err = std::thread::spawn(move || read_all(err));
-    let status = match wait_exit(&mut child, timeout) {
-        Some(s) => s,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lockfair-client {args:?} did not finish within {timeout:?}");
-        }
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+/// Runs `command`, collecting its output; kills it and fails the test if it outlives `timeout`.
+pub fn run_within(command: &mut Command, timeout: Duration) -> Output {
+    let shown = format!("{command:?}");
+    lockfair::command::output_within(command, timeout)
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"))
+        .unwrap_or_else(|| panic!("{shown} did not finish within {timeout:?}"))
 }
 
-fn read_all(mut r: impl std::io::Read) -> Vec<u8> {
-    let mut v = Vec::new();
-    let _ = r.read_to_end(&mut v);
-    v
+/// Runs `lockfair-client` with `args`; kills it and fails the test if it outlives `timeout`.
+pub fn client(args: &[&str], timeout: Duration) -> Output {
+    run_within(Command::new(client_bin()).args(args), timeout)
 }
 
 /// Runs a client session and parses its `--json` output; fails with its stderr otherwise. Runs

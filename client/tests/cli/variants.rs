@@ -1,6 +1,8 @@
 //! Every variant on every placement this machine has: the behaviour each must show.
 
-use crate::util::{Server, assert_side_consistent, client_bin, placements, run_json};
+use std::time::Duration;
+
+use crate::util::{Server, assert_side_consistent, client_bin, placements, run_json, run_within};
 use std::process::Command;
 
 fn check_exclusion(report: &serde_json::Value, what: &str) {
@@ -158,26 +160,32 @@ fn placements_pin_where_they_say() {
 
 #[test]
 fn an_impossible_placement_is_refused_not_faked() {
-    if Command::new("taskset").arg("--version").output().is_err() {
+    if lockfair::command::output_within(
+        Command::new("taskset").arg("--version"),
+        Duration::from_secs(10),
+    )
+    .is_err()
+    {
         eprintln!("skipped: taskset is not installed");
         return;
     }
     let server = Server::start();
     let cpu = lockfair::placement::allowed_cpus()[0].to_string();
-    let out = Command::new("taskset")
-        .args(["-c", &cpu])
-        .arg(client_bin())
-        .args([
-            "run",
-            "--socket",
-            server.socket.to_str().unwrap(),
-            "--variant",
-            "futex",
-            "--placement",
-            "split",
-        ])
-        .output()
-        .unwrap();
+    let out = run_within(
+        Command::new("taskset")
+            .args(["-c", &cpu])
+            .arg(client_bin())
+            .args([
+                "run",
+                "--socket",
+                server.socket.to_str().unwrap(),
+                "--variant",
+                "futex",
+                "--placement",
+                "split",
+            ]),
+        Duration::from_secs(30),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("split placement needs 2 CPUs"), "{err}");

@@ -150,10 +150,13 @@ fn pingpong(path: &Path, mode: &str, rounds: u64, placement: Placement) -> Resul
         Placement::Split => "split",
         Placement::Free => "free",
     };
-    let out = Command::new(path)
-        .args([mode, &rounds.to_string(), where_])
-        .output()
-        .map_err(|e| fail(e.to_string()))?;
+    // A run is a fraction of a second to a few seconds; a minute means it hangs.
+    let out = crate::command::output_within(
+        Command::new(path).args([mode, &rounds.to_string(), where_]),
+        std::time::Duration::from_secs(60),
+    )
+    .map_err(|e| fail(e.to_string()))?
+    .ok_or_else(|| fail("did not finish within 60 s".into()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "eventfd split 45.032 us/round-trip"
     text.split_whitespace()
@@ -163,13 +166,8 @@ fn pingpong(path: &Path, mode: &str, rounds: u64, placement: Placement) -> Resul
         .ok_or_else(|| fail(format!("unexpected output {text:?}")))
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+fn median(v: &mut Vec<f64>) -> f64 {
+    crate::report::summary::Spread::of(std::mem::take(v)).median
 }
 
 /// The table the terminal and README show.

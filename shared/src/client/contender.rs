@@ -87,14 +87,18 @@ impl ContenderProcess {
                 path: helper.display().to_string(),
                 err,
             })?;
-        let mut attached: Vec<BorrowedFd<'_>> = vec![arena];
-        attached.extend(fds.iter().map(|f| f.as_fd()));
-        send(ours.as_fd(), &Message::Hello(hello.clone()), &attached).map_err(sys)?;
+        // Own the child before anything can fail, so it is always killed and reaped.
         let mut me = ContenderProcess {
             child,
             socket: Some(ours),
             contender,
         };
+        let mut attached: Vec<BorrowedFd<'_>> = vec![arena];
+        attached.extend(fds.iter().map(|f| f.as_fd()));
+        if let Some(socket) = &me.socket {
+            send(socket.as_fd(), &Message::Hello(hello.clone()), &attached).map_err(sys)?;
+        }
+        drop(attached);
         drop(fds);
         match me.next(READY_TIMEOUT)? {
             Message::Ready(_) => Ok(me),
@@ -170,10 +174,14 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
     }
     let got = recv_with_fds(socket, &mut buf, &mut control, MsgFlags::empty())?;
     let reply = |msg: &Message| send(socket, msg, &[]);
-    let limits = Limits::default();
-    let hello = match proto::decode(&buf[..got.len]) {
-        Ok(Message::Hello(hello)) => hello,
-        Ok(_) => return reply(&Message::Error("expected a hello".into())),
+    // The parent is this very program: accept what its command line accepts (a server may
+    // allow a longer run than the default limits).
+    let limits = Limits {
+        max_ms: 86_400_000,
+        ..Limits::default()
+    };
+    let hello = match proto::decode_hello(&buf[..got.len]) {
+        Ok(hello) => hello,
         Err(e) => return reply(&Message::Error(e.to_string())),
     };
     if let Err(why) = check_hello(&hello, &limits, crate::placement::allowed_cpus()) {

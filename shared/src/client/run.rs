@@ -209,12 +209,21 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
 
     let mut others = Vec::with_capacity(n.saturating_sub(2));
     for (c, own) in fds.iter_mut().enumerate().skip(2) {
-        others.push(ContenderProcess::start(
+        match ContenderProcess::start(
             &opts.helper,
             &hello(c),
             arena.file().as_fd(),
             std::mem::take(own),
-        )?);
+        ) {
+            Ok(helper) => others.push(helper),
+            Err(e) => {
+                // The server and the helpers already started wait at the start line: release them.
+                arena
+                    .header()
+                    .request_stop(crate::arena::StopReason::Aborted);
+                return Err(e.into());
+            }
+        }
     }
     let mut peer_pids: Vec<i32> = server_pid.into_iter().collect();
     peer_pids.extend(others.iter().map(ContenderProcess::pid));
@@ -337,14 +346,15 @@ impl RunReport {
     pub fn barging_rate(&self) -> f64 {
         let (mut barged, mut grants) = (0u64, 0u64);
         for s in self.contenders() {
+            // Counts come from other processes: add without trusting them not to overflow.
             match &s.free {
                 Some(f) => {
-                    barged += f.barging;
-                    grants += s.rounds;
+                    barged = barged.saturating_add(f.barging);
+                    grants = grants.saturating_add(s.rounds);
                 }
                 None => {
-                    barged += s.whoops;
-                    grants += s.whoops + s.rounds;
+                    barged = barged.saturating_add(s.whoops);
+                    grants = grants.saturating_add(s.whoops.saturating_add(s.rounds));
                 }
             }
         }
@@ -414,7 +424,7 @@ impl RunReport {
             Mode::Free => free_table(),
         };
         for s in self.contenders() {
-            let name = side_name(s.contender as usize);
+            let name = crate::report::Side(s.contender as usize).name();
             t.push(match self.mode {
                 Mode::Turns => side_row(&name, s),
                 Mode::Free => free_row(&name, s),
@@ -436,15 +446,6 @@ impl RunReport {
             self.barging_rate(),
             fmt_ns(self.max_wait_ns() as f64),
         )
-    }
-}
-
-/// "server", "client", then "contender N".
-pub fn side_name(contender: usize) -> String {
-    match contender {
-        0 => "server".into(),
-        1 => "client".into(),
-        c => format!("contender {c}"),
     }
 }
 

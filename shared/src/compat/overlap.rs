@@ -95,7 +95,7 @@ pub fn sharing_with(ours: BorrowedFd<'_>, pid: i32) -> Sharing {
         Err(e) => {
             return Sharing::Unavailable {
                 pid,
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                errno: crate::sys::io_errno(&e),
             };
         }
     };
@@ -134,8 +134,7 @@ pub fn holders(ours: BorrowedFd<'_>) -> Result<Vec<Holder>, Errno> {
     let me = std::process::id() as i32;
     let mut found = Vec::new();
     let mut refused = None;
-    let procs =
-        std::fs::read_dir("/proc").map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+    let procs = std::fs::read_dir("/proc").map_err(|e| crate::sys::io_errno(&e))?;
     for proc_entry in procs.flatten() {
         let Some(pid) = proc_entry
             .file_name()

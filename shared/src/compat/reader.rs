@@ -125,6 +125,7 @@ pub fn run_reader(opts: &ReaderOptions) -> Result<ReaderReport, CompatError> {
 
     let dog = Watchdog::start(WatchdogSpec {
         peer_pids: Vec::new(),
+        stop: None,
         deadline_ns: monotonic_ns().saturating_add((opts.max_seconds * 1e9) as u64),
         watch: None,
         handle: AbortHandle::new().map_err(sys("create an abort handle"))?,

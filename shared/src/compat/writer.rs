@@ -68,11 +68,6 @@ impl BlogSession {
         })
     }
 
-    /// The sender's pid.
-    pub fn peer_pid(&self) -> i32 {
-        self.peer_pid
-    }
-
     /// Plays the blog's server: the configured iterations of lock, look, write or whoop, unlock.
     /// Blocks the calling thread for at most `budget_ns` (then the watchdog ends it), or until
     /// `handle` aborts it. The memfd is closed when this returns.
@@ -84,6 +79,7 @@ impl BlogSession {
         let _ = crate::placement::pin_current_thread(None);
         let dog = Watchdog::start(WatchdogSpec {
             peer_pids: Vec::new(),
+            stop: None,
             deadline_ns: monotonic_ns().saturating_add(budget_ns),
             watch: None,
             handle,

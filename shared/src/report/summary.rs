@@ -62,18 +62,23 @@ impl CellMetrics {
             } else {
                 rounds as f64 * 1e9 / wall as f64
             },
-            whoops_per_round: per_round(all.iter().map(|s| s.whoops).sum::<u64>() as f64),
-            overlaps: all.iter().map(|s| s.overlaps).sum(),
-            wrong_reads: all.iter().map(|s| s.wrong_reads).sum(),
+            whoops_per_round: per_round(sum(all.iter().map(|s| s.whoops)) as f64),
+            overlaps: sum(all.iter().map(|s| s.overlaps)),
+            wrong_reads: sum(all.iter().map(|s| s.wrong_reads)),
             handoff_p50_ns: q(&wait, 0.5),
             handoff_p99_ns: q(&wait, 0.99),
             handoff_max_ns: wait.max(),
             round_trip_p50_ns: q(&round_trip, 0.5),
-            cpu_ns_per_round: per_round(all.iter().map(|s| s.rusage.cpu_ns()).sum::<u64>() as f64),
+            cpu_ns_per_round: per_round(sum(all.iter().map(|s| s.rusage.cpu_ns)) as f64),
             jain_index: r.jain_index(),
             barging_rate: r.barging_rate(),
         }
     }
+}
+
+/// Adds counts that came from other processes without trusting them not to overflow.
+fn sum(xs: impl Iterator<Item = u64>) -> u64 {
+    xs.fold(0, u64::saturating_add)
 }
 
 /// Median and range over repeats.

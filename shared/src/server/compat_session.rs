@@ -1,13 +1,12 @@
 //! The server's end of `--seed-compat`: a blog client's `CACHEDFILE HELLO`, checked like any
 //! hello and played on a blocking thread like any session (the protocol is in [`crate::compat`]).
 
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
-use super::{Server, error_chain};
+use super::{Server, discard, error_chain};
 use crate::compat::writer::BlogSession;
 use crate::compat::{CompatError, SeedCompat};
 use crate::proto::Message;
@@ -25,7 +24,8 @@ impl Server {
     ///
     /// The blog's client does not bind, so it cannot be answered: refusals are printed on
     /// stderr, and sent as an `error` datagram only to a sender that has an address. The uid check
-    /// and `--max-sessions` apply as to lockfair's own sessions.
+    /// and `--max-sessions` apply as to lockfair's own sessions. Checking the descriptor (and
+    /// asking kcmp about the sender's) happens on a blocking thread, off the receive loop.
     pub(super) fn handle_compat(
         self: &Arc<Self>,
         id: u64,
@@ -41,24 +41,26 @@ impl Server {
             ..
         } = got;
         let pid = credentials.map_or(0, |c| c.pid);
-        // Every received descriptor is closed inside `admit_compat` before any reply goes out.
-        let (permit, blog) = match self.admit_compat(compat, fds, credentials, control_truncated) {
-            Ok(admitted) => admitted,
-            Err(Refusal { why, loud }) => {
-                if loud {
-                    eprintln!("lockfair-server: compat datagram {id} (pid {pid}): refused: {why}");
-                } else {
-                    self.log(id, &why);
-                }
-                if let Some(to) = &from {
-                    self.reply_now(to, &Message::Error(why));
-                }
-                return;
+        let refused = move |server: &Server, Refusal { why, loud }: Refusal| {
+            if loud {
+                eprintln!("lockfair-server: compat datagram {id} (pid {pid}): refused: {why}");
+            } else {
+                server.log(id, &why);
+            }
+            if let Some(to) = &from {
+                server.reply_now(to, &Message::Error(why));
+            }
+        };
+        let permit = match self.admit_compat(credentials, control_truncated) {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                refused(self, refusal);
+                return discard(fds);
             }
         };
         let Ok(handle) = AbortHandle::new() else {
             eprintln!("lockfair-server: compat datagram {id}: server out of resources (eventfd)");
-            return;
+            return discard(fds);
         };
         self.running
             .lock()
@@ -68,10 +70,15 @@ impl Server {
         // a client that holds a lock of its own gets as long as a lockfair client gets to start.
         let limits = &self.config.limits;
         let budget_ns = (limits.start_timeout_ms + limits.grace_ms) * 1_000_000;
+        let compat = compat.clone();
         let server = self.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let outcome = tokio::task::spawn_blocking(move || blog.play(budget_ns, handle)).await;
+            let outcome = tokio::task::spawn_blocking(move || {
+                let blog = BlogSession::accept(fds, pid, &compat).map_err(Err)?;
+                blog.play(budget_ns, handle).map_err(Ok)
+            })
+            .await;
             server
                 .running
                 .lock()
@@ -79,7 +86,15 @@ impl Server {
                 .remove(&id);
             match outcome {
                 Ok(Ok(report)) => println!("{}", report.to_text(id)),
-                Ok(Err(e)) => println!(
+                // Refused: the descriptor did not check out.
+                Ok(Err(Err(e))) => refused(
+                    &server,
+                    Refusal {
+                        why: e.to_string(),
+                        loud: true,
+                    },
+                ),
+                Ok(Err(Ok(e))) => println!(
                     "compat session {id} (pid {pid}): failed: {}",
                     error_chain(&e)
                 ),
@@ -90,14 +105,13 @@ impl Server {
         });
     }
 
-    /// The checks, in the order of `handle`'s: credentials, uid, descriptors, a free slot.
+    /// The checks that need no look at the descriptor, in the order of `handle`'s: credentials,
+    /// uid, truncation, a free slot.
     fn admit_compat(
         &self,
-        compat: &SeedCompat,
-        fds: Vec<OwnedFd>,
         credentials: Option<Credentials>,
         control_truncated: bool,
-    ) -> Result<(OwnedSemaphorePermit, BlogSession), Refusal> {
+    ) -> Result<OwnedSemaphorePermit, Refusal> {
         let loud = |why: String| Refusal { why, loud: true };
         let Some(creds) = credentials else {
             return Err(loud("no credentials arrived with the datagram".into()));
@@ -114,13 +128,11 @@ impl Server {
         if control_truncated {
             return Err(loud(CompatError::FdsTruncated.to_string()));
         }
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            return Err(loud(format!(
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            loud(format!(
                 "server busy: {} sessions running (--max-sessions); try again later",
                 self.config.max_sessions
-            )));
-        };
-        let blog = BlogSession::accept(fds, creds.pid, compat).map_err(|e| loud(e.to_string()))?;
-        Ok((permit, blog))
+            ))
+        })
     }
 }

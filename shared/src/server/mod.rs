@@ -164,6 +164,14 @@ pub async fn serve(
     Ok(())
 }
 
+/// Closes received descriptors off the receive loop: closing a file on a FUSE mount waits for
+/// its daemon, which a peer controls.
+pub(crate) fn discard(fds: Vec<OwnedFd>) {
+    if !fds.is_empty() {
+        drop(tokio::task::spawn_blocking(move || drop(fds)));
+    }
+}
+
 /// An error and its sources on one line, the way `anyhow` prints `{:#}`.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -193,56 +201,55 @@ impl Server {
             credentials,
             from,
         } = got;
-        // Without an address there is nobody to answer; the descriptors close as `fds` drops.
+        // Without an address there is nobody to answer.
         let Some(from) = from else {
             self.log(id, "datagram from an unbound socket: dropped");
-            return;
-        };
-        let refuse = |why: String| {
-            self.log(id, &why);
-            self.reply_now(&from, &Message::Error(why));
+            return discard(fds);
         };
         let Some(creds) = credentials else {
-            return refuse("no credentials arrived with the datagram".into());
+            return self.refuse(
+                id,
+                &from,
+                "no credentials arrived with the datagram".into(),
+                fds,
+            );
         };
         if creds.uid != self.uid && !self.config.allow_uids.contains(&creds.uid) {
-            return refuse(format!(
+            let why = format!(
                 "uid {} may not use this server (it runs as uid {}); start it with --allow-uid {}",
                 creds.uid, self.uid, creds.uid
-            ));
+            );
+            return self.refuse(id, &from, why, fds);
         }
         if truncated {
-            return refuse(format!("datagram larger than {MAX_DATAGRAM} bytes"));
+            let why = format!("datagram larger than {MAX_DATAGRAM} bytes");
+            return self.refuse(id, &from, why, fds);
         }
         if control_truncated {
-            return refuse(format!(
-                "too many descriptors: ancillary data truncated (at most {MAX_FDS} fit)"
-            ));
+            let why =
+                format!("too many descriptors: ancillary data truncated (at most {MAX_FDS} fit)");
+            return self.refuse(id, &from, why, fds);
         }
-        let hello = match proto::decode(&buf[..len]) {
-            Ok(Message::Hello(hello)) => hello,
-            Ok(_) => return refuse("expected a hello".into()),
-            Err(e) => return refuse(e.to_string()),
+        let hello = match proto::decode_hello(&buf[..len]) {
+            Ok(hello) => hello,
+            Err(e) => return self.refuse(id, &from, e.to_string(), fds),
         };
         if let Err(why) = check_hello(
             &hello,
             &self.config.limits,
             crate::placement::allowed_cpus(),
         ) {
-            return refuse(why);
+            return self.refuse(id, &from, why, fds);
         }
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            return refuse(format!(
+            let why = format!(
                 "server busy: {} sessions running (--max-sessions); try again later",
                 self.config.max_sessions
-            ));
-        };
-        let (arena, fds) = match session::adopt(&hello, fds) {
-            Ok(parts) => parts,
-            Err(why) => return refuse(why),
+            );
+            return self.refuse(id, &from, why, fds);
         };
         let Ok(handle) = AbortHandle::new() else {
-            return refuse("server out of resources (eventfd)".into());
+            return self.refuse(id, &from, "server out of resources (eventfd)".into(), fds);
         };
         let spec = session::side_spec(&hello, &self.config.limits, Some(creds.pid));
         let what = format!(
@@ -253,38 +260,63 @@ impl Server {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, handle.clone());
-        self.reply_now(&from, &Message::Ready(Ready { cpu: hello.cpu }));
         let server = self.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let outcome =
-                tokio::task::spawn_blocking(move || run_side(&spec, &arena, fds, None, handle))
+            // Looking at the descriptors and mapping the arena happen off the receive loop too.
+            let adopted = tokio::task::spawn_blocking(move || session::adopt(&hello, fds)).await;
+            let reply = match adopted {
+                Ok(Ok((arena, fds))) => {
+                    server.reply_now(
+                        &from,
+                        &Message::Ready(Ready {
+                            cpu: spec.plan.cpu.map(|c| c as u16),
+                        }),
+                    );
+                    println!("{what}: started");
+                    let outcome = tokio::task::spawn_blocking(move || {
+                        run_side(&spec, &arena, fds, None, handle)
+                    })
                     .await;
+                    match outcome {
+                        Ok(Ok(stats)) => {
+                            println!(
+                                "{what}: {} rounds, {} whoops, {} overlaps, {} wrong reads ({})",
+                                stats.rounds,
+                                stats.whoops,
+                                stats.overlaps,
+                                stats.wrong_reads,
+                                crate::measure::end_name(stats.end)
+                            );
+                            Message::Result(Box::new(stats))
+                        }
+                        Ok(Err(e)) => {
+                            println!("{what}: failed: {}", error_chain(&e));
+                            Message::Error(error_chain(&e))
+                        }
+                        Err(e) => Message::Error(format!("the session thread failed: {e}")),
+                    }
+                }
+                Ok(Err(why)) => {
+                    server.log(id, &why);
+                    Message::Error(why)
+                }
+                Err(e) => Message::Error(format!("the session thread failed: {e}")),
+            };
             server
                 .running
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
-            let reply = match outcome {
-                Ok(Ok(stats)) => {
-                    println!(
-                        "{what}: {} rounds, {} whoops, {} overlaps, {} wrong reads ({})",
-                        stats.rounds,
-                        stats.whoops,
-                        stats.overlaps,
-                        stats.wrong_reads,
-                        crate::measure::end_name(stats.end)
-                    );
-                    Message::Result(Box::new(stats))
-                }
-                Ok(Err(e)) => {
-                    println!("{what}: failed: {}", error_chain(&e));
-                    Message::Error(error_chain(&e))
-                }
-                Err(e) => Message::Error(format!("the session thread failed: {e}")),
-            };
             server.reply_patiently(&from, &reply).await;
         });
+    }
+
+    /// Refuses a datagram: logs, answers with the reason, and closes its descriptors.
+    fn refuse(&self, id: u64, to: &UnixAddr, why: String, fds: Vec<OwnedFd>) {
+        self.log(id, &why);
+        self.reply_now(to, &Message::Error(why));
+        discard(fds);
     }
 
     /// One non-blocking attempt: a peer that does not read its socket gets nothing.

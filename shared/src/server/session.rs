@@ -57,6 +57,13 @@ pub fn check_hello(hello: &Hello, limits: &Limits, allowed_cpus: &[usize]) -> Re
             limits.max_ms, hello.max_ms
         ));
     }
+    if hello.spin > crate::variant::MAX_SPIN {
+        return Err(format!(
+            "spin must be at most {}, got {}",
+            crate::variant::MAX_SPIN,
+            hello.spin
+        ));
+    }
     if let Some(cpu) = hello.cpu
         && !allowed_cpus.contains(&(cpu as usize))
     {

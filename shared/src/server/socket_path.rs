@@ -26,6 +26,10 @@ pub enum SocketPathError {
     LiveServer(PathBuf),
     #[error("{0} exists and is not a socket; remove it or pass another --socket")]
     NotASocket(PathBuf),
+    #[error(
+        "{0} is not a directory (or is a symlink); the socket's directory must be a real one: pass another --socket"
+    )]
+    NotADirectory(PathBuf),
     #[error("{path} belongs to uid {owner}, not to us; pass another --socket")]
     ForeignOwner { path: PathBuf, owner: u32 },
     #[error("{path} is mode {mode:o}: other users could enter it; run `chmod 700 {path}` or pass another --socket", path = .path.display())]
@@ -79,7 +83,7 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketPathError> {
 pub fn check_private_dir(dir: &Path) -> Result<(), SocketPathError> {
     let meta = fs::symlink_metadata(dir).map_err(io_err("inspect", dir))?;
     if !meta.is_dir() {
-        return Err(SocketPathError::NotASocket(dir.to_path_buf()));
+        return Err(SocketPathError::NotADirectory(dir.to_path_buf()));
     }
     if meta.uid() != getuid().as_raw() {
         return Err(SocketPathError::ForeignOwner {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::start::wait_at_start_line;
 use super::watchdog::Watchdog;
-use super::{Plan, SessionError, retry, sys};
+use super::{Acquired, Plan, SessionError, acquire, retry, sys};
 use crate::arena::{Header, StopReason};
 use crate::measure::{End, FreeStats, SideStats};
 use crate::sys::clock::monotonic_ns;
@@ -21,6 +21,8 @@ pub fn run_free(
     dog: &Watchdog,
 ) -> Result<SideStats, SessionError> {
     let result = contend(header, handoff, plan, dog);
+    // Only `release` itself can fail while we hold the lock, so there is nothing to give back
+    // here: the others just need to hear that we are gone.
     if result.is_err() {
         header.request_stop(StopReason::Aborted);
         header
@@ -66,26 +68,34 @@ fn contend(
         if !handoff.marks_waiting() {
             h.waiting.fetch_or(my_bit, Ordering::AcqRel);
         }
-        retry(dog, "acquire", || handoff.acquire())?;
+        let held = acquire(dog, h, handoff)?;
         let got = monotonic_ns();
         h.waiting.fetch_and(!my_bit, Ordering::AcqRel);
+        if let Acquired::Stopped = held {
+            end = match h.stopped() {
+                Some(StopReason::Deadline) => End::PeerDeadline,
+                _ => End::PeerAborted,
+            };
+            break;
+        }
         if h.enter(me) {
             stats.overlaps += 1;
         }
-        // Who held it last, and was anyone else waiting when we took it back?
+        // Who held it last, and was anyone else waiting when it was released? (Looking at
+        // `waiting` now would also count contenders who asked after we got it.)
         let previous = h.last_holder.swap(my_tag, Ordering::AcqRel);
         if previous == my_tag {
             run += 1;
-            if h.waiting.load(Ordering::Acquire) & !my_bit != 0 {
+            if h.waiting_at_release.load(Ordering::Acquire) & !my_bit != 0 {
                 free.barging += 1;
             }
         } else {
             if run > 0 {
-                let _ = free.runs.record(run);
+                free.runs.saturating_record(run);
             }
             run = 1;
         }
-        let _ = free.wait.record(got.saturating_sub(asked));
+        free.wait.saturating_record(got.saturating_sub(asked));
         // The common window: everyone has asked at least once, nobody has finished yet.
         if h.begun.load(Ordering::Acquire) >= everyone
             && h.first_finished.load(Ordering::Acquire) == 0
@@ -94,6 +104,8 @@ fn contend(
         }
         stats.rounds += 1;
         h.leave(me);
+        h.waiting_at_release
+            .store(h.waiting.load(Ordering::Acquire), Ordering::Release);
         retry(dog, "release", || handoff.release())?;
         if got >= deadline && stats.rounds < plan.rounds {
             h.request_stop(StopReason::Deadline);
@@ -103,7 +115,7 @@ fn contend(
         }
     }
     if run > 0 {
-        let _ = free.runs.record(run);
+        free.runs.saturating_record(run);
     }
     if end == End::Completed {
         let _ = h

@@ -59,6 +59,8 @@ pub enum SessionError {
     Setup(#[from] SetupError),
     #[error("the other contenders did not reach the start line within {0} ms")]
     StartTimeout(u64),
+    #[error("another contender gave up before the start")]
+    StoppedBeforeStart,
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
 }
@@ -77,15 +79,19 @@ pub fn run_side(
     watch: Option<Watch>,
     handle: AbortHandle,
 ) -> Result<SideStats, SessionError> {
-    crate::placement::pin_current_thread(spec.plan.cpu).map_err(sys("pin the session thread"))?;
+    // The watchdog thread inherits our CPU mask: start it unpinned (a pooled thread may carry an
+    // earlier session's pin), so its wakeups do not land on the CPU being measured.
+    crate::placement::pin_current_thread(None).map_err(sys("unpin the session thread"))?;
     let budget = spec.plan.start_timeout_ns + spec.plan.max_ns + spec.grace_ns;
     let dog = Watchdog::start(WatchdogSpec {
         peer_pids: spec.peer_pids.clone(),
         deadline_ns: monotonic_ns().saturating_add(budget),
         watch,
         handle: handle.clone(),
+        stop: Some(arena.stop_watch()),
     })
     .map_err(sys("start the watchdog"))?;
+    crate::placement::pin_current_thread(spec.plan.cpu).map_err(sys("pin the session thread"))?;
     let ctx = Ctx {
         arena,
         contender: spec.plan.contender,
@@ -94,7 +100,12 @@ pub fn run_side(
         spin: spec.spin,
         abort: handle.aborted_fd(),
     };
-    let mut opened = spec.variant.open(&ctx, fds)?;
+    let mut opened = spec.variant.open(&ctx, fds).inspect_err(|_| {
+        // The others are on their way to the start line: tell them not to wait for us.
+        arena
+            .header()
+            .request_stop(crate::arena::StopReason::Aborted);
+    })?;
     match spec.mode {
         Mode::Turns => turns::run_turns(
             arena.header(),
@@ -104,6 +115,41 @@ pub fn run_side(
             &dog,
         ),
         Mode::Free => free::run_free(arena.header(), opened.handoff.as_mut(), &spec.plan, &dog),
+    }
+}
+
+/// How waiting for the mechanism ended.
+pub(crate) enum Acquired {
+    /// We hold it.
+    Held,
+    /// The run stopped while we waited (we were interrupted and saw the stop flag); we hold
+    /// nothing.
+    Stopped,
+}
+
+/// Waits for the mechanism until it is ours, unless the watchdog aborts the session or the run
+/// stops while we wait (the watchdog interrupts us once the arena's stop word is set).
+pub(crate) fn acquire(
+    dog: &Watchdog,
+    h: &crate::arena::Header,
+    handoff: &mut dyn crate::variant::Handoff,
+) -> Result<Acquired, SessionError> {
+    loop {
+        match handoff.acquire() {
+            Ok(()) => return Ok(Acquired::Held),
+            Err(Errno::EINTR) => {
+                dog.check()?;
+                if h.stopped().is_some() {
+                    return Ok(Acquired::Stopped);
+                }
+            }
+            Err(errno) => {
+                return Err(SessionError::Sys {
+                    what: "acquire",
+                    errno,
+                });
+            }
+        }
     }
 }
 

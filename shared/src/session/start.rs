@@ -17,7 +17,8 @@ pub(super) fn wait_at_start_line(
     plan: &Plan,
     dog: &Watchdog,
 ) -> Result<(), SessionError> {
-    let arrived = h.arrived.fetch_add(1, Ordering::AcqRel) + 1;
+    // The peer can write anything into `arrived`: wrap rather than overflow.
+    let arrived = h.arrived.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
     if arrived as usize == plan.contenders {
         h.release_ns.store(monotonic_ns(), Ordering::Release);
         h.started.store(1, Ordering::Release);
@@ -27,6 +28,9 @@ pub(super) fn wait_at_start_line(
     let give_up = monotonic_ns().saturating_add(plan.start_timeout_ns);
     while h.started.load(Ordering::Acquire) == 0 {
         dog.check()?;
+        if h.stopped().is_some() {
+            return Err(SessionError::StoppedBeforeStart);
+        }
         let now = monotonic_ns();
         if now >= give_up {
             return Err(SessionError::StartTimeout(

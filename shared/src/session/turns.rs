@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use super::start::wait_at_start_line;
 use super::watchdog::Watchdog;
-use super::{Plan, SessionError, retry, sys};
+use super::{Acquired, Plan, SessionError, acquire, retry, sys};
 use crate::arena::{Header, StopReason};
 use crate::measure::{End, SideStats};
 use crate::sys::clock::monotonic_ns;
@@ -56,10 +56,12 @@ fn take_turns(
         // Wait for the turn: take the mechanism, look whose turn it is, let go if not ours.
         let now = loop {
             dog.check()?;
-            retry(dog, "acquire", || handoff.acquire())?;
+            let held = acquire(dog, h, handoff)?;
             let now = monotonic_ns();
             if let Some(reason) = h.stopped() {
-                retry(dog, "release", || handoff.release())?;
+                if let Acquired::Held = held {
+                    retry(dog, "release", || handoff.release())?;
+                }
                 let _ = handoff.wake_everyone();
                 break 'run match reason {
                     StopReason::Deadline => End::PeerDeadline,
@@ -91,11 +93,15 @@ fn take_turns(
             break stop_for_deadline(h, handoff);
         }
         let released = h.release_ns.load(Ordering::Acquire);
-        let _ = stats.handoff.record(now.saturating_sub(released));
+        stats
+            .handoff
+            .saturating_record(now.saturating_sub(released));
         if let Some(passed) = last_pass {
-            let _ = stats.round_trip.record(now.saturating_sub(passed));
+            stats
+                .round_trip
+                .saturating_record(now.saturating_sub(passed));
         }
-        let _ = stats.whoops_per_round.record(whoops_this_turn);
+        stats.whoops_per_round.saturating_record(whoops_this_turn);
         whoops_this_turn = 0;
 
         // The release timestamp goes out just before the turn does.

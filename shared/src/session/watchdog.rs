@@ -21,6 +21,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::pthread::Pthread;
 use rustix::event::{PollFd, PollFlags, poll};
 
+use crate::arena::StopWatch;
 use crate::sys::clock::monotonic_ns;
 use crate::sys::{pidfd, signal};
 
@@ -147,6 +148,10 @@ pub struct WatchdogSpec {
     pub deadline_ns: u64,
     pub watch: Option<Watch>,
     pub handle: AbortHandle,
+    /// The arena's stop word. Once it is set, the watchdog keeps interrupting the session
+    /// thread (without aborting it), so a contender blocked in the kernel notices the stop even
+    /// if the wakeup meant for it went to a contender that died.
+    pub stop: Option<StopWatch>,
 }
 
 /// The running watchdog of the current thread's session.
@@ -178,11 +183,12 @@ impl Watchdog {
         }
         let deadline = spec.deadline_ns;
         let watch = spec.watch;
+        let stop = spec.stop;
         let inner = shared.clone();
         let thread = std::thread::Builder::new()
             .name("lockfair-watchdog".into())
-            .spawn(move || watch_loop(&inner, target, peers, deadline, watch))
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+            .spawn(move || watch_loop(&inner, target, peers, deadline, watch, stop))
+            .map_err(|e| crate::sys::io_errno(&e))?;
         Ok(Watchdog {
             shared,
             thread: Some(thread),
@@ -218,12 +224,14 @@ fn watch_loop(
     peers: Vec<(i32, OwnedFd)>,
     deadline_ns: u64,
     mut watch: Option<Watch>,
+    stop: Option<StopWatch>,
 ) {
     loop {
         if shared.done.load(Ordering::Acquire) {
             return;
         }
-        if shared.aborted.load(Ordering::Acquire) {
+        let stopped = stop.as_ref().is_some_and(StopWatch::stopped);
+        if shared.aborted.load(Ordering::Acquire) || stopped {
             // Keep kicking: a signal that lands just before the thread enters its syscall is lost.
             let _ = signal::interrupt(target);
             sleep_on(&shared.wake, &[], None, KICK_NS);
@@ -269,11 +277,7 @@ fn sleep_on(
     if let Some(w) = watched {
         fds.push(PollFd::new(w, PollFlags::IN));
     }
-    let timeout = rustix::time::Timespec {
-        tv_sec: (timeout_ns / 1_000_000_000) as i64,
-        tv_nsec: (timeout_ns % 1_000_000_000) as i64,
-    };
-    if poll(&mut fds, Some(&timeout)).is_err() {
+    if poll(&mut fds, Some(&crate::sys::clock::timespec(timeout_ns))).is_err() {
         return (None, false);
     }
     let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());

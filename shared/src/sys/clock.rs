@@ -13,3 +13,11 @@ pub fn monotonic_ns() -> u64 {
         ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
     })
 }
+
+/// `ns` nanoseconds as a timespec, for timeouts.
+pub fn timespec(ns: u64) -> rustix::time::Timespec {
+    rustix::time::Timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
+    }
+}

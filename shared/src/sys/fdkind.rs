@@ -47,7 +47,7 @@ pub fn link_name(fd: impl AsFd) -> Result<String, Errno> {
     let path = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
     std::fs::read_link(path)
         .map(|p| p.to_string_lossy().into_owned())
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        .map_err(|e| crate::sys::io_errno(&e))
 }
 
 /// Classifies `fd` without reading, writing or stat-ing it.

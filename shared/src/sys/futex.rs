@@ -19,11 +19,13 @@ pub fn wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
 
 /// Like [`wait`] but gives up after `timeout_ns` with `ETIMEDOUT`.
 pub fn wait_for(word: &AtomicU32, expected: u32, timeout_ns: u64) -> Result<(), Errno> {
-    let ts = rustix::time::Timespec {
-        tv_sec: (timeout_ns / 1_000_000_000) as i64,
-        tv_nsec: (timeout_ns % 1_000_000_000) as i64,
-    };
-    futex::wait(word, futex::Flags::empty(), expected, Some(&ts)).map_err(super::errno)
+    futex::wait(
+        word,
+        futex::Flags::empty(),
+        expected,
+        Some(&super::clock::timespec(timeout_ns)),
+    )
+    .map_err(super::errno)
 }
 
 /// Wakes up to `count` waiters on `word`; returns how many were woken.

@@ -11,6 +11,7 @@ use std::ptr::NonNull;
 
 use nix::errno::Errno;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use rustix::fs::SealFlags;
 
 /// A type that may live in memory another process writes concurrently.
 ///
@@ -18,6 +19,11 @@ use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 /// Implementors must be `#[repr(C)]`, contain only atomics (or arrays of them), and accept every
 /// bit pattern as a valid value.
 pub unsafe trait SharedAtomics: Sync {}
+
+// SAFETY: `#[repr(C)]`, only atomics and arrays of atomics: every bit pattern is valid.
+unsafe impl SharedAtomics for crate::arena::Header {}
+// SAFETY: as for `Header`.
+unsafe impl SharedAtomics for crate::arena::Slot {}
 
 /// An owned `MAP_SHARED`, read-write mapping; unmapped on drop.
 #[derive(Debug)]
@@ -34,10 +40,16 @@ unsafe impl Sync for SharedMapping {}
 impl SharedMapping {
     /// Maps the first `len` bytes of `fd` read-write and shared.
     ///
-    /// The caller must make sure the file cannot shrink below `len` while mapped (the arena's
-    /// `F_SEAL_SHRINK` does that), or touching the mapping could raise SIGBUS.
+    /// Only a file sealed with `F_SEAL_SHRINK` and at least `len` bytes long is accepted
+    /// (`EINVAL` otherwise, `EINVAL` too for files that cannot be sealed): a file that could
+    /// shrink under the mapping would turn a read of it into SIGBUS.
     pub fn map(fd: impl AsFd, len: usize) -> Result<Self, Errno> {
         let nz = NonZeroUsize::new(len).ok_or(Errno::EINVAL)?;
+        if !super::fdkind::seals(&fd)?.contains(SealFlags::SHRINK)
+            || super::fdkind::size(&fd)? < len as u64
+        {
+            return Err(Errno::EINVAL);
+        }
         // SAFETY: a fresh mapping at an address the kernel chooses; it aliases no Rust object.
         let addr = unsafe {
             mmap(
@@ -50,16 +62,6 @@ impl SharedMapping {
             )?
         };
         Ok(Self { addr, len })
-    }
-
-    /// The mapping's length in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Always false: mappings are never empty.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// A reference to the `T` at `offset`, or `None` if it would not fit or is misaligned.

@@ -25,3 +25,8 @@ use nix::errno::Errno;
 pub(crate) fn errno(e: rustix::io::Errno) -> Errno {
     Errno::from_raw(e.raw_os_error())
 }
+
+/// The errno inside an `std::io::Error` (`EIO` if it carries none), for the same reason.
+pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32))
+}

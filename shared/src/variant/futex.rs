@@ -48,7 +48,7 @@ impl Handoff for FutexTurns<'_> {
     fn acquire(&mut self) -> Result<(), Errno> {
         loop {
             let seen = self.header.turn.load(Ordering::Acquire);
-            if seen == self.me || seen == NO_TURN {
+            if seen == self.me || seen == NO_TURN || self.header.stopped().is_some() {
                 return Ok(());
             }
             match futex::wait(&self.header.turn, seen) {

@@ -173,6 +173,9 @@ pub struct Ctx<'a> {
 
 /// `spin-futex`'s default spin bound, chosen by `lockfair-client bench --spin-sweep` (README).
 pub const DEFAULT_SPIN: u32 = 4096;
+/// The largest spin bound accepted: spinning is user time no signal can interrupt, so it must
+/// stay short (2^20 iterations are tens of milliseconds) whatever a peer asks for.
+pub const MAX_SPIN: u32 = 1 << 20;
 
 impl Ctx<'_> {
     /// This contender's role.
@@ -283,20 +286,6 @@ impl Variant {
             Variant::TokioEventfd => "tokio-eventfd",
             Variant::LockChain => "lock-chain",
         }
-    }
-
-    /// Looks a variant up by its name.
-    pub fn from_name(name: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.name() == name)
-    }
-
-    /// True for variants where a contender takes a file lock and then looks whose turn it is
-    /// (they can whoop in `turns` mode).
-    pub fn is_file_lock(self) -> bool {
-        matches!(
-            self,
-            Variant::Seed | Variant::Ofd | Variant::Posix | Variant::Lockf | Variant::Flock
-        )
     }
 
     /// Only `seed` locks through the descriptor it received, sharing the sender's open file
@@ -461,7 +450,7 @@ impl Channels {
                     .try_clone()
                     .map_err(|e| SetupError::Sys {
                         what: "duplicate a channel",
-                        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                        errno: crate::sys::io_errno(&e),
                     })
             })
             .collect()
@@ -545,7 +534,14 @@ impl Turn for ArenaTurn<'_> {
     }
 
     fn pass(&mut self, next: usize) -> Result<(), Errno> {
-        self.header.turn.store(next as u32, Ordering::Release);
+        // Only from us: if someone stopped the run meanwhile (the word says `NO_TURN`), leave it,
+        // or a waiter that saw the stop would be put back to sleep on a live-looking turn.
+        let _ = self.header.turn.compare_exchange(
+            self.me,
+            next as u32,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 }

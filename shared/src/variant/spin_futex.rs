@@ -8,9 +8,9 @@
 //! last took its turn on; a spinner compares it with its own. The spin bound is a safety net,
 //! chosen by `lockfair-client bench --spin-sweep` (README).
 //!
-//! The park protocol is Dekker's: the sleeper sets `parked` then re-reads the turn; the waker
-//! stores the turn then reads `parked`; both with sequentially consistent ordering, so at least
-//! one of them sees the other's write and no wakeup is lost.
+//! The park protocol is Dekker's: the sleeper stores `parked` then re-reads the turn, both
+//! sequentially consistent; the waker stores the turn (release), then a sequentially consistent
+//! fence and swap of `parked`. At least one of them sees the other's write, so no wakeup is lost.
 
 use std::sync::atomic::{Ordering, fence};
 
@@ -79,7 +79,7 @@ impl Handoff for SpinTurns<'_> {
         let my_cpu = publish_cpu(self.arena, self.me);
         for _ in 0..self.spin {
             let t = h.turn.load(Ordering::Acquire);
-            if t == me || t == NO_TURN {
+            if t == me || t == NO_TURN || h.stopped().is_some() {
                 return Ok(());
             }
             if !holder_runs_elsewhere(self.arena, t as usize, self.contenders, my_cpu) {
@@ -93,7 +93,7 @@ impl Handoff for SpinTurns<'_> {
         let result = loop {
             slot.parked.store(1, Ordering::SeqCst);
             let seen = h.turn.load(Ordering::SeqCst);
-            if seen == me || seen == NO_TURN {
+            if seen == me || seen == NO_TURN || h.stopped().is_some() {
                 break Ok(());
             }
             match futex::wait_bits(&h.turn, seen, futex::bit(self.me)) {
@@ -159,6 +159,9 @@ impl Handoff for SpinMutex<'_> {
                 .is_ok()
             {
                 taken = true;
+                break;
+            }
+            if h.stopped().is_some() {
                 break;
             }
             let owner = h.mutex_owner.load(Ordering::Relaxed) as usize;

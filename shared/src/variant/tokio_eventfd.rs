@@ -23,11 +23,11 @@ pub(super) fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<TokioEventfd<
         .build()
         .map_err(|e| SetupError::Sys {
             what: "start a tokio runtime",
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            errno: crate::sys::io_errno(&e),
         })?;
     let register_error = |e: io::Error| SetupError::Sys {
         what: "register an eventfd with tokio",
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        errno: crate::sys::io_errno(&e),
     };
     for fd in &fds {
         // The client creates them non-blocking; a peer's may not be, and a blocking read would
@@ -44,7 +44,7 @@ pub(super) fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<TokioEventfd<
         (Mode::Free, Some(token), None) => {
             let copy = token.try_clone().map_err(|e| SetupError::Sys {
                 what: "duplicate the token eventfd",
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                errno: crate::sys::io_errno(&e),
             })?;
             (token, copy)
         }
@@ -80,7 +80,7 @@ pub(super) struct TokioEventfd<'a> {
 }
 
 fn errno(e: io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32))
+    crate::sys::io_errno(&e)
 }
 
 fn post(fd: impl AsFd) -> Result<(), Errno> {
