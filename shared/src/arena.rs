@@ -22,8 +22,9 @@ use crate::sys::mapping::SharedMapping;
 
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
-/// Bumped whenever the layout below changes.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Bumped whenever the layout below, or how a variant uses it, changes (2: `spin-futex` sleeps on
+/// its own `parked` word): sides of different versions refuse each other instead of hanging.
+pub const LAYOUT_VERSION: u32 = 2;
 const PAGE: usize = 4096;
 /// Total size of the memfd.
 pub const ARENA_SIZE: usize = 3 * PAGE;

@@ -10,7 +10,16 @@
 //!
 //! The park protocol is Dekker's: the sleeper stores `parked` then re-reads the turn, both
 //! sequentially consistent; the waker stores the turn (release), then a sequentially consistent
-//! fence and swap of `parked`. At least one of them sees the other's write, so no wakeup is lost.
+//! fence and swap of `parked`. At least one of them sees the other's write.
+//!
+//! The sleeper sleeps on its own `parked` word, not on the turn word, and the waker clears that
+//! word as it wakes. A waker can be delayed between its turn store and its swap long enough for
+//! the sleeper to take that turn, pass it back and park again; the late swap then clears the
+//! flag of the *new* sleep. Had the sleeper been waiting on the turn word, it would sleep on with
+//! its flag cleared, and the next handoff, seeing no flag, would not wake it: a lost wakeup
+//! (`bench --spin-sweep` hit it about once in 40 runs). Waiting on `parked` itself, the cleared
+//! flag is the futex value changing: the sleeper is woken or never sleeps, re-parks and looks
+//! at the turn again.
 
 use std::sync::atomic::{Ordering, fence};
 
@@ -87,8 +96,8 @@ impl Handoff for SpinTurns<'_> {
             }
             std::hint::spin_loop();
         }
-        // Wakes are addressed (one bit per contender), so anything that returns without our turn
-        // (a spurious wakeup, or the word moving on to someone else) means: wait again.
+        // Anything that returns without our turn (a spurious wakeup, a late waker's clear) means:
+        // raise the flag and look again.
         let slot = self.arena.slot(self.me);
         let result = loop {
             slot.parked.store(1, Ordering::SeqCst);
@@ -96,7 +105,10 @@ impl Handoff for SpinTurns<'_> {
             if seen == me || seen == NO_TURN || h.stopped().is_some() {
                 break Ok(());
             }
-            match futex::wait_bits(&h.turn, seen, futex::bit(self.me)) {
+            #[cfg(test)]
+            tests::before_sleep();
+            // Sleeps only while our flag is still up: whoever clears it also wakes us.
+            match futex::wait(&slot.parked, 1) {
                 Ok(()) | Err(Errno::EAGAIN) => continue,
                 Err(e) => break Err(e),
             }
@@ -116,20 +128,23 @@ impl Handoff for SpinTurns<'_> {
         // holder "asleep" while it wakes up, park as well, and the pair would stay in a convoy
         // of two wakeups per round.
         fence(Ordering::SeqCst);
-        if self.arena.slot(next).parked.swap(0, Ordering::SeqCst) != 0 {
-            futex::wake_bits(&self.header.turn, i32::MAX as u32, futex::bit(next))?;
+        let parked = &self.arena.slot(next).parked;
+        if parked.swap(0, Ordering::SeqCst) != 0 {
+            futex::wake(parked, 1)?;
         }
         Ok(())
     }
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {
         self.header.turn.store(NO_TURN, Ordering::SeqCst);
-        futex::wake_bits(
-            &self.header.turn,
-            i32::MAX as u32,
-            std::num::NonZeroU32::MAX,
-        )
-        .map(drop)
+        fence(Ordering::SeqCst);
+        for c in 0..self.contenders {
+            let parked = &self.arena.slot(c).parked;
+            if parked.swap(0, Ordering::SeqCst) != 0 {
+                futex::wake(parked, 1)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -192,5 +207,122 @@ impl Handoff for SpinMutex<'_> {
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use nix::sys::eventfd::{EfdFlags, EventFd};
+
+    use crate::arena::Arena;
+    use crate::variant::{Ctx, Mode, Variant};
+
+    thread_local! {
+        /// Runs on this thread between raising the flag and going to sleep.
+        static BEFORE_SLEEP: RefCell<Option<Box<dyn FnMut()>>> = RefCell::new(None);
+    }
+
+    pub(super) fn before_sleep() {
+        BEFORE_SLEEP.with(|hook| {
+            if let Some(f) = hook.borrow_mut().as_mut() {
+                f();
+            }
+        });
+    }
+
+    /// The lost wakeup, replayed step by step: the waker (0) passes the turn but is delayed
+    /// before its swap; the sleeper (1) takes the turn, passes it back and parks again; the
+    /// waker's late swap clears the new sleep's flag just before the sleeper goes to sleep; the
+    /// waker's next handoff must still wake it.
+    #[test]
+    fn a_late_waker_cannot_make_the_next_wakeup_go_missing() {
+        let arena = Arena::create(2).unwrap();
+        Variant::SpinFutex.prepare(&arena, Mode::Turns, 2).unwrap();
+        let abort = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC).unwrap();
+        let ctx = |contender| Ctx {
+            arena: &arena,
+            contender,
+            contenders: 2,
+            mode: Mode::Turns,
+            spin: 1,
+            abort: std::os::fd::AsFd::as_fd(&abort),
+        };
+        let (about_to_sleep, sleeper_parked) = mpsc::channel::<i32>();
+        let (late_swap_done, go_to_sleep) = mpsc::channel::<()>();
+        let (sleeper_done, done) = mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let mut waker = Variant::SpinFutex.open(&ctx(0), Vec::new()).unwrap();
+            waker.handoff.acquire().unwrap();
+            waker.turn.pass(1).unwrap();
+            // The waker's hand_over is late: the sleeper runs a whole turn first.
+            let sleeper_ctx = ctx(1);
+            scope.spawn(move || {
+                let mut sleeper = Variant::SpinFutex.open(&sleeper_ctx, Vec::new()).unwrap();
+                sleeper.handoff.acquire().unwrap();
+                assert!(sleeper.turn.is_mine().unwrap());
+                sleeper.turn.pass(0).unwrap();
+                sleeper.handoff.hand_over(0).unwrap();
+                let mut first = true;
+                BEFORE_SLEEP.with(|hook| {
+                    *hook.borrow_mut() = Some(Box::new(move || {
+                        if std::mem::take(&mut first) {
+                            about_to_sleep
+                                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                                .unwrap();
+                            go_to_sleep.recv().unwrap();
+                        }
+                    }));
+                });
+                sleeper.handoff.acquire().unwrap();
+                let _ = sleeper_done.send(());
+            });
+            let tid = sleeper_parked.recv().unwrap();
+            waker.handoff.hand_over(1).unwrap();
+            late_swap_done.send(()).unwrap();
+            // Let the sleeper really fall asleep on an arena word before the next handoff.
+            let words = [
+                std::ptr::from_ref(&arena.header().turn) as usize,
+                std::ptr::from_ref(&arena.slot(1).parked) as usize,
+            ];
+            assert!(
+                wait_for_futex_sleep(tid, &words, Duration::from_secs(10)),
+                "the sleeper never went to sleep"
+            );
+            // The waker's next turn, and its handoff: the sleeper must wake.
+            waker.handoff.acquire().unwrap();
+            assert!(waker.turn.is_mine().unwrap());
+            waker.turn.pass(1).unwrap();
+            waker.handoff.hand_over(1).unwrap();
+            let woke = done.recv_timeout(Duration::from_secs(10)).is_ok();
+            if !woke {
+                // Unstick the sleeper so the scope can end, then fail.
+                waker.handoff.wake_everyone().unwrap();
+            }
+            assert!(woke, "the sleeper was never woken: a lost wakeup");
+        });
+    }
+
+    /// Waits until thread `tid` of this process sleeps in `futex` on one of `words`, as
+    /// `/proc/self/task/TID/syscall` shows (syscall number, then the futex address).
+    fn wait_for_futex_sleep(tid: i32, words: &[usize], timeout: Duration) -> bool {
+        let give_up = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < give_up {
+            let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+                .unwrap_or_default();
+            let mut fields = text.split_whitespace();
+            let nr = fields.next().and_then(|n| n.parse::<i64>().ok());
+            let addr = fields
+                .next()
+                .and_then(|a| usize::from_str_radix(a.trim_start_matches("0x"), 16).ok());
+            if nr == Some(nix::libc::SYS_futex) && addr.is_some_and(|a| words.contains(&a)) {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        false
     }
 }
