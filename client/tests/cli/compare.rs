@@ -220,6 +220,113 @@ fn a_small_compare_writes_every_file_and_they_agree() {
     );
 }
 
+#[test]
+fn a_free_mode_compare_reports_waits_and_fairness_not_whoops() {
+    let runtime = TestDir::new("cmpf-rt");
+    let out_dir = TestDir::new("cmpf-out");
+    let report = out_dir.path().join("report");
+    let out = compare(
+        runtime.path(),
+        &[
+            "--mode",
+            "free",
+            "--contenders",
+            "3",
+            "--variants",
+            "ticket,futex",
+            "--placements",
+            "free",
+            "--rounds",
+            "300",
+            "--max-seconds",
+            "0.2",
+            "--repeats",
+            "1",
+            "--out",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    let header = md.lines().find(|l| l.starts_with("| variant")).unwrap();
+    // No turn, so no whoops, round trip or ratio to the pipe's round trip.
+    assert!(
+        header.contains("wait p50") && header.contains("CPU/round"),
+        "{header}"
+    );
+    for gone in ["whoops", "round trip", "× pipe"] {
+        assert!(!header.contains(gone), "{header}");
+    }
+    assert!(md.contains("Jain index"), "{md}");
+    assert!(!report.join("whoops.svg").exists());
+    assert!(report.join("latency-free.svg").exists());
+    for side in ["server", "client", "contender-2"] {
+        assert!(
+            report
+                .join(format!("ticket-free-{side}-wait.hgrm"))
+                .exists(),
+            "{side}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("summary.json")).unwrap())
+            .unwrap();
+    for r in json["runs"].as_array().unwrap() {
+        assert_eq!(r["mode"], "free", "{r}");
+        assert_eq!(r["contender_count"], 3, "{r}");
+        assert_eq!(r["contenders"].as_array().unwrap().len(), 3, "{r}");
+        if r["variant"] == "ticket" {
+            assert_eq!(
+                r["barging_rate"], 0.0,
+                "a FIFO ticket lock never barges: {r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_server_binary_from_another_build_is_refused_before_it_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let runtime = TestDir::new("cmp-stale-rt");
+    let dir = TestDir::new("cmp-stale");
+    let out_dir = dir.path().join("report");
+    // Answers --build-id like an older lockfair-server would; anything else would leave a mark.
+    let fake = dir.path().join("lockfair-server");
+    let marker = dir.path().join("served");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --build-id ]; then echo 0123456789abcdef; else touch {}; fi\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = compare(
+        runtime.path(),
+        &[
+            "--server-bin",
+            fake.to_str().unwrap(),
+            "--variants",
+            "pipe",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is from another build of lockfair") && err.contains("0123456789abcdef"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the stale server was never started");
+    assert_eq!(std::fs::read_dir(runtime.path()).unwrap().count(), 0);
+}
+
 fn check_hgrm(text: &str, path: &Path) {
     let mut lines = text.lines();
     let header = lines.next().unwrap();

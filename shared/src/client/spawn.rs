@@ -25,6 +25,43 @@ pub enum SpawnError {
     Start { path: PathBuf, err: std::io::Error },
     #[error("the server did not say `listening on` within {0:?}")]
     NotListening(Duration),
+    #[error(
+        "{path} is from another build of lockfair (build {theirs}, this client is {ours}): the two sides would not speak the same shared-memory protocol; rebuild both (`cargo build --release --workspace`) or pass --server-bin"
+    )]
+    OtherBuild {
+        path: PathBuf,
+        theirs: String,
+        ours: &'static str,
+    },
+}
+
+const BUILD_ID_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Refuses a server binary built from other sources than this client: a stale binary left next
+/// to a fresh one would otherwise be measured (or hang) in its place.
+fn check_build(binary: &Path) -> Result<(), SpawnError> {
+    let start = |err| SpawnError::Start {
+        path: binary.to_path_buf(),
+        err,
+    };
+    let out =
+        crate::command::output_within(Command::new(binary).arg("--build-id"), BUILD_ID_TIMEOUT)
+            .map_err(start)?
+            .ok_or_else(|| start(std::io::Error::from(std::io::ErrorKind::TimedOut)))?;
+    let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if theirs == crate::BUILD_ID {
+        Ok(())
+    } else {
+        Err(SpawnError::OtherBuild {
+            path: binary.to_path_buf(),
+            theirs: if theirs.is_empty() {
+                "unknown".into()
+            } else {
+                theirs
+            },
+            ours: crate::BUILD_ID,
+        })
+    }
 }
 
 /// Finds `lockfair-server`: `explicit`, else `$LOCKFAIR_SERVER`, else next to this executable.
@@ -57,6 +94,7 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 impl SpawnedServer {
     /// Starts `binary` on a private socket and waits for it to listen.
     pub fn start(binary: &Path) -> Result<SpawnedServer, SpawnError> {
+        check_build(binary)?;
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .filter(|p| p.is_dir())
