@@ -73,8 +73,8 @@ struct RunArgs {
     /// times, as fast as it can
     #[arg(long, value_enum, default_value_t = Mode::Turns)]
     mode: Mode,
-    /// spin-futex: how many times to look at the turn word before sleeping [default: 4096]
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(lockfair::variant::MAX_SPIN)))]
+    /// spin-futex: how many times to look at the turn word before sleeping
+    #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
     spin: u32,
     /// The server's socket [default: the server's default; /tmp/test_socket with --seed-compat]
     #[arg(long)]
@@ -114,8 +114,8 @@ struct CompareArgs {
     /// `turns` or `free` (see `run --help`)
     #[arg(long, value_enum, default_value_t = Mode::Turns)]
     mode: Mode,
-    /// spin-futex's spin bound [default: 4096]
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(lockfair::variant::MAX_SPIN)))]
+    /// spin-futex: how many times to look at the turn word before sleeping
+    #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
     spin: u32,
     /// The report folder [default: results/<UTC date-time>]
     #[arg(long)]

@@ -4,7 +4,8 @@
 //!   (handoff latency in `turns` mode, the wait for the lock in `free` mode; all contenders, all
 //!   repeats) against the percentile, with x as 1/(1-p) on a log axis so the tail gets the room
 //!   it deserves.
-//! - `whoops.svg`: whoops per round for each variant, one bar per placement, log axis.
+//! - `whoops.svg` (`turns` mode): whoops per round for each variant, one bar per placement, log
+//!   axis.
 
 use std::io;
 use std::path::Path;
@@ -25,6 +26,10 @@ impl Exporter for Plots {
                     svg.as_bytes(),
                 )?;
             }
+        }
+        // Whoops only exist where there is a turn to miss.
+        if report.mode() == crate::variant::Mode::Free {
+            return Ok(());
         }
         if let Some(svg) = whoops_svg(report).map_err(io::Error::other)? {
             write_atomically(&dir.join("whoops.svg"), svg.as_bytes())?;

@@ -127,8 +127,11 @@ pub struct SummaryRow {
     pub cpu_ns_per_round: Spread,
     /// Median round trip p50 divided by the pipe's on the same placement.
     pub x_pipe: Option<f64>,
-    /// Over the repeats where it was defined.
+    /// Over the repeats where it was defined ([`SummaryRow::jain_repeats`] of them).
     pub jain_index: Spread,
+    /// Repeats with a Jain index: in `free` mode, those whose common window was not empty.
+    #[serde(default)]
+    pub jain_repeats: usize,
     pub barging_rate: Spread,
 }
 
@@ -166,6 +169,7 @@ pub fn summarize(
                 cpu_ns_per_round: spread(|m| m.cpu_ns_per_round),
                 x_pipe: None,
                 jain_index: Spread::of(cell.iter().filter_map(|m| m.jain_index).collect()),
+                jain_repeats: cell.iter().filter(|m| m.jain_index.is_some()).count(),
                 barging_rate: spread(|m| m.barging_rate),
             });
         }
@@ -186,47 +190,52 @@ pub fn summarize(
 }
 
 /// The main table: the terminal and `summary.md` both print it. In `free` mode the latency
-/// columns are the wait for the lock.
+/// columns are the wait for the lock, and the columns that only mean something with a turn order
+/// (whoops, round trip, its ratio to the pipe's) are left out.
 pub fn summary_table(rows: &[SummaryRow], mode: crate::variant::Mode) -> Table {
-    let wait = match mode {
-        crate::variant::Mode::Turns => "handoff",
-        crate::variant::Mode::Free => "wait",
-    };
+    let turns = mode == crate::variant::Mode::Turns;
+    let wait = if turns { "handoff" } else { "wait" };
     let (p50, p99, max) = (
         format!("{wait} p50"),
         format!("{wait} p99"),
         format!("{wait} max"),
     );
-    let mut t = Table::new(
-        &[
-            "variant",
-            "placement",
-            "rounds/s",
-            "whoops/round",
-            "overlaps",
-            &p50,
-            &p99,
-            &max,
-            "round trip p50",
-            "CPU/round",
-            "× pipe",
-        ],
-        2,
-    );
+    let mut header = vec!["variant", "placement", "rounds/s"];
+    if turns {
+        header.push("whoops/round");
+    }
+    header.extend(["overlaps", &p50, &p99, &max]);
+    if turns {
+        header.push("round trip p50");
+    }
+    header.push("CPU/round");
+    if turns {
+        header.push("× pipe");
+    }
+    let mut t = Table::new(&header, 2);
     for r in rows {
-        t.push(vec![
+        let mut row = vec![
             r.variant.to_string(),
             r.placement.to_string(),
             spread_cell(&r.rounds_per_sec, fmt_rate, fmt_rate),
-            spread_cell(&r.whoops_per_round, fmt_count, fmt_count),
+        ];
+        if turns {
+            row.push(spread_cell(&r.whoops_per_round, fmt_count, fmt_count));
+        }
+        row.extend([
             spread_cell(&r.overlaps, fmt_whole, fmt_whole),
             ns_cell(&r.handoff_p50_ns),
             ns_cell(&r.handoff_p99_ns),
             ns_cell(&r.handoff_max_ns),
-            ns_cell(&r.round_trip_p50_ns),
-            ns_cell(&r.cpu_ns_per_round),
-            r.x_pipe.map_or("-".into(), |x| format!("{x:.2}×")),
         ]);
+        if turns {
+            row.push(ns_cell(&r.round_trip_p50_ns));
+        }
+        row.push(ns_cell(&r.cpu_ns_per_round));
+        if turns {
+            row.push(r.x_pipe.map_or("-".into(), |x| format!("{x:.2}×")));
+        }
+        t.push(row);
     }
     t
 }
@@ -248,10 +257,15 @@ pub fn contenders_table(rows: &[SummaryRow]) -> Table {
         t.push(vec![
             r.variant.to_string(),
             r.placement.to_string(),
-            if r.jain_index == Spread::default() {
-                "n/a".into()
-            } else {
-                spread_cell(&r.jain_index, fmt_ratio, fmt_ratio)
+            match r.jain_repeats {
+                0 => "n/a".into(),
+                // Say so when some repeats never raced: the figure is not over all of them.
+                n if n < r.repeats => format!(
+                    "{} in {n} of {} repeats",
+                    spread_cell(&r.jain_index, fmt_ratio, fmt_ratio),
+                    r.repeats
+                ),
+                _ => spread_cell(&r.jain_index, fmt_ratio, fmt_ratio),
             },
             spread_cell(&r.barging_rate, fmt_ratio, fmt_ratio),
             ns_cell(&r.handoff_max_ns),
