@@ -22,6 +22,15 @@ fn compare(runtime: &Path, args: &[&str]) -> std::process::Output {
     )
 }
 
+/// The runtime directory holds nothing: no private socket directory survived the run.
+fn assert_no_socket_dir_left(runtime: &TestDir, what: &str) {
+    let left: Vec<_> = std::fs::read_dir(runtime.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{what}: {left:?}");
+}
+
 /// Servers still running on behalf of the client process `pid`.
 fn servers_of(pid: u32) -> Vec<u32> {
     let needle = format!("--exit-with\0{pid}\0");
@@ -213,11 +222,7 @@ fn a_small_compare_writes_every_file_and_they_agree() {
         assert!(text.contains("ofd"), "{name} names the variants");
     }
     // Nothing left behind: no socket, no server.
-    assert_eq!(
-        std::fs::read_dir(runtime.path()).unwrap().count(),
-        0,
-        "the private socket dir is gone"
-    );
+    assert_no_socket_dir_left(&runtime, "the private socket dir is gone");
 }
 
 #[test]
@@ -324,7 +329,7 @@ fn a_server_binary_from_another_build_is_refused_before_it_runs() {
         "{err}"
     );
     assert!(!marker.exists(), "the stale server was never started");
-    assert_eq!(std::fs::read_dir(runtime.path()).unwrap().count(), 0);
+    assert_no_socket_dir_left(&runtime, "no server was started");
 }
 
 fn check_hgrm(text: &str, path: &Path) {
@@ -372,11 +377,7 @@ fn a_bad_out_fails_at_once_with_exit_code_2() {
         err.contains("cannot write the report to") && err.contains("--out"),
         "{err}"
     );
-    assert_eq!(
-        std::fs::read_dir(runtime.path()).unwrap().count(),
-        0,
-        "no server was started"
-    );
+    assert_no_socket_dir_left(&runtime, "no server was started");
 }
 
 #[test]
@@ -434,9 +435,5 @@ fn ctrl_c_keeps_the_cells_already_finished_and_leaves_nothing_behind() {
         "the interrupted cell is not a failure"
     );
     assert!(servers_of(pid).is_empty(), "the private server is gone");
-    assert_eq!(
-        std::fs::read_dir(runtime.path()).unwrap().count(),
-        0,
-        "and its socket too"
-    );
+    assert_no_socket_dir_left(&runtime, "and its socket too");
 }
