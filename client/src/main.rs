@@ -65,17 +65,8 @@ struct RunArgs {
     /// Where the processes run
     #[arg(long, value_enum, default_value_t = Placement::Free)]
     placement: Placement,
-    /// Contenders in all: the server, this client, and child processes of this client for the
-    /// rest
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
-    contenders: u16,
-    /// `turns`: a fixed round-robin order; `free`: every contender takes the lock --rounds
-    /// times, as fast as it can
-    #[arg(long, value_enum, default_value_t = Mode::Turns)]
-    mode: Mode,
-    /// spin-futex: how many times to look at the turn word before sleeping
-    #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
-    spin: u32,
+    #[command(flatten)]
+    shape: Shape,
     /// The server's socket [default: the server's default; /tmp/test_socket with --seed-compat]
     #[arg(long)]
     socket: Option<PathBuf>,
@@ -89,6 +80,22 @@ struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ITERATIONS, requires = "seed_compat",
           value_parser = clap::value_parser!(u64).range(1..=MAX_ITERATIONS))]
     seed_iterations: u64,
+}
+
+/// How many contend, in which order, and spin-futex's bound: the same for `run` and each cell of
+/// `compare`.
+#[derive(Debug, ClapArgs)]
+struct Shape {
+    /// Contenders in all: the server, the client, and child processes of the client for the rest
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
+    contenders: u16,
+    /// `turns`: a fixed round-robin order; `free`: every contender takes the lock --rounds
+    /// times, as fast as it can
+    #[arg(long, value_enum, default_value_t = Mode::Turns)]
+    mode: Mode,
+    /// spin-futex: how many times to look at the turn word before sleeping
+    #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
+    spin: u32,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -108,15 +115,8 @@ struct CompareArgs {
     /// Runs of every cell; the table shows the median and the spread
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     repeats: u64,
-    /// Contenders in every cell
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
-    contenders: u16,
-    /// `turns` or `free` (see `run --help`)
-    #[arg(long, value_enum, default_value_t = Mode::Turns)]
-    mode: Mode,
-    /// spin-futex: how many times to look at the turn word before sleeping
-    #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
-    spin: u32,
+    #[command(flatten)]
+    shape: Shape,
     /// The report folder [default: results/<UTC date-time>]
     #[arg(long)]
     out: Option<PathBuf>,
@@ -235,9 +235,9 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
         return run_seed_compat(args);
     }
     let report = run(&RunOptions {
-        mode: args.mode,
-        contenders: args.contenders.into(),
-        spin: args.spin,
+        mode: args.shape.mode,
+        contenders: args.shape.contenders.into(),
+        spin: args.shape.spin,
         ..RunOptions::new(
             args.socket.unwrap_or_else(default_socket_path),
             args.variant,
@@ -282,9 +282,9 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         rounds: args.rounds,
         max_seconds: args.max_seconds,
         repeats: args.repeats as usize,
-        mode: args.mode,
-        contenders: args.contenders.into(),
-        spin: args.spin,
+        mode: args.shape.mode,
+        contenders: args.shape.contenders.into(),
+        spin: args.shape.spin,
         out: args.out.unwrap_or_else(compare::default_out_dir),
         server_bin: args.server_bin,
         command: command_line(),
