@@ -170,12 +170,8 @@ mod tests {
     };
     use std::io::IoSlice;
 
-    fn open_fd_count() -> usize {
-        std::fs::read_dir("/proc/self/fd").unwrap().count()
-    }
-
-    #[test]
-    fn truncated_control_data_still_yields_and_closes_every_installed_fd() {
+    /// A datagram socketpair whose second end receives SCM_CREDENTIALS.
+    fn credential_pair() -> (OwnedFd, OwnedFd) {
         let (a, b) = socketpair(
             AddressFamily::Unix,
             SockType::Datagram,
@@ -184,6 +180,16 @@ mod tests {
         )
         .unwrap();
         setsockopt(&b, sockopt::PassCred, &true).unwrap();
+        (a, b)
+    }
+
+    fn open_fd_count() -> usize {
+        std::fs::read_dir("/proc/self/fd").unwrap().count()
+    }
+
+    #[test]
+    fn truncated_control_data_still_yields_and_closes_every_installed_fd() {
+        let (a, b) = credential_pair();
         let files: Vec<std::fs::File> = (0..6)
             .map(|_| std::fs::File::open("/dev/null").unwrap())
             .collect();
@@ -215,14 +221,7 @@ mod tests {
 
     #[test]
     fn credentials_and_fds_arrive_together() {
-        let (a, b) = socketpair(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .unwrap();
-        setsockopt(&b, sockopt::PassCred, &true).unwrap();
+        let (a, b) = credential_pair();
         let f = std::fs::File::open("/dev/null").unwrap();
         sendmsg::<()>(
             a.as_raw_fd(),
