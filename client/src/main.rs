@@ -43,6 +43,8 @@ enum Command {
     },
     /// Compare lockfair's eventfd/futex/pipe round trips with a minimal C ping-pong, same run
     Bench(BenchArgs),
+    /// What every mechanism does when the holder dies inside its critical section, by experiment
+    Crash(CrashArgs),
     /// (internal) the helper process the experiments drive over stdin
     #[command(hide = true)]
     Peer,
@@ -154,6 +156,37 @@ struct BenchArgs {
     markdown: bool,
 }
 
+#[derive(Debug, ClapArgs)]
+struct CrashArgs {
+    /// How long the survivor gets after the holder's SIGKILL, in seconds
+    #[arg(long, default_value_t = lockfair::crash::DEFAULT_LIMIT.as_secs_f64(), value_parser = parse_seconds)]
+    limit: f64,
+    /// Protect the fast handoffs (pidfd in the poll set, or a watcher thread) and show they survive
+    #[arg(long)]
+    survivable: bool,
+    /// Instead: what the protection costs when nobody dies (round trips, protected / plain)
+    #[arg(long, conflicts_with = "survivable")]
+    overhead: bool,
+    /// Only these variants (comma-separated) [default: every one the experiment has]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    variants: Vec<Variant>,
+    /// --overhead: round trips per run
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// --overhead: alternating runs of each side; medians are compared
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    repeats: u64,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    json: bool,
+    /// Print the Markdown section for the report and the README instead of a table
+    #[arg(long, conflicts_with = "json")]
+    markdown: bool,
+    /// (internal) be a holder, survivor or echo of the experiment, fed over stdin
+    #[arg(long, hide = true)]
+    child: bool,
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
@@ -219,6 +252,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Crash(args) => run_crash(args),
         Command::Peer => {
             lockfair::peer::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
@@ -312,6 +346,59 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
+    use lockfair::crash::{self, overhead};
+    if args.child {
+        crash::serve_child(std::io::stdin().as_fd())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let helper = std::env::current_exe().context("cannot find this executable")?;
+    if args.overhead {
+        let opts = overhead::OverheadOptions {
+            helper,
+            rounds: args.rounds,
+            repeats: args.repeats as usize,
+            variants: args.variants,
+        };
+        let report = overhead::overhead(&opts, |_| {})?;
+        print!(
+            "{}",
+            if args.json {
+                report.to_json() + "\n"
+            } else {
+                report.to_text()
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = crash::CrashOptions {
+        helper,
+        limit: std::time::Duration::from_secs_f64(args.limit),
+        survivable: args.survivable,
+        variants: args.variants,
+    };
+    let report = crash::crash(&opts, |cell| {
+        if !args.json && !args.markdown {
+            eprintln!(
+                "{} ({}): done",
+                cell.variant,
+                cell.holder_description.name()
+            );
+        }
+    })?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else if args.markdown {
+        print!(
+            "{}",
+            crash::output::markdown_section(&report, None, &command_line())
+        );
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// This process's command line, quoted where a shell would need it.

@@ -12,6 +12,8 @@
 //! - [`server`] and [`client`]: the two programs' logic; the binaries only parse arguments.
 //! - [`compat`]: `--seed-compat`, the seed blog's own protocol (a bare `CACHEDFILE HELLO`, a
 //!   64-byte memfd, the turn in the file offset), so its unchanged programs can face lockfair.
+//! - [`crash`]: what every mechanism does when the holder dies inside its critical section, and
+//!   how the fast handoffs survive it.
 #![deny(missing_debug_implementations)]
 
 /// A hash of this library's sources. Both binaries print it (`--build-id`), so tests can refuse
@@ -23,6 +25,7 @@ pub mod channel;
 pub mod client;
 pub mod command;
 pub mod compat;
+pub mod crash;
 pub mod histwire;
 pub mod locking;
 pub mod matrix;

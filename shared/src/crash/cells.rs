@@ -1,0 +1,307 @@
+//! The cells of the crash experiment, and what each child does in one.
+//!
+//! A cell is a variant, the holder's description case and whether the survivor is protected.
+//! Adding a cell is one entry in [`PLAIN`] or [`SURVIVABLE`]: the mechanism itself is the
+//! variant's own code ([`Variant::open`], contender 0 holds, contender 1 survives, `turns` mode),
+//! so the survivor uses the mechanism alone, as a real contender would.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use serde::{Deserialize, Serialize};
+
+use super::CrashError;
+use super::child::{Job, Report, Role, split_fds};
+use super::survivable::{DeathWatcher, PidfdRing, Protection, claim_turn, take_over};
+use crate::arena::Arena;
+use crate::sys::clock::monotonic_ns;
+use crate::variant::{ArenaTurn, Ctx, Exclusion, Mode, Opened, Variant};
+
+/// Who else holds what the holder locked or wrote through when it dies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Description {
+    /// The holder's descriptors were its own: its own open file description of the arena (a
+    /// reopen), and for a pipe the only write end of the survivor's pipe.
+    Own,
+    /// A live process (the driver) holds them too: the arena's description the holder received
+    /// over SCM_RIGHTS and locked through, or the pipe's write end.
+    Shared,
+}
+
+impl Description {
+    pub fn name(self) -> &'static str {
+        match self {
+            Description::Own => "own",
+            Description::Shared => "shared",
+        }
+    }
+}
+
+/// One experiment: who holds, through what, and whether the survivor is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub variant: Variant,
+    pub description: Description,
+    pub survivable: bool,
+}
+
+use Description::{Own, Shared};
+
+/// `crash`: every variant, the mechanism alone. The file locks (and lock-chain, made of OFD
+/// locks, and the pipe) twice; `seed` only shares, that is what it is.
+pub const PLAIN: &[(Variant, Description)] = &[
+    (Variant::Ofd, Own),
+    (Variant::Ofd, Shared),
+    (Variant::Posix, Own),
+    (Variant::Posix, Shared),
+    (Variant::Lockf, Own),
+    (Variant::Lockf, Shared),
+    (Variant::Flock, Own),
+    (Variant::Flock, Shared),
+    (Variant::LockChain, Own),
+    (Variant::LockChain, Shared),
+    (Variant::Seed, Shared),
+    (Variant::Eventfd, Own),
+    (Variant::TokioEventfd, Own),
+    (Variant::Futex, Own),
+    (Variant::Ticket, Own),
+    (Variant::SpinFutex, Own),
+    (Variant::Pipe, Own),
+    (Variant::Pipe, Shared),
+];
+
+/// `crash --survivable`: the fast handoffs with their [`Protection`] on.
+pub const SURVIVABLE: &[(Variant, Description)] = &[
+    (Variant::Eventfd, Own),
+    (Variant::Pipe, Own),
+    (Variant::Pipe, Shared),
+    (Variant::Futex, Own),
+    (Variant::Ticket, Own),
+    (Variant::SpinFutex, Own),
+];
+
+/// The cells of one run, restricted to `only` if it is not empty.
+pub fn cells(survivable: bool, only: &[Variant]) -> Vec<Cell> {
+    let table = if survivable { SURVIVABLE } else { PLAIN };
+    table
+        .iter()
+        .filter(|(v, _)| only.is_empty() || only.contains(v))
+        .map(|&(variant, description)| Cell {
+            variant,
+            description,
+            survivable,
+        })
+        .collect()
+}
+
+/// A child's part in a cell (or in the overhead ping-pong): runs on the child's main thread.
+/// `stay` blocks until the driver kills or releases the child.
+pub(super) fn play(
+    job: &Job,
+    fds: Vec<OwnedFd>,
+    report: &dyn Fn(&Report) -> Result<(), Errno>,
+    stay: &dyn Fn(),
+) -> Result<(), CrashError> {
+    let (arena_fd, channels, pidfds) = split_fds(job, fds)?;
+    // Only the holder of a `shared` cell locks through the description it received, and `seed`
+    // always does; everyone else opens a description of its own.
+    let own =
+        !job.variant.shares_description() && (job.role != Role::Holder || job.description == Own);
+    let arena = Arena::adopt(arena_fd, 2, own)?;
+    let abort = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC).map_err(sys("abort"))?;
+    let ctx = Ctx {
+        arena: &arena,
+        contender: usize::from(job.role != Role::Holder),
+        contenders: 2,
+        mode: Mode::Turns,
+        spin: 0,
+        abort: abort.as_fd(),
+    };
+    match job.role {
+        Role::Holder => {
+            let mut opened = job.variant.open(&ctx, channels)?;
+            acquire_turn(&mut opened).map_err(sys("take the lock or the turn"))?;
+            arena.header().enter(0);
+            report(&Report::Inside).map_err(sys("report"))?;
+            stay();
+            Ok(())
+        }
+        Role::Survivor => {
+            let got = survive(job, &ctx, channels, &pidfds, report)?;
+            report(&got).map_err(sys("report"))?;
+            stay();
+            Ok(())
+        }
+        Role::Echo { rounds } => {
+            super::overhead::echo(job, &ctx, channels, &pidfds, rounds, report, stay)
+        }
+    }
+}
+
+fn sys(what: &'static str) -> impl FnOnce(Errno) -> CrashError {
+    move |errno| CrashError::Sys { what, errno }
+}
+
+/// Blocks until this contender holds the lock, or the turn is really its own.
+pub(super) fn acquire_turn(opened: &mut Opened<'_>) -> Result<(), Errno> {
+    loop {
+        opened.handoff.acquire()?;
+        if opened.handoff.exclusion() == Exclusion::Lock || opened.turn.is_mine()? {
+            return Ok(());
+        }
+    }
+}
+
+/// Opens contender `ctx.contender`'s end with `crash --survivable`'s protection against the
+/// death of the contender in `pidfds`, if `survivable` and the variant has one.
+pub(super) fn open_protected<'a>(
+    variant: Variant,
+    ctx: &Ctx<'a>,
+    channels: Vec<OwnedFd>,
+    pidfds: &[OwnedFd],
+    survivable: bool,
+) -> Result<Opened<'a>, CrashError> {
+    if survivable && Protection::of(variant) == Some(Protection::PollWithPidfds) {
+        let peers = pidfds
+            .iter()
+            .map(|p| p.try_clone().map_err(|e| crate::sys::io_errno(&e)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sys("duplicate a pidfd"))?;
+        let ring = PidfdRing::new(variant, channels, peers).map_err(sys("set up the ring"))?;
+        return Ok(Opened {
+            handoff: Box::new(ring),
+            turn: Box::new(ArenaTurn::new(ctx)),
+        });
+    }
+    Ok(variant.open(ctx, channels)?)
+}
+
+/// The survivor: waits for the lock or the turn, with the mechanism alone or (survivable) with
+/// its protection, and says what it got. It is killed if it gets nothing within the limit.
+fn survive(
+    job: &Job,
+    ctx: &Ctx<'_>,
+    channels: Vec<OwnedFd>,
+    pidfds: &[OwnedFd],
+    report: &dyn Fn(&Report) -> Result<(), Errno>,
+) -> Result<Report, CrashError> {
+    let (me, dead) = (1, 0);
+    let mut opened = open_protected(job.variant, ctx, channels, pidfds, job.survivable)?;
+    let watched = job.survivable && Protection::of(job.variant) == Some(Protection::WatcherThread);
+    report(&Report::Waiting).map_err(sys("report"))?;
+    let (result, watcher_fired) = std::thread::scope(|scope| {
+        let watcher = if watched {
+            let arena = ctx.arena;
+            let variant = job.variant;
+            Some(DeathWatcher::start(scope, pidfds, move || {
+                take_over(variant, arena, me, dead)
+            }))
+        } else {
+            None
+        };
+        let result = acquire_turn(&mut opened);
+        let fired = watcher.is_some_and(|w| w.is_ok_and(DeathWatcher::stop));
+        (result, fired)
+    });
+    let at_ns = monotonic_ns();
+    Ok(match result {
+        Ok(()) => Report::Got {
+            at_ns,
+            owner_died: watcher_fired,
+        },
+        // Told of the death: protected, the survivor takes the turn the dead never passed.
+        Err(Errno::EOWNERDEAD | Errno::EPIPE) if job.survivable => {
+            claim_turn(ctx.arena, me, dead);
+            Report::Got {
+                at_ns,
+                owner_died: true,
+            }
+        }
+        Err(Errno::EPIPE) => Report::Eof { at_ns },
+        Err(e) => return Err(sys("wait for the lock or the turn")(e)),
+    })
+}
+
+/// The experiment's outcome for a cell, as the driver saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The survivor got the lock or the turn; `early` if that was before the holder was killed.
+    Got { owner_died: bool, early: bool },
+    /// End-of-file: told that the holder is gone, but the turn will never come.
+    Eof,
+    /// Nothing within the limit.
+    Nothing,
+}
+
+/// `how`, in one line: what happened, and the kernel's reason for it.
+pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
+    use Outcome::{Eof, Got, Nothing};
+    let v = cell.variant;
+    let shared = cell.description == Shared;
+    let line = match (v, outcome) {
+        (Variant::Seed, Got { early: true, .. }) => {
+            "never excluded: holder and survivor lock through one open file description, one owner (see `probe`)"
+        }
+        (Variant::Posix | Variant::Lockf, Got { .. }) if shared => {
+            "released at the holder's exit, though a live process still holds the description: a POSIX lock belongs to the process"
+        }
+        (Variant::Posix | Variant::Lockf, Got { .. }) => {
+            "released at the holder's exit: a POSIX lock belongs to the process, and the kernel drops it as the process closes its files"
+        }
+        (Variant::Ofd | Variant::Flock, Got { .. }) => {
+            "released when the holder's own description closed at its exit: the lock belongs to the open file description"
+        }
+        (Variant::Ofd | Variant::Flock, Nothing) if shared => {
+            "held forever by a dead process: the lock belongs to the open file description, which a live process still holds"
+        }
+        (Variant::LockChain, Got { .. }) => {
+            "the next link came free when the holder's own description closed: the links are OFD locks"
+        }
+        (Variant::LockChain, Nothing) if shared => {
+            "held forever: the dead holder's links are OFD locks on a description a live process still holds"
+        }
+        (Variant::Eventfd | Variant::TokioEventfd, Nothing) => {
+            "waits forever: nothing tells an eventfd reader that the only writer died"
+        }
+        (Variant::Futex, Nothing) => {
+            "held forever: nobody passes the turn word on, and the kernel does not know who owned it"
+        }
+        (Variant::Ticket, Nothing) => {
+            "held forever: the dead holder's ticket is never served on, and every later ticket waits behind it"
+        }
+        (Variant::SpinFutex, Nothing) => {
+            "held forever: the survivor spins, then sleeps on a flag only a live holder clears"
+        }
+        (Variant::Pipe, Eof) => {
+            "EOF: the dead holder had the only write end; the turn will never come, and the reader knows it"
+        }
+        (Variant::Pipe, Nothing) if shared => {
+            "waits forever: a live process still holds the write end, so the reader gets no EOF"
+        }
+        (
+            _,
+            Got {
+                owner_died: true, ..
+            },
+        ) if cell.survivable => {
+            return survived(v);
+        }
+        (_, Got { .. }) => "got it",
+        (_, Eof) => "EOF: told the holder is gone, given nothing",
+        (_, Nothing) => "nothing within the limit",
+    };
+    line.to_string()
+}
+
+fn survived(v: Variant) -> String {
+    match Protection::of(v) {
+        Some(Protection::PollWithPidfds) => format!(
+            "the holder's pidfd woke the same poll as the {v}: the survivor took the turn over"
+        ),
+        _ => format!(
+            "a watcher thread asleep on the holder's pidfd passed the {v} turn on and woke the survivor"
+        ),
+    }
+}

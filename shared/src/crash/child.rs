@@ -1,0 +1,226 @@
+//! The crash experiment's child processes: a holder that dies inside its critical section, a
+//! survivor that then tries its luck, and the echo side of the overhead ping-pong.
+//!
+//! `lockfair-client crash --child` (hidden) re-executes this program with one end of a
+//! SOCK_SEQPACKET socketpair as its stdin, like the other helper processes: the driver sends one
+//! [`Job`] with the arena and the variant's descriptors attached (SCM_RIGHTS), the child answers
+//! with [`Report`]s. A child asks the kernel to SIGKILL it when the driver dies
+//! (`PR_SET_PDEATHSIG`), so none can outlive the experiment, whatever happens to the driver.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
+use rustix::event::{PollFd, PollFlags, poll};
+use serde::{Deserialize, Serialize};
+
+use super::CrashError;
+use super::cells::Description;
+use crate::sys::clock::{monotonic_ns, timespec};
+use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
+use crate::variant::Variant;
+
+/// What a child is asked to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum Role {
+    /// Contender 0: takes the lock (or holds the turn), says so, and waits to be killed.
+    Holder,
+    /// Contender 1: waits for the lock or the turn, and reports what it got.
+    Survivor,
+    /// Contender 1 of the overhead ping-pong: takes `rounds` turns.
+    Echo { rounds: u64 },
+}
+
+/// The one request a child gets. Attached: the arena, the variant's descriptors for this
+/// contender ([`Variant::expected_fds`] in `turns` mode), then `pidfds` pidfds of its peers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Job {
+    pub variant: Variant,
+    pub role: Role,
+    pub description: Description,
+    /// With the protection of `crash --survivable` on.
+    pub survivable: bool,
+    pub pidfds: u32,
+    /// The driver's pid: a child whose parent is already someone else exits at once.
+    pub driver: i32,
+}
+
+/// What a child tells the driver.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum Report {
+    /// The holder is inside its critical section.
+    Inside,
+    /// The survivor (or the echo) is set up and about to wait.
+    Waiting,
+    /// The survivor holds the lock or the turn, since `at_ns` (CLOCK_MONOTONIC); `owner_died`
+    /// if it was told that the holder died.
+    Got { at_ns: u64, owner_died: bool },
+    /// The survivor's wait ended with end-of-file at `at_ns`: told, but given nothing.
+    Eof { at_ns: u64 },
+    /// The echo finished its rounds.
+    Done,
+    /// Something failed; why, in one line.
+    Failed(String),
+}
+
+/// The time a child gets to set itself up and answer: generous, for a loaded machine.
+pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a child waits for its driver to hang up before leaving by itself.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+/// A running child; killed (SIGKILL) and reaped on drop.
+#[derive(Debug)]
+pub(super) struct ChildProcess {
+    child: Child,
+    socket: OwnedFd,
+}
+
+impl ChildProcess {
+    /// Starts `helper crash --child` and sends it `job` with `fds` attached.
+    pub(super) fn start(
+        helper: &Path,
+        job: &Job,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<ChildProcess, CrashError> {
+        let sys = |what| move |errno| CrashError::Sys { what, errno };
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(sys("create a socketpair for a child"))?;
+        let child = Command::new(helper)
+            .args(["crash", "--child"])
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|err| CrashError::Spawn {
+                path: helper.display().to_string(),
+                err,
+            })?;
+        let me = ChildProcess {
+            child,
+            socket: ours,
+        };
+        let bytes = postcard::to_allocvec(job).map_err(|_| CrashError::Garbled)?;
+        send_with_fds(&me.socket, &bytes, fds, None).map_err(sys("send a child its job"))?;
+        Ok(me)
+    }
+
+    pub(super) fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next report, if one comes within `timeout`.
+    pub(super) fn next(&mut self, timeout: Duration) -> Result<Option<Report>, CrashError> {
+        if !readable(self.socket.as_fd(), timeout).map_err(|errno| CrashError::Sys {
+            what: "wait for a child",
+            errno,
+        })? {
+            return Ok(None);
+        }
+        let mut buf = [0u8; 1024];
+        let mut control = vec![0u8; control_space(1)];
+        let got = recv_with_fds(&self.socket, &mut buf, &mut control, MsgFlags::empty()).map_err(
+            |errno| CrashError::Sys {
+                what: "read a child's report",
+                errno,
+            },
+        )?;
+        if got.len == 0 {
+            return Err(CrashError::ChildGone(self.pid()));
+        }
+        postcard::from_bytes(&buf[..got.len])
+            .map(Some)
+            .map_err(|_| CrashError::Garbled)
+    }
+
+    /// The next report, which must be `want`, within [`ANSWER_TIMEOUT`].
+    pub(super) fn expect(&mut self, want: &Report) -> Result<(), CrashError> {
+        match self.next(ANSWER_TIMEOUT)? {
+            Some(r) if &r == want => Ok(()),
+            Some(Report::Failed(why)) => Err(CrashError::ChildFailed(why)),
+            Some(_) => Err(CrashError::Garbled),
+            None => Err(CrashError::Timeout(ANSWER_TIMEOUT)),
+        }
+    }
+
+    /// SIGKILLs the child and reaps it.
+    pub(super) fn kill(&mut self) -> Result<(), CrashError> {
+        let io = |e: std::io::Error| CrashError::Sys {
+            what: "kill a child",
+            errno: crate::sys::io_errno(&e),
+        };
+        self.child.kill().map_err(io)?;
+        self.child.wait().map(drop).map_err(io)
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True once `fd` is readable (or hung up), false after `timeout`. Retries on signals.
+pub(super) fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
+    let give_up = monotonic_ns().saturating_add(timeout.as_nanos() as u64);
+    loop {
+        let left = give_up.saturating_sub(monotonic_ns());
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timespec(left))) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(crate::sys::errno(e)),
+        }
+    }
+}
+
+/// The child's side, on the socket it got as stdin: reads its job and plays its role.
+pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    if !readable(socket, ANSWER_TIMEOUT)? {
+        return Err(Errno::ETIMEDOUT);
+    }
+    let mut buf = [0u8; 1024];
+    let mut control = vec![0u8; control_space(8)];
+    let got = recv_with_fds(socket, &mut buf, &mut control, MsgFlags::empty())?;
+    let job: Job = postcard::from_bytes(&buf[..got.len]).map_err(|_| Errno::EINVAL)?;
+    // The death signal is armed only now: if the driver died before, our parent changed.
+    if nix::unistd::getppid().as_raw() != job.driver {
+        return Ok(());
+    }
+    let report = |r: &Report| {
+        let bytes = postcard::to_allocvec(r).map_err(|_| Errno::EINVAL)?;
+        send_with_fds(socket, &bytes, &[], None)
+    };
+    // The holder (and a survivor that got in) stays inside until the driver kills it.
+    let stay = || {
+        let _ = readable(socket, PATIENCE);
+    };
+    if let Err(why) = super::cells::play(&job, got.fds, &report, &stay) {
+        report(&Report::Failed(why.to_string()))?;
+        stay();
+    }
+    Ok(())
+}
+
+/// Splits the descriptors a child received: the arena, the variant's own, the peers' pidfds.
+pub(super) fn split_fds(
+    job: &Job,
+    mut fds: Vec<OwnedFd>,
+) -> Result<(OwnedFd, Vec<OwnedFd>, Vec<OwnedFd>), CrashError> {
+    let want = job.variant.expected_fds(crate::variant::Mode::Turns).len();
+    if fds.len() != 1 + want + job.pidfds as usize {
+        return Err(CrashError::Garbled);
+    }
+    let pidfds = fds.split_off(1 + want);
+    let channels = fds.split_off(1);
+    let arena = fds.pop().ok_or(CrashError::Garbled)?;
+    Ok((arena, channels, pidfds))
+}

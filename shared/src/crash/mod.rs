@@ -1,0 +1,239 @@
+//! `lockfair-client crash`: what every mechanism does when the holder dies, by experiment.
+//!
+//! For each cell ([`cells`]) the driver starts a holder (a child process, contender 0) that
+//! takes the lock or holds the turn and says it is inside its critical section, then a survivor
+//! (contender 1) that waits for the lock or the turn. Once the survivor sleeps, the holder gets
+//! SIGKILL. The survivor uses the mechanism alone: no watchdog, no pidfd, no session logic; the
+//! driver gives it `limit` after the kill, then kills it too.
+//!
+//! The kernel decides every plain cell (fs/locks.c): POSIX and `lockf` locks belong to the
+//! process and are dropped when it exits (`locks_remove_posix`, as its files close); OFD and
+//! `flock` locks belong to the open file description and are dropped only when its last
+//! reference closes (`locks_remove_file`), so a description that a live process also holds keeps
+//! a dead process's lock. A futex word, an eventfd or a ticket counter has no owner the kernel
+//! knows of. A pipe's reader sees EOF once every write end is closed.
+//!
+//! `crash --survivable` runs the fast handoffs with a protection on ([`survivable`]), and
+//! [`overhead`] measures what that protection costs when nobody dies.
+//!
+//! Files: [`cells`] (the cell table, what each child does, `how`), `child` (the child processes),
+//! [`survivable`] (the protections), [`output`] (table, JSON, Markdown), [`overhead`].
+
+pub mod cells;
+mod child;
+pub mod output;
+pub mod overhead;
+pub mod survivable;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use serde::Serialize;
+use thiserror::Error;
+
+pub use cells::{Cell, Description, cells};
+pub use child::serve as serve_child;
+
+use crate::arena::{Arena, ArenaError};
+use crate::sys::clock::monotonic_ns;
+use crate::sys::pidfd;
+use crate::variant::{Mode, SetupError, Variant};
+use cells::Outcome;
+use child::{ANSWER_TIMEOUT, ChildProcess, Job, Report, Role};
+
+/// The default time a survivor gets after the holder's death.
+pub const DEFAULT_LIMIT: Duration = Duration::from_secs(2);
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct CrashOptions {
+    /// This program, to start the children (`crash --child`).
+    pub helper: PathBuf,
+    /// How long a survivor gets after the holder's death.
+    pub limit: Duration,
+    /// Protected survivors (`--survivable`).
+    pub survivable: bool,
+    /// Only these variants (all if empty).
+    pub variants: Vec<Variant>,
+}
+
+/// One cell's answer. The field names are the `--json` interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CellResult {
+    pub variant: Variant,
+    pub holder_description: Description,
+    /// Did the survivor get the lock or the turn within the limit?
+    pub recovered: bool,
+    /// After how long, from the holder's SIGKILL (0 if it never had to wait).
+    pub recovered_ns: Option<u64>,
+    /// Did the mechanism (or, survivable, its protection) tell the survivor the holder died?
+    pub owner_died_seen: bool,
+    /// What happened and why, in one line.
+    pub how: String,
+    /// Run with `--survivable`'s protection.
+    pub survivable: bool,
+}
+
+/// Every cell of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrashReport {
+    pub cells: Vec<CellResult>,
+}
+
+/// Why the experiment could not run.
+#[derive(Debug, Error)]
+pub enum CrashError {
+    #[error("cannot start the child process {path}: {err}")]
+    Spawn { path: String, err: std::io::Error },
+    #[error("cannot {what}: {errno}")]
+    Sys { what: &'static str, errno: Errno },
+    #[error("cannot set up the variant: {0}")]
+    Setup(#[from] SetupError),
+    #[error("cannot set up the arena: {0}")]
+    Arena(#[from] ArenaError),
+    #[error("a child process failed: {0}")]
+    ChildFailed(String),
+    #[error("child process {0} exited without a word")]
+    ChildGone(i32),
+    #[error("a child process did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("a child process sent something unreadable")]
+    Garbled,
+    #[error("{variant} ({description}): {source}")]
+    Cell {
+        variant: Variant,
+        description: &'static str,
+        source: Box<CrashError>,
+    },
+}
+
+/// Runs every cell; `progress` sees each result as it comes.
+pub fn crash(
+    opts: &CrashOptions,
+    mut progress: impl FnMut(&CellResult),
+) -> Result<CrashReport, CrashError> {
+    let mut results = Vec::new();
+    for cell in cells(opts.survivable, &opts.variants) {
+        let result = run_cell(opts, &cell).map_err(|e| CrashError::Cell {
+            variant: cell.variant,
+            description: cell.description.name(),
+            source: Box::new(e),
+        })?;
+        progress(&result);
+        results.push(result);
+    }
+    Ok(CrashReport { cells: results })
+}
+
+/// One cell: holder in, survivor waiting, holder killed, and what the survivor got.
+fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> {
+    let variant = cell.variant;
+    let arena = Arena::create(2)?;
+    variant.prepare(&arena, Mode::Turns, 2)?;
+    let channels = variant.create_channels(2, Mode::Turns)?;
+    let holder_fds = channels.fds_for(variant, Mode::Turns, 0, 2)?;
+    let survivor_fds = channels.fds_for(variant, Mode::Turns, 1, 2)?;
+    let mut holder = start(opts, cell, Role::Holder, &arena, holder_fds, None)?;
+    holder.expect(&Report::Inside)?;
+    // The holder is our unreaped child: its pid cannot be reused before we wait for it.
+    let holder_pidfd = pidfd::open(holder.pid()).map_err(|errno| CrashError::Sys {
+        what: "open the holder's pidfd",
+        errno,
+    })?;
+    let watch = cell.survivable.then_some(holder_pidfd.as_fd());
+    let mut survivor = start(opts, cell, Role::Survivor, &arena, survivor_fds, watch)?;
+    // `own`: from here on the holder's descriptors are its own; `shared`: we keep ours open.
+    let kept = (cell.description == Description::Shared).then_some(channels);
+    survivor.expect(&Report::Waiting)?;
+    let early = await_sleep(&mut survivor)?;
+    let kill_ns = monotonic_ns();
+    holder.kill()?;
+    let was_early = early.is_some();
+    let report = match early {
+        Some(r) => Some(r),
+        None => survivor.next(opts.limit)?,
+    };
+    drop(survivor);
+    drop(kept);
+    if let Some(Report::Failed(why)) = report {
+        return Err(CrashError::ChildFailed(why));
+    }
+    Ok(result(cell, report, was_early, kill_ns))
+}
+
+/// Starts a child for `role` in `cell`, sending it the arena, its descriptors and the pidfd
+/// it may watch.
+fn start(
+    opts: &CrashOptions,
+    cell: &Cell,
+    role: Role,
+    arena: &Arena,
+    fds: Vec<OwnedFd>,
+    watch: Option<BorrowedFd<'_>>,
+) -> Result<ChildProcess, CrashError> {
+    let job = Job {
+        variant: cell.variant,
+        role,
+        description: cell.description,
+        survivable: cell.survivable,
+        pidfds: u32::from(watch.is_some()),
+        driver: std::process::id() as i32,
+    };
+    let mut attached: Vec<BorrowedFd<'_>> = vec![arena.file().as_fd()];
+    attached.extend(fds.iter().map(|f| f.as_fd()));
+    attached.extend(watch);
+    ChildProcess::start(&opts.helper, &job, &attached)
+}
+
+/// Waits (bounded) until the survivor sleeps in its wait, so the holder dies under a real
+/// waiter. Returns its report instead if it sends one first (the seed never waits).
+fn await_sleep(survivor: &mut ChildProcess) -> Result<Option<Report>, CrashError> {
+    let give_up = monotonic_ns() + ANSWER_TIMEOUT.as_nanos() as u64;
+    while monotonic_ns() < give_up {
+        if let Some(r) = survivor.next(Duration::from_millis(1))? {
+            return Ok(Some(r));
+        }
+        if sleeping(survivor.pid()) {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+/// True if process `pid`'s main thread is asleep (state `S` in `/proc/PID/stat`).
+fn sleeping(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('S'))
+        })
+        .unwrap_or(false)
+}
+
+fn result(cell: &Cell, report: Option<Report>, early: bool, kill_ns: u64) -> CellResult {
+    let (outcome, at_ns) = match report {
+        Some(Report::Got { at_ns, owner_died }) => (Outcome::Got { owner_died, early }, at_ns),
+        Some(Report::Eof { at_ns }) => (Outcome::Eof, at_ns),
+        _ => (Outcome::Nothing, 0),
+    };
+    let recovered = matches!(outcome, Outcome::Got { .. });
+    CellResult {
+        variant: cell.variant,
+        holder_description: cell.description,
+        recovered,
+        recovered_ns: recovered.then(|| at_ns.saturating_sub(kill_ns)),
+        owner_died_seen: matches!(
+            outcome,
+            Outcome::Eof
+                | Outcome::Got {
+                    owner_died: true,
+                    ..
+                }
+        ),
+        how: cells::how(cell, outcome),
+        survivable: cell.survivable,
+    }
+}
