@@ -170,11 +170,14 @@ struct CrashArgs {
     /// Only these variants (comma-separated) [default: every one the experiment has]
     #[arg(long, value_enum, value_delimiter = ',')]
     variants: Vec<Variant>,
-    /// --overhead: round trips per run
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Only these cases of who else holds the holder's description (comma-separated) [default: both]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    descriptions: Vec<lockfair::crash::Description>,
+    /// --overhead: round trips per block
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
-    /// --overhead: alternating runs of each side; medians are compared
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    /// --overhead: pairs of blocks (plain, protected), alternating in one ping-pong
+    #[arg(long, default_value_t = 21, value_parser = clap::value_parser!(u64).range(1..=1000))]
     repeats: u64,
     /// Print one JSON object instead of a table
     #[arg(long)]
@@ -378,6 +381,7 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         limit: std::time::Duration::from_secs_f64(args.limit),
         survivable: args.survivable,
         variants: args.variants,
+        descriptions: args.descriptions,
     };
     let report = crash::crash(&opts, |cell| {
         if !args.json && !args.markdown {

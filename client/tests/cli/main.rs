@@ -4,6 +4,7 @@
 mod compare;
 mod compat;
 mod contenders;
+mod crash;
 mod garbage;
 mod hostile;
 mod liveness;

@@ -19,7 +19,7 @@ use crate::sys::clock::monotonic_ns;
 use crate::variant::{ArenaTurn, Ctx, Exclusion, Mode, Opened, Variant};
 
 /// Who else holds what the holder locked or wrote through when it dies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Description {
     /// The holder's descriptors were its own: its own open file description of the arena (a
@@ -82,12 +82,15 @@ pub const SURVIVABLE: &[(Variant, Description)] = &[
     (Variant::SpinFutex, Own),
 ];
 
-/// The cells of one run, restricted to `only` if it is not empty.
-pub fn cells(survivable: bool, only: &[Variant]) -> Vec<Cell> {
+/// The cells of one run, restricted to the variants in `only` and the descriptions in `cases`
+/// (each: all, if empty).
+pub fn cells(survivable: bool, only: &[Variant], cases: &[Description]) -> Vec<Cell> {
     let table = if survivable { SURVIVABLE } else { PLAIN };
     table
         .iter()
-        .filter(|(v, _)| only.is_empty() || only.contains(v))
+        .filter(|(v, d)| {
+            (only.is_empty() || only.contains(v)) && (cases.is_empty() || cases.contains(d))
+        })
         .map(|&(variant, description)| Cell {
             variant,
             description,
@@ -134,8 +137,11 @@ pub(super) fn play(
             stay();
             Ok(())
         }
-        Role::Echo { rounds } => {
-            super::overhead::echo(job, &ctx, channels, &pidfds, rounds, report, stay)
+        Role::Echo { rounds, blocks } => {
+            let sides = super::overhead::Sides::open(job.variant, &ctx, channels, &pidfds)?;
+            super::overhead::echo(job.variant, &ctx, sides, &pidfds, (rounds, blocks), report)?;
+            stay();
+            Ok(())
         }
     }
 }
@@ -192,19 +198,16 @@ fn survive(
     let watched = job.survivable && Protection::of(job.variant) == Some(Protection::WatcherThread);
     report(&Report::Waiting).map_err(sys("report"))?;
     let (result, watcher_fired) = std::thread::scope(|scope| {
-        let watcher = if watched {
-            let arena = ctx.arena;
-            let variant = job.variant;
-            Some(DeathWatcher::start(scope, pidfds, move || {
-                take_over(variant, arena, me, dead)
-            }))
-        } else {
-            None
-        };
+        let (arena, variant) = (ctx.arena, job.variant);
+        let watcher = watched
+            .then(|| {
+                DeathWatcher::start(scope, pidfds, move || take_over(variant, arena, me, dead))
+            })
+            .transpose()?;
         let result = acquire_turn(&mut opened);
-        let fired = watcher.is_some_and(|w| w.is_ok_and(DeathWatcher::stop));
-        (result, fired)
-    });
+        Ok::<_, Errno>((result, watcher.is_some_and(DeathWatcher::stop)))
+    })
+    .map_err(sys("start the watcher thread"))?;
     let at_ns = monotonic_ns();
     Ok(match result {
         Ok(()) => Report::Got {

@@ -30,8 +30,9 @@ pub(super) enum Role {
     Holder,
     /// Contender 1: waits for the lock or the turn, and reports what it got.
     Survivor,
-    /// Contender 1 of the overhead ping-pong: takes `rounds` turns.
-    Echo { rounds: u64 },
+    /// Contender 1 of the overhead ping-pong: `blocks` blocks of `rounds` turns, every other
+    /// block protected (the odd ones). It gets the variant's descriptors twice: a set for each.
+    Echo { rounds: u64, blocks: u32 },
 }
 
 /// The one request a child gets. Attached: the arena, the variant's descriptors for this
@@ -215,7 +216,12 @@ pub(super) fn split_fds(
     job: &Job,
     mut fds: Vec<OwnedFd>,
 ) -> Result<(OwnedFd, Vec<OwnedFd>, Vec<OwnedFd>), CrashError> {
-    let want = job.variant.expected_fds(crate::variant::Mode::Turns).len();
+    let sets = if matches!(job.role, Role::Echo { .. }) {
+        2
+    } else {
+        1
+    };
+    let want = sets * job.variant.expected_fds(crate::variant::Mode::Turns).len();
     if fds.len() != 1 + want + job.pidfds as usize {
         return Err(CrashError::Garbled);
     }

@@ -57,6 +57,8 @@ pub struct CrashOptions {
     pub survivable: bool,
     /// Only these variants (all if empty).
     pub variants: Vec<Variant>,
+    /// Only these description cases (both if empty).
+    pub descriptions: Vec<Description>,
 }
 
 /// One cell's answer. The field names are the `--json` interface.
@@ -101,6 +103,10 @@ pub enum CrashError {
     Timeout(Duration),
     #[error("a child process sent something unreadable")]
     Garbled,
+    #[error(
+        "no cell of the experiment matches these variants and descriptions (see `lockfair-client crash --help`)"
+    )]
+    NoCells,
     #[error("{variant} ({description}): {source}")]
     Cell {
         variant: Variant,
@@ -114,8 +120,12 @@ pub fn crash(
     opts: &CrashOptions,
     mut progress: impl FnMut(&CellResult),
 ) -> Result<CrashReport, CrashError> {
+    let chosen = cells(opts.survivable, &opts.variants, &opts.descriptions);
+    if chosen.is_empty() {
+        return Err(CrashError::NoCells);
+    }
     let mut results = Vec::new();
-    for cell in cells(opts.survivable, &opts.variants) {
+    for cell in chosen {
         let result = run_cell(opts, &cell).map_err(|e| CrashError::Cell {
             variant: cell.variant,
             description: cell.description.name(),

@@ -1,12 +1,14 @@
-//! What `--survivable`'s protection costs when nobody dies: the same two-process ping-pong in
-//! `turns` mode, with and without the protection, alternating, in one run. Only the ratio of the
-//! median round trips is reported: absolute times belong to `compare` and `bench`.
+//! What `--survivable`'s protection costs when nobody dies: one two-process ping-pong in
+//! `turns` mode whose blocks of round trips alternate plain and protected, so both sides of the
+//! ratio share the same processes, CPUs and moment. Only ratios are reported (the median over
+//! pairs of adjacent blocks): absolute times belong to `compare` and `bench`.
 //!
 //! The driver (contender 0) always runs a [`DeathWatcher`] as a safety net, so a child that
 //! dies cannot leave it asleep: for the futex variants that is the protection itself, for
-//! eventfd and pipe it is an idle thread. What differs between the two sides of the ratio is
-//! the waits: `poll` on the descriptor and the pidfd, then `read`, against a bare `read`; and
-//! for the futex variants, the echo's watcher thread (which adds no syscall to a handoff).
+//! eventfd and pipe an idle thread. What differs between blocks: for eventfd and pipe, both
+//! sides wait with `poll` on the descriptor and the peer's pidfd, then `read`, instead of a bare
+//! `read`; for the futex variants, the echo runs its own watcher thread, which adds no syscall
+//! to a handoff.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -27,9 +29,9 @@ use crate::variant::{Ctx, Mode, Opened, Variant};
 #[derive(Clone, Debug)]
 pub struct OverheadOptions {
     pub helper: PathBuf,
-    /// Round trips per run.
+    /// Round trips per block.
     pub rounds: u64,
-    /// Runs of each side; medians are compared.
+    /// Pairs of blocks (plain, then protected).
     pub repeats: usize,
     /// Only these variants (every protected one if empty).
     pub variants: Vec<Variant>,
@@ -40,8 +42,9 @@ pub struct OverheadOptions {
 pub struct OverheadRow {
     pub variant: Variant,
     pub protection: &'static str,
-    /// Median protected round trip over median plain round trip, same run.
+    /// Median, over pairs of adjacent blocks, of protected round trip / plain round trip.
     pub ratio: f64,
+    /// Pairs of blocks measured.
     pub repeats: usize,
 }
 
@@ -64,16 +67,17 @@ pub fn overhead(
         if !opts.variants.is_empty() && !opts.variants.contains(&variant) {
             continue;
         }
-        let (mut plain, mut protected) = (Vec::new(), Vec::new());
-        for _ in 0..opts.repeats.max(1) {
-            plain.push(ping_pong(opts, variant, false)?);
-            protected.push(ping_pong(opts, variant, true)?);
-        }
+        let blocks = ping_pong(opts, variant)?;
+        let mut ratios: Vec<f64> = blocks
+            .chunks_exact(2)
+            .map(|pair| pair[1] as f64 / pair[0].max(1) as f64)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
         let row = OverheadRow {
             variant,
             protection: protection.describe(),
-            ratio: median(&mut protected) / median(&mut plain).max(1.0),
-            repeats: plain.len(),
+            ratio: ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
+            repeats: ratios.len(),
         };
         progress(&row);
         rows.push(row);
@@ -81,32 +85,72 @@ pub fn overhead(
     Ok(OverheadReport { overhead: rows })
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
 fn sys(what: &'static str) -> impl FnOnce(Errno) -> CrashError {
     move |errno| CrashError::Sys { what, errno }
 }
 
-/// One run: `rounds` round trips with an echo child; nanoseconds per round trip.
-fn ping_pong(opts: &OverheadOptions, variant: Variant, protected: bool) -> Result<f64, CrashError> {
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> CrashError {
+    move |e| CrashError::Sys {
+        what,
+        errno: crate::sys::io_errno(&e),
+    }
+}
+
+/// One contender's two ways of waiting. For the futex variants both are the one plain handoff
+/// (a ticket lock keeps its ticket in it): their protection is a thread, not another wait.
+pub(super) struct Sides<'a> {
+    plain: Opened<'a>,
+    protected: Option<Opened<'a>>,
+}
+
+impl<'a> Sides<'a> {
+    /// Opens both from `channels`, which holds the variant's descriptors twice.
+    pub(super) fn open(
+        variant: Variant,
+        ctx: &Ctx<'a>,
+        mut channels: Vec<OwnedFd>,
+        pidfds: &[OwnedFd],
+    ) -> Result<Sides<'a>, CrashError> {
+        let second = channels.split_off(channels.len() / 2);
+        let plain = variant.open(ctx, channels)?;
+        let protected = match Protection::of(variant) {
+            Some(Protection::PollWithPidfds) => {
+                Some(open_protected(variant, ctx, second, pidfds, true)?)
+            }
+            _ => None,
+        };
+        Ok(Sides { plain, protected })
+    }
+
+    fn side(&mut self, protected: bool) -> &mut Opened<'a> {
+        match (&mut self.protected, protected) {
+            (Some(p), true) => p,
+            _ => &mut self.plain,
+        }
+    }
+}
+
+/// The ping-pong with an echo child: nanoseconds per block, plain and protected alternating.
+fn ping_pong(opts: &OverheadOptions, variant: Variant) -> Result<Vec<u64>, CrashError> {
     let arena = Arena::create(2)?;
     variant.prepare(&arena, Mode::Turns, 2)?;
     let channels = variant.create_channels(2, Mode::Turns)?;
-    let mine = channels.fds_for(variant, Mode::Turns, 0, 2)?;
-    let theirs = channels.fds_for(variant, Mode::Turns, 1, 2)?;
+    let mut mine = channels.fds_for(variant, Mode::Turns, 0, 2)?;
+    mine.extend(channels.fds_for(variant, Mode::Turns, 0, 2)?);
+    let mut theirs = channels.fds_for(variant, Mode::Turns, 1, 2)?;
+    theirs.extend(channels.fds_for(variant, Mode::Turns, 1, 2)?);
     // No write end of our own pipe stays here: the echo's death is our EOF.
     drop(channels);
+    let blocks = 2 * opts.repeats.max(1) as u32;
     let me = pidfd::open(std::process::id() as i32).map_err(sys("open our own pidfd"))?;
     let job = Job {
         variant,
         role: Role::Echo {
             rounds: opts.rounds,
+            blocks,
         },
         description: Description::Own,
-        survivable: protected,
+        survivable: true,
         pidfds: 1,
         driver: std::process::id() as i32,
     };
@@ -130,23 +174,28 @@ fn ping_pong(opts: &OverheadOptions, variant: Variant, protected: bool) -> Resul
         Variant::Eventfd => mine.first().map(OwnedFd::try_clone).transpose(),
         _ => Ok(None),
     }
-    .map_err(|e| sys("duplicate an eventfd")(crate::sys::io_errno(&e)))?;
-    let mut opened = open_protected(variant, &ctx, mine, &pidfds, protected)?;
-    let ns = std::thread::scope(|scope| {
+    .map_err(io("duplicate an eventfd"))?;
+    let mut sides = Sides::open(variant, &ctx, mine, &pidfds)?;
+    let times = std::thread::scope(|scope| {
         let arena = &arena;
         let watcher = DeathWatcher::start(scope, &pidfds, move || match &rescue {
             Some(fd) => post_eventfd(fd),
             None => take_over(variant, arena, 0, 1),
         })
         .map_err(sys("start the safety net"))?;
-        let t0 = monotonic_ns();
-        let r = take_turns(&mut opened, 0, opts.rounds, || watcher.fired());
-        let ns = monotonic_ns() - t0;
+        let mut times = Vec::with_capacity(blocks as usize);
+        for block in 0..blocks {
+            let t0 = monotonic_ns();
+            let opened = sides.side(block % 2 == 1);
+            take_turns(opened, 0, opts.rounds, || watcher.fired())
+                .map_err(sys("take turns with the echo"))?;
+            times.push(monotonic_ns() - t0);
+        }
         watcher.stop();
-        r.map(|()| ns).map_err(sys("take turns with the echo"))
+        Ok::<_, CrashError>(times)
     })?;
     echo.expect(&Report::Done)?;
-    Ok(ns as f64 / opts.rounds.max(1) as f64)
+    Ok(times)
 }
 
 /// `rounds` turns of contender `me` of two; gives up with `EOWNERDEAD` once `dead()` says so.
@@ -168,34 +217,36 @@ fn take_turns(
     Ok(())
 }
 
-/// The echo child: contender 1 of the ping-pong, protected if the job says so.
+/// The echo child: contender 1 of the ping-pong, `blocks` blocks of `rounds` turns, the odd
+/// ones protected (for the futex variants: with its watcher thread running).
 pub(super) fn echo(
-    job: &Job,
+    variant: Variant,
     ctx: &Ctx<'_>,
-    channels: Vec<OwnedFd>,
+    mut sides: Sides<'_>,
     pidfds: &[OwnedFd],
-    rounds: u64,
+    (rounds, blocks): (u64, u32),
     report: &dyn Fn(&Report) -> Result<(), Errno>,
-    stay: &dyn Fn(),
 ) -> Result<(), CrashError> {
-    let mut opened = open_protected(job.variant, ctx, channels, pidfds, job.survivable)?;
-    let watched = job.survivable && Protection::of(job.variant) == Some(Protection::WatcherThread);
+    let watched = Protection::of(variant) == Some(Protection::WatcherThread);
     report(&Report::Waiting).map_err(sys("report"))?;
-    std::thread::scope(|scope| {
-        let (arena, variant) = (ctx.arena, job.variant);
-        let watcher = watched
-            .then(|| DeathWatcher::start(scope, pidfds, move || take_over(variant, arena, 1, 0)))
-            .transpose()
-            .map_err(sys("start the watcher"))?;
-        let r = take_turns(&mut opened, 1, rounds, || {
-            watcher.as_ref().is_some_and(DeathWatcher::fired)
-        });
-        if let Some(w) = watcher {
-            w.stop();
-        }
-        r.map_err(sys("take turns with the driver"))
-    })?;
-    report(&Report::Done).map_err(sys("report"))?;
-    stay();
-    Ok(())
+    for block in 0..blocks {
+        let protected = block % 2 == 1;
+        std::thread::scope(|scope| {
+            let arena = ctx.arena;
+            let watcher = (watched && protected)
+                .then(|| {
+                    DeathWatcher::start(scope, pidfds, move || take_over(variant, arena, 1, 0))
+                })
+                .transpose()
+                .map_err(sys("start the watcher"))?;
+            let r = take_turns(sides.side(protected), 1, rounds, || {
+                watcher.as_ref().is_some_and(DeathWatcher::fired)
+            });
+            if let Some(w) = watcher {
+                w.stop();
+            }
+            r.map_err(sys("take turns with the driver"))
+        })?;
+    }
+    report(&Report::Done).map_err(sys("report"))
 }
