@@ -182,8 +182,8 @@ struct CrashArgs {
     /// Print one JSON object instead of a table
     #[arg(long)]
     json: bool,
-    /// Print the Markdown section for the report and the README instead of a table
-    #[arg(long, conflicts_with = "json")]
+    /// Instead: the Markdown section for the report and the README (plain, survivable, overhead)
+    #[arg(long, conflicts_with_all = ["json", "survivable", "overhead"])]
     markdown: bool,
     /// (internal) be a holder, survivor or echo of the experiment, fed over stdin
     #[arg(long, hide = true)]
@@ -358,24 +358,12 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let helper = std::env::current_exe().context("cannot find this executable")?;
-    if args.overhead {
-        let opts = overhead::OverheadOptions {
-            helper,
-            rounds: args.rounds,
-            repeats: args.repeats as usize,
-            variants: args.variants,
-        };
-        let report = overhead::overhead(&opts, |_| {})?;
-        print!(
-            "{}",
-            if args.json {
-                report.to_json() + "\n"
-            } else {
-                report.to_text()
-            }
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
+    let cost = overhead::OverheadOptions {
+        helper: helper.clone(),
+        rounds: args.rounds,
+        repeats: args.repeats as usize,
+        variants: args.variants.clone(),
+    };
     let opts = crash::CrashOptions {
         helper,
         limit: std::time::Duration::from_secs_f64(args.limit),
@@ -383,24 +371,23 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         variants: args.variants,
         descriptions: args.descriptions,
     };
-    let report = crash::crash(&opts, |cell| {
-        if !args.json && !args.markdown {
-            eprintln!(
-                "{} ({}): done",
-                cell.variant,
-                cell.holder_description.name()
-            );
-        }
-    })?;
-    if args.json {
-        println!("{}", report.to_json());
-    } else if args.markdown {
-        print!(
-            "{}",
-            crash::output::markdown_section(&report, None, &command_line())
-        );
+    if args.markdown {
+        print!("{}", crash::markdown(&opts, &cost, &command_line())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (json, text) = if args.overhead {
+        let report = overhead::overhead(&cost, |_| {})?;
+        (report.to_json(), report.to_text())
     } else {
-        print!("{}", report.to_text());
+        let report = crash::crash(&opts, |c| {
+            eprintln!("{} ({}): done", c.variant, c.holder_description.name())
+        })?;
+        (report.to_json(), report.to_text())
+    };
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }

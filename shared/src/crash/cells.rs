@@ -300,6 +300,9 @@ pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
 
 fn survived(v: Variant) -> String {
     match Protection::of(v) {
+        Some(Protection::PollWithPidfds) if v == Variant::Pipe => {
+            "the holder's death woke the poll (its pidfd, or EOF on the pipe): the survivor took the turn over".to_string()
+        }
         Some(Protection::PollWithPidfds) => format!(
             "the holder's pidfd woke the same poll as the {v}: the survivor took the turn over"
         ),

@@ -137,6 +137,39 @@ pub fn crash(
     Ok(CrashReport { cells: results })
 }
 
+/// The whole "When the holder dies" section: the plain experiment, the survivable one and the
+/// protection's cost, for the variants `opts` selects (`opts.survivable` is ignored).
+pub fn markdown(
+    opts: &CrashOptions,
+    cost: &overhead::OverheadOptions,
+    command: &str,
+) -> Result<String, CrashError> {
+    let plain = crash(
+        &CrashOptions {
+            survivable: false,
+            ..opts.clone()
+        },
+        |_| {},
+    )?;
+    let protected = CrashOptions {
+        survivable: true,
+        ..opts.clone()
+    };
+    let survivable = if cells(true, &opts.variants, &opts.descriptions).is_empty() {
+        None
+    } else {
+        Some(crash(&protected, |_| {})?)
+    };
+    let cost = overhead::overhead(cost, |_| {})?;
+    let cost = (!cost.overhead.is_empty()).then_some(&cost);
+    Ok(output::markdown_section(
+        &plain,
+        survivable.as_ref(),
+        cost,
+        command,
+    ))
+}
+
 /// One cell: holder in, survivor waiting, holder killed, and what the survivor got.
 fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> {
     let variant = cell.variant;

@@ -136,11 +136,48 @@ impl OverheadReport {
 
 const OVERHEAD_HEADERS: [&str; 3] = ["variant", "protection", "round trip, protected / plain"];
 
-/// The "When the holder dies" section for the `compare` report and the README: the measured
-/// table, the kernel's reasons, and (if given) what the protection costs. `command` is the
-/// command line that produced `report`.
+/// Is `variant` crash-safe, in a few words, from its cells in `report` (None if it has none):
+/// the column to set beside "fast" and "fair".
+pub fn crash_safe(report: &CrashReport, variant: crate::variant::Variant) -> Option<&'static str> {
+    let cells: Vec<&CellResult> = report
+        .cells
+        .iter()
+        .filter(|c| c.variant == variant)
+        .collect();
+    let all = |f: fn(&CellResult) -> bool| cells.iter().all(|c| f(c));
+    let any = |f: fn(&CellResult) -> bool| cells.iter().any(|c| f(c));
+    Some(match () {
+        () if cells.is_empty() => return None,
+        () if all(|c| c.recovered && c.recovered_ns == Some(0)) => "never excluded anyone",
+        () if all(|c| c.recovered && c.owner_died_seen) => "yes, and the death is reported",
+        () if all(|c| c.recovered) => "yes: the kernel releases it",
+        () if any(|c| c.recovered) => "only if no live process shares the description",
+        () if any(|c| c.owner_died_seen) => {
+            "no, but told (EOF) when the dead held the only write end"
+        }
+        () => "no: waits forever, never told",
+    })
+}
+
+/// "variant | crash-safe" rows, one per variant of `report`, in its order.
+fn verdict_rows(report: &CrashReport) -> Vec<[String; 2]> {
+    let mut rows: Vec<[String; 2]> = Vec::new();
+    for c in &report.cells {
+        let name = c.variant.to_string();
+        if rows.iter().all(|r| r[0] != name) {
+            let verdict = crash_safe(report, c.variant).unwrap_or("-");
+            rows.push([name, verdict.to_string()]);
+        }
+    }
+    rows
+}
+
+/// The "When the holder dies" section for the `compare` report and the README: the plain
+/// experiment, its verdict per variant, the kernel's reasons, and (if given) the survivable run
+/// and what its protection costs. `command` is the command line that produced them.
 pub fn markdown_section(
-    report: &CrashReport,
+    plain: &CrashReport,
+    survivable: Option<&CrashReport>,
     overhead: Option<&OverheadReport>,
     command: &str,
 ) -> String {
@@ -152,7 +189,12 @@ pub fn markdown_section(
          own; *shared*: a live process also held the open file description the holder locked \
          through (received over SCM_RIGHTS), or the pipe's write end.\n\n",
     );
-    out.push_str(&markdown_table(HEADERS, &rows(report)));
+    out.push_str(&markdown_table(HEADERS, &rows(plain)));
+    out.push('\n');
+    out.push_str(&markdown_table(
+        ["variant", "crash-safe"],
+        &verdict_rows(plain),
+    ));
     out.push_str(
         "\nThe kernel's reasons (fs/locks.c): POSIX and `lockf` locks belong to the process and \
          are dropped as it exits; OFD and `flock` locks belong to the open file description and \
@@ -161,11 +203,18 @@ pub fn markdown_section(
          owner the kernel knows of: a survivor waits forever and is never told. A pipe's reader \
          gets EOF once every write end is closed.\n",
     );
-    if let Some(o) = overhead {
+    if let Some(s) = survivable {
         out.push_str(
             "\nThe way out (`crash --survivable`): a pidfd of every peer in the same `poll` as \
-             the eventfd or pipe; for the futex variants, a thread asleep on the peers' pidfds \
-             that passes the turn on and wakes the sleeper. What it costs when nobody dies:\n\n",
+             the eventfd or pipe; for the futex variants (a futex cannot wait on a pidfd, and a \
+             robust futex list only covers a word holding its owner's TID), a thread asleep on \
+             the peers' pidfds that passes the turn on and wakes the sleeper.\n\n",
+        );
+        out.push_str(&markdown_table(HEADERS, &rows(s)));
+    }
+    if let Some(o) = overhead {
+        out.push_str(
+            "\nWhat the protection costs when nobody dies (one ping-pong, blocks alternating):\n\n",
         );
         out.push_str(&markdown_table(OVERHEAD_HEADERS, &o.rows()));
     }
@@ -214,10 +263,19 @@ mod tests {
 
     #[test]
     fn markdown_escapes_pipes_and_names_the_command() {
-        let md = markdown_section(&sample(), None, "lockfair-client crash");
+        let md = markdown_section(&sample(), None, None, "lockfair-client crash");
+        assert!(
+            md.contains("| ofd | only if") || md.contains("| ofd | no: waits forever"),
+            "{md}"
+        );
         assert!(md.contains("held \\| forever"), "{md}");
         assert!(md.contains("`lockfair-client crash`"));
-        assert_eq!(md.lines().filter(|l| l.starts_with("| ofd")).count(), 1);
+        assert_eq!(
+            md.lines()
+                .filter(|l| l.starts_with("| ofd | shared"))
+                .count(),
+            1
+        );
     }
 
     #[test]
