@@ -21,10 +21,11 @@ use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
 use thiserror::Error;
 
+use crate::admission::{Limits, adopt, check_hello, side_spec};
 use crate::channel::wait_readable;
+use crate::errors::error_chain;
 use crate::measure::SideStats;
 use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
-use crate::server::{Limits, adopt, check_hello, error_chain, side_spec};
 use crate::session::run_side;
 use crate::session::watchdog::AbortHandle;
 use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
@@ -185,11 +186,11 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
         Err(e) => return reply(&Message::Error(e.to_string())),
     };
     if let Err(why) = check_hello(&hello, &limits, crate::placement::allowed_cpus()) {
-        return reply(&Message::Error(why));
+        return reply(&Message::Error(why.to_string()));
     }
     let (arena, fds) = match adopt(&hello, got.fds) {
         Ok(parts) => parts,
-        Err(why) => return reply(&Message::Error(why)),
+        Err(why) => return reply(&Message::Error(why.to_string())),
     };
     reply(&Message::Ready(Ready { cpu: hello.cpu }))?;
     let parent = nix::unistd::getppid().as_raw();

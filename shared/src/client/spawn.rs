@@ -95,16 +95,13 @@ impl SpawnedServer {
     /// Starts `binary` on a private socket and waits for it to listen.
     pub fn start(binary: &Path) -> Result<SpawnedServer, SpawnError> {
         check_build(binary)?;
-        let base = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|p| p.is_dir())
-            .unwrap_or_else(std::env::temp_dir);
+        let base = crate::runtime_dir::xdg_runtime_dir().unwrap_or_else(std::env::temp_dir);
         let dir = base.join(format!(
             "lockfair-compare-{}-{}",
             std::process::id(),
             crate::sys::clock::monotonic_ns()
         ));
-        crate::server::ensure_private_dir(&dir)
+        crate::runtime_dir::ensure_private_dir(&dir)
             .map_err(|e| SpawnError::Dir(std::io::Error::other(e.to_string())))?;
         let socket = dir.join("server.sock");
         let child = Command::new(binary)
