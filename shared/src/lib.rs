@@ -22,6 +22,7 @@ pub const BUILD_ID: &str = env!("LOCKFAIR_BUILD_ID");
 pub mod admission;
 pub mod arena;
 pub mod channel;
+pub mod child;
 pub mod client;
 pub mod command;
 pub mod compat;
