@@ -47,6 +47,13 @@ pub fn default_socket_path() -> PathBuf {
         .join("server.sock")
 }
 
+/// The lock file beside a server's socket, `<socket>.lock`: whoever holds it serves the path.
+pub fn lock_path(socket: &Path) -> PathBuf {
+    let mut name = socket.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
 /// Makes sure `dir` exists, is ours and is closed to everyone else.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
     match DirBuilder::new().mode(0o700).create(dir) {

@@ -330,14 +330,10 @@ fn a_live_server_is_never_displaced_and_a_stale_socket_is() {
     let status = wait_exit(&mut third, Duration::from_secs(5)).expect("SIGTERM stops it");
     assert!(status.success());
     assert!(!path.exists(), "SIGTERM removes the socket file");
-    assert!(!lock_file(&path).exists(), "and its lock file");
-}
-
-/// The lock file beside a server's socket.
-fn lock_file(socket: &std::path::Path) -> std::path::PathBuf {
-    let mut name = socket.as_os_str().to_owned();
-    name.push(".lock");
-    name.into()
+    assert!(
+        !lockfair::runtime_dir::lock_path(&path).exists(),
+        "and its lock file"
+    );
 }
 
 #[test]
@@ -394,7 +390,10 @@ fn of_two_servers_started_at_once_exactly_one_serves_and_nothing_is_left() {
     let status = wait_exit(won, Duration::from_secs(5)).expect("SIGTERM stops it");
     assert!(status.success());
     assert!(!path.exists(), "no socket left");
-    assert!(!lock_file(&path).exists(), "no lock file left");
+    assert!(
+        !lockfair::runtime_dir::lock_path(&path).exists(),
+        "no lock file left"
+    );
 }
 
 /// The exit status and standard error of a child that has exited.

@@ -165,7 +165,9 @@ impl Drop for SpawnedServer {
                 }
             }
         }
+        // A killed server leaves its socket and its (unlocked) lock file.
         let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(crate::runtime_dir::lock_path(&self.socket));
         let _ = std::fs::remove_dir(&self.dir);
     }
 }

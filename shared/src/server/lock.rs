@@ -10,7 +10,6 @@
 //! at the path (a newcomer that opened the file just before the holder unlinked it locks an
 //! orphan, notices, and tries again on a fresh file).
 
-use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -19,6 +18,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use super::socket_path::SocketPathError;
+use crate::runtime_dir::lock_path;
 use crate::sys::locks::{LockMode, Wait, flock};
 
 /// How often a newcomer retries when the file it locked was unlinked under it.
@@ -29,13 +29,6 @@ const ATTEMPTS: usize = 20;
 pub struct ServerLock {
     file: File,
     path: PathBuf,
-}
-
-/// `<socket>.lock`, beside the socket.
-pub fn lock_path(socket: &Path) -> PathBuf {
-    let mut name = OsString::from(socket.as_os_str());
-    name.push(".lock");
-    PathBuf::from(name)
 }
 
 impl ServerLock {

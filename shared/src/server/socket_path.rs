@@ -231,11 +231,11 @@ mod tests {
             "another lockfair-server is serving {}",
             path.display()
         )));
-        assert!(super::super::lock::lock_path(&path).exists());
+        assert!(crate::runtime_dir::lock_path(&path).exists());
         drop(winner);
         assert!(!path.exists(), "no socket left");
         assert!(
-            !super::super::lock::lock_path(&path).exists(),
+            !crate::runtime_dir::lock_path(&path).exists(),
             "no lock file left"
         );
         // The path is free again.
@@ -287,7 +287,7 @@ mod tests {
             SocketPathError::LiveServer(_)
         ));
         assert!(path.exists(), "a live server's socket is left alone");
-        assert!(!super::super::lock::lock_path(&path).exists());
+        assert!(!crate::runtime_dir::lock_path(&path).exists());
         drop(older);
         fs::remove_file(&path).unwrap();
         fs::remove_dir(&dir).unwrap();
