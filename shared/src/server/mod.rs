@@ -3,7 +3,8 @@
 //! The socket and every datagram on it are untrusted: the loop only receives, checks and replies;
 //! a session's round loop (blocking syscalls) runs on `spawn_blocking`, so one stuck session never
 //! holds up the others or the receive loop. Sessions are bounded (`--max-sessions`), and each is
-//! bounded in time by its watchdog.
+//! bounded in time by its watchdog and by the client's pidfd (`peer_watch`). Admission (who may
+//! ask, and for what) is [`crate::admission`], shared with the client's helper contenders.
 
 mod compat_session;
 mod lock;
@@ -24,13 +25,12 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-pub use crate::admission::Limits;
-/// Kept where callers outside the server found it; it lives in [`crate::errors`].
+/// Still here for `client/compare.rs` and `compat_session.rs` (owned by other changes); it lives
+/// in [`crate::errors`]: import it from there, then drop this line.
 pub use crate::errors::error_chain;
-pub use crate::runtime_dir::default_socket_path;
 pub use socket_path::{BoundSocket, SocketPathError};
 
-use crate::admission::{Refusal, adopt, check_hello, check_sender, side_spec};
+use crate::admission::{Limits, Refusal, adopt, check_hello, check_sender, side_spec};
 use crate::channel::send_to;
 use crate::measure::SideStats;
 use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
