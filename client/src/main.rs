@@ -13,7 +13,7 @@ use lockfair::compat::reader::ReaderOptions;
 use lockfair::compat::{BLOG_SOCKET, DEFAULT_ITERATIONS, MAX_ITERATIONS};
 use lockfair::placement::Placement;
 use lockfair::report::{ReportDir, terminal};
-use lockfair::server::default_socket_path;
+use lockfair::runtime_dir::default_socket_path;
 use lockfair::variant::{Mode, Variant};
 
 /// Measure how (un)fairly Linux hands a file lock between processes, and what to use instead.
