@@ -6,6 +6,7 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::arena::StopReason;
 use crate::sys::rusage::ThreadUsage;
 
 // The histogram bounds live with their wire format, which checks a peer's histogram against them.
@@ -44,6 +45,16 @@ pub enum End {
     PeerDeadline,
     /// Another contender gave up (it died, was interrupted or failed) and said so in the arena.
     PeerAborted,
+}
+
+/// How this side's run ended when another contender stopped it, for the reason it gave.
+impl From<StopReason> for End {
+    fn from(reason: StopReason) -> End {
+        match reason {
+            StopReason::Deadline => End::PeerDeadline,
+            StopReason::Aborted => End::PeerAborted,
+        }
+    }
 }
 
 /// The snake_case name of an [`End`], as JSON spells it.
