@@ -172,7 +172,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         })?;
     let arena = Arena::create(n as u32)?;
     opts.variant.prepare(&arena, opts.mode, n)?;
-    let channels = opts.variant.create_channels(n, opts.mode)?;
+    let channels = opts.variant.create_handoff_fds(n, opts.mode)?;
     let mut fds: Vec<Vec<OwnedFd>> = (0..n)
         .map(|c| channels.fds_for(opts.variant, opts.mode, c, n))
         .collect::<Result<_, _>>()?;
