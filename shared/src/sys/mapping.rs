@@ -45,9 +45,13 @@ unsafe impl<T: SharedAtomics, const N: usize> SharedAtomics for [T; N] {}
 /// it too (atomic integers, arrays of them, or another such structure).
 ///
 /// The structure takes no generics, and the macro adds `#[repr(C)]` itself (callers may add an
-/// alignment with a second `#[repr(align(N))]`; a `packed` one would not compile, since fields
-/// are used by reference). So the only types it can vouch for are made of atomics all the way
-/// down: the `unsafe impl` it writes rests on the field check it writes beside it.
+/// alignment with a second `#[repr(align(N))]`; a `packed` one stays sound, as Rust refuses a
+/// reference to its misaligned fields). So the only types it can vouch for are made of atomics
+/// all the way down: the `unsafe impl` it writes rests on the field check it writes beside it.
+///
+/// The impl carries `#[allow(unsafe_code)]` because it expands where the structure is declared,
+/// outside `sys`, where the workspace denies unsafe code: the exemption covers this one impl,
+/// whose text (and safety argument) lives here, and nothing else in the caller's module.
 macro_rules! shared_atomics {
     (
         $(#[$meta:meta])*
