@@ -175,7 +175,7 @@ fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> 
     let variant = cell.variant;
     let arena = Arena::create(2)?;
     variant.prepare(&arena, Mode::Turns, 2)?;
-    let channels = variant.create_channels(2, Mode::Turns)?;
+    let channels = variant.create_handoff_fds(2, Mode::Turns)?;
     let holder_fds = channels.fds_for(variant, Mode::Turns, 0, 2)?;
     let survivor_fds = channels.fds_for(variant, Mode::Turns, 1, 2)?;
     let mut holder = start(opts, cell, Role::Holder, &arena, holder_fds, None)?;

@@ -134,7 +134,7 @@ impl<'a> Sides<'a> {
 fn ping_pong(opts: &OverheadOptions, variant: Variant) -> Result<Vec<u64>, CrashError> {
     let arena = Arena::create(2)?;
     variant.prepare(&arena, Mode::Turns, 2)?;
-    let channels = variant.create_channels(2, Mode::Turns)?;
+    let channels = variant.create_handoff_fds(2, Mode::Turns)?;
     let mut mine = channels.fds_for(variant, Mode::Turns, 0, 2)?;
     mine.extend(channels.fds_for(variant, Mode::Turns, 0, 2)?);
     let mut theirs = channels.fds_for(variant, Mode::Turns, 1, 2)?;
