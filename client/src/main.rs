@@ -52,6 +52,9 @@ enum Command {
     /// (internal) an extra contender of `run --contenders N`, fed over stdin
     #[command(hide = true)]
     Contender,
+    /// (internal) a holder, survivor or echo of `crash`, fed over stdin
+    #[command(hide = true, name = lockfair::crash::CHILD_SUBCOMMAND)]
+    CrashChild,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -200,9 +203,6 @@ struct CrashArgs {
     /// Instead: the Markdown section for the report and the README (plain, survivable, overhead)
     #[arg(long, conflicts_with_all = ["json", "survivable", "overhead"])]
     markdown: bool,
-    /// (internal) be a holder, survivor or echo of the experiment, fed over stdin
-    #[arg(long, hide = true)]
-    child: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -271,6 +271,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Crash(args) => run_crash(args),
+        Command::CrashChild => {
+            lockfair::crash::serve_child(std::io::stdin().as_fd())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Peer => {
             lockfair::peer::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
@@ -359,10 +363,6 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
 
 fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
     use lockfair::crash::{self, overhead};
-    if args.child {
-        crash::serve_child(std::io::stdin().as_fd())?;
-        return Ok(ExitCode::SUCCESS);
-    }
     let helper = std::env::current_exe().context("cannot find this executable")?;
     let cost = overhead::OverheadOptions {
         helper: helper.clone(),

@@ -1,24 +1,25 @@
 //! The crash experiment's child processes: a holder that dies inside its critical section, a
 //! survivor that then tries its luck, and the echo side of the overhead ping-pong.
 //!
-//! `lockfair-client crash --child` (hidden) re-executes this program with one end of a
+//! `lockfair-client crash-child` (hidden) re-executes this program with one end of a
 //! SOCK_SEQPACKET socketpair as its stdin, like the other helper processes: the driver sends one
 //! [`Job`] with the arena and the variant's descriptors attached (SCM_RIGHTS), the child answers
 //! with [`Report`]s. A child asks the kernel to SIGKILL it when the driver dies
 //! (`PR_SET_PDEATHSIG`), so none can outlive the experiment, whatever happens to the driver.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
+use nix::sys::socket::MsgFlags;
 use rustix::event::{PollFd, PollFlags, poll};
 use serde::{Deserialize, Serialize};
 
 use super::CrashError;
 use super::cells::Description;
+use crate::child::ChildProcess;
 use crate::sys::clock::{monotonic_ns, timespec};
 use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
 use crate::variant::Variant;
@@ -67,77 +68,59 @@ pub(super) enum Report {
     Failed(String),
 }
 
+/// The hidden subcommand that runs [`serve`].
+pub const SUBCOMMAND: &str = "crash-child";
+
 /// The time a child gets to set itself up and answer: generous, for a loaded machine.
 pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a child waits for its driver to hang up before leaving by itself.
 const PATIENCE: Duration = Duration::from_secs(600);
 
-/// A running child; killed (SIGKILL) and reaped on drop.
+/// A running child of the experiment; killed (SIGKILL) and reaped on drop.
 #[derive(Debug)]
-pub(super) struct ChildProcess {
-    child: Child,
-    socket: OwnedFd,
+pub(super) struct ExperimentChild {
+    child: ChildProcess,
 }
 
-impl ChildProcess {
-    /// Starts `helper crash --child` and sends it `job` with `fds` attached.
+impl ExperimentChild {
+    /// Starts `helper crash-child` and sends it `job` with `fds` attached.
     pub(super) fn start(
         helper: &Path,
         job: &Job,
         fds: &[BorrowedFd<'_>],
-    ) -> Result<ChildProcess, CrashError> {
-        let sys = |what| move |errno| CrashError::Sys { what, errno };
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(sys("create a socketpair for a child"))?;
-        let child = Command::new(helper)
-            .args(["crash", "--child"])
-            .stdin(Stdio::from(theirs))
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|err| CrashError::Spawn {
-                path: helper.display().to_string(),
-                err,
-            })?;
-        let me = ChildProcess {
-            child,
-            socket: ours,
-        };
+    ) -> Result<ExperimentChild, CrashError> {
+        // No grace on drop: a holder or survivor never exits by itself.
+        let child = ChildProcess::spawn(helper, SUBCOMMAND, Stdio::null(), Duration::ZERO)
+            .map_err(CrashError::Spawn)?;
         let bytes = postcard::to_allocvec(job).map_err(|_| CrashError::Garbled)?;
-        send_with_fds(&me.socket, &bytes, fds, None).map_err(sys("send a child its job"))?;
-        Ok(me)
+        child.send(&bytes, fds).map_err(|errno| CrashError::Sys {
+            what: "send a child its job",
+            errno,
+        })?;
+        Ok(ExperimentChild { child })
     }
 
     pub(super) fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child.pid()
     }
 
     /// The next report, if one comes within `timeout`.
     pub(super) fn next(&mut self, timeout: Duration) -> Result<Option<Report>, CrashError> {
-        if !readable(self.socket.as_fd(), timeout).map_err(|errno| CrashError::Sys {
-            what: "wait for a child",
-            errno,
-        })? {
-            return Ok(None);
-        }
         let mut buf = [0u8; 1024];
-        let mut control = vec![0u8; control_space(1)];
-        let got = recv_with_fds(&self.socket, &mut buf, &mut control, MsgFlags::empty()).map_err(
-            |errno| CrashError::Sys {
+        let got = self
+            .child
+            .recv(&mut buf, 0, timeout)
+            .map_err(|errno| CrashError::Sys {
                 what: "read a child's report",
                 errno,
-            },
-        )?;
-        if got.len == 0 {
-            return Err(CrashError::ChildGone(self.pid()));
+            })?;
+        match got {
+            None => Ok(None),
+            Some(got) if got.len == 0 => Err(CrashError::ChildGone(self.pid())),
+            Some(got) => postcard::from_bytes(&buf[..got.len])
+                .map(Some)
+                .map_err(|_| CrashError::Garbled),
         }
-        postcard::from_bytes(&buf[..got.len])
-            .map(Some)
-            .map_err(|_| CrashError::Garbled)
     }
 
     /// The next report, which must be `want`, within [`ANSWER_TIMEOUT`].
@@ -151,20 +134,8 @@ impl ChildProcess {
     }
 
     /// SIGKILLs the child and reaps it.
-    pub(super) fn kill(&mut self) -> Result<(), CrashError> {
-        let io = |e: std::io::Error| CrashError::Sys {
-            what: "kill a child",
-            errno: crate::sys::io_errno(&e),
-        };
-        self.child.kill().map_err(io)?;
-        self.child.wait().map(drop).map_err(io)
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub(super) fn kill(self) {
+        drop(self.child);
     }
 }
 

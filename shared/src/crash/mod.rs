@@ -34,14 +34,14 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use cells::{Cell, Description, cells};
-pub use child::serve as serve_child;
+pub use child::{SUBCOMMAND as CHILD_SUBCOMMAND, serve as serve_child};
 
 use crate::arena::{Arena, ArenaError};
 use crate::sys::clock::monotonic_ns;
 use crate::sys::pidfd;
 use crate::variant::{Mode, SetupError, Variant};
 use cells::Outcome;
-use child::{ANSWER_TIMEOUT, ChildProcess, Job, Report, Role};
+use child::{ANSWER_TIMEOUT, ExperimentChild, Job, Report, Role};
 
 /// The default time a survivor gets after the holder's death.
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(2);
@@ -49,7 +49,7 @@ pub const DEFAULT_LIMIT: Duration = Duration::from_secs(2);
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct CrashOptions {
-    /// This program, to start the children (`crash --child`).
+    /// This program, to start the children (`crash-child`).
     pub helper: PathBuf,
     /// How long a survivor gets after the holder's death.
     pub limit: Duration,
@@ -87,8 +87,8 @@ pub struct CrashReport {
 /// Why the experiment could not run.
 #[derive(Debug, Error)]
 pub enum CrashError {
-    #[error("cannot start the child process {path}: {err}")]
-    Spawn { path: String, err: std::io::Error },
+    #[error(transparent)]
+    Spawn(#[from] crate::child::ChildStartError),
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
     #[error("cannot set up the variant: {0}")]
@@ -192,7 +192,7 @@ fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> 
     survivor.expect(&Report::Waiting)?;
     let early = await_sleep(&mut survivor)?;
     let kill_ns = monotonic_ns();
-    holder.kill()?;
+    holder.kill();
     let was_early = early.is_some();
     let report = match early {
         Some(r) => Some(r),
@@ -215,7 +215,7 @@ fn start(
     arena: &Arena,
     fds: Vec<OwnedFd>,
     watch: Option<BorrowedFd<'_>>,
-) -> Result<ChildProcess, CrashError> {
+) -> Result<ExperimentChild, CrashError> {
     let job = Job {
         variant: cell.variant,
         role,
@@ -227,12 +227,12 @@ fn start(
     let mut attached: Vec<BorrowedFd<'_>> = vec![arena.file().as_fd()];
     attached.extend(fds.iter().map(|f| f.as_fd()));
     attached.extend(watch);
-    ChildProcess::start(&opts.helper, &job, &attached)
+    ExperimentChild::start(&opts.helper, &job, &attached)
 }
 
 /// Waits (bounded) until the survivor sleeps in its wait, so the holder dies under a real
 /// waiter. Returns its report instead if it sends one first (the seed never waits).
-fn await_sleep(survivor: &mut ChildProcess) -> Result<Option<Report>, CrashError> {
+fn await_sleep(survivor: &mut ExperimentChild) -> Result<Option<Report>, CrashError> {
     let give_up = monotonic_ns() + ANSWER_TIMEOUT.as_nanos() as u64;
     while monotonic_ns() < give_up {
         if let Some(r) = survivor.next(Duration::from_millis(1))? {

@@ -1,37 +1,42 @@
 //! The crash experiment's answers for people and programs: an aligned table for the terminal,
 //! `--json`, and a Markdown section for the `compare` report and the README.
-//!
-//! `report` (layer 7) sits above this module, so the few lines of table layout are here rather
-//! than borrowed from it.
 
 use super::overhead::OverheadReport;
 use super::{CellResult, CrashReport};
+use crate::text::{Table, fmt_ns};
 
-const HEADERS: [&str; 6] = [
-    "variant",
-    "holder's description",
-    "recovered",
-    "after kill",
-    "owner death seen",
-    "how",
-];
-
-/// One row of strings per cell, in [`HEADERS`] order.
-fn rows(report: &CrashReport) -> Vec<[String; 6]> {
-    report.cells.iter().map(row).collect()
+/// The cells as a table; the time column aligns right.
+fn table(report: &CrashReport) -> Table {
+    let mut t = Table::new(
+        &[
+            "variant",
+            "holder's description",
+            "recovered",
+            "after kill",
+            "owner death seen",
+            "how",
+        ],
+        3,
+    );
+    t.left.extend([4, 5]);
+    for c in &report.cells {
+        t.push(row(c));
+    }
+    t
 }
 
-fn row(c: &CellResult) -> [String; 6] {
+fn row(c: &CellResult) -> Vec<String> {
     let variant = if c.survivable {
         format!("{} (survivable)", c.variant)
     } else {
         c.variant.to_string()
     };
-    [
+    vec![
         variant,
         c.holder_description.name().to_string(),
         yes_no(c.recovered).to_string(),
-        c.recovered_ns.map_or_else(|| "-".to_string(), fmt_ns),
+        c.recovered_ns
+            .map_or_else(|| "-".to_string(), |ns| fmt_ns(ns as f64)),
         yes_no(c.owner_died_seen).to_string(),
         c.how.clone(),
     ]
@@ -41,66 +46,10 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// `ns` with a unit read at a glance: `850 ns`, `41 µs`, `12.3 ms`.
-fn fmt_ns(ns: u64) -> String {
-    let ns = ns as f64;
-    let (v, unit) = if ns < 1e3 {
-        (ns, "ns")
-    } else if ns < 1e6 {
-        (ns / 1e3, "µs")
-    } else if ns < 1e9 {
-        (ns / 1e6, "ms")
-    } else {
-        (ns / 1e9, "s")
-    };
-    if v < 10.0 && unit != "ns" {
-        format!("{v:.1} {unit}")
-    } else {
-        format!("{v:.0} {unit}")
-    }
-}
-
-/// Aligned columns, two spaces apart.
-fn aligned<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = headers.map(|h| h.chars().count());
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect::<Vec<_>>()
-            .join("  ");
-        s.truncate(s.trim_end().len());
-        s.push('\n');
-        s
-    };
-    let mut out = line(headers.to_vec());
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
-    out
-}
-
-/// A GitHub-flavoured Markdown table.
-fn markdown_table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
-    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
-    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
-    out.push_str(&line(vec!["---".to_string(); N]));
-    for r in rows {
-        out.push_str(&line(r.iter().map(|c| c.replace('|', "\\|")).collect()));
-    }
-    out
-}
-
 impl CrashReport {
     /// The terminal table.
     pub fn to_text(&self) -> String {
-        aligned(HEADERS, &rows(self))
+        table(self).to_text()
     }
 
     /// `--json`: one object, `{"cells": [...]}`.
@@ -112,7 +61,7 @@ impl CrashReport {
 impl OverheadReport {
     /// The terminal table: ratios only.
     pub fn to_text(&self) -> String {
-        aligned(OVERHEAD_HEADERS, &self.rows())
+        self.table().to_text()
     }
 
     /// `--json`: one object, `{"overhead": [...]}`.
@@ -120,21 +69,21 @@ impl OverheadReport {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
-    fn rows(&self) -> Vec<[String; 3]> {
-        self.overhead
-            .iter()
-            .map(|r| {
-                [
-                    r.variant.to_string(),
-                    r.protection.to_string(),
-                    format!("{:.2}× (median of {})", r.ratio, r.repeats),
-                ]
-            })
-            .collect()
+    fn table(&self) -> Table {
+        let mut t = Table::new(
+            &["variant", "protection", "round trip, protected / plain"],
+            2,
+        );
+        for r in &self.overhead {
+            t.push(vec![
+                r.variant.to_string(),
+                r.protection.to_string(),
+                format!("{:.2}× (median of {})", r.ratio, r.repeats),
+            ]);
+        }
+        t
     }
 }
-
-const OVERHEAD_HEADERS: [&str; 3] = ["variant", "protection", "round trip, protected / plain"];
 
 /// Is `variant` crash-safe, in a few words, from its cells in `report` (None if it has none):
 /// the column to set beside "fast" and "fair".
@@ -159,17 +108,17 @@ pub fn crash_safe(report: &CrashReport, variant: crate::variant::Variant) -> Opt
     })
 }
 
-/// "variant | crash-safe" rows, one per variant of `report`, in its order.
-fn verdict_rows(report: &CrashReport) -> Vec<[String; 2]> {
-    let mut rows: Vec<[String; 2]> = Vec::new();
+/// "variant | crash-safe", one row per variant of `report`, in its order.
+fn verdicts(report: &CrashReport) -> Table {
+    let mut t = Table::new(&["variant", "crash-safe"], 2);
     for c in &report.cells {
         let name = c.variant.to_string();
-        if rows.iter().all(|r| r[0] != name) {
+        if t.rows.iter().all(|r| r[0] != name) {
             let verdict = crash_safe(report, c.variant).unwrap_or("-");
-            rows.push([name, verdict.to_string()]);
+            t.push(vec![name, verdict.to_string()]);
         }
     }
-    rows
+    t
 }
 
 /// The "When the holder dies" section for the `compare` report and the README: the plain
@@ -189,12 +138,9 @@ pub fn markdown_section(
          own; *shared*: a live process also held the open file description the holder locked \
          through (received over SCM_RIGHTS), or the pipe's write end.\n\n",
     );
-    out.push_str(&markdown_table(HEADERS, &rows(plain)));
+    out.push_str(&table(plain).to_markdown());
     out.push('\n');
-    out.push_str(&markdown_table(
-        ["variant", "crash-safe"],
-        &verdict_rows(plain),
-    ));
+    out.push_str(&verdicts(plain).to_markdown());
     out.push_str(
         "\nThe kernel's reasons (fs/locks.c): POSIX and `lockf` locks belong to the process and \
          are dropped as it exits; OFD and `flock` locks belong to the open file description and \
@@ -210,13 +156,13 @@ pub fn markdown_section(
              robust futex list only covers a word holding its owner's TID), a thread asleep on \
              the peers' pidfds that passes the turn on and wakes the sleeper.\n\n",
         );
-        out.push_str(&markdown_table(HEADERS, &rows(s)));
+        out.push_str(&table(s).to_markdown());
     }
     if let Some(o) = overhead {
         out.push_str(
             "\nWhat the protection costs when nobody dies (one ping-pong, blocks alternating):\n\n",
         );
-        out.push_str(&markdown_table(OVERHEAD_HEADERS, &o.rows()));
+        out.push_str(&o.table().to_markdown());
     }
     out.push_str(&format!("\nCommand: `{command}`\n"));
     out
@@ -264,24 +210,22 @@ mod tests {
     #[test]
     fn markdown_escapes_pipes_and_names_the_command() {
         let md = markdown_section(&sample(), None, None, "lockfair-client crash");
+        let rows: Vec<Vec<&str>> = md
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect();
         assert!(
-            md.contains("| ofd | only if") || md.contains("| ofd | no: waits forever"),
+            rows.iter()
+                .any(|r| r[..2] == ["ofd", "no: waits forever, never told"]),
+            "{md}"
+        );
+        assert_eq!(
+            rows.iter().filter(|r| r[..2] == ["ofd", "shared"]).count(),
+            1,
             "{md}"
         );
         assert!(md.contains("held \\| forever"), "{md}");
         assert!(md.contains("`lockfair-client crash`"));
-        assert_eq!(
-            md.lines()
-                .filter(|l| l.starts_with("| ofd | shared"))
-                .count(),
-            1
-        );
-    }
-
-    #[test]
-    fn durations_read_at_a_glance() {
-        assert_eq!(fmt_ns(850), "850 ns");
-        assert_eq!(fmt_ns(41_000), "41 µs");
-        assert_eq!(fmt_ns(1_230_000), "1.2 ms");
     }
 }

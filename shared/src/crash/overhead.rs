@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::CrashError;
 use super::cells::{Description, acquire_turn, open_protected};
-use super::child::{ChildProcess, Job, Report, Role};
+use super::child::{ExperimentChild, Job, Report, Role};
 use super::survivable::{DeathWatcher, Protection, post_eventfd, take_over};
 use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
@@ -157,7 +157,7 @@ fn ping_pong(opts: &OverheadOptions, variant: Variant) -> Result<Vec<u64>, Crash
     let mut attached = vec![arena.file().as_fd()];
     attached.extend(theirs.iter().map(|f| f.as_fd()));
     attached.push(me.as_fd());
-    let mut echo = ChildProcess::start(&opts.helper, &job, &attached)?;
+    let mut echo = ExperimentChild::start(&opts.helper, &job, &attached)?;
     drop(theirs);
     echo.expect(&Report::Waiting)?;
     let pidfds = [pidfd::open(echo.pid()).map_err(sys("open the echo's pidfd"))?];
