@@ -197,7 +197,7 @@ fn survive(
     let mut opened = open_protected(job.variant, ctx, channels, pidfds, job.survivable)?;
     let watched = job.survivable && Protection::of(job.variant) == Some(Protection::WatcherThread);
     report(&Report::Waiting).map_err(sys("report"))?;
-    let (result, watcher_fired) = std::thread::scope(|scope| {
+    let (result, at_ns, watcher_fired) = std::thread::scope(|scope| {
         let (arena, variant) = (ctx.arena, job.variant);
         let watcher = watched
             .then(|| {
@@ -205,10 +205,10 @@ fn survive(
             })
             .transpose()?;
         let result = acquire_turn(&mut opened);
-        Ok::<_, Errno>((result, watcher.is_some_and(DeathWatcher::stop)))
+        let at_ns = monotonic_ns();
+        Ok::<_, Errno>((result, at_ns, watcher.is_some_and(DeathWatcher::stop)))
     })
     .map_err(sys("start the watcher thread"))?;
-    let at_ns = monotonic_ns();
     Ok(match result {
         Ok(()) => Report::Got {
             at_ns,

@@ -104,8 +104,9 @@ impl PidfdRing {
                 Err(e) => return Err(crate::sys::errno(e)),
             }
         }
-        // A turn that arrived counts, even if its sender died just after.
-        Ok(!set[0].revents().is_empty() || set[1..].iter().all(|p| p.revents().is_empty()))
+        // A turn that arrived counts, even if its sender died just after; otherwise poll woke
+        // for a pidfd: a peer died.
+        Ok(!set[0].revents().is_empty())
     }
 
     fn post(&self) -> Result<(), Errno> {
@@ -261,7 +262,7 @@ pub(super) fn claim_turn(arena: &Arena, me: usize, dead: usize) {
     );
 }
 
-/// Keeps `fd` borrowed in a type the watcher can move (used by the overhead's safety net).
+/// Adds one to the eventfd `fd`: wakes its reader (the overhead's safety net for eventfd).
 pub(super) fn post_eventfd(fd: &impl AsFd) {
     let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
 }
