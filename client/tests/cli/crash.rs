@@ -189,7 +189,7 @@ fn every_survivable_cell_recovers_and_reports_the_death() {
         assert_eq!(c["survivable"], true, "{c}");
         seen.push(format!("{} {}", c["variant"], c["holder_description"]));
     }
-    for want in ["eventfd", "futex", "ticket", "spin-futex"] {
+    for want in ["eventfd", "tokio-eventfd", "futex", "ticket", "spin-futex"] {
         assert!(
             seen.contains(&format!("\"{want}\" \"own\"")),
             "{want} missing: {seen:?}"
@@ -252,7 +252,14 @@ fn overhead_gives_one_ratio_per_protected_variant() {
         .collect();
     assert_eq!(
         names,
-        ["eventfd", "futex", "pipe", "ticket", "spin-futex"],
+        [
+            "eventfd",
+            "futex",
+            "pipe",
+            "ticket",
+            "spin-futex",
+            "tokio-eventfd"
+        ],
         "{v}"
     );
     for r in rows {
@@ -340,6 +347,15 @@ fn crash_in_a_process_of_its_own() {
     if std::env::var_os("LOCKFAIR_CRASH_ALONE").is_none() {
         return;
     }
+    let cost = |variants| OverheadOptions {
+        helper: client_bin(),
+        rounds: 20,
+        repeats: 1,
+        variants,
+    };
+    // The first tokio runtime creates process-wide signal globals (a socketpair) that live as
+    // long as the process: create them before counting.
+    overhead(&cost(vec![Variant::TokioEventfd]), |_| {}).unwrap();
     let before = open_fds();
     let opts = CrashOptions {
         helper: client_bin(),
@@ -363,16 +379,7 @@ fn crash_in_a_process_of_its_own() {
         ..opts
     };
     crash(&survivable, |_| {}).unwrap();
-    overhead(
-        &OverheadOptions {
-            helper: client_bin(),
-            rounds: 20,
-            repeats: 1,
-            variants: vec![],
-        },
-        |_| {},
-    )
-    .unwrap();
+    overhead(&cost(vec![]), |_| {}).unwrap();
     assert_eq!(open_fds(), before, "descriptors left open");
     let me = std::process::id().to_string();
     let children = children_of(&me);

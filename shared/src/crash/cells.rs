@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::CrashError;
 use super::child::{Job, Report, Role, split_fds};
-use super::survivable::{DeathWatcher, PidfdRing, Protection, claim_turn, take_over};
+use super::survivable::{
+    DeathWatcher, PidfdRing, Protection, TokioPidfdRing, claim_turn, take_over,
+};
 use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
-use crate::variant::{ArenaTurn, Ctx, Exclusion, Mode, Opened, Variant};
+use crate::variant::{ArenaTurn, Ctx, Exclusion, Handoff, Mode, Opened, Variant};
 
 /// Who else holds what the holder locked or wrote through when it dies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -75,6 +77,7 @@ pub const PLAIN: &[(Variant, Description)] = &[
 /// `crash --survivable`: the fast handoffs with their [`Protection`] on.
 pub const SURVIVABLE: &[(Variant, Description)] = &[
     (Variant::Eventfd, Own),
+    (Variant::TokioEventfd, Own),
     (Variant::Pipe, Own),
     (Variant::Pipe, Shared),
     (Variant::Futex, Own),
@@ -169,19 +172,25 @@ pub(super) fn open_protected<'a>(
     pidfds: &[OwnedFd],
     survivable: bool,
 ) -> Result<Opened<'a>, CrashError> {
-    if survivable && Protection::of(variant) == Some(Protection::PollWithPidfds) {
-        let peers = pidfds
-            .iter()
-            .map(|p| p.try_clone().map_err(|e| crate::sys::io_errno(&e)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(sys("duplicate a pidfd"))?;
-        let ring = PidfdRing::new(variant, channels, peers).map_err(sys("set up the ring"))?;
-        return Ok(Opened {
-            handoff: Box::new(ring),
-            turn: Box::new(ArenaTurn::new(ctx)),
-        });
+    let protection = Protection::of(variant).filter(|_| survivable);
+    if protection.is_none_or(|p| p == Protection::WatcherThread) {
+        return Ok(variant.open(ctx, channels)?);
     }
-    Ok(variant.open(ctx, channels)?)
+    let peers = pidfds
+        .iter()
+        .map(OwnedFd::try_clone)
+        .collect::<std::io::Result<Vec<_>>>();
+    let io = |e: std::io::Error| sys("set up the protected ring")(crate::sys::io_errno(&e));
+    let handoff: Box<dyn Handoff + 'a> = if protection == Some(Protection::PidfdsInRuntime) {
+        Box::new(TokioPidfdRing::new(channels, peers.map_err(io)?).map_err(io)?)
+    } else {
+        let ring = PidfdRing::new(variant, channels, peers.map_err(io)?);
+        Box::new(ring.map_err(sys("set up the protected ring"))?)
+    };
+    Ok(Opened {
+        handoff,
+        turn: Box::new(ArenaTurn::new(ctx)),
+    })
 }
 
 /// The survivor: waits for the lock or the turn, with the mechanism alone or (survivable) with
@@ -306,6 +315,9 @@ fn survived(v: Variant) -> String {
         Some(Protection::PollWithPidfds) => format!(
             "the holder's pidfd woke the same poll as the {v}: the survivor took the turn over"
         ),
+        Some(Protection::PidfdsInRuntime) => {
+            "the holder's pidfd, in the same tokio select! as the eventfd, woke it: the survivor took the turn over".to_string()
+        }
         _ => format!(
             "a watcher thread asleep on the holder's pidfd passed the {v} turn on and woke the survivor"
         ),

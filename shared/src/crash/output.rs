@@ -152,7 +152,8 @@ pub fn markdown_section(
     if let Some(s) = survivable {
         out.push_str(
             "\nThe way out (`crash --survivable`): a pidfd of every peer in the same `poll` as \
-             the eventfd or pipe; for the futex variants (a futex cannot wait on a pidfd, and a \
+             the eventfd or pipe (for tokio-eventfd, registered in the same runtime and the same \
+             `select!`); for the futex variants (a futex cannot wait on a pidfd, and a \
              robust futex list only covers a word holding its owner's TID), a thread asleep on \
              the peers' pidfds that passes the turn on and wakes the sleeper.\n\n",
         );

@@ -7,8 +7,9 @@
 //! dies cannot leave it asleep: for the futex variants that is the protection itself, for
 //! eventfd and pipe an idle thread. What differs between blocks: for eventfd and pipe, both
 //! sides wait with `poll` on the descriptor and the peer's pidfd, then `read`, instead of a bare
-//! `read`; for the futex variants, the echo runs its own watcher thread, which adds no syscall
-//! to a handoff.
+//! `read`; for tokio-eventfd, the runtime selects on the peer's pidfd (registered once) instead
+//! of the session's abort eventfd; for the futex variants, the echo runs its own watcher thread,
+//! which adds no syscall to a handoff.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -114,10 +115,8 @@ impl<'a> Sides<'a> {
         let second = channels.split_off(channels.len() / 2);
         let plain = variant.open(ctx, channels)?;
         let protected = match Protection::of(variant) {
-            Some(Protection::PollWithPidfds) => {
-                Some(open_protected(variant, ctx, second, pidfds, true)?)
-            }
-            _ => None,
+            Some(Protection::WatcherThread) | None => None,
+            Some(_) => Some(open_protected(variant, ctx, second, pidfds, true)?),
         };
         Ok(Sides { plain, protected })
     }
@@ -171,7 +170,9 @@ fn ping_pong(opts: &OverheadOptions, variant: Variant) -> Result<Vec<u64>, Crash
         abort: abort.as_fd(),
     };
     let rescue = match variant {
-        Variant::Eventfd => mine.first().map(OwnedFd::try_clone).transpose(),
+        Variant::Eventfd | Variant::TokioEventfd => {
+            mine.first().map(OwnedFd::try_clone).transpose()
+        }
         _ => Ok(None),
     }
     .map_err(io("duplicate an eventfd"))?;
@@ -179,7 +180,7 @@ fn ping_pong(opts: &OverheadOptions, variant: Variant) -> Result<Vec<u64>, Crash
     let times = std::thread::scope(|scope| {
         let arena = &arena;
         let watcher = DeathWatcher::start(scope, &pidfds, move || match &rescue {
-            Some(fd) => post_eventfd(fd),
+            Some(fd) => drop(post_eventfd(fd)),
             None => take_over(variant, arena, 0, 1),
         })
         .map_err(sys("start the safety net"))?;

@@ -3,6 +3,9 @@
 //! - **eventfd, pipe**: [`PidfdRing`] waits in one `poll` on its own eventfd (or pipe) *and* a
 //!   pidfd of every peer. A pidfd becomes readable when its process exits, so the death wakes the
 //!   waiter exactly as a handoff would, and the waiter knows which it was.
+//! - **tokio-eventfd**: [`TokioPidfdRing`] registers the peers' pidfds with the same runtime as
+//!   its eventfd and selects on both. The registration is made once (epoll), so a wait costs no
+//!   more than before.
 //! - **futex, ticket, spin-futex**: a futex waits on a memory word, and `FUTEX_WAITV` waits on
 //!   several words, never on a descriptor. A robust futex list (`set_robust_list`, the kernel
 //!   sets `FUTEX_OWNER_DIED` and wakes a waiter) only works for a word that holds its owner's
@@ -17,14 +20,17 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::task::Poll;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use rustix::event::{PollFd, PollFlags, poll};
+use tokio::io::unix::AsyncFd;
+use tokio::runtime::Runtime;
 
 use crate::arena::Arena;
-use crate::sys::futex;
+use crate::sys::{futex, reactor};
 use crate::variant::{Exclusion, Handoff, Variant};
 
 /// How a variant's survivor learns of a death in `crash --survivable`.
@@ -32,6 +38,8 @@ use crate::variant::{Exclusion, Handoff, Variant};
 pub enum Protection {
     /// The peers' pidfds in the same `poll` as the waiter's descriptor.
     PollWithPidfds,
+    /// The peers' pidfds registered in the same tokio runtime, in the same `select!`.
+    PidfdsInRuntime,
     /// A thread asleep in `poll` on the peers' pidfds repairs the turn and wakes the sleeper.
     WatcherThread,
 }
@@ -41,6 +49,7 @@ impl Protection {
     pub fn of(variant: Variant) -> Option<Protection> {
         match variant {
             Variant::Eventfd | Variant::Pipe => Some(Protection::PollWithPidfds),
+            Variant::TokioEventfd => Some(Protection::PidfdsInRuntime),
             Variant::Futex | Variant::Ticket | Variant::SpinFutex => {
                 Some(Protection::WatcherThread)
             }
@@ -52,6 +61,7 @@ impl Protection {
     pub fn describe(self) -> &'static str {
         match self {
             Protection::PollWithPidfds => "pidfd of the peer in the same poll",
+            Protection::PidfdsInRuntime => "pidfd of the peer in the same tokio select!",
             Protection::WatcherThread => "watcher thread asleep on the peer's pidfd",
         }
     }
@@ -145,6 +155,101 @@ impl Handoff for PidfdRing {
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {
         self.post()
+    }
+}
+
+/// tokio-eventfd's ring with the peers' pidfds registered in its runtime: `acquire` answers
+/// `EOWNERDEAD` when a peer died. Fields drop in order: registrations before their runtime.
+#[derive(Debug)]
+pub(super) struct TokioPidfdRing {
+    mine: AsyncFd<OwnedFd>,
+    peers: Vec<AsyncFd<OwnedFd>>,
+    next: OwnedFd,
+    rt: Runtime,
+}
+
+impl TokioPidfdRing {
+    /// `fds`: my non-blocking eventfd, then the next contender's.
+    pub(super) fn new(fds: Vec<OwnedFd>, peers: Vec<OwnedFd>) -> std::io::Result<TokioPidfdRing> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let mut it = fds.into_iter();
+        let (Some(mine), Some(next)) = (it.next(), it.next()) else {
+            return Err(std::io::Error::from_raw_os_error(Errno::EBADF as i32));
+        };
+        let entered = rt.enter();
+        let mine = reactor::register(mine)?;
+        let peers = peers
+            .into_iter()
+            .map(reactor::register)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        drop(entered);
+        Ok(TokioPidfdRing {
+            mine,
+            peers,
+            next,
+            rt,
+        })
+    }
+}
+
+/// Resolves once any of `peers` is readable: a peer died (never, if there are none).
+async fn any_died(peers: &[AsyncFd<OwnedFd>]) {
+    std::future::poll_fn(|cx| {
+        // Poll every one, so each registers its waker.
+        let ready = peers
+            .iter()
+            .filter(|p| p.poll_read_ready(cx).is_ready())
+            .count();
+        if ready > 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+impl Handoff for TokioPidfdRing {
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Turn
+    }
+
+    fn acquire(&mut self) -> Result<(), Errno> {
+        let (mine, peers) = (&self.mine, &self.peers);
+        self.rt.block_on(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    ready = mine.readable() => {
+                        let mut ready = ready.map_err(|e| crate::sys::io_errno(&e))?;
+                        let got = ready.try_io(|fd| {
+                            rustix::io::read(fd.get_ref(), &mut [0u8; 8])
+                                .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+                        });
+                        match got {
+                            Ok(Ok(_)) => return Ok(()),
+                            Ok(Err(e)) => return Err(crate::sys::io_errno(&e)),
+                            Err(_would_block) => continue,
+                        }
+                    }
+                    () = any_died(peers) => return Err(Errno::EOWNERDEAD),
+                }
+            }
+        })
+    }
+
+    fn release(&mut self) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
+        post_eventfd(&self.next).map_err(crate::sys::errno)
+    }
+
+    fn wake_everyone(&mut self) -> Result<(), Errno> {
+        self.hand_over(0)
     }
 }
 
@@ -262,7 +367,7 @@ pub(super) fn claim_turn(arena: &Arena, me: usize, dead: usize) {
     );
 }
 
-/// Adds one to the eventfd `fd`: wakes its reader (the overhead's safety net for eventfd).
-pub(super) fn post_eventfd(fd: &impl AsFd) {
-    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+/// Adds one to the eventfd `fd`: wakes its reader.
+pub(super) fn post_eventfd(fd: &impl AsFd) -> Result<(), rustix::io::Errno> {
+    rustix::io::write(fd, &1u64.to_ne_bytes()).map(drop)
 }
