@@ -66,17 +66,15 @@ impl Server {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, handle.clone());
-        // The blog's iterations take well under a millisecond when the lock does not exclude;
-        // a client that holds a lock of its own gets as long as a lockfair client gets to start.
-        let limits = &self.config.limits;
-        let budget_ns = (limits.start_timeout_ms + limits.grace_ms) * 1_000_000;
+        // The session ends when its turns are done, the client exits, or `--seed-max-seconds`
+        // passes: the blog's client never gives up, so the server must.
         let compat = compat.clone();
         let server = self.clone();
         tasks.spawn(async move {
             let _permit = permit;
             let outcome = tokio::task::spawn_blocking(move || {
                 let blog = BlogSession::accept(fds, pid, &compat).map_err(Err)?;
-                blog.play(budget_ns, handle).map_err(Ok)
+                blog.play(handle).map_err(Ok)
             })
             .await;
             server
