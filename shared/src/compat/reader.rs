@@ -229,7 +229,8 @@ fn send_hello(path: &Path, file: &File) -> Result<(), CompatError> {
 
 /// How often the watcher asks kcmp.
 const WATCH_EVERY: Duration = Duration::from_micros(100);
-/// How long it keeps asking after the iterations ended (the server may still be receiving).
+/// How long it keeps asking after the turns ended or stopped (a server that never played may
+/// still be receiving).
 const WATCH_GRACE: Duration = Duration::from_millis(100);
 
 /// Asks kcmp whether process `pid` holds our description until it does, it is gone, kcmp is
