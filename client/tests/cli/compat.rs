@@ -237,6 +237,7 @@ struct ReaderRun {
 
 fn reader_run(stdout: &str, target: u64) -> ReaderRun {
     let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 5, "{stdout}");
     assert!(
         lines[0].starts_with("sent \"CACHEDFILE HELLO\" and a 64-byte sealed memfd to "),
         "{stdout}"

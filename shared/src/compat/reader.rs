@@ -109,6 +109,8 @@ pub struct ReaderReport {
 /// Creates and seals the blog's memfd, sends the blog's hello to `opts.socket`, and takes the
 /// reader's turns.
 pub fn run_reader(opts: &ReaderOptions) -> Result<ReaderReport, CompatError> {
+    // Ctrl-C ends the turns with a report (the watchdog sees the request), not mid-line.
+    crate::sys::signal::install_stop_handler();
     let file = blog_memfd()?;
     // Before anything is sent, so the search costs the protocol nothing.
     let server_pid = socket_owner(&opts.socket);
