@@ -76,14 +76,19 @@ impl BlogSession {
     }
 
     /// Plays the blog's server: lock, look, write or whoop, unlock, until its turns are done.
-    /// Blocks the calling thread until then, or until the client exits (its pidfd; the blog's
-    /// client never exits before the writer's last turn), the session's time limit passes, or
-    /// `handle` aborts it. The memfd is closed when this returns.
-    pub fn play(self, handle: AbortHandle) -> Result<WriterReport, CompatError> {
+    /// Blocks the calling thread until then, or until the session's time limit passes, or
+    /// `handle` aborts it (the server does when the client's pidfd says it exited: the blog's
+    /// client never exits before the writer's last turn), or process `watch_pid` exits (for a
+    /// caller that has no pidfd of the client to watch). The memfd is closed when this returns.
+    pub fn play(
+        self,
+        handle: AbortHandle,
+        watch_pid: Option<i32>,
+    ) -> Result<WriterReport, CompatError> {
         // Blocking-pool threads are reused: undo a previous session's pinning.
         let _ = crate::placement::pin_current_thread(None);
         let dog = Watchdog::start(WatchdogSpec {
-            peer_pids: vec![self.peer_pid],
+            peer_pids: watch_pid.into_iter().collect(),
             stop: None,
             deadline_ns: monotonic_ns().saturating_add(self.compat.max_seconds * 1_000_000_000),
             watch: None,
