@@ -56,7 +56,8 @@ use thiserror::Error;
 
 use crate::arena::REQUIRED_SEALS;
 use crate::session::SessionError;
-use crate::sys::fdkind::{self, FdKind};
+use crate::sys::fdkind::FdKind;
+use crate::sys::memfd::{self, CreateError, SealError};
 
 /// The blog's hello: exactly these 16 bytes, nothing before or after.
 pub const BLOG_HELLO: &[u8] = b"CACHEDFILE HELLO";
@@ -125,12 +126,10 @@ pub enum CompatError {
         path = .0.display()
     )]
     NoServer(PathBuf),
-    #[error("cannot create the blog's memfd ({step})")]
-    Create {
-        step: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot create the blog's memfd")]
+    Create(#[source] CreateError),
+    #[error("cannot check the CACHEDFILE HELLO descriptor")]
+    Check(#[source] SealError),
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
     #[error(transparent)]
@@ -153,13 +152,12 @@ pub fn check_blog_fds(mut fds: Vec<OwnedFd>) -> Result<File, CompatError> {
     Ok(File::from(fd))
 }
 
-/// The checks of [`check_blog_fds`] on one descriptor.
+/// The checks of [`check_blog_fds`] on one descriptor: the sealed-memfd checks every received
+/// memfd gets ([`memfd::check_sealed`]), then the blog's own needs (read-write, not append, at
+/// least [`BLOG_FILE_SIZE`] bytes).
 pub fn check_blog_memfd(fd: impl AsFd) -> Result<(), CompatError> {
     let fd = fd.as_fd();
-    let kind = fdkind::classify(fd).map_err(sys("inspect the descriptor"))?;
-    if kind != FdKind::Memfd {
-        return Err(CompatError::NotMemfd(kind));
-    }
+    let size = memfd::check_sealed(fd, REQUIRED_SEALS)?;
     let flags = OFlag::from_bits_truncate(
         fcntl(fd, FcntlArg::F_GETFL).map_err(sys("read the memfd's flags"))?,
     );
@@ -171,40 +169,34 @@ pub fn check_blog_memfd(fd: impl AsFd) -> Result<(), CompatError> {
     if flags.contains(OFlag::O_APPEND) {
         return Err(CompatError::AccessMode("O_APPEND"));
     }
-    let have = fdkind::seals(fd).map_err(sys("read the memfd's seals"))?;
-    if !have.contains(REQUIRED_SEALS) {
-        return Err(CompatError::MissingSeals {
-            have,
-            missing: REQUIRED_SEALS.difference(have),
-        });
-    }
-    if have.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
-        return Err(CompatError::WriteSealed);
-    }
-    let size = fdkind::size(fd).map_err(sys("stat the memfd"))?;
     if size < BLOG_FILE_SIZE {
         return Err(CompatError::TooSmall(size));
     }
     Ok(())
 }
 
+impl From<SealError> for CompatError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::NotMemfd(kind) => CompatError::NotMemfd(kind),
+            SealError::MissingSeals { have, missing } => {
+                CompatError::MissingSeals { have, missing }
+            }
+            SealError::WriteSealed => CompatError::WriteSealed,
+            e @ SealError::Sys { .. } => CompatError::Check(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use memfd::{FileSeal, MemfdOptions};
 
-    fn memfd(size: u64, seals: &[FileSeal]) -> OwnedFd {
-        let m = MemfdOptions::default()
-            .allow_sealing(true)
-            .create("compat-test")
-            .unwrap();
-        m.as_file().set_len(size).unwrap();
-        m.add_seals(seals).unwrap();
-        OwnedFd::from(m.into_file())
+    fn memfd(size: u64, seals: SealFlags) -> OwnedFd {
+        OwnedFd::from(memfd::create_sealed("compat-test", size, seals).unwrap())
     }
 
-    const BLOG_SEALS: [FileSeal; 3] =
-        [FileSeal::SealGrow, FileSeal::SealShrink, FileSeal::SealSeal];
+    const BLOG_SEALS: SealFlags = REQUIRED_SEALS;
 
     #[test]
     fn only_the_exact_bare_text_is_a_blog_hello() {
@@ -222,28 +214,23 @@ mod tests {
 
     #[test]
     fn the_blogs_memfd_passes_and_every_deviation_is_named() {
-        check_blog_fds(vec![memfd(64, &BLOG_SEALS)]).unwrap();
-        check_blog_fds(vec![memfd(4096, &BLOG_SEALS)]).unwrap();
+        check_blog_fds(vec![memfd(64, BLOG_SEALS)]).unwrap();
+        check_blog_fds(vec![memfd(4096, BLOG_SEALS)]).unwrap();
         let err = |fds| check_blog_fds(fds).unwrap_err().to_string();
         assert!(err(vec![]).contains("exactly one descriptor"));
-        let two = vec![memfd(64, &BLOG_SEALS), memfd(64, &BLOG_SEALS)];
+        let two = vec![memfd(64, BLOG_SEALS), memfd(64, BLOG_SEALS)];
         assert!(err(two).contains("got 2"));
-        assert!(err(vec![memfd(64, &[])]).contains("lacks seals"));
-        assert!(err(vec![memfd(32, &BLOG_SEALS)]).contains("32 bytes"));
-        let write_sealed = [
-            FileSeal::SealGrow,
-            FileSeal::SealShrink,
-            FileSeal::SealWrite,
-            FileSeal::SealSeal,
-        ];
-        assert!(err(vec![memfd(64, &write_sealed)]).contains("write-sealed"));
+        assert!(err(vec![memfd(64, SealFlags::empty())]).contains("lacks seals"));
+        assert!(err(vec![memfd(32, BLOG_SEALS)]).contains("32 bytes"));
+        let write_sealed = memfd(64, BLOG_SEALS | SealFlags::WRITE);
+        assert!(err(vec![write_sealed]).contains("write-sealed"));
         let file = OwnedFd::from(std::fs::File::open("/proc/self/exe").unwrap());
         assert!(err(vec![file]).contains("not a memfd"));
     }
 
     #[test]
     fn a_read_only_or_append_view_of_a_good_memfd_is_refused() {
-        let good = memfd(64, &BLOG_SEALS);
+        let good = memfd(64, BLOG_SEALS);
         let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&good));
         let ro = OwnedFd::from(File::open(&path).unwrap());
         assert!(

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use memfd::{FileSeal, MemfdOptions};
 use nix::errno::Errno;
 use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, UnixAddr, connect, setsockopt, socket, sockopt,
@@ -26,9 +25,11 @@ use rustix::fs::{SeekFrom, seek};
 use super::overlap::{Holder, Sharing, command, holders, sharing_with, socket_owner};
 use super::turns::{BlogRole, Counts, Decimal, Played, StopWords, Taken, run_turns};
 use super::{BLOG_FILE_SIZE, BLOG_HELLO, CompatError, sys};
+use crate::arena::REQUIRED_SEALS;
 use crate::session::SessionError;
 use crate::session::watchdog::{AbortHandle, Watchdog, WatchdogSpec};
 use crate::sys::clock::monotonic_ns;
+use crate::sys::memfd;
 use crate::sys::scm::send_with_fds;
 
 /// What `--seed-compat` runs.
@@ -151,27 +152,11 @@ pub fn run_reader(opts: &ReaderOptions) -> Result<ReaderReport, CompatError> {
     })
 }
 
-/// The blog's memfd: 64 bytes, offset 0, sealed against grow, shrink and further seals.
+/// The blog's memfd: 64 bytes, sealed against grow, shrink and further seals. Its offset is 0,
+/// as a new open file description's always is (the blog's client seeks there all the same).
 fn blog_memfd() -> Result<File, CompatError> {
-    let create = |step| move |e| CompatError::Create { step, source: e };
-    let memfd = MemfdOptions::default()
-        .close_on_exec(true)
-        .allow_sealing(true)
-        .create("lockfair-compat")
-        .map_err(std::io::Error::other)
-        .map_err(create("memfd_create"))?;
-    memfd
-        .as_file()
-        .set_len(BLOG_FILE_SIZE)
-        .map_err(create("ftruncate"))?;
-    seek(memfd.as_file(), SeekFrom::Start(0))
-        .map_err(std::io::Error::from)
-        .map_err(create("lseek"))?;
-    memfd
-        .add_seals(&[FileSeal::SealGrow, FileSeal::SealShrink, FileSeal::SealSeal])
-        .map_err(std::io::Error::other)
-        .map_err(create("seal"))?;
-    Ok(memfd.into_file())
+    memfd::create_sealed("lockfair-compat", BLOG_FILE_SIZE, REQUIRED_SEALS)
+        .map_err(CompatError::Create)
 }
 
 /// The turns on this thread; kcmp against the server on another, from now until it has an

@@ -304,17 +304,9 @@ mod tests {
     use crate::compat::writer::Writer;
     use crate::session::watchdog::{AbortHandle, WatchdogSpec};
     use crate::sys::clock::monotonic_ns;
-    use memfd::{FileSeal, MemfdOptions};
 
     fn blog_file() -> File {
-        let m = MemfdOptions::default()
-            .allow_sealing(true)
-            .create("turns-test")
-            .unwrap();
-        m.as_file().set_len(64).unwrap();
-        m.add_seals(&[FileSeal::SealGrow, FileSeal::SealShrink, FileSeal::SealSeal])
-            .unwrap();
-        m.into_file()
+        crate::sys::memfd::create_sealed("turns-test", 64, crate::arena::REQUIRED_SEALS).unwrap()
     }
 
     fn words(peer: &'static str, limit_seconds: f64) -> StopWords {
