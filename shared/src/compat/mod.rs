@@ -36,6 +36,35 @@
 //! known), when its time limit passes (`--max-seconds` on the client, `--seed-max-seconds` on the
 //! server), or on shutdown, and says after how many turns and why ([`turns::Played`]).
 //!
+//! # Why compat has a loop of its own, beside `session`'s ring
+//!
+//! `variant::seed` keeps its turn in the file offset too, and since the fix for the blog's real
+//! protocol both loops count turns, not iterations. What they share is four steps: lock, look at
+//! the turn, take it or whoop, unlock. Everything `session::turns` adds around those steps is a
+//! protocol among lockfair contenders through the arena header, and the blog's process maps no
+//! arena. Run with a private arena of lockfair's own, the one contender that touches it:
+//!
+//! - passes the start line alone at once (the line waits for nobody), and its stop word
+//!   (`request_stop`, `stopped`) reaches nobody: the blog's side never reads it;
+//! - never sees an overlap: the occupant word (`enter`/`leave`) needs the other process to mark
+//!   itself inside, so `overlaps` would always be 0. compat's evidence is the offset witness
+//!   ([`overlap::OffsetWitness`]): the offset read on entry, where this side left it after its
+//!   turn, and again just before each unlock, on whoops too. The ring's [`crate::variant::Turn`]
+//!   has no step between "take" and "release" on the whoop path where that read could go;
+//! - times nothing real: `release_ns` is stamped only by itself, so the handoff histogram would
+//!   time its own round trip and call it a handoff;
+//! - hands the turn to `(me + 1) % contenders`, which is itself: the blog's process has no
+//!   contender index; its turn passes by the `write` and the `lseek` alone.
+//!
+//! And two things compat must have are not in the ring: when the watchdog aborts (the peer
+//! exited, the time limit passed), `session::turns::run_turns` returns `Err` and drops its counts,
+//! while compat must say after how many turns and whoops it stopped ([`turns::Played`]); and a
+//! wrong read is only a `false` from `Turn::take`, while compat names what was read. So one loop
+//! could serve both only with every arena step switched off and three hooks added to lockfair's
+//! own loop for compat's sake; compat instead keeps its own short loop ([`turns`]) and shares
+//! what is truly common: the watchdog and its `retry`, the OFD lock calls
+//! ([`crate::sys::locks`]), and the sealed-memfd checks ([`crate::sys::memfd`]).
+//!
 //! The compat path is a separate, explicit mode. `lockfair-server` only diverts a datagram whose
 //! payload is exactly [`BLOG_HELLO`] when started with `--seed-compat`, and checks its descriptor
 //! as strictly as an arena ([`check_blog_fds`]); lockfair's own protocol is untouched.
