@@ -26,6 +26,9 @@ use crate::util::{Server, TestDir, client, client_bin, run_json, server_bin, wai
 
 const HELLO: &[u8] = b"CACHEDFILE HELLO";
 const LIMIT: Duration = Duration::from_secs(20);
+/// For a whole run of 100 turns: each may wait for a scheduler slice on a loaded machine. The
+/// runs themselves get a limit of 60 s (`--max-seconds`, `--seed-max-seconds`).
+const RUN_LIMIT: Duration = Duration::from_secs(90);
 
 /// True if python3 (with `os.memfd_create`, Python 3.8+) can run the blog stand-ins.
 fn python3_available(test: &str) -> bool {
@@ -356,13 +359,13 @@ fn lockfair_server_serves_blog_style_clients_one_after_another() {
     if !python3_available("lockfair_server_serves_blog_style_clients_one_after_another") {
         return;
     }
-    let server = Server::start_with(&["--seed-compat"]);
+    let server = Server::start_with(&["--seed-compat", "--seed-max-seconds", "60"]);
     for run in 0..3 {
         let out = output_within(
             Command::new("python3")
                 .arg(blog_script("blog_client.py"))
                 .arg(&server.socket),
-            LIMIT,
+            RUN_LIMIT,
         );
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(
@@ -408,7 +411,7 @@ fn one_blog_style_server_serves_lockfair_client_again_and_again() {
                 "--max-seconds",
                 "60",
             ],
-            Duration::from_secs(90),
+            RUN_LIMIT,
         );
         let stdout = text(&out.stdout);
         assert!(
@@ -420,7 +423,7 @@ fn one_blog_style_server_serves_lockfair_client_again_and_again() {
         assert_eq!(r.turns, 100, "run {run}: exactly 100 lines read: {stdout}");
         assert_eq!(r.ending, format!("total whoops {}", r.whoops), "run {run}");
         // The blog-style server ends its own 100 turns and goes back to waiting.
-        let ending = blog_lines.next(LIMIT);
+        let ending = blog_lines.next(RUN_LIMIT);
         assert!(
             ending.starts_with("Ending connection, whoops = "),
             "run {run}: {ending}"
