@@ -124,6 +124,15 @@ fn description_locks_are_released_only_with_the_last_reference() {
         assert_eq!(c["recovered"], false, "a live process holds it: {c}");
         assert!(c["recovered_ns"].is_null(), "{c}");
         assert_eq!(c["owner_died_seen"], false, "{c}");
+        // The kernel's own account: still held, the survivor queued behind it.
+        let kernel = c["kernel_view"].as_str().unwrap();
+        assert!(kernel.ends_with(", 1 waiting"), "{c}");
+        let holder = if v == "flock" {
+            "FLOCK WRITE held by the dead holder"
+        } else {
+            "OFDLCK WRITE held by a description (pid -1)"
+        };
+        assert!(kernel.contains(holder), "{c}");
     }
 }
 

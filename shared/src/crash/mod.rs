@@ -76,6 +76,9 @@ pub struct CellResult {
     pub how: String,
     /// Run with `--survivable`'s protection.
     pub survivable: bool,
+    /// What `/proc/locks` said about the arena when the survivor's wait was judged (file locks
+    /// only): who the kernel thinks holds it, and how many wait.
+    pub kernel_view: Option<String>,
 }
 
 /// Every cell of one run.
@@ -191,6 +194,7 @@ fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> 
     let kept = (cell.description == Description::Shared).then_some(channels);
     survivor.expect(&Report::Waiting)?;
     let early = await_sleep(&mut survivor)?;
+    let holder_pid = holder.pid();
     let kill_ns = monotonic_ns();
     holder.kill();
     let was_early = early.is_some();
@@ -198,12 +202,49 @@ fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> 
         Some(r) => Some(r),
         None => survivor.next(opts.limit)?,
     };
+    let view = kernel_view(&arena, holder_pid, survivor.pid());
     drop(survivor);
     drop(kept);
     if let Some(Report::Failed(why)) = report {
         return Err(CrashError::ChildFailed(why));
     }
-    Ok(result(cell, report, was_early, kill_ns))
+    let mut result = result(cell, report, was_early, kill_ns);
+    result.kernel_view = view;
+    Ok(result)
+}
+
+/// The kernel's own account of the arena's locks (`/proc/locks`), with pids named: `None` if
+/// it lists none.
+fn kernel_view(arena: &Arena, holder: i32, survivor: i32) -> Option<String> {
+    let locks = crate::procinfo::proc_locks_for(arena.file());
+    let waiting = locks.iter().filter(|l| l.blocked).count();
+    let mut held: Vec<(String, usize)> = Vec::new();
+    for l in locks.iter().filter(|l| !l.blocked) {
+        let who = match l.pid {
+            -1 => "a description (pid -1)".to_string(),
+            p if p == i64::from(holder) => format!("the dead holder (pid {p})"),
+            p if p == i64::from(survivor) => "the survivor".to_string(),
+            p => format!("pid {p}"),
+        };
+        let line = format!("{} {} held by {who}", l.kind, l.access);
+        match held.iter_mut().find(|(h, _)| *h == line) {
+            Some((_, n)) => *n += 1,
+            None => held.push((line, 1)),
+        }
+    }
+    if held.is_empty() && waiting == 0 {
+        return None;
+    }
+    let held = if held.is_empty() {
+        "nothing held".to_string()
+    } else {
+        let counted = |(line, n): &(String, usize)| match n {
+            1 => line.clone(),
+            n => format!("{n}× {line}"),
+        };
+        held.iter().map(counted).collect::<Vec<_>>().join("; ")
+    };
+    Some(format!("{held}, {waiting} waiting"))
 }
 
 /// Starts a child for `role` in `cell`, sending it the arena, its descriptors and the pidfd
@@ -278,5 +319,6 @@ fn result(cell: &Cell, report: Option<Report>, early: bool, kill_ns: u64) -> Cel
         ),
         how: cells::how(cell, outcome),
         survivable: cell.survivable,
+        kernel_view: None,
     }
 }

@@ -15,10 +15,11 @@ fn table(report: &CrashReport) -> Table {
             "after kill",
             "owner death seen",
             "how",
+            "/proc/locks then",
         ],
         3,
     );
-    t.left.extend([4, 5]);
+    t.left.extend([4, 5, 6]);
     for c in &report.cells {
         t.push(row(c));
     }
@@ -39,6 +40,7 @@ fn row(c: &CellResult) -> Vec<String> {
             .map_or_else(|| "-".to_string(), |ns| fmt_ns(ns as f64)),
         yes_no(c.owner_died_seen).to_string(),
         c.how.clone(),
+        c.kernel_view.clone().unwrap_or_else(|| "-".to_string()),
     ]
 }
 
@@ -185,6 +187,7 @@ mod tests {
                 owner_died_seen: false,
                 how: "held | forever".into(),
                 survivable: false,
+                kernel_view: None,
             }],
         }
     }
