@@ -6,8 +6,10 @@
 //! files, SVG plots), each file replaced atomically, after every cell: a crash or a Ctrl-C keeps
 //! what was finished.
 
+pub mod family;
 pub mod hgrm;
 pub mod json;
+mod latency;
 mod markdown;
 mod plots;
 pub mod summary;
