@@ -141,6 +141,10 @@ struct CompareArgs {
     /// The lockfair-server binary [default: next to this one]
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// An earlier report folder to compare with: per cell, new/old of rounds/s, round trip p50
+    /// and whoops/round, and which changes are real
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -293,7 +297,17 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         server_bin: args.server_bin,
         command: command_line(),
     };
-    let plan = compare::plan(&opts);
+    let mut plan = compare::plan(&opts);
+    if let Some(dir) = &args.baseline {
+        match lockfair::report::baseline::read_baseline(dir) {
+            Ok(b) => plan.report.baseline = Some(b),
+            // A usage error, like a bad --out.
+            Err(e) => {
+                eprintln!("lockfair-client: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let out = args.out.unwrap_or_else(compare::default_out_dir);
     let dir = match ReportDir::create(&out, &plan.report) {
         Ok(dir) => dir,
@@ -310,6 +324,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         print!("{}", terminal::compare_text(&outcome.report));
     }
     eprintln!("report written to {}", dir.path().display());
+    eprintln!("open {}", dir.path().join("report.html").display());
     Ok(if outcome.interrupted {
         eprintln!("lockfair-client: interrupted; the report holds the cells finished before");
         ExitCode::from(130)

@@ -1,0 +1,174 @@
+//! `compare --baseline DIR`: reading the earlier run from its `summary.json`, and the table of
+//! ratios new/old that the terminal, `summary.md` and `report.html` all show.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::summary::{fmt_count, fmt_rate};
+use crate::outcome::baseline::{BaselineRow, Change};
+use crate::outcome::{Baseline, BaselineComparison};
+use crate::text::{Table, fmt_ns};
+use crate::variant::Mode;
+
+/// Why `--baseline DIR` cannot be read.
+#[derive(Debug, Error)]
+pub enum BaselineError {
+    #[error("--baseline {dir}: not a lockfair report folder (no summary.json in it); give a folder written by `lockfair-client compare`", dir = .dir.display())]
+    NotAReport { dir: PathBuf },
+    #[error("--baseline: cannot read {path}: {err}", path = .path.display())]
+    Unreadable { path: PathBuf, err: std::io::Error },
+    #[error("--baseline: {path} is not a compare summary ({err}); give a folder written by `lockfair-client compare`", path = .path.display())]
+    Malformed {
+        path: PathBuf,
+        err: serde_json::Error,
+    },
+}
+
+/// The parts of an earlier `summary.json` a comparison needs; the rest may change freely.
+#[derive(Deserialize)]
+struct EarlierSummary {
+    command: String,
+    #[serde(default)]
+    runs: Vec<EarlierRun>,
+    summary: Vec<BaselineRow>,
+}
+
+#[derive(Deserialize)]
+struct EarlierRun {
+    mode: Mode,
+}
+
+/// Reads the report folder `dir`.
+pub fn read_baseline(dir: &Path) -> Result<Baseline, BaselineError> {
+    let path = dir.join("summary.json");
+    if !path.is_file() {
+        return Err(BaselineError::NotAReport {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let text = std::fs::read_to_string(&path).map_err(|err| BaselineError::Unreadable {
+        path: path.clone(),
+        err,
+    })?;
+    let earlier: EarlierSummary =
+        serde_json::from_str(&text).map_err(|err| BaselineError::Malformed { path, err })?;
+    Ok(Baseline {
+        dir: dir.display().to_string(),
+        command: earlier.command,
+        mode: earlier.runs.first().map(|r| r.mode),
+        rows: earlier.summary,
+    })
+}
+
+/// One row per cell both runs have: the ratio new/old of each figure, "real" when the repeat
+/// ranges do not overlap, and the two medians.
+pub fn baseline_table(cmp: &BaselineComparison) -> Table {
+    let mut header = vec!["variant", "placement"];
+    if let Some(first) = cmp.cells.first() {
+        header.extend(first.changes.iter().map(|c| metric_title(c.metric)));
+    }
+    let mut t = Table::new(&header, 2);
+    for cell in &cmp.cells {
+        let mut row = vec![cell.variant.clone(), cell.placement.clone()];
+        row.extend(cell.changes.iter().map(change_cell));
+        t.push(row);
+    }
+    t
+}
+
+/// The lines around the table: what it is compared with, the rule, and the cells only one run
+/// has.
+pub fn baseline_notes(cmp: &BaselineComparison) -> Vec<String> {
+    let mut out = vec![
+        format!("Against {} ({}).", cmp.dir, cmp.command),
+        "Each cell: new/old of the medians, then the medians old → new.".to_string(),
+        format!("Rule: {}.", cmp.rule),
+    ];
+    out.extend(cmp.warning.iter().map(|w| format!("Warning: {w}.")));
+    let names = |cells: &[crate::outcome::baseline::CellName]| {
+        cells
+            .iter()
+            .map(|c| format!("{} {}", c.variant, c.placement))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !cmp.only_new.is_empty() {
+        out.push(format!("Only in this run: {}.", names(&cmp.only_new)));
+    }
+    if !cmp.only_old.is_empty() {
+        out.push(format!("Only in the baseline: {}.", names(&cmp.only_old)));
+    }
+    out
+}
+
+fn metric_title(metric: &str) -> &'static str {
+    match metric {
+        "rounds_per_sec" => "rounds/s",
+        "round_trip_p50_ns" => "round trip p50",
+        "whoops_per_round" => "whoops/round",
+        "handoff_p50_ns" => "wait p50",
+        _ => "?",
+    }
+}
+
+fn metric_value(metric: &str, x: f64) -> String {
+    match metric {
+        "rounds_per_sec" => fmt_rate(x),
+        "whoops_per_round" => fmt_count(x),
+        _ => fmt_ns(x),
+    }
+}
+
+/// `1.23× real (950 → 1.17k)`; `from 0 (0 → 3.2)` when the old median is zero.
+pub fn change_cell(c: &Change) -> String {
+    let values = format!(
+        "{} → {}",
+        metric_value(c.metric, c.old.median),
+        metric_value(c.metric, c.new.median)
+    );
+    let ratio = match c.ratio {
+        Some(r) => format!("{r:.2}×"),
+        None if c.new.median == 0.0 => "same".into(),
+        None => "from 0".into(),
+    };
+    let real = if c.real { " real" } else { "" };
+    format!("{ratio}{real} ({values})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Spread;
+
+    fn one(x: f64) -> Spread {
+        Spread::of(vec![x])
+    }
+
+    #[test]
+    fn cells_say_ratio_reality_and_values() {
+        let c = Change {
+            metric: "rounds_per_sec",
+            old: one(1000.0),
+            new: one(1500.0),
+            ratio: Some(1.5),
+            real: true,
+        };
+        assert_eq!(change_cell(&c), "1.50× real (1.00k → 1.50k)");
+        let zero = Change {
+            metric: "whoops_per_round",
+            old: one(0.0),
+            new: one(0.0),
+            ratio: None,
+            real: false,
+        };
+        assert_eq!(change_cell(&zero), "same (0 → 0)");
+    }
+
+    #[test]
+    fn a_folder_without_summary_json_is_not_a_report() {
+        let err = read_baseline(Path::new("/nonexistent/lockfair")).unwrap_err();
+        assert!(err.to_string().contains("not a lockfair report folder"));
+    }
+}
