@@ -5,6 +5,7 @@
 //! holds up the others or the receive loop. Sessions are bounded (`--max-sessions`), and each is
 //! bounded in time by its watchdog.
 
+pub mod args;
 mod compat_session;
 mod session;
 mod socket_path;
