@@ -129,12 +129,22 @@ pub fn change_cell(c: &Change) -> String {
         metric_value(c.metric, c.new.median)
     );
     let ratio = match c.ratio {
-        Some(r) => format!("{r:.2}×"),
+        Some(r) => format!("{}×", fmt_ratio(r)),
         None if c.new.median == 0.0 => "same".into(),
         None => "from 0".into(),
     };
     let real = if c.real { " real" } else { "" };
     format!("{ratio}{real} ({values})")
+}
+
+/// Three significant figures, whole numbers from 100: `0.00282`, `0.54`, `1.92`, `16.3`, `228`.
+fn fmt_ratio(r: f64) -> String {
+    if r >= 100.0 || r == 0.0 {
+        format!("{r:.0}")
+    } else {
+        let decimals = (2 - r.log10().floor() as i32).clamp(0, 9) as usize;
+        format!("{r:.decimals$}")
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +174,15 @@ mod tests {
             real: false,
         };
         assert_eq!(change_cell(&zero), "same (0 → 0)");
+    }
+
+    #[test]
+    fn ratios_keep_three_significant_figures() {
+        assert_eq!(fmt_ratio(0.002_82), "0.00282");
+        assert_eq!(fmt_ratio(0.54), "0.540");
+        assert_eq!(fmt_ratio(1.923), "1.92");
+        assert_eq!(fmt_ratio(16.34), "16.3");
+        assert_eq!(fmt_ratio(227.98), "228");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::io;
 
 use super::page::{esc, file_href};
 use super::{Input, Section};
+use crate::placement::Placement;
+use crate::variant::Variant;
 
 /// Files people open beside the page, by extension.
 const LINKED: [&str; 5] = ["json", "md", "svg", "csv", "txt"];
@@ -48,19 +50,23 @@ fn link_item(label: &str, name: &str) -> String {
     )
 }
 
-/// The `.hgrm` files that exist, grouped by cell: "ofd split" → [("server handoff", name)].
-fn histogram_files(p: &Input) -> BTreeMap<String, Vec<(String, String)>> {
-    let mut cells: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+/// The `.hgrm` files that exist, grouped by cell in the tables' order (placement, then
+/// variant): "ofd split" → [("server handoff", name)].
+fn histogram_files(p: &Input) -> Vec<(String, Vec<(String, String)>)> {
+    let mut cells: BTreeMap<(Placement, Variant), Vec<(String, String)>> = BTreeMap::new();
     for ((v, pl, who, m), _) in p.report.histograms() {
         let name = super::super::hgrm_file_name(*v, *pl, *who, *m);
         if p.dir.join(&name).is_file() {
             cells
-                .entry(format!("{v} {pl}"))
+                .entry((*pl, *v))
                 .or_default()
                 .push((format!("{} {}", who.name(), m.name()), name));
         }
     }
     cells
+        .into_iter()
+        .map(|((pl, v), links)| (format!("{v} {pl}"), links))
+        .collect()
 }
 
 /// The other data files in the folder, sorted by name.

@@ -76,11 +76,12 @@ fn cell_html(cell: &str) -> String {
     }
 }
 
-/// An inline SVG plot with its caption. The SVG comes from plotters, which escapes its text.
+/// An inline SVG plot with its caption. The SVG comes from plotters, which escapes its text. On a
+/// narrow screen the plot keeps a readable width and scrolls sideways.
 pub fn figure(svg: &str, caption: &str) -> String {
     let svg = svg.trim_start_matches(|c: char| c != '<');
     format!(
-        "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+        "<figure>\n<div class=\"scroll\">\n{}\n</div>\n<figcaption>{}</figcaption>\n</figure>\n",
         svg.trim_end(),
         esc(caption)
     )
@@ -111,7 +112,7 @@ th:first-child,td:first-child{position:sticky;left:0;background:#fff}th:first-ch
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .spread{color:#666;font-size:.85em;margin-left:.25em}
 .real{color:#b00020}
-figure{margin:1rem 0}figure svg{display:block;width:100%;height:auto;max-width:960px}
+figure{margin:1rem 0}figure svg{display:block;width:100%;height:auto;max-width:960px;min-width:600px}
 figcaption{font-size:.85rem;color:#555}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f5f5f5;padding:.6rem;font-size:.85rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
