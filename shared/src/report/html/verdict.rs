@@ -246,6 +246,46 @@ mod tests {
     }
 
     #[test]
+    fn free_mode_speaks_of_barging_and_waits() {
+        let m = |barging, wait| CellMetrics {
+            barging_rate: barging,
+            handoff_p50_ns: wait,
+            rounds_per_sec: 1000.0,
+            cpu_ns_per_round: 1000.0,
+            ..Default::default()
+        };
+        let runs = vec![
+            (Variant::Ofd, Placement::Free, m(0.4, 900)),
+            (Variant::Ticket, Placement::Free, m(0.0, 300)),
+        ];
+        let v = verdict(
+            &summarize(&runs, &Variant::ALL, &Placement::ALL),
+            Mode::Free,
+        );
+        assert!(
+            v[0].contains("ofd on free barged most") && v[0].contains("40%"),
+            "{}",
+            v[0]
+        );
+        assert!(
+            v[0].contains("1 of 2 cells never barged") && v[0].contains("(fair locks)"),
+            "{}",
+            v[0]
+        );
+        assert!(
+            v[1].contains("wait for the lock was ticket on free at 300 ns"),
+            "{}",
+            v[1]
+        );
+        assert!(
+            !v[1].contains("pipe"),
+            "no pipe ratio in free mode: {}",
+            v[1]
+        );
+        assert!(v[2].contains("held in all 2 cells"), "{}", v[2]);
+    }
+
+    #[test]
     fn an_empty_report_says_so() {
         assert_eq!(verdict(&[], Mode::Turns).len(), 1);
     }
