@@ -40,11 +40,54 @@ pub struct Baseline {
     pub rows: Vec<BaselineRow>,
 }
 
+/// A figure compared, named as its `summary.json` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    RoundsPerSec,
+    RoundTripP50Ns,
+    WhoopsPerRound,
+    /// The wait for the lock in `free` mode.
+    HandoffP50Ns,
+}
+
+impl Figure {
+    /// The figures compared in `mode`: the round trip and whoops need a turn order, so `free`
+    /// mode compares the wait for the lock instead.
+    pub fn compared(mode: Mode) -> &'static [Figure] {
+        match mode {
+            Mode::Turns => &[
+                Figure::RoundsPerSec,
+                Figure::RoundTripP50Ns,
+                Figure::WhoopsPerRound,
+            ],
+            Mode::Free => &[Figure::RoundsPerSec, Figure::HandoffP50Ns],
+        }
+    }
+
+    fn of_row(self, r: &SummaryRow) -> Spread {
+        match self {
+            Figure::RoundsPerSec => r.rounds_per_sec,
+            Figure::RoundTripP50Ns => r.round_trip_p50_ns,
+            Figure::WhoopsPerRound => r.whoops_per_round,
+            Figure::HandoffP50Ns => r.handoff_p50_ns,
+        }
+    }
+
+    fn of_baseline(self, r: &BaselineRow) -> Spread {
+        match self {
+            Figure::RoundsPerSec => r.rounds_per_sec,
+            Figure::RoundTripP50Ns => r.round_trip_p50_ns,
+            Figure::WhoopsPerRound => r.whoops_per_round,
+            Figure::HandoffP50Ns => r.handoff_p50_ns,
+        }
+    }
+}
+
 /// One figure of one cell in both runs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
-    /// The summary field compared: `rounds_per_sec`, `round_trip_p50_ns`, ...
-    pub metric: &'static str,
+    pub metric: Figure,
     pub old: Spread,
     pub new: Spread,
     /// new/old of the medians; `None` when the old median is 0.
@@ -54,7 +97,7 @@ pub struct Change {
 }
 
 impl Change {
-    fn of(metric: &'static str, old: Spread, new: Spread) -> Change {
+    fn of(metric: Figure, old: Spread, new: Spread) -> Change {
         Change {
             metric,
             old,
@@ -93,15 +136,6 @@ pub struct BaselineComparison {
     pub only_old: Vec<CellName>,
 }
 
-/// The figures compared in `mode`: the round trip and whoops need a turn order, so `free` mode
-/// compares the wait for the lock instead.
-pub fn compared_metrics(mode: Mode) -> &'static [&'static str] {
-    match mode {
-        Mode::Turns => &["rounds_per_sec", "round_trip_p50_ns", "whoops_per_round"],
-        Mode::Free => &["rounds_per_sec", "handoff_p50_ns"],
-    }
-}
-
 impl Baseline {
     /// Compares `rows` (this run, in `mode`) with the baseline.
     pub fn compare(&self, rows: &[SummaryRow], mode: Mode) -> BaselineComparison {
@@ -120,9 +154,9 @@ impl Baseline {
                 Some(old) => cells.push(CellChange {
                     variant,
                     placement,
-                    changes: compared_metrics(mode)
+                    changes: Figure::compared(mode)
                         .iter()
-                        .map(|&m| Change::of(m, old.figure(m), new_figure(row, m)))
+                        .map(|&f| Change::of(f, f.of_baseline(old), f.of_row(row)))
                         .collect(),
                 }),
                 None => only_new.push(CellName { variant, placement }),
@@ -155,26 +189,6 @@ impl Baseline {
     }
 }
 
-impl BaselineRow {
-    fn figure(&self, metric: &str) -> Spread {
-        match metric {
-            "rounds_per_sec" => self.rounds_per_sec,
-            "whoops_per_round" => self.whoops_per_round,
-            "handoff_p50_ns" => self.handoff_p50_ns,
-            _ => self.round_trip_p50_ns,
-        }
-    }
-}
-
-fn new_figure(row: &SummaryRow, metric: &str) -> Spread {
-    match metric {
-        "rounds_per_sec" => row.rounds_per_sec,
-        "whoops_per_round" => row.whoops_per_round,
-        "handoff_p50_ns" => row.handoff_p50_ns,
-        _ => row.round_trip_p50_ns,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,11 +206,22 @@ mod tests {
 
     #[test]
     fn a_change_is_real_only_when_the_ranges_do_not_overlap() {
-        let c = Change::of("rounds_per_sec", spread(100.0, 120.0), spread(130.0, 150.0));
+        let c = Change::of(
+            Figure::RoundsPerSec,
+            spread(100.0, 120.0),
+            spread(130.0, 150.0),
+        );
         assert!(c.real);
         assert_eq!(c.ratio, Some(140.0 / 110.0));
-        assert!(!Change::of("x", spread(100.0, 120.0), spread(115.0, 150.0)).real);
-        let from_zero = Change::of("whoops_per_round", spread(0.0, 0.0), spread(0.0, 0.0));
+        assert!(
+            !Change::of(
+                Figure::RoundsPerSec,
+                spread(100.0, 120.0),
+                spread(115.0, 150.0)
+            )
+            .real
+        );
+        let from_zero = Change::of(Figure::WhoopsPerRound, spread(0.0, 0.0), spread(0.0, 0.0));
         assert_eq!((from_zero.ratio, from_zero.real), (None, false));
     }
 
@@ -232,7 +257,7 @@ mod tests {
         let rt = &cmp.cells[0].changes[1];
         assert_eq!(
             (rt.metric, rt.ratio, rt.real),
-            ("round_trip_p50_ns", Some(0.5), true)
+            (Figure::RoundTripP50Ns, Some(0.5), true)
         );
         assert_eq!(cmp.only_new[0].variant, "futex");
         assert_eq!(cmp.only_old[0].variant, "gone");

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use super::summary::{fmt_count, fmt_rate};
-use crate::outcome::baseline::{BaselineRow, Change};
+use crate::outcome::baseline::{BaselineRow, Change, Figure};
 use crate::outcome::{Baseline, BaselineComparison};
 use crate::text::{Table, fmt_ns};
 use crate::variant::Mode;
@@ -103,21 +103,21 @@ pub fn baseline_notes(cmp: &BaselineComparison) -> Vec<String> {
     out
 }
 
-fn metric_title(metric: &str) -> &'static str {
+/// The column title, as in the main table.
+fn metric_title(metric: Figure) -> &'static str {
     match metric {
-        "rounds_per_sec" => "rounds/s",
-        "round_trip_p50_ns" => "round trip p50",
-        "whoops_per_round" => "whoops/round",
-        "handoff_p50_ns" => "wait p50",
-        _ => "?",
+        Figure::RoundsPerSec => "rounds/s",
+        Figure::RoundTripP50Ns => "round trip p50",
+        Figure::WhoopsPerRound => "whoops/round",
+        Figure::HandoffP50Ns => "wait p50",
     }
 }
 
-fn metric_value(metric: &str, x: f64) -> String {
+fn metric_value(metric: Figure, x: f64) -> String {
     match metric {
-        "rounds_per_sec" => fmt_rate(x),
-        "whoops_per_round" => fmt_count(x),
-        _ => fmt_ns(x),
+        Figure::RoundsPerSec => fmt_rate(x),
+        Figure::WhoopsPerRound => fmt_count(x),
+        Figure::RoundTripP50Ns | Figure::HandoffP50Ns => fmt_ns(x),
     }
 }
 
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn cells_say_ratio_reality_and_values() {
         let c = Change {
-            metric: "rounds_per_sec",
+            metric: Figure::RoundsPerSec,
             old: one(1000.0),
             new: one(1500.0),
             ratio: Some(1.5),
@@ -167,7 +167,7 @@ mod tests {
         };
         assert_eq!(change_cell(&c), "1.50× real (1.00k → 1.50k)");
         let zero = Change {
-            metric: "whoops_per_round",
+            metric: Figure::WhoopsPerRound,
             old: one(0.0),
             new: one(0.0),
             ratio: None,
