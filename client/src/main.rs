@@ -10,10 +10,10 @@ use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
 use lockfair::client::compare::{self, CompareOptions};
 use lockfair::client::{RunOptions, probe, run};
 use lockfair::compat::reader::ReaderOptions;
-use lockfair::compat::{BLOG_SOCKET, DEFAULT_ITERATIONS, MAX_ITERATIONS};
+use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
 use lockfair::placement::Placement;
 use lockfair::report::{ReportDir, terminal};
-use lockfair::server::default_socket_path;
+use lockfair::runtime_dir::default_socket_path;
 use lockfair::variant::{Mode, Variant};
 
 /// Measure how (un)fairly Linux hands a file lock between processes, and what to use instead.
@@ -90,9 +90,9 @@ struct RunArgs {
     /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
     #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
     seed_compat: bool,
-    /// Iterations of a --seed-compat run (the blog's 100)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_ITERATIONS, requires = "seed_compat",
-          value_parser = clap::value_parser!(u64).range(1..=MAX_ITERATIONS))]
+    /// Turns of a --seed-compat run (the blog's 100); whoops do not count
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
     seed_iterations: u64,
 }
 
@@ -305,10 +305,15 @@ fn run_seed_compat(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let report = lockfair::compat::reader::run_reader(&ReaderOptions {
         socket: args.socket.unwrap_or_else(|| PathBuf::from(BLOG_SOCKET)),
-        iterations: args.seed_iterations,
+        turns: args.seed_iterations,
         max_seconds: args.max_seconds,
     })?;
     print!("{}", report.to_text());
+    // Gave up (the server exited, --max-seconds passed): say so where errors go, and fail.
+    if let Some(stop) = report.played.stop_line() {
+        eprintln!("lockfair-client: {stop}");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

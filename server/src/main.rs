@@ -23,7 +23,7 @@ fn run(args: ServerArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = args.config();
-    let compat_iterations = config.seed_compat.as_ref().map(|c| c.iterations);
+    let compat_turns = config.seed_compat.as_ref().map(|c| c.turns);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Every session holds a blocking thread for its whole run: never queue one behind others.
@@ -36,10 +36,8 @@ fn run(args: ServerArgs) -> anyhow::Result<()> {
             eprintln!("lockfair-server: {w}");
         }
         println!("listening on {}", bound.path().display());
-        if let Some(n) = compat_iterations {
-            println!(
-                "--seed-compat: a bare CACHEDFILE HELLO gets the blog's server, {n} iterations"
-            );
+        if let Some(n) = compat_turns {
+            println!("--seed-compat: a bare CACHEDFILE HELLO gets the blog's server, {n} turns");
         }
     }))?;
     Ok(())

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::{Limits, ServerConfig, default_socket_path};
-use crate::compat::{DEFAULT_ITERATIONS, MAX_ITERATIONS, SeedCompat};
+use super::ServerConfig;
+use crate::admission::Limits;
+use crate::compat::{DEFAULT_SESSION_SECONDS, DEFAULT_TURNS, MAX_TURNS, SeedCompat};
+use crate::runtime_dir::default_socket_path;
 
 /// Serve lockfair sessions: receive the client's sealed memfd over a Unix datagram socket
 /// (SCM_RIGHTS), play the writer, and report this side's measurements.
@@ -38,10 +40,14 @@ pub struct ServerArgs {
     /// Also play the seed blog's server for its unchanged client: a bare `CACHEDFILE HELLO` with one sealed memfd
     #[arg(long)]
     pub seed_compat: bool,
-    /// Iterations of each --seed-compat session (the blog's 100)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_ITERATIONS, requires = "seed_compat",
-          value_parser = clap::value_parser!(u64).range(1..=MAX_ITERATIONS))]
+    /// Turns of each --seed-compat session (the blog's 100); whoops do not count
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
     pub seed_iterations: u64,
+    /// Longest --seed-compat session, in seconds: the blog's client never gives up, so the server does
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SESSION_SECONDS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub seed_max_seconds: u64,
     /// Print the hash of the sources this binary was built from, and exit
     #[arg(long, hide = true)]
     pub build_id: bool,
@@ -63,7 +69,8 @@ impl ServerArgs {
             verbose: self.verbose,
             exit_with: self.exit_with,
             seed_compat: self.seed_compat.then_some(SeedCompat {
-                iterations: self.seed_iterations,
+                turns: self.seed_iterations,
+                max_seconds: self.seed_max_seconds,
             }),
         }
     }
