@@ -29,9 +29,8 @@ impl Exporter for Markdown {
         if let Some(cmp) = report.against_baseline() {
             out.push_str("\n## Against the baseline\n\n");
             for line in baseline::baseline_notes(&cmp) {
-                out.push_str(&format!("{line}\n"));
+                out.push_str(&format!("{line}\n\n"));
             }
-            out.push('\n');
             out.push_str(&baseline::baseline_table(&cmp).to_markdown());
         }
         let notes = terminal::notes(report);
