@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
 use lockfair::client::compare::{self, CompareOptions};
 use lockfair::client::{RunOptions, probe, run};
 use lockfair::compat::reader::ReaderOptions;
@@ -46,6 +46,19 @@ enum Command {
     Bench(BenchArgs),
     /// What every mechanism does when the holder dies inside its critical section, by experiment
     Crash(CrashArgs),
+    /// Print a shell completion script to stdout, e.g. `lockfair-client completions bash >
+    /// ~/.local/share/bash-completion/completions/lockfair-client`
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of lockfair-client (one per subcommand) and lockfair-server into DIR
+    Man {
+        /// The folder to write the `.1` files into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// (internal) the helper process the experiments drive over stdin
     #[command(hide = true)]
     Peer,
@@ -146,6 +159,10 @@ struct CompareArgs {
     /// The lockfair-server binary [default: next to this one]
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// An earlier report folder to compare with: per cell, new/old of rounds/s, round trip p50
+    /// and whoops/round, and which changes are real
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -275,6 +292,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             lockfair::crash::serve_child(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "lockfair-client",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out } => {
+            write_man_pages(&out)
+                .with_context(|| format!("cannot write man pages to {}", out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Peer => {
             lockfair::peer::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
@@ -339,7 +370,17 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         server_bin: args.server_bin,
         command: command_line(),
     };
-    let plan = compare::plan(&opts);
+    let mut plan = compare::plan(&opts);
+    if let Some(dir) = &args.baseline {
+        match lockfair::report::baseline::read_baseline(dir) {
+            Ok(b) => plan.report.baseline = Some(b),
+            // A usage error, like a bad --out.
+            Err(e) => {
+                eprintln!("lockfair-client: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let out = args.out.unwrap_or_else(compare::default_out_dir);
     let dir = match ReportDir::create(&out, &plan.report) {
         Ok(dir) => dir,
@@ -356,6 +397,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         print!("{}", terminal::compare_text(&outcome.report));
     }
     eprintln!("report written to {}", dir.path().display());
+    eprintln!("open {}", dir.path().join("report.html").display());
     Ok(if outcome.interrupted {
         eprintln!("lockfair-client: interrupted; the report holds the cells finished before");
         ExitCode::from(130)
@@ -401,6 +443,23 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// lockfair-client.1 and a page per visible subcommand, then lockfair-server.1 (its command
+/// line lives in the library for this), each path printed as written.
+fn write_man_pages(out: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    clap_mangen::generate_to(Cli::command(), out)?;
+    clap_mangen::generate_to(lockfair::server::args::ServerArgs::command(), out)?;
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "1"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        println!("{}", page.display());
+    }
+    Ok(())
 }
 
 /// This process's command line, quoted where a shell would need it.

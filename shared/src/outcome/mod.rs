@@ -10,13 +10,16 @@
 //! - [`summary`]: one run's combined figures, and the median and spread over repeats.
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`machine`]: the machine the numbers came from.
+//! - [`baseline`]: this run against an earlier one (`compare --baseline`).
 
+pub mod baseline;
 pub mod compare;
 pub mod fairness;
 pub mod machine;
 pub mod run;
 pub mod summary;
 
+pub use baseline::{Baseline, BaselineComparison};
 pub use compare::{CompareReport, Contender, Failure, HistKey, Metric, RunRecord, Skipped};
 pub use fairness::jain_index;
 pub use machine::Machine;
