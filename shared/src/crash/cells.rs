@@ -153,10 +153,15 @@ fn sys(what: &'static str) -> impl FnOnce(Errno) -> CrashError {
     move |errno| CrashError::Sys { what, errno }
 }
 
-/// Blocks until this contender holds the lock, or the turn is really its own.
+/// Blocks until this contender holds the lock, or the turn is really its own. `EINTR` (a
+/// variant's wait that ends now and then to look at the stop flag) means: wait again.
 pub(super) fn acquire_turn(opened: &mut Opened<'_>) -> Result<(), Errno> {
     loop {
-        opened.handoff.acquire()?;
+        match opened.handoff.acquire() {
+            Ok(()) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
         if opened.handoff.exclusion() == Exclusion::Lock || opened.turn.is_mine()? {
             return Ok(());
         }
@@ -232,7 +237,10 @@ fn survive(
             }
         }
         Err(Errno::EPIPE) => Report::Eof { at_ns },
-        Err(e) => return Err(sys("wait for the lock or the turn")(e)),
+        Err(e) => Report::Refused {
+            at_ns,
+            errno: e as i32,
+        },
     })
 }
 
@@ -243,13 +251,15 @@ pub(super) enum Outcome {
     Got { owner_died: bool, early: bool },
     /// End-of-file: told that the holder is gone, but the turn will never come.
     Eof,
+    /// The wait failed with this error.
+    Refused(Errno),
     /// Nothing within the limit.
     Nothing,
 }
 
 /// `how`, in one line: what happened, and the kernel's reason for it.
 pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
-    use Outcome::{Eof, Got, Nothing};
+    use Outcome::{Eof, Got, Nothing, Refused};
     let v = cell.variant;
     let shared = cell.description == Shared;
     let line = match (v, outcome) {
@@ -302,6 +312,7 @@ pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
         }
         (_, Got { .. }) => "got it",
         (_, Eof) => "EOF: told the holder is gone, given nothing",
+        (_, Refused(errno)) => return format!("the wait failed: {}", errno.desc()),
         (_, Nothing) => "nothing within the limit",
     };
     line.to_string()

@@ -62,6 +62,8 @@ pub(super) enum Report {
     Got { at_ns: u64, owner_died: bool },
     /// The survivor's wait ended with end-of-file at `at_ns`: told, but given nothing.
     Eof { at_ns: u64 },
+    /// The survivor's wait failed with this errno at `at_ns`.
+    Refused { at_ns: u64, errno: i32 },
     /// The echo finished its rounds.
     Done,
     /// Something failed; why, in one line.

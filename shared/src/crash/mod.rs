@@ -301,6 +301,7 @@ fn result(cell: &Cell, report: Option<Report>, early: bool, kill_ns: u64) -> Cel
     let (outcome, at_ns) = match report {
         Some(Report::Got { at_ns, owner_died }) => (Outcome::Got { owner_died, early }, at_ns),
         Some(Report::Eof { at_ns }) => (Outcome::Eof, at_ns),
+        Some(Report::Refused { at_ns, errno }) => (Outcome::Refused(Errno::from_raw(errno)), at_ns),
         _ => (Outcome::Nothing, 0),
     };
     let recovered = matches!(outcome, Outcome::Got { .. });
@@ -312,6 +313,7 @@ fn result(cell: &Cell, report: Option<Report>, early: bool, kill_ns: u64) -> Cel
         owner_died_seen: matches!(
             outcome,
             Outcome::Eof
+                | Outcome::Refused(Errno::EOWNERDEAD | Errno::ENOTRECOVERABLE)
                 | Outcome::Got {
                     owner_died: true,
                     ..
