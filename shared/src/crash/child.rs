@@ -135,8 +135,13 @@ impl ExperimentChild {
         }
     }
 
-    /// SIGKILLs the child and reaps it.
+    /// SIGKILLs the child, then hangs up and reaps it. The signal comes first: a hang-up alone
+    /// would let the child leave its wait and exit by itself, outside its critical section.
     pub(super) fn kill(self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         drop(self.child);
     }
 }
