@@ -24,6 +24,7 @@ pub mod client;
 pub mod command;
 pub mod compat;
 pub mod histwire;
+pub mod ktrace;
 pub mod locking;
 pub mod matrix;
 pub mod measure;
