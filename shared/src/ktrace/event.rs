@@ -189,6 +189,33 @@ impl Decoder {
     pub fn inode_field(&self) -> [&str; 2] {
         [self.posix.inode_field(), self.flock.inode_field()]
     }
+
+    /// Each of [`EVENTS`]' filter, in tracefs's filter syntax: the lock events on `inode`,
+    /// the scheduler events of the threads `tids`.
+    pub fn filters(&self, inode: u64, tids: &[i32]) -> [String; 4] {
+        let any = |fields: &[&str]| {
+            let terms: Vec<String> = tids
+                .iter()
+                .flat_map(|t| fields.iter().map(move |f| format!("{f} == {t}")))
+                .collect();
+            if terms.is_empty() {
+                // Nobody to follow: a filter nothing matches.
+                format!("{} == -1", fields[0])
+            } else {
+                terms.join(" || ")
+            }
+        };
+        let [posix_ino, flock_ino] = self.inode_field();
+        let field = |f: &EventFormat, i: usize| f.conversions[i].field.clone().unwrap_or_default();
+        let waking = field(&self.waking.0, self.waking.1);
+        let [prev, _, next] = self.switch.1.map(|i| field(&self.switch.0, i));
+        [
+            format!("{posix_ino} == {inode}"),
+            format!("{flock_ino} == {inode}"),
+            any(&[&waking]),
+            any(&[&prev, &next]),
+        ]
+    }
 }
 
 impl LockLayout {
@@ -303,5 +330,12 @@ pub(crate) mod tests {
         let l = parse_line(" x-1 [000] ....  1.000001: sched_wakeup: comm=x pid=3").unwrap();
         assert_eq!(d.decode(&l), None);
         assert_eq!(d.inode_field(), ["i_ino", "i_ino"]);
+        let f = d.filters(2531, &[5, 6]);
+        assert_eq!(f[0], "i_ino == 2531");
+        assert_eq!(f[2], "pid == 5 || pid == 6");
+        assert_eq!(
+            f[3],
+            "prev_pid == 5 || next_pid == 5 || prev_pid == 6 || next_pid == 6"
+        );
     }
 }

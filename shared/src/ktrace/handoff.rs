@@ -239,16 +239,16 @@ impl Rebuild<'_> {
     }
 
     fn switch(&mut self, prev: i32, prev_runnable: bool, next: i32, ts: u64) {
-        if let Some(p) = self.index(prev) {
-            if prev_runnable {
-                // Preempted: any wakeup before this was absorbed while it ran.
-                self.state[p].woken_at = None;
-            }
+        if let Some(p) = self.index(prev)
+            && prev_runnable
+        {
+            // Preempted: any wakeup before this was absorbed while it ran.
+            self.state[p].woken_at = None;
         }
-        if let Some(n) = self.index(next) {
-            if let Some(t0) = self.state[n].woken_at.take() {
-                let _ = self.out.wake_to_run.record(ts.saturating_sub(t0));
-            }
+        if let Some(n) = self.index(next)
+            && let Some(t0) = self.state[n].woken_at.take()
+        {
+            let _ = self.out.wake_to_run.record(ts.saturating_sub(t0));
         }
     }
 }
