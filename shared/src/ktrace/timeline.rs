@@ -3,8 +3,8 @@
 //! nothing: a whoop) and what the scheduler did (running, runnable, sleeping), with the barge
 //! chains found by [`super::handoff`].
 //!
-//! The window starts when every contender has made its first lock call (or woke up), so the
-//! start-up is not what people see; if no barge falls in it, it moves to just before the first.
+//! The window starts just before the first barge; without one, when every contender has made
+//! its first lock call (or woke up), so that the start-up is not what people see.
 
 use super::event::{DEFERRED, Event, LockType, Record};
 use super::handoff::BargeChain;
@@ -56,7 +56,7 @@ pub struct Timeline {
     pub chains: Vec<BargeChain>,
 }
 
-/// How to draw: how long a window, and whether contenders take turns in ring order (then a
+/// How to draw: the longest window (a barge is zoomed on), and whether contenders take turns in ring order (then a
 /// grant to anyone but the contender whose turn is next is a whoop).
 #[derive(Clone, Copy, Debug)]
 pub struct View {
@@ -79,8 +79,8 @@ pub fn build(
     chains: &[BargeChain],
     view: View,
 ) -> Timeline {
-    let start_ns = window_start(records, tids, chains, view.window_ns);
-    let end_ns = start_ns.saturating_add(view.window_ns);
+    let (start_ns, window_ns) = window(records, tids, chains, view.window_ns);
+    let end_ns = start_ns.saturating_add(window_ns);
     let mut lanes: Vec<Lane> = tids
         .iter()
         .enumerate()
@@ -143,7 +143,8 @@ pub fn build(
         lanes,
         chains: chains
             .iter()
-            .filter(|c| c.unlock_ns >= start_ns && c.requeued_ns <= end_ns)
+            .filter(|c| c.unlock_ns.min(c.wake_ns.unwrap_or(u64::MAX)) >= start_ns)
+            .filter(|c| c.requeued_ns <= end_ns)
             .copied()
             .collect(),
     }
@@ -176,9 +177,9 @@ fn push<S: Copy>(spans: &mut Vec<Span<S>>, now: Option<(S, u64)>, ts: u64, clip:
     }
 }
 
-/// When every contender has shown up; or just before the first barge if that is later than a
-/// window after it.
-fn window_start(records: &[Record], tids: &[i32], chains: &[BargeChain], window_ns: u64) -> u64 {
+/// The window's start and length: just before the first barge that fits in the longest window
+/// (else the first), zoomed on it; or from when every contender has shown up if there is none.
+fn window(records: &[Record], tids: &[i32], chains: &[BargeChain], window_ns: u64) -> (u64, u64) {
     let mut seen = vec![false; tids.len()];
     let mut start = records.first().map_or(0, |r| r.ts_ns);
     for r in records {
@@ -192,15 +193,18 @@ fn window_start(records: &[Record], tids: &[i32], chains: &[BargeChain], window_
             }
         }
     }
-    match chains
-        .iter()
-        .map(|c| c.unlock_ns.min(c.wake_ns.unwrap_or(u64::MAX)))
-        .min()
-    {
-        Some(first) if first > start.saturating_add(window_ns * 4 / 5) => {
-            first.saturating_sub(window_ns / 5)
+    let begin = |c: &BargeChain| c.unlock_ns.min(c.wake_ns.unwrap_or(u64::MAX));
+    // The first barge that fits in the window whole, else the first.
+    let fits = |c: &&BargeChain| c.requeued_ns.saturating_sub(begin(c)) <= window_ns * 4 / 5;
+    let after = chains.iter().filter(|c| begin(c) >= start);
+    match after.clone().find(fits).or(after.clone().next()) {
+        Some(c) => {
+            // Zoom so the chain takes a sixth of the picture: its steps stay apart.
+            let span = c.requeued_ns.saturating_sub(begin(c)).max(1_000);
+            let zoomed = (span * 6).clamp(window_ns / 20, window_ns);
+            (begin(c).saturating_sub(zoomed / 10), zoomed)
         }
-        _ => start,
+        None => (start, window_ns),
     }
 }
 
@@ -227,7 +231,7 @@ mod tests {
             ring: false,
         };
         let t = build(&recs, &tids, 0x9e3, &h.chains, view);
-        assert_eq!(t.end_ns - t.start_ns, view.window_ns);
+        assert!(t.end_ns - t.start_ns <= view.window_ns);
         assert!(!t.chains.is_empty());
         for lane in &t.lanes {
             for s in lane

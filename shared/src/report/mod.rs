@@ -12,6 +12,7 @@ mod markdown;
 mod plots;
 pub mod summary;
 pub mod table;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::io;
