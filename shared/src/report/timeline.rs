@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::table::fmt_ns;
+use crate::text::fmt_ns;
 use crate::ktrace::handoff::BargeChain;
 use crate::ktrace::timeline::{CpuState, LockState, Span, Timeline};
 
