@@ -10,47 +10,10 @@
 //! - the **wake-to-run latency**: from another contender's `sched_waking` of a contender to the
 //!   `sched_switch` that puts it back on a CPU (a wakeup it absorbed while still running is none).
 
-use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
-
 use super::event::{DEFERRED, Event, LockCall, LockType, Record};
 use crate::measure::new_histogram;
-
-/// One contender's counts, as the kernel recorded them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContenderCounts {
-    pub contender: u16,
-    /// The thread the contender ran on.
-    pub tid: i32,
-    /// Lock and retry calls (unlocks excluded).
-    pub lock_requests: u64,
-    /// Requests granted.
-    pub grants: u64,
-    /// Requests queued behind a conflicting lock.
-    pub blocks: u64,
-    /// Requests refused without waiting (`EAGAIN`, `EDEADLK`, ...).
-    pub refused: u64,
-    pub unlocks: u64,
-    /// Wakeups it received from another contender.
-    pub wakeups: u64,
-    /// Times it was released, beaten to the lock and queued again (it suffered the barge).
-    pub barges: u64,
-    /// Grants it got right after its own unlock while another contender was queued.
-    pub regrants_over_waiter: u64,
-}
-
-/// The chain of one barge, for the timeline: unlock → wake → someone else's grant → queued again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BargeChain {
-    pub waiter: usize,
-    pub unlocker: usize,
-    pub unlock_ns: u64,
-    /// When the waiter was woken, if it had gone to sleep.
-    pub wake_ns: Option<u64>,
-    pub granted_to: usize,
-    pub grant_ns: u64,
-    pub requeued_ns: u64,
-}
+use crate::outcome::kernel::{BargeChain, ContenderCounts};
+use hdrhistogram::Histogram;
 
 /// Everything rebuilt from one trace.
 #[derive(Clone, Debug)]

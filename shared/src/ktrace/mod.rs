@@ -28,7 +28,7 @@ pub mod text;
 pub mod timeline;
 pub mod tracefs;
 
-pub use figures::KernelFigures;
+pub use figures::kernel_figures;
 pub use recorder::{Capture, Recorder, buffer_kb_for};
 
 /// Why the kernel trace could not be taken.

@@ -118,7 +118,7 @@ mod tests {
 
     use super::*;
     use crate::arena::Arena;
-    use crate::ktrace::figures::KernelFigures;
+    use crate::ktrace::figures::kernel_figures;
     use crate::ktrace::handoff::rebuild;
     use crate::procinfo::proc_locks_for;
     use crate::sys::locks::{ByteRange, LockMode, RecordOwner, Wait, record_lock, record_unlock};
@@ -190,7 +190,7 @@ mod tests {
         let cap = rec.finish().unwrap();
         assert!(!dir.exists(), "the instance is gone after a normal end");
         let h = rebuild(&cap.records, &[me, waiter_tid], inode);
-        let k = KernelFigures::of(&h, cap.lost_events);
+        let k = kernel_figures(&h, cap.lost_events);
         assert_eq!(k.lost_events, 0);
         let (holder, waiter) = (&h.contenders[0], &h.contenders[1]);
         assert_eq!((holder.lock_requests, holder.unlocks), (0, 1), "{holder:?}");

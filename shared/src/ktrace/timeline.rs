@@ -7,54 +7,7 @@
 //! its first lock call (or woke up), so that the start-up is not what people see.
 
 use super::event::{DEFERRED, Event, LockType, Record};
-use super::handoff::BargeChain;
-
-/// What the lock was doing for a contender.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockState {
-    /// Queued in the kernel behind another's lock.
-    Waiting,
-    /// Holding the lock for its turn.
-    Holding,
-    /// Holding the lock when it was not its turn (only known in `turns` mode).
-    Whooping,
-}
-
-/// What the scheduler was doing with a contender.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CpuState {
-    Running,
-    /// Preempted: it could run but another thread had the CPU.
-    Runnable,
-    Sleeping,
-}
-
-/// A state from `start_ns` to `end_ns`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span<S> {
-    pub start_ns: u64,
-    pub end_ns: u64,
-    pub state: S,
-}
-
-/// One contender's lane.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lane {
-    pub contender: usize,
-    pub tid: i32,
-    pub lock: Vec<Span<LockState>>,
-    pub cpu: Vec<Span<CpuState>>,
-}
-
-/// The picture's content.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Timeline {
-    pub start_ns: u64,
-    pub end_ns: u64,
-    pub lanes: Vec<Lane>,
-    /// The barge chains that start inside the window.
-    pub chains: Vec<BargeChain>,
-}
+use crate::outcome::kernel::{BargeChain, CpuState, Lane, LockState, Span, Timeline};
 
 /// How to draw: the longest window (a barge is zoomed on), and whether contenders take turns in ring order (then a
 /// grant to anyone but the contender whose turn is next is a whoop).

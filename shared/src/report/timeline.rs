@@ -8,9 +8,8 @@
 
 use std::fmt::Write;
 
+use crate::outcome::kernel::{BargeChain, CpuState, LockState, Span, Timeline};
 use crate::text::fmt_ns;
-use crate::ktrace::handoff::BargeChain;
-use crate::ktrace::timeline::{CpuState, LockState, Span, Timeline};
 
 const WIDTH: f64 = 1200.0;
 const LEFT: f64 = 140.0;
@@ -272,7 +271,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ktrace::timeline::Lane;
+    use crate::outcome::kernel::Lane;
 
     fn span<S>(start_ns: u64, end_ns: u64, state: S) -> Span<S> {
         Span {
