@@ -7,6 +7,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::Summary;
 
+/// What `--kernel-trace` gave: the kernel's account, or why there is none (one line).
+#[derive(Clone, Debug, PartialEq)]
+pub enum KernelTrace {
+    Recorded(KernelRun),
+    Unavailable(String),
+}
+
+impl KernelTrace {
+    /// The account, if the trace was taken.
+    pub fn run(&self) -> Option<&KernelRun> {
+        match self {
+            KernelTrace::Recorded(k) => Some(k),
+            KernelTrace::Unavailable(_) => None,
+        }
+    }
+
+    /// Why there is no account, if there is none.
+    pub fn note(&self) -> Option<&str> {
+        match self {
+            KernelTrace::Recorded(_) => None,
+            KernelTrace::Unavailable(why) => Some(why),
+        }
+    }
+}
+
 /// The kernel's side of one run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelRun {

@@ -8,6 +8,7 @@
 
 pub mod hgrm;
 pub mod json;
+pub mod kernel;
 mod markdown;
 mod plots;
 pub mod summary;
