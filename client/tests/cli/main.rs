@@ -6,6 +6,7 @@ mod compat;
 mod contenders;
 mod garbage;
 mod hostile;
+mod ktrace;
 mod liveness;
 mod matrix;
 mod probe;

@@ -35,7 +35,7 @@ pub use recorder::{Capture, Recorder, buffer_kb_for};
 #[derive(Debug, Error)]
 pub enum TraceError {
     #[error(
-        "tracefs is not mounted and lockfair may not mount it: run `sudo mount -t tracefs nodev {}`, then again as root",
+        "tracefs is not mounted and only root may mount it: run as root (or have root run `mount -t tracefs nodev {}` and grant tracing rights)",
         tracefs::TRACEFS
     )]
     MountNotAllowed,
