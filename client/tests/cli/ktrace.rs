@@ -90,7 +90,7 @@ fn ofd_on_one_cpu_kernel_grants_are_turns_plus_whoops_and_waiters_block() {
         "--placement",
         "same-cpu",
         "--rounds",
-        "20",
+        "10",
         "--out",
         dir,
     ];
@@ -98,7 +98,7 @@ fn ofd_on_one_cpu_kernel_grants_are_turns_plus_whoops_and_waiters_block() {
         return;
     };
     let k = &report["kernel"];
-    assert_eq!(k["lost_events"], 0, "the ring buffer held a 20-round run");
+    assert_eq!(k["lost_events"], 0, "the ring buffer held a 10-round run");
     for (kc, side) in kernel_and_sides(&report) {
         let own = side["rounds"].as_u64().unwrap() + side["whoops"].as_u64().unwrap();
         assert_eq!(

@@ -15,7 +15,7 @@ const EVENT_BYTES: u64 = 100;
 /// Per-CPU buffer bounds: enough for a short run at the least; at most what can be read back as
 /// text in a few seconds.
 const MIN_BUFFER_KB: u64 = 4 << 10;
-const MAX_BUFFER_KB: u64 = 64 << 10;
+const MAX_BUFFER_KB: u64 = 32 << 10;
 
 /// The per-CPU buffer size, in KiB, for a run expected to record `events` events: all of them
 /// may land on one CPU (`same-cpu`), so each CPU gets room for all of them, within bounds.

@@ -243,7 +243,7 @@ fn legend_svg(svg: &mut String, y: f64) {
             lock_color(LockState::Waiting),
             "waiting (queued in the kernel)",
         ),
-        (lock_color(LockState::Holding), "holding (its turn)"),
+        (lock_color(LockState::Holding), "holding the lock"),
         (
             lock_color(LockState::Whooping),
             "whooping (held, not its turn)",
