@@ -55,6 +55,8 @@ fn expected_events(variant: Variant, mode: Mode, rounds: u64, contenders: usize)
 impl Tracing {
     /// Prepares the instance (nothing recorded yet).
     pub(super) fn prepare(variant: Variant, mode: Mode, rounds: u64, contenders: usize) -> Self {
+        // Ctrl-C then stops the run through its normal exit, which removes the instance.
+        crate::sys::signal::install_stop_handler();
         let kb = buffer_kb_for(expected_events(variant, mode, rounds, contenders));
         let (recorder, note) = match Recorder::prepare(kb) {
             Ok(r) => (Some(r), None),
