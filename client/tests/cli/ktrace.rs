@@ -112,7 +112,7 @@ fn ofd_on_one_cpu_kernel_grants_are_turns_plus_whoops_and_waiters_block() {
         );
     }
     assert!(k["blocks"].as_u64().unwrap() > 0, "{k}");
-    assert!(k["wakeups"].as_u64().unwrap() > 0, "{k}");
+    assert!(k["wakeups_of_queued"].as_u64().unwrap() > 0, "{k}");
     assert!(k["wake_to_run_ns"]["count"].as_u64().unwrap() > 0, "{k}");
     let svg = std::fs::read_to_string(out.path().join("timeline.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("contender 0") && svg.contains("contender 1"));

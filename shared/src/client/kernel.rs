@@ -111,10 +111,10 @@ impl Tracing {
                 };
                 let timeline =
                     timeline::build(&cap.records, &self.tids, self.inode, &h.chains, view);
-                KernelTrace::Recorded(KernelRun {
+                KernelTrace::Recorded(Box::new(KernelRun {
                     figures: kernel_figures(&h, cap.lost_events),
                     timeline,
-                })
+                }))
             }
             Err(e) => KernelTrace::Unavailable(format!("kernel trace lost: {e}")),
         }

@@ -16,6 +16,7 @@ pub fn kernel_figures(h: &Handoffs, lost_events: u64) -> KernelFigures {
         refused: h.total(|c| c.refused),
         unlocks: h.total(|c| c.unlocks),
         wakeups: h.total(|c| c.wakeups),
+        wakeups_of_queued: h.total(|c| c.wakeups_of_queued),
         barges: h.total(|c| c.barges),
         regrants_over_waiter: regrants,
         regrant_rate: if grants == 0 {

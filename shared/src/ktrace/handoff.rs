@@ -194,6 +194,7 @@ impl Rebuild<'_> {
         self.out.contenders[w].wakeups += 1;
         let s = &mut self.state[w];
         if let Some(q) = s.queued.as_mut() {
+            self.out.contenders[w].wakeups_of_queued += 1;
             q.woken_ns.get_or_insert(ts);
         }
         // Woken on its way to sleep (still on its CPU) counts too: it runs again only when
@@ -289,7 +290,8 @@ mod tests {
             // The unlock wakes the waiter from inside the call, before its own event fires.
             assert!(wake <= ch.unlock_ns && wake <= ch.grant_ns, "{ch:?}");
         }
-        assert!(client.wakeups >= client.barges);
+        assert!(client.wakeups >= client.wakeups_of_queued);
+        assert!(client.wakeups_of_queued >= client.barges);
         assert!(h.contenders[0].regrants_over_waiter >= client.barges);
         assert!(
             h.wake_to_run.len() >= client.barges,
@@ -352,6 +354,7 @@ mod tests {
         assert_eq!(h.total(|c| c.barges), 0);
         assert_eq!(h.contenders[1].grants, 1);
         assert_eq!(h.contenders[1].wakeups, 1);
+        assert_eq!(h.contenders[1].wakeups_of_queued, 1);
         assert_eq!(h.wake_to_run.len(), 1);
         assert_eq!(h.wake_to_run.max(), h.wake_to_run.highest_equivalent(4));
     }

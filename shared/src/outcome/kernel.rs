@@ -10,7 +10,7 @@ use crate::measure::Summary;
 /// What `--kernel-trace` gave: the kernel's account, or why there is none (one line).
 #[derive(Clone, Debug, PartialEq)]
 pub enum KernelTrace {
-    Recorded(KernelRun),
+    Recorded(Box<KernelRun>),
     Unavailable(String),
 }
 
@@ -51,8 +51,12 @@ pub struct KernelFigures {
     /// Requests refused without waiting.
     pub refused: u64,
     pub unlocks: u64,
-    /// Wakeups of a contender by another contender.
+    /// Wakeups of a contender by another contender (for the explicit handoffs, the handoff
+    /// itself; for file locks also the start line's).
     pub wakeups: u64,
+    /// Of those, wakeups of a contender queued in the lock's queue: the releaser waking a
+    /// blocked waiter.
+    pub wakeups_of_queued: u64,
     /// Kernel-confirmed barges: a queued waiter released by an unlock, beaten by another
     /// contender's grant before its retry, and queued again.
     pub barges: u64,
@@ -92,6 +96,8 @@ pub struct ContenderCounts {
     pub unlocks: u64,
     /// Wakeups it received from another contender.
     pub wakeups: u64,
+    /// Of those, wakeups while it was queued behind a lock.
+    pub wakeups_of_queued: u64,
     /// Times it was released, beaten to the lock and queued again (it suffered the barge).
     pub barges: u64,
     /// Grants it got right after its own unlock while another contender was queued.

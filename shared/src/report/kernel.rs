@@ -30,17 +30,19 @@ pub fn run_kernel_text(r: &RunReport) -> String {
             "refused",
             "unlocks",
             "wakeups",
+            "of queued",
             "barges",
             "regrants",
+            "lockfair whoops",
             "lockfair turns+whoops",
         ],
         1,
     );
     let sides: Vec<&SideStats> = r.contenders().collect();
     for c in &k.contenders {
-        let own = sides
+        let (whoops, own) = sides
             .get(c.contender as usize)
-            .map_or(0, |s| s.rounds.saturating_add(s.whoops));
+            .map_or((0, 0), |s| (s.whoops, s.rounds.saturating_add(s.whoops)));
         t.push(vec![
             Contender(c.contender as usize).name(),
             c.lock_requests.to_string(),
@@ -49,8 +51,10 @@ pub fn run_kernel_text(r: &RunReport) -> String {
             c.refused.to_string(),
             c.unlocks.to_string(),
             c.wakeups.to_string(),
+            c.wakeups_of_queued.to_string(),
             c.barges.to_string(),
             c.regrants_over_waiter.to_string(),
+            whoops.to_string(),
             own.to_string(),
         ]);
     }
@@ -69,8 +73,8 @@ fn verdict(k: &KernelFigures, proxy: f64) -> String {
     } else {
         let _ = writeln!(
             out,
-            "kernel-confirmed barges: {} (a released waiter beaten to the lock and queued again), {} blocks, {} wakeups",
-            k.barges, k.blocks, k.wakeups
+            "kernel-confirmed barges: {} (a released waiter beaten to the lock and queued again), of {} blocks and {} wakeups of a queued waiter",
+            k.barges, k.blocks, k.wakeups_of_queued
         );
         let _ = writeln!(
             out,
