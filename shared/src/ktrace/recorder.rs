@@ -7,7 +7,7 @@ use super::TraceError;
 use super::event::{Decoder, EVENTS, Record};
 use super::instance::{Instance, sweep_stale};
 use super::text::parse_line;
-use super::tracefs::Tracefs;
+use super::tracefs::{MountGuard, Tracefs};
 
 /// Bytes one event takes in the ring buffer, roughly (header and the largest record, a lock
 /// event, rounded up).
@@ -49,9 +49,14 @@ impl Recorder {
     /// `buffer_kb` per-CPU buffer that keeps the start of the run if it fills, and reads the
     /// events' formats. Nothing is recorded yet.
     pub fn prepare(buffer_kb: u64) -> Result<Recorder, TraceError> {
-        let tracefs = Tracefs::open()?;
+        let guard = MountGuard::take();
+        let tracefs = Tracefs::open(&guard)?;
         let swept = sweep_stale(tracefs.root());
-        let instance = Instance::create(tracefs.root()).map_err(TraceError::or_not_allowed)?;
+        let made = Instance::create(tracefs.root()).map_err(TraceError::or_not_allowed);
+        // Our instance now keeps any other lockfair run from unmounting tracefs. (Let go before
+        // a failure drops `tracefs`, whose release takes the guard again.)
+        drop(guard);
+        let instance = made?;
         instance.write("tracing_on", "0")?;
         instance.write("trace_clock", "mono")?;
         instance.write("options/overwrite", "0")?;

@@ -5,13 +5,50 @@
 //! later runs who made it. A mount of that name is unmounted when its last lockfair instance is
 //! gone: by the run that made it, or, after a killed run, by the next one. `EBUSY` (someone
 //! still has a file open in it) leaves it for that someone's run to remove.
+//!
+//! Two runs must not race (one unmounting between the other's finding the mount and making its
+//! instance), so both decisions are taken under a [`MountGuard`].
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use super::TraceError;
+use crate::sys::locks::{LockMode, Wait, flock};
 use crate::sys::tracefs::{mount_tracefs, unmount};
+
+/// How long to wait for another lockfair process's mount decision (it takes milliseconds).
+const GUARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An exclusive `flock` on the mount point's parent directory (`/sys/kernel`, never a mount
+/// point itself, so every process locks the same inode): held by a lockfair process while it
+/// finds or mounts tracefs and makes its instance, or while it decides to unmount.
+#[derive(Debug)]
+pub struct MountGuard {
+    _held: Option<File>,
+}
+
+impl MountGuard {
+    /// Takes the guard, waiting a bounded time; without it (no directory to lock, or a holder
+    /// that never lets go) the caller goes on unguarded rather than hang.
+    pub fn take() -> MountGuard {
+        let Some(dir) = Path::new(TRACEFS).parent().and_then(|p| File::open(p).ok()) else {
+            return MountGuard { _held: None };
+        };
+        let give_up = Instant::now() + GUARD_TIMEOUT;
+        loop {
+            match flock(&dir, Some(LockMode::Exclusive), Wait::NoWait) {
+                Ok(()) => return MountGuard { _held: Some(dir) },
+                Err(Errno::EWOULDBLOCK | Errno::EINTR) if Instant::now() < give_up => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return MountGuard { _held: None },
+            }
+        }
+    }
+}
 
 /// Where tracefs lives on current systems.
 pub const TRACEFS: &str = "/sys/kernel/tracing";
@@ -29,8 +66,9 @@ pub struct Tracefs {
 }
 
 impl Tracefs {
-    /// Finds tracefs, or mounts it at [`TRACEFS`] if we may.
-    pub fn open() -> Result<Tracefs, TraceError> {
+    /// Finds tracefs, or mounts it at [`TRACEFS`] if we may. Hold a [`MountGuard`] until the
+    /// instance is made.
+    pub fn open(_guard: &MountGuard) -> Result<Tracefs, TraceError> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         if let Some((root, source)) = find_tracefs(&mountinfo) {
             return Ok(Tracefs {
@@ -58,6 +96,7 @@ impl Tracefs {
         if !self.ours {
             return;
         }
+        let _guard = MountGuard::take();
         let others = std::fs::read_dir(self.root.join("instances"))
             .map(|d| {
                 d.flatten()
