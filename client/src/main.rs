@@ -10,11 +10,11 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 use lockfair::client::compare::{self, CompareOptions};
 use lockfair::client::{RunOptions, probe, run};
 use lockfair::compat::reader::ReaderOptions;
-use lockfair::compat::{BLOG_SOCKET, DEFAULT_ITERATIONS, MAX_ITERATIONS};
+use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
 use lockfair::placement::Placement;
 use lockfair::report::timeline::timeline_svg;
 use lockfair::report::{ReportDir, kernel, terminal};
-use lockfair::server::default_socket_path;
+use lockfair::runtime_dir::default_socket_path;
 use lockfair::variant::{Mode, Variant};
 
 /// Measure how (un)fairly Linux hands a file lock between processes, and what to use instead.
@@ -88,9 +88,9 @@ struct RunArgs {
     /// one lane per contender
     #[arg(long, value_name = "DIR", requires = "kernel_trace")]
     out: Option<PathBuf>,
-    /// Iterations of a --seed-compat run (the blog's 100)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_ITERATIONS, requires = "seed_compat",
-          value_parser = clap::value_parser!(u64).range(1..=MAX_ITERATIONS))]
+    /// Turns of a --seed-compat run (the blog's 100); whoops do not count
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
     seed_iterations: u64,
 }
 
@@ -296,10 +296,15 @@ fn run_seed_compat(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let report = lockfair::compat::reader::run_reader(&ReaderOptions {
         socket: args.socket.unwrap_or_else(|| PathBuf::from(BLOG_SOCKET)),
-        iterations: args.seed_iterations,
+        turns: args.seed_iterations,
         max_seconds: args.max_seconds,
     })?;
     print!("{}", report.to_text());
+    // Gave up (the server exited, --max-seconds passed): say so where errors go, and fail.
+    if let Some(stop) = report.played.stop_line() {
+        eprintln!("lockfair-client: {stop}");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

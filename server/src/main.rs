@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use lockfair::compat::{DEFAULT_ITERATIONS, MAX_ITERATIONS, SeedCompat};
-use lockfair::server::{Limits, ServerConfig, default_socket_path, serve};
+use lockfair::admission::Limits;
+use lockfair::compat::{DEFAULT_SESSION_SECONDS, DEFAULT_TURNS, MAX_TURNS, SeedCompat};
+use lockfair::runtime_dir::default_socket_path;
+use lockfair::server::{ServerConfig, serve};
 
 /// Serve lockfair sessions: receive the client's sealed memfd over a Unix datagram socket
 /// (SCM_RIGHTS), play the writer, and report this side's measurements.
@@ -37,10 +39,14 @@ struct Args {
     /// Also play the seed blog's server for its unchanged client: a bare `CACHEDFILE HELLO` with one sealed memfd
     #[arg(long)]
     seed_compat: bool,
-    /// Iterations of each --seed-compat session (the blog's 100)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_ITERATIONS, requires = "seed_compat",
-          value_parser = clap::value_parser!(u64).range(1..=MAX_ITERATIONS))]
+    /// Turns of each --seed-compat session (the blog's 100); whoops do not count
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
     seed_iterations: u64,
+    /// Longest --seed-compat session, in seconds: the blog's client never gives up, so the server does
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SESSION_SECONDS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    seed_max_seconds: u64,
     /// Print the hash of the sources this binary was built from, and exit
     #[arg(long, hide = true)]
     build_id: bool,
@@ -75,10 +81,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         verbose: args.verbose,
         exit_with: args.exit_with,
         seed_compat: args.seed_compat.then_some(SeedCompat {
-            iterations: args.seed_iterations,
+            turns: args.seed_iterations,
+            max_seconds: args.seed_max_seconds,
         }),
     };
-    let compat_iterations = config.seed_compat.as_ref().map(|c| c.iterations);
+    let compat_turns = config.seed_compat.as_ref().map(|c| c.turns);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Every session holds a blocking thread for its whole run: never queue one behind others.
@@ -91,10 +98,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             eprintln!("lockfair-server: {w}");
         }
         println!("listening on {}", bound.path().display());
-        if let Some(n) = compat_iterations {
-            println!(
-                "--seed-compat: a bare CACHEDFILE HELLO gets the blog's server, {n} iterations"
-            );
+        if let Some(n) = compat_turns {
+            println!("--seed-compat: a bare CACHEDFILE HELLO gets the blog's server, {n} turns");
         }
     }))?;
     Ok(())

@@ -204,7 +204,7 @@ fn run_cell(cell: &RunOptions, repeat: usize, report: &mut CompareReport) -> Cel
             variant: cell.variant,
             placement: cell.placement,
             repeat,
-            error: crate::server::error_chain(&e),
+            error: crate::errors::error_chain(&e),
         }),
     }
     Cell::Done(None)
