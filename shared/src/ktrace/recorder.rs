@@ -118,7 +118,7 @@ impl Recorder {
 
 #[cfg(test)]
 mod tests {
-    use std::os::fd::AsFd;
+    use std::os::fd::{AsFd, AsRawFd};
     use std::time::Instant;
 
     use super::*;
@@ -164,8 +164,17 @@ mod tests {
         let dir = rec.instance_dir().to_path_buf();
         assert!(dir.is_dir());
         let arena = Arena::create(2).unwrap();
-        let mine = arena.reopen().unwrap();
-        let theirs = arena.reopen().unwrap();
+        // Two independent open file descriptions, as two contenders have.
+        let reopen = || {
+            let fd = arena.file().as_fd().as_raw_fd();
+            let path = format!("/proc/self/fd/{fd}");
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .unwrap()
+        };
+        let (mine, theirs) = (reopen(), reopen());
         let inode = rustix::fs::fstat(arena.file()).unwrap().st_ino;
         let (tx, rx) = std::sync::mpsc::channel();
         let (go, wait_go) = std::sync::mpsc::channel::<()>();
