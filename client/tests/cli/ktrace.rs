@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -11,6 +12,14 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::util::{Server, TestDir, client, client_bin, placements, wait_exit};
+
+/// Traced runs fill and read back ring buffers of tens of MiB: one at a time, so they do not
+/// starve the rest of the suite on a small machine.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A traced run's `--json`, and the client's pid; `None` (said once) where tracing is not
 /// allowed here.
@@ -81,6 +90,7 @@ fn kernel_and_sides(report: &Value) -> Vec<(&Value, &Value)> {
 
 #[test]
 fn ofd_on_one_cpu_kernel_grants_are_turns_plus_whoops_and_waiters_block() {
+    let _one = one_at_a_time();
     let server = Server::start();
     let out = TestDir::new("ktrace-out");
     let dir = out.path().to_str().unwrap();
@@ -124,6 +134,7 @@ fn ofd_split_shows_kernel_confirmed_barges() {
         eprintln!("skipped: split needs two CPUs");
         return;
     }
+    let _one = one_at_a_time();
     let server = Server::start();
     let args = ["--variant", "ofd", "--placement", "split", "--rounds", "50"];
     let Some((report, _)) = traced(&server, &args) else {
@@ -140,6 +151,7 @@ fn ofd_split_shows_kernel_confirmed_barges() {
 
 #[test]
 fn lock_chain_never_barges_on_its_ring_locks() {
+    let _one = one_at_a_time();
     let server = Server::start();
     for placement in placements() {
         let args = [
@@ -161,6 +173,7 @@ fn lock_chain_never_barges_on_its_ring_locks() {
 
 #[test]
 fn eventfd_takes_no_file_lock_but_shows_its_wakeups() {
+    let _one = one_at_a_time();
     let server = Server::start();
     let args = [
         "--variant",
@@ -183,6 +196,7 @@ fn eventfd_takes_no_file_lock_but_shows_its_wakeups() {
 
 #[test]
 fn a_killed_runs_instance_is_swept_by_the_next_start() {
+    let _one = one_at_a_time();
     let server = Server::start();
     let socket = server.socket.to_str().unwrap();
     let mut victim = Command::new(client_bin())
@@ -241,6 +255,7 @@ fn a_killed_runs_instance_is_swept_by_the_next_start() {
 
 #[test]
 fn compare_writes_a_timeline_per_cell_and_the_kernel_in_summary_json() {
+    let _one = one_at_a_time();
     let out = TestDir::new("ktrace-compare");
     let dir = out.path().to_str().unwrap();
     let args = [
