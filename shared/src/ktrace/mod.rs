@@ -8,7 +8,7 @@
 //! - [`instance`]: a private tracing instance `instances/lockfair-<pid>`, configured, read, and
 //!   removed on every exit path; stale ones of dead processes are swept at the next start.
 //! - [`recorder`]: one run's recording, from preparing the instance to reading it back.
-//! - [`format`], [`text`], [`event`]: the events' `format` files, the `trace` text, typed events.
+//! - [`format`](mod@format), [`text`], [`event`]: the events' `format` files, the `trace` text, typed events.
 //! - [`handoff`]: requests, grants, blocks, unlocks, wakeups, barges, wake-to-run latency.
 //! - [`figures`]: the `kernel` object of `run --json`.
 //! - [`timeline`]: the first milliseconds as one lane per contender, for `timeline.svg`.
