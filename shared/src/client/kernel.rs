@@ -136,9 +136,12 @@ fn wait_for_tids(arena: &Arena, own: usize, own_tid: i32) -> Result<Vec<i32>, St
     let deadline = Instant::now() + TID_TIMEOUT;
     loop {
         let tids: Vec<i32> = (0..n)
-            .map(|c| match c == own {
-                true => own_tid,
-                false => arena.slot(c).tid.load(Ordering::Acquire) as i32,
+            .map(|c| {
+                if c == own {
+                    own_tid
+                } else {
+                    arena.slot(c).tid.load(Ordering::Acquire) as i32
+                }
             })
             .collect();
         if let Some(missing) = tids.iter().position(|&t| t <= 0) {
