@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
 use lockfair::client::compare::{self, CompareOptions};
 use lockfair::client::{RunOptions, probe, run};
 use lockfair::compat::reader::ReaderOptions;
@@ -45,6 +45,19 @@ enum Command {
     },
     /// Compare lockfair's eventfd/futex/pipe round trips with a minimal C ping-pong, same run
     Bench(BenchArgs),
+    /// Print a shell completion script to stdout, e.g. `lockfair-client completions bash >
+    /// ~/.local/share/bash-completion/completions/lockfair-client`
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of lockfair-client (one per subcommand) and lockfair-server into DIR
+    Man {
+        /// The folder to write the `.1` files into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// (internal) the helper process the experiments drive over stdin
     #[command(hide = true)]
     Peer,
@@ -152,6 +165,10 @@ struct CompareArgs {
     /// The lockfair-server binary [default: next to this one]
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// An earlier report folder to compare with: per cell, new/old of rounds/s, round trip p50
+    /// and whoops/round, and which changes are real
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
     /// Record the kernel's own account of every cell (see `run --kernel-trace`); the report
     /// folder gets timeline-<variant>-<placement>.svg for each cell's first repeat
     #[arg(long)]
@@ -249,6 +266,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "lockfair-client",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out } => {
+            write_man_pages(&out)
+                .with_context(|| format!("cannot write man pages to {}", out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Peer => {
             lockfair::peer::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
@@ -321,7 +352,17 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         command: command_line(),
         kernel_trace: args.kernel_trace,
     };
-    let plan = compare::plan(&opts);
+    let mut plan = compare::plan(&opts);
+    if let Some(dir) = &args.baseline {
+        match lockfair::report::baseline::read_baseline(dir) {
+            Ok(b) => plan.report.baseline = Some(b),
+            // A usage error, like a bad --out.
+            Err(e) => {
+                eprintln!("lockfair-client: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let out = args.out.unwrap_or_else(compare::default_out_dir);
     let dir = match ReportDir::create(&out, &plan.report) {
         Ok(dir) => dir,
@@ -347,6 +388,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     eprintln!("report written to {}", dir.path().display());
+    eprintln!("open {}", dir.path().join("report.html").display());
     Ok(if outcome.interrupted {
         eprintln!("lockfair-client: interrupted; the report holds the cells finished before");
         ExitCode::from(130)
@@ -363,6 +405,23 @@ fn write_timeline(dir: &std::path::Path, name: &str, svg: &str) -> anyhow::Resul
     let path = dir.join(name);
     std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("timeline written to {}", path.display());
+    Ok(())
+}
+
+/// lockfair-client.1 and a page per visible subcommand, then lockfair-server.1 (its command
+/// line lives in the library for this), each path printed as written.
+fn write_man_pages(out: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    clap_mangen::generate_to(Cli::command(), out)?;
+    clap_mangen::generate_to(lockfair::server::args::ServerArgs::command(), out)?;
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "1"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        println!("{}", page.display());
+    }
     Ok(())
 }
 

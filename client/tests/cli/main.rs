@@ -1,6 +1,7 @@
 //! Integration tests: they start the real `lockfair-server` and `lockfair-client` binaries.
 //! One test binary, one module per feature.
 
+mod baseline;
 mod compare;
 mod compat;
 mod contenders;
@@ -8,8 +9,10 @@ mod garbage;
 mod hostile;
 mod ktrace;
 mod liveness;
+mod manpages;
 mod matrix;
 mod probe;
+mod report_html;
 mod run;
 mod util;
 mod variants;

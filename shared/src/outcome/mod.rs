@@ -11,7 +11,9 @@
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`machine`]: the machine the numbers came from.
 //! - [`kernel`]: what the kernel recorded (`--kernel-trace`): its counts and a timeline.
+//! - [`baseline`]: this run against an earlier one (`compare --baseline`).
 
+pub mod baseline;
 pub mod compare;
 pub mod fairness;
 pub mod kernel;
@@ -19,6 +21,7 @@ pub mod machine;
 pub mod run;
 pub mod summary;
 
+pub use baseline::{Baseline, BaselineComparison};
 pub use compare::{CompareReport, Contender, Failure, HistKey, Metric, RunRecord, Skipped};
 pub use fairness::jain_index;
 pub use machine::Machine;

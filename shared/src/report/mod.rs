@@ -3,12 +3,16 @@
 //!
 //! [`terminal`] prints a run or a comparison as aligned tables. A [`ReportDir`] writes a
 //! [`CompareReport`] out through one exporter per format (`summary.md`, `summary.json`, `.hgrm`
-//! files, SVG plots), each file replaced atomically, after every cell: a crash or a Ctrl-C keeps
+//! files, SVG plots, `report.html`), each file replaced atomically, after every cell: a crash or a Ctrl-C keeps
 //! what was finished.
 
+pub mod baseline;
+pub mod family;
 pub mod hgrm;
+pub mod html;
 pub mod json;
 pub mod kernel;
+mod latency;
 mod markdown;
 mod plots;
 pub mod summary;
@@ -20,7 +24,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::outcome::CompareReport;
+use crate::outcome::{CompareReport, Contender, Metric};
+use crate::placement::Placement;
+use crate::variant::Variant;
 
 /// A report format: writes its files for `report` into `dir`.
 trait Exporter {
@@ -67,8 +73,14 @@ impl ReportDir {
     }
 
     fn write(&self, report: &CompareReport) -> io::Result<()> {
-        let exporters: [&dyn Exporter; 4] =
-            [&markdown::Markdown, &json::Json, &HgrmFiles, &plots::Plots];
+        // The page last: it links the files the others wrote.
+        let exporters: [&dyn Exporter; 5] = [
+            &markdown::Markdown,
+            &json::Json,
+            &HgrmFiles,
+            &plots::Plots,
+            &html::Html,
+        ];
         for e in exporters {
             e.export(report, &self.path)?;
         }
@@ -87,11 +99,16 @@ struct HgrmFiles;
 impl Exporter for HgrmFiles {
     fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
         for ((v, p, who, m), h) in report.histograms() {
-            let name = format!("{v}-{p}-{}-{}.hgrm", who.name(), m.name());
+            let name = hgrm_file_name(*v, *p, *who, *m);
             write_atomically(&dir.join(name), hgrm::to_hgrm(h).as_bytes())?;
         }
         Ok(())
     }
+}
+
+/// `<variant>-<placement>-<contender>-<metric>.hgrm`.
+fn hgrm_file_name(v: Variant, p: Placement, who: Contender, m: Metric) -> String {
+    format!("{v}-{p}-{}-{}.hgrm", who.name(), m.name())
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader (or

@@ -1,7 +1,7 @@
 //! What the terminal shows: a run as one row per contender with its fairness figures, a
 //! comparison as the main table, the contenders table and the cells that did not run.
 
-use super::summary;
+use super::{baseline, summary};
 use crate::measure::{SideJson, SideStats, Summary, end_name};
 use crate::outcome::{CompareReport, Contender, RunReport};
 use crate::text::{Table, fmt_ns};
@@ -38,13 +38,21 @@ pub fn run_text(r: &RunReport) -> String {
     )
 }
 
-/// `compare`'s output: the main table, the contenders table, then the cells that did not run.
+/// `compare`'s output: the main table, the contenders table, the cells that did not run, and
+/// the comparison with `--baseline`.
 pub fn compare_text(report: &CompareReport) -> String {
     let rows = report.summary();
     let mut out = summary::summary_table(&rows, report.mode()).to_text();
     out.push_str("\nContenders: fairness of the handoff\n");
     out.push_str(&summary::contenders_table(&rows).to_text());
     out.push_str(&notes(report));
+    if let Some(cmp) = report.against_baseline() {
+        out.push_str("\nAgainst the baseline\n");
+        for line in baseline::baseline_notes(&cmp) {
+            out.push_str(&format!("{line}\n"));
+        }
+        out.push_str(&baseline::baseline_table(&cmp).to_text());
+    }
     out
 }
 

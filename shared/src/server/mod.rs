@@ -6,6 +6,7 @@
 //! bounded in time by its watchdog and by the client's pidfd (`peer_watch`). Admission (who may
 //! ask, and for what) is [`crate::admission`], shared with the client's helper contenders.
 
+pub mod args;
 mod compat_session;
 mod lock;
 mod peer_watch;
