@@ -12,7 +12,8 @@ use lockfair::client::{RunOptions, probe, run};
 use lockfair::compat::reader::ReaderOptions;
 use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
 use lockfair::placement::Placement;
-use lockfair::report::{ReportDir, terminal};
+use lockfair::report::timeline::timeline_svg;
+use lockfair::report::{ReportDir, kernel, terminal};
 use lockfair::runtime_dir::default_socket_path;
 use lockfair::variant::{Mode, Variant};
 
@@ -90,6 +91,16 @@ struct RunArgs {
     /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
     #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
     seed_compat: bool,
+    /// Record the kernel's own account of the run (tracefs: file-lock and scheduler events of
+    /// the contenders' threads; needs root, or CAP_SYS_ADMIN): requests, grants, blocks, unlocks,
+    /// wakeups, kernel-confirmed barges and wake-to-run latency, beside lockfair's own figures.
+    /// Without the right the run goes on without it and says why
+    #[arg(long, conflicts_with = "seed_compat")]
+    kernel_trace: bool,
+    /// With --kernel-trace: write DIR/timeline.svg, the first barge (or first milliseconds) as
+    /// one lane per contender
+    #[arg(long, value_name = "DIR", requires = "kernel_trace")]
+    out: Option<PathBuf>,
     /// Turns of a --seed-compat run (the blog's 100); whoops do not count
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
           value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
@@ -158,6 +169,10 @@ struct CompareArgs {
     /// and whoops/round, and which changes are real
     #[arg(long, value_name = "DIR")]
     baseline: Option<PathBuf>,
+    /// Record the kernel's own account of every cell (see `run --kernel-trace`); the report
+    /// folder gets timeline-<variant>-<placement>.svg for each cell's first repeat
+    #[arg(long)]
+    kernel_trace: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -280,16 +295,23 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.seed_compat {
         return run_seed_compat(args);
     }
-    let report = run(&RunOptions::new(
+    let mut opts = RunOptions::new(
         args.socket.unwrap_or_else(default_socket_path),
         args.variant,
         args.placement,
         args.shape.with_length(args.rounds, args.max_seconds),
-    ))?;
+    );
+    opts.kernel_trace = args.kernel_trace;
+    let report = run(&opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
         print!("{}", terminal::run_text(&report));
+        print!("{}", kernel::run_kernel_text(&report));
+    }
+    if let (Some(dir), Some(k)) = (&args.out, report.kernel.as_ref().and_then(|k| k.run())) {
+        let title = format!("{} {}", report.variant, report.placement);
+        write_timeline(dir, "timeline.svg", &timeline_svg(&k.timeline, &title))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -328,6 +350,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         repeats: args.repeats as usize,
         server_bin: args.server_bin,
         command: command_line(),
+        kernel_trace: args.kernel_trace,
     };
     let mut plan = compare::plan(&opts);
     if let Some(dir) = &args.baseline {
@@ -354,6 +377,15 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         println!("{}", lockfair::report::json::to_json(&outcome.report));
     } else {
         print!("{}", terminal::compare_text(&outcome.report));
+        print!("{}", kernel::compare_kernel_text(&outcome.report));
+    }
+    for (variant, placement, t) in &outcome.timelines {
+        let svg = timeline_svg(t, &format!("{variant} {placement}"));
+        write_timeline(
+            dir.path(),
+            &format!("timeline-{variant}-{placement}.svg"),
+            &svg,
+        )?;
     }
     eprintln!("report written to {}", dir.path().display());
     eprintln!("open {}", dir.path().join("report.html").display());
@@ -365,6 +397,15 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes one timeline picture into `dir` (made if missing).
+fn write_timeline(dir: &std::path::Path, name: &str, svg: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(name);
+    std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("timeline written to {}", path.display());
+    Ok(())
 }
 
 /// lockfair-client.1 and a page per visible subcommand, then lockfair-server.1 (its command

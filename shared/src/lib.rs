@@ -11,6 +11,8 @@
 //! - [`session`]: the round loop, the measurements and the watchdog, once for every variant.
 //! - [`admission`]: the checks every side that answers a hello makes, word for word the same.
 //! - [`server`] and [`client`]: the two programs' logic; the binaries only parse arguments.
+//! - [`ktrace`]: `--kernel-trace`, the kernel's own account of a run from tracefs (file-lock and
+//!   scheduler events), beside lockfair's inference.
 //! - [`compat`]: `--seed-compat`, the seed blog's own protocol (a bare `CACHEDFILE HELLO`, a
 //!   64-byte memfd, the turn in the file offset), so its unchanged programs can face lockfair.
 #![deny(missing_debug_implementations)]
@@ -28,6 +30,7 @@ pub mod command;
 pub mod compat;
 pub mod errors;
 pub mod histwire;
+pub mod ktrace;
 pub mod locking;
 pub mod matrix;
 pub mod measure;

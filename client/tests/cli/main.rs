@@ -7,6 +7,7 @@ mod compat;
 mod contenders;
 mod garbage;
 mod hostile;
+mod ktrace;
 mod liveness;
 mod manpages;
 mod matrix;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::contender::{ContenderError, ContenderProcess};
+use super::kernel::Tracing;
 use crate::arena::{Arena, ArenaError, StopReason};
 use crate::channel::{ChannelError, ClientChannel};
 use crate::measure::SideStats;
@@ -70,6 +71,8 @@ pub struct RunOptions {
     pub shape: Shape,
     /// The executable started as `contender` for contenders 2.. (`None`: this one).
     pub helper: Option<PathBuf>,
+    /// Record the kernel's account of the run (`--kernel-trace`).
+    pub kernel_trace: bool,
 }
 
 impl RunOptions {
@@ -81,6 +84,7 @@ impl RunOptions {
             placement,
             shape,
             helper: None,
+            kernel_trace: false,
         }
     }
 
@@ -128,14 +132,28 @@ pub enum RunError {
 
 /// Runs one session against the server at `opts.socket`.
 pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    let shape = &opts.shape;
+    let mut tracing = opts
+        .kernel_trace
+        .then(|| Tracing::prepare(opts.variant, shape.mode, shape.rounds, shape.contenders));
     let mut session = Session::prepare(opts)?;
     let mut channel = ClientChannel::connect(&opts.socket)?;
     let server_pid = session.admit(&mut channel)?;
     let mut others = session.start_helpers()?;
     let mut peer_pids: Vec<i32> = server_pid.into_iter().collect();
     peer_pids.extend(others.iter().map(ContenderProcess::pid));
+    if let Some(t) = tracing.as_mut() {
+        // Our side runs on this thread.
+        t.arm(
+            &session.arena,
+            1,
+            rustix::thread::gettid().as_raw_nonzero().get(),
+        );
+    }
     let mine = session.run_own_side(peer_pids, &channel);
-    let (server, client, others) = collect(mine, &mut channel, &mut others)?;
+    let collected = collect(mine, &mut channel, &mut others);
+    let kernel = tracing.map(Tracing::finish);
+    let (server, client, others) = collected?;
     Ok(RunReport {
         variant: opts.variant,
         mode: opts.shape.mode,
@@ -144,6 +162,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         server,
         client,
         others,
+        kernel,
     })
 }
 

@@ -10,11 +10,13 @@
 //! - [`summary`]: one run's combined figures, and the median and spread over repeats.
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`machine`]: the machine the numbers came from.
+//! - [`kernel`]: what the kernel recorded (`--kernel-trace`): its counts and a timeline.
 //! - [`baseline`]: this run against an earlier one (`compare --baseline`).
 
 pub mod baseline;
 pub mod compare;
 pub mod fairness;
+pub mod kernel;
 pub mod machine;
 pub mod run;
 pub mod summary;

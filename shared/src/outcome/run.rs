@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::kernel::{KernelFigures, KernelTrace};
 use crate::measure::{SideJson, SideStats, Summary};
 use crate::placement::Placement;
 use crate::variant::{Mode, Variant};
@@ -20,6 +21,8 @@ pub struct RunReport {
     pub client: SideStats,
     /// Contenders 2.., in order.
     pub others: Vec<SideStats>,
+    /// `--kernel-trace`: the kernel's account of the run, or why there is none.
+    pub kernel: Option<KernelTrace>,
 }
 
 /// `run --json`. Field names are an interface: keep them.
@@ -44,6 +47,12 @@ pub struct RunJson {
     pub max_wait_ns: u64,
     /// One record per contender.
     pub contenders: Vec<ContenderJson>,
+    /// `--kernel-trace`: the kernel's counts (absent without the flag, or when the trace could
+    /// not be taken: then `kernel_note` says why).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kernel: Option<KernelFigures>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kernel_note: Option<String>,
 }
 
 /// One contender in `run --json`'s `contenders` list.
@@ -93,6 +102,16 @@ impl RunReport {
             barging_rate: self.barging_rate(),
             max_wait_ns: self.max_wait_ns(),
             contenders: self.contenders().map(ContenderJson::from).collect(),
+            kernel: self
+                .kernel
+                .as_ref()
+                .and_then(|k| k.run())
+                .map(|k| k.figures.clone()),
+            kernel_note: self
+                .kernel
+                .as_ref()
+                .and_then(|k| k.note())
+                .map(str::to_string),
         }
     }
 }

@@ -7,6 +7,7 @@ mod turns;
 pub mod watchdog;
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 use thiserror::Error;
@@ -92,6 +93,12 @@ pub fn run_side(
     })
     .map_err(sys("start the watchdog"))?;
     crate::placement::pin_current_thread(spec.plan.cpu).map_err(sys("pin the session thread"))?;
+    // Published before the start line, so a kernel trace can follow this thread from the start.
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    arena
+        .slot(spec.plan.contender)
+        .tid
+        .store(tid, Ordering::Release);
     let ctx = Ctx {
         arena,
         contender: spec.plan.contender,
