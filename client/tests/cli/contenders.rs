@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::util::{Server, client, client_bin, run_json, run_within, wait_exit};
+use crate::util::{HANG, Server, client, client_bin, run_json, run_within, wait_exit};
 
 /// Processes whose environment carries `tag` (helper contenders inherit the client's).
 fn tagged(tag: &str) -> Vec<u32> {
@@ -58,7 +58,7 @@ fn fair_handoffs_never_whoop_for_any_number_of_contenders() {
                     "--rounds",
                     "200",
                     "--max-seconds",
-                    "30",
+                    "60",
                 ],
             );
             assert_eq!(r["contender_count"], n, "{what}");
@@ -186,7 +186,7 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
         .unwrap();
     let client_pid = child.id();
     // Wait for the helpers to be running.
-    let give_up = Instant::now() + Duration::from_secs(10);
+    let give_up = Instant::now() + HANG;
     let victim = loop {
         let helpers: Vec<u32> = tagged(&tag)
             .into_iter()
@@ -202,7 +202,7 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
         std::thread::sleep(Duration::from_millis(20));
     };
     kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("the run ends");
+    let status = wait_exit(&mut child, HANG).expect("the run ends");
     assert!(!status.success());
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
@@ -210,7 +210,7 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
         err.contains(&format!("pid {victim}")) && err.contains("exited mid-run"),
         "{err}"
     );
-    let give_up = Instant::now() + Duration::from_secs(5);
+    let give_up = Instant::now() + HANG;
     while !tagged(&tag).is_empty() {
         assert!(
             Instant::now() < give_up,
@@ -221,7 +221,7 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
     }
     // The server's session ends too (it sees the stop flag, or the client's death), and it
     // serves the next client.
-    let line = server.wait_for_outcome("eventfd", Duration::from_secs(10));
+    let line = server.wait_for_outcome("eventfd", HANG);
     assert!(
         line.contains("failed") || line.contains("peer_aborted"),
         "{line}"
@@ -246,7 +246,7 @@ fn unsupported_combinations_are_refused_with_the_reason() {
             "--contenders",
             "3",
         ],
-        Duration::from_secs(20),
+        HANG,
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("seed supports exactly 2 contenders"));
@@ -260,7 +260,7 @@ fn unsupported_combinations_are_refused_with_the_reason() {
             "--mode",
             "free",
         ],
-        Duration::from_secs(20),
+        HANG,
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("use --mode turns"));
