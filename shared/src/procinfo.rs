@@ -45,9 +45,41 @@ pub fn proc_locks_for(fd: impl AsFd) -> Vec<ProcLock> {
 /// The `/proc/locks` lines for the file with this [`lock_file_id`]. Experiments on POSIX locks
 /// take the id once and use this: opening and closing a descriptor just to ask would drop the
 /// process's own POSIX locks on the file.
+///
+/// The kernel hands `/proc/locks` out a page per read(2) and resumes by position in its list, so
+/// while other processes take and drop locks (on any file) a read can skip or repeat this file's
+/// lines. The answer is the one that [`AGREEING_READS`] reads in a row give, line numbers aside.
 pub fn proc_locks_for_id(id: &str) -> Vec<ProcLock> {
-    let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
-    parse_proc_locks(&text, id)
+    let read = || {
+        let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+        parse_proc_locks(&text, id)
+    };
+    let mut answer = read();
+    let mut agreeing = 1;
+    for _ in 1..MOST_READS {
+        if agreeing == AGREEING_READS {
+            break;
+        }
+        let next = read();
+        agreeing = if same_locks(&answer, &next) {
+            agreeing + 1
+        } else {
+            1
+        };
+        answer = next;
+    }
+    answer
+}
+
+/// Reads of `/proc/locks` that must agree before their answer is taken.
+const AGREEING_READS: usize = 5;
+/// Reads after which the last answer is taken, agreed or not (only constant churn gets here).
+const MOST_READS: usize = 100;
+
+/// The same locks, in the same order, whatever line numbers the two reads gave them.
+fn same_locks(a: &[ProcLock], b: &[ProcLock]) -> bool {
+    let unnumbered = |l: &ProcLock| l.line.split_once(": ").map(|(_, rest)| rest.to_string());
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| unnumbered(x) == unnumbered(y))
 }
 
 fn parse_proc_locks(text: &str, id: &str) -> Vec<ProcLock> {
