@@ -11,7 +11,8 @@ use lockfair::server::{Limits, ServerConfig, default_socket_path, serve};
 /// Serve lockfair sessions: receive the client's sealed memfd over a Unix datagram socket
 /// (SCM_RIGHTS), play the writer, and report this side's measurements.
 #[derive(Debug, Parser)]
-#[command(version)]
+// Named here: the client package builds this binary too, and clap would take its package name.
+#[command(name = "lockfair-server", version)]
 struct Args {
     /// Socket path [default: $XDG_RUNTIME_DIR/lockfair/server.sock, else /tmp/lockfair-<uid>/server.sock]
     #[arg(long)]
