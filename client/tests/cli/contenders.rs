@@ -23,6 +23,16 @@ fn tagged(tag: &str) -> Vec<u32> {
         .collect()
 }
 
+/// How many times process `pid` has gone to sleep (0 once it is gone).
+fn voluntary_switches(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn run_tagged(server: &Server, tag: &str, args: &[&str]) -> serde_json::Value {
     let out = run_within(
         Command::new(client_bin())
@@ -185,19 +195,20 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
         .spawn()
         .unwrap();
     let client_pid = child.id();
-    // Wait for the helpers to be running.
+    // Wait for the helpers to be taking turns, past the start line: every eventfd turn puts a
+    // contender to sleep and wakes it, where waiting at the start line is one sleep.
     let give_up = Instant::now() + HANG;
     let victim = loop {
         let helpers: Vec<u32> = tagged(&tag)
             .into_iter()
             .filter(|&p| p != client_pid)
             .collect();
-        if helpers.len() == 2 {
+        if helpers.len() == 2 && voluntary_switches(helpers[0]) > 1_000 {
             break helpers[0];
         }
         assert!(
             Instant::now() < give_up,
-            "the helper contenders did not start"
+            "the helper contenders did not start taking turns"
         );
         std::thread::sleep(Duration::from_millis(20));
     };

@@ -9,6 +9,12 @@ use nix::unistd::Pid;
 
 use crate::util::{HANG, Server, client_bin, run_json, wait_exit};
 
+/// A server whose sessions wait at the start line longer than any test: a peer killed before it
+/// reached the line is then caught by the liveness check too, never by the start line's timeout.
+fn patient_server() -> Server {
+    Server::start_with(&["--peer-timeout", "600"])
+}
+
 /// Starts a client run that would outlast any test, and returns it once the server reports it
 /// running.
 fn long_client(server: &Server, variant: &str) -> std::process::Child {
@@ -34,7 +40,7 @@ fn long_client(server: &Server, variant: &str) -> std::process::Child {
 #[test]
 fn a_client_killed_mid_run_frees_its_session_and_the_server_serves_the_next() {
     for variant in ["ofd", "futex"] {
-        let server = Server::start();
+        let server = patient_server();
         let mut victim = long_client(&server, variant);
         let pid = victim.id();
         kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
@@ -56,7 +62,7 @@ fn a_client_killed_mid_run_frees_its_session_and_the_server_serves_the_next() {
 #[test]
 fn a_server_killed_mid_run_ends_the_client_with_a_clear_error() {
     for variant in ["ofd", "eventfd"] {
-        let mut server = Server::start();
+        let mut server = patient_server();
         let server_pid = server.pid();
         let mut victim = long_client(&server, variant);
         assert!(server.stop_with(Signal::SIGKILL, HANG));
