@@ -46,29 +46,61 @@ pub fn proc_locks_for(fd: impl AsFd) -> Vec<ProcLock> {
 /// take the id once and use this: opening and closing a descriptor just to ask would drop the
 /// process's own POSIX locks on the file.
 ///
-/// The kernel hands `/proc/locks` out a page per read(2) and resumes by position in its list, so
-/// while other processes take and drop locks (on any file) a read can skip or repeat this file's
-/// lines. The answer is the one that [`AGREEING_READS`] reads in a row give, line numbers aside.
+/// The kernel walks its lock list afresh for each read(2) of `/proc/locks`, at most a page each,
+/// resuming by position: while other processes take and drop locks (on any file), lines at the
+/// seams between walks can be skipped or repeated. A file read in one walk is a true snapshot and
+/// is taken at once; a longer one is taken when [`AGREEING_READS`] reads in a row agree on this
+/// file's lines, line numbers aside.
 pub fn proc_locks_for_id(id: &str) -> Vec<ProcLock> {
     let read = || {
-        let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
-        parse_proc_locks(&text, id)
+        let (text, walks) = read_proc_locks();
+        (parse_proc_locks(&text, id), walks)
     };
-    let mut answer = read();
+    let (mut answer, walks) = read();
+    if walks <= 1 {
+        return answer;
+    }
     let mut agreeing = 1;
     for _ in 1..MOST_READS {
-        if agreeing == AGREEING_READS {
-            break;
+        let (next, walks) = read();
+        if walks <= 1 {
+            return next;
         }
-        let next = read();
         agreeing = if same_locks(&answer, &next) {
             agreeing + 1
         } else {
             1
         };
         answer = next;
+        if agreeing == AGREEING_READS {
+            break;
+        }
     }
     answer
+}
+
+/// `/proc/locks`, and how many walks of the kernel's list it took: one per read(2) that returned
+/// something. Each read asks for far more than a page (`read_to_string` starts with small reads:
+/// many walks, many seams).
+fn read_proc_locks() -> (String, usize) {
+    let Ok(mut file) = std::fs::File::open("/proc/locks") else {
+        return (String::new(), 0);
+    };
+    let mut text = Vec::new();
+    let mut walks = 0;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        match std::io::Read::read(&mut file, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                walks += 1;
+                text.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    (String::from_utf8_lossy(&text).into_owned(), walks)
 }
 
 /// Reads of `/proc/locks` that must agree before their answer is taken.
