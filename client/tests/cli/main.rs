@@ -2,6 +2,7 @@
 //! One test binary, one module per feature.
 
 mod baseline;
+mod binaries;
 mod compare;
 mod compat;
 mod contenders;
