@@ -116,8 +116,15 @@ fn ofd_on_one_cpu_kernel_grants_are_turns_plus_whoops_and_waiters_block() {
             own,
             "grants = turns + whoops: {kc}"
         );
-        assert_eq!(
-            kc["grants"], kc["unlocks"],
+        // Closing a description also unlocks (`locks_remove_file` sends an `F_UNLCK` through
+        // `posix_lock_inode`), and it may or may not fall inside the trace: at least one unlock
+        // per grant, and at most a close's worth more.
+        let (grants, unlocks) = (
+            kc["grants"].as_u64().unwrap(),
+            kc["unlocks"].as_u64().unwrap(),
+        );
+        assert!(
+            (grants..=grants + 2).contains(&unlocks),
             "every grant was unlocked: {kc}"
         );
     }
