@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
-use lockfair::client::compare::{self, CompareOptions};
-use lockfair::client::{RunOptions, probe, run};
 use lockfair::compat::reader::ReaderOptions;
 use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
+use lockfair::experiment::compare::{self, CompareOptions};
+use lockfair::experiment::{RunOptions, probe, run};
 use lockfair::placement::Placement;
 use lockfair::report::timeline::timeline_svg;
 use lockfair::report::{ReportDir, kernel, terminal};
@@ -126,8 +126,8 @@ struct Shape {
 impl Shape {
     /// The library's shape of every session: this one, `rounds` long, stopped after
     /// `max_seconds`.
-    fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::client::Shape {
-        lockfair::client::Shape {
+    fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::experiment::Shape {
+        lockfair::experiment::Shape {
             contenders: self.contenders.into(),
             mode: self.mode,
             spin: self.spin,
@@ -246,7 +246,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            use lockfair::client::bench;
+            use lockfair::experiment::bench;
             let opts = bench::BenchOptions {
                 pingpong: args.pingpong.unwrap_or_default(),
                 rounds: args.rounds,
@@ -285,7 +285,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Contender => {
-            lockfair::client::contender::serve(std::io::stdin().as_fd())?;
+            lockfair::experiment::contender::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
         }
     }

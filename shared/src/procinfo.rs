@@ -49,7 +49,7 @@ pub fn proc_locks_for(fd: impl AsFd) -> Vec<ProcLock> {
 /// The kernel walks its lock list afresh for each read(2) of `/proc/locks`, at most a page each,
 /// resuming by position: while other processes take and drop locks (on any file), lines at the
 /// seams between walks can be skipped or repeated. A file read in one walk is a true snapshot and
-/// is taken at once; a longer one is taken when [`AGREEING_READS`] reads in a row agree on this
+/// is taken at once; a longer one is taken when `AGREEING_READS` reads in a row agree on this
 /// file's lines, line numbers aside.
 pub fn proc_locks_for_id(id: &str) -> Vec<ProcLock> {
     let read = || {

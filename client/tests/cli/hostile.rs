@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lockfair::arena::{ARENA_SIZE, Arena};
-use lockfair::measure::SideStats;
+use lockfair::measure::ContenderStats;
 use lockfair::proto::{self, Message, Ready};
 use lockfair::variant::Variant;
 use memfd::{FileSeal, MemfdOptions};
@@ -121,7 +121,7 @@ fn malformed(i: usize) -> Case {
             let other = match i % 3 {
                 0 => Message::Ready(Ready { cpu: None }),
                 1 => Message::Error("x".into()),
-                _ => Message::Result(Box::new(SideStats::new(0, None))),
+                _ => Message::Result(Box::new(ContenderStats::new(0, None))),
             };
             (proto::encode(&other), vec![], "expected a hello")
         }

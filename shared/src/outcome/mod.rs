@@ -1,6 +1,6 @@
 //! The result model: what a run and a comparison measured, and the figures computed from it.
 //!
-//! It sits below both the code that measures ([`client`](crate::client) fills it) and the code
+//! It sits below both the code that measures ([`experiment`](crate::experiment) fills it) and the code
 //! that renders ([`report`](crate::report) turns it into tables, Markdown, JSON, `.hgrm` and SVG),
 //! so neither has to know the other. It uses only [`measure`](crate::measure),
 //! [`variant`](crate::variant) and [`placement`](crate::placement).

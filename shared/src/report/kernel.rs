@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use crate::measure::SideStats;
+use crate::measure::ContenderStats;
 use crate::outcome::kernel::{KernelFigures, KernelTrace};
 use crate::outcome::{CompareReport, Contender, RunJson, RunReport};
 use crate::text::{Table, fmt_ns};
@@ -38,7 +38,7 @@ pub fn run_kernel_text(r: &RunReport) -> String {
         ],
         1,
     );
-    let sides: Vec<&SideStats> = r.contenders().collect();
+    let sides: Vec<&ContenderStats> = r.contenders().collect();
     for c in &k.contenders {
         let (whoops, own) = sides
             .get(c.contender as usize)
