@@ -7,12 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
-use lockfair::client::compare::{self, CompareOptions};
-use lockfair::client::{RunOptions, probe, run};
 use lockfair::compat::reader::ReaderOptions;
 use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
+use lockfair::experiment::compare::{self, CompareOptions};
+use lockfair::experiment::{RunOptions, probe, run};
 use lockfair::placement::Placement;
-use lockfair::report::{ReportDir, terminal};
+use lockfair::report::timeline::timeline_svg;
+use lockfair::report::{ReportDir, kernel, terminal};
 use lockfair::runtime_dir::default_socket_path;
 use lockfair::variant::{Mode, Variant};
 
@@ -95,6 +96,16 @@ struct RunArgs {
     /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
     #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
     seed_compat: bool,
+    /// Record the kernel's own account of the run (tracefs: file-lock and scheduler events of
+    /// the contenders' threads; needs root, or CAP_SYS_ADMIN): requests, grants, blocks, unlocks,
+    /// wakeups, kernel-confirmed barges and wake-to-run latency, beside lockfair's own figures.
+    /// Without the right the run goes on without it and says why
+    #[arg(long, conflicts_with = "seed_compat")]
+    kernel_trace: bool,
+    /// With --kernel-trace: write DIR/timeline.svg, the first barge (or first milliseconds) as
+    /// one lane per contender
+    #[arg(long, value_name = "DIR", requires = "kernel_trace")]
+    out: Option<PathBuf>,
     /// Turns of a --seed-compat run (the blog's 100); whoops do not count
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
           value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
@@ -120,8 +131,8 @@ struct Shape {
 impl Shape {
     /// The library's shape of every session: this one, `rounds` long, stopped after
     /// `max_seconds`.
-    fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::client::Shape {
-        lockfair::client::Shape {
+    fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::experiment::Shape {
+        lockfair::experiment::Shape {
             contenders: self.contenders.into(),
             mode: self.mode,
             spin: self.spin,
@@ -163,6 +174,10 @@ struct CompareArgs {
     /// and whoops/round, and which changes are real
     #[arg(long, value_name = "DIR")]
     baseline: Option<PathBuf>,
+    /// Record the kernel's own account of every cell (see `run --kernel-trace`); the report
+    /// folder gets timeline-<variant>-<placement>.svg for each cell's first repeat
+    #[arg(long)]
+    kernel_trace: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -267,7 +282,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            use lockfair::client::bench;
+            use lockfair::experiment::bench;
             let opts = bench::BenchOptions {
                 pingpong: args.pingpong.unwrap_or_default(),
                 rounds: args.rounds,
@@ -311,7 +326,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Contender => {
-            lockfair::client::contender::serve(std::io::stdin().as_fd())?;
+            lockfair::experiment::contender::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -321,16 +336,23 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.seed_compat {
         return run_seed_compat(args);
     }
-    let report = run(&RunOptions::new(
+    let mut opts = RunOptions::new(
         args.socket.unwrap_or_else(default_socket_path),
         args.variant,
         args.placement,
         args.shape.with_length(args.rounds, args.max_seconds),
-    ))?;
+    );
+    opts.kernel_trace = args.kernel_trace;
+    let report = run(&opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
         print!("{}", terminal::run_text(&report));
+        print!("{}", kernel::run_kernel_text(&report));
+    }
+    if let (Some(dir), Some(k)) = (&args.out, report.kernel.as_ref().and_then(|k| k.run())) {
+        let title = format!("{} {}", report.variant, report.placement);
+        write_timeline(dir, "timeline.svg", &timeline_svg(&k.timeline, &title))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -369,6 +391,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         repeats: args.repeats as usize,
         server_bin: args.server_bin,
         command: command_line(),
+        kernel_trace: args.kernel_trace,
     };
     let mut plan = compare::plan(&opts);
     if let Some(dir) = &args.baseline {
@@ -395,6 +418,15 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         println!("{}", lockfair::report::json::to_json(&outcome.report));
     } else {
         print!("{}", terminal::compare_text(&outcome.report));
+        print!("{}", kernel::compare_kernel_text(&outcome.report));
+    }
+    for (variant, placement, t) in &outcome.timelines {
+        let svg = timeline_svg(t, &format!("{variant} {placement}"));
+        write_timeline(
+            dir.path(),
+            &format!("timeline-{variant}-{placement}.svg"),
+            &svg,
+        )?;
     }
     eprintln!("report written to {}", dir.path().display());
     eprintln!("open {}", dir.path().join("report.html").display());
@@ -443,6 +475,15 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes one timeline picture into `dir` (made if missing).
+fn write_timeline(dir: &std::path::Path, name: &str, svg: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(name);
+    std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("timeline written to {}", path.display());
+    Ok(())
 }
 
 /// lockfair-client.1 and a page per visible subcommand, then lockfair-server.1 (its command

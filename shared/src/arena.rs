@@ -23,8 +23,9 @@ use crate::sys::memfd::{self, CreateError, SealError};
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
 /// Bumped whenever the layout below, or how a variant uses it, changes (2: `spin-futex` sleeps on
-/// its own `parked` word): sides of different versions refuse each other instead of hanging.
-pub const LAYOUT_VERSION: u32 = 2;
+/// its own `parked` word; 3: each slot carries its contender's thread id): sides of different
+/// versions refuse each other instead of hanging.
+pub const LAYOUT_VERSION: u32 = 3;
 const PAGE: usize = 4096;
 /// Total size of the memfd.
 pub const ARENA_SIZE: usize = 3 * PAGE;
@@ -126,7 +127,11 @@ pub struct Slot {
     /// The CPU this contender last ran its turn on (`spin-futex` spins only for a holder that
     /// runs on another CPU).
     pub cpu: AtomicU32,
-    _pad: [AtomicU64; 7],
+    /// The thread this contender runs on, written before it reaches the start line (0: not yet):
+    /// `--kernel-trace` follows the contenders' threads, and the server's run on worker threads.
+    pub tid: AtomicU32,
+    _pad_tid: AtomicU32,
+    _pad: [AtomicU64; 6],
 }
 }
 

@@ -2,12 +2,14 @@
 //! One test binary, one module per feature.
 
 mod baseline;
+mod binaries;
 mod compare;
 mod compat;
 mod contenders;
 mod crash;
 mod garbage;
 mod hostile;
+mod ktrace;
 mod liveness;
 mod manpages;
 mod matrix;

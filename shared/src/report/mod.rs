@@ -11,11 +11,13 @@ pub mod family;
 pub mod hgrm;
 pub mod html;
 pub mod json;
+pub mod kernel;
 mod latency;
 mod markdown;
 mod plots;
 pub mod summary;
 pub mod terminal;
+pub mod timeline;
 
 use std::io;
 use std::path::{Path, PathBuf};

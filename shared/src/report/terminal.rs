@@ -2,7 +2,7 @@
 //! comparison as the main table, the contenders table and the cells that did not run.
 
 use super::{baseline, summary};
-use crate::measure::{SideJson, SideStats, Summary, end_name};
+use crate::measure::{ContenderStats, ContenderStatsJson, Summary, end_name};
 use crate::outcome::{CompareReport, Contender, RunReport};
 use crate::text::{Table, fmt_ns};
 use crate::variant::Mode;
@@ -101,8 +101,8 @@ pub fn turns_table() -> Table {
 }
 
 /// One contender as a row of [`turns_table`].
-pub fn turns_row(name: &str, s: &SideStats) -> Vec<String> {
-    let j = SideJson::from(s);
+pub fn turns_row(name: &str, s: &ContenderStats) -> Vec<String> {
+    let j = ContenderStatsJson::from(s);
     vec![
         name.to_string(),
         format!("{:?}", s.role).to_lowercase(),
@@ -143,8 +143,8 @@ pub fn free_table() -> Table {
 }
 
 /// One contender as a row of [`free_table`].
-pub fn free_row(name: &str, s: &SideStats) -> Vec<String> {
-    let j = SideJson::from(s);
+pub fn free_row(name: &str, s: &ContenderStats) -> Vec<String> {
+    let j = ContenderStatsJson::from(s);
     let wait = Summary::of(s.wait());
     let (window, barging, longest) = s.free.as_ref().map_or((0, 0, 0), |f| {
         (f.acquisitions_in_window, f.barging, f.runs.max())

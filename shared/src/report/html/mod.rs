@@ -2,7 +2,7 @@
 //! network: a Content-Security-Policy forbids every load), rewritten after each cell like the
 //! other files.
 //!
-//! The page is a list of [`SECTIONS`], each one function from the report to an optional
+//! The page is a list of `SECTIONS`, each one function from the report to an optional
 //! [`Section`]; a new part of the report (the frontier, holder death, the kernel's trace) is one
 //! more function and one more line in that list.
 
