@@ -59,6 +59,7 @@ pub mod text;
 pub mod variant;
 
 pub use arena::Arena;
+pub use crash::{CrashOptions, CrashReport, crash};
 pub use experiment::compare::{CompareOptions, compare};
 pub use experiment::{RunError, RunOptions, Shape, run};
 pub use outcome::{CompareReport, RunJson, RunReport};
