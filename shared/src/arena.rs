@@ -23,11 +23,17 @@ use crate::sys::mapping::SharedMapping;
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
 /// Bumped whenever the layout below, or how a variant uses it, changes (2: `spin-futex` sleeps on
-/// its own `parked` word): sides of different versions refuse each other instead of hanging.
-pub const LAYOUT_VERSION: u32 = 2;
+/// its own `parked` word; 3: the handoff locks' words and the grant log): sides of different
+/// versions refuse each other instead of hanging.
+pub const LAYOUT_VERSION: u32 = 3;
 const PAGE: usize = 4096;
+/// Where the grant log starts: one word per acquisition, in grant order (`--mode free`).
+pub const GRANT_LOG_OFFSET: usize = 3 * PAGE;
+/// How many acquisitions the grant log holds: the order measures (bypass, LWSS, MTTR) cover the
+/// first this many acquisitions of a run, whatever its length (bounded memory, 1 MiB).
+pub const GRANT_LOG_CAPACITY: usize = 1 << 17;
 /// Total size of the memfd.
-pub const ARENA_SIZE: usize = 3 * PAGE;
+pub const ARENA_SIZE: usize = GRANT_LOG_OFFSET + GRANT_LOG_CAPACITY * 8;
 /// Where the `seed` variant's data (and its shared file offset, the "turn") lives.
 pub const SEED_OFFSET: u64 = 2 * PAGE as u64;
 /// Room for the seed's line.
@@ -107,6 +113,38 @@ pub struct Header {
     /// acquisition, if it gets one right away, jumped over somebody.
     pub waiting_at_release: AtomicU64,
     _lock_pad2: [AtomicU64; 2],
+
+    // Cache line 5: the order counters (`--mode free`), away from every lock word.
+    /// Arrival sequence: fetch-added when a wait for the lock begins.
+    pub arrivals: AtomicU64,
+    /// Grant sequence: fetch-added by the holder inside the critical section, so it counts
+    /// acquisitions in the order the lock granted them; also the grant log's next index.
+    pub grants: AtomicU64,
+    _order_pad: [AtomicU64; 6],
+
+    // Cache line 6: the handoff locks (`pi-futex`, `fair-futex`, `starvation-futex`).
+    /// `pi-futex`: the PI futex word (owner's TID, FUTEX_WAITERS, FUTEX_OWNER_DIED).
+    pub pi_word: AtomicU32,
+    /// `fair-futex` / `starvation-futex`: the lock word (flags, and a waiter count for the
+    /// latter).
+    pub handoff_state: AtomicU32,
+    /// A three-state futex mutex guarding the wait queue below.
+    pub queue_lock: AtomicU32,
+    /// Contenders in the wait queue.
+    pub queue_len: AtomicU32,
+    /// Index in `queue` of the queue's head.
+    pub queue_head: AtomicU32,
+    /// `starvation-futex`: wakeups released while nobody was queued yet (a semaphore count).
+    pub queue_permits: AtomicU32,
+    /// `fair-futex`: CLOCK_MONOTONIC (ns) after which the next unlock hands the lock over.
+    pub fair_deadline: AtomicU64,
+    _queue_pad: [AtomicU64; 4],
+
+    // Cache lines 7-10: the wait queue, a ring of contender indices (+1).
+    pub queue: [AtomicU32; MAX_CONTENDERS],
+
+    // Cache line 11: `robust-mutex`'s pthread_mutex_t.
+    pub robust_mutex: crate::sys::robust_mutex::MutexRoom,
 }
 
 /// Page 1: one cache line per contender.
@@ -118,7 +156,11 @@ pub struct Slot {
     /// The CPU this contender last ran its turn on (`spin-futex` spins only for a holder that
     /// runs on another CPU).
     pub cpu: AtomicU32,
-    _pad: [AtomicU64; 7],
+    /// `fair-futex` / `starvation-futex`: what the unlocker left this queued contender
+    /// (futex word; see `variant::wait_queue`).
+    pub token: AtomicU32,
+    _token_pad: AtomicU32,
+    _pad: [AtomicU64; 6],
 }
 
 const _: () = assert!(size_of::<Header>() <= PAGE);
@@ -128,6 +170,10 @@ const _: () = assert!(std::mem::offset_of!(Header, turn) == 64);
 const _: () = assert!(std::mem::offset_of!(Header, occupant) == 128);
 const _: () = assert!(std::mem::offset_of!(Header, arrived) == 192);
 const _: () = assert!(std::mem::offset_of!(Header, last_holder) == 256);
+const _: () = assert!(std::mem::offset_of!(Header, arrivals) == 320);
+const _: () = assert!(std::mem::offset_of!(Header, pi_word) == 384);
+const _: () = assert!(std::mem::offset_of!(Header, queue) == 448);
+const _: () = assert!(std::mem::offset_of!(Header, robust_mutex) == 704);
 
 /// Why a run stopped before every contender finished its rounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,6 +325,27 @@ impl Arena {
             .expect("page 1 holds MAX_CONTENDERS slots: checked by the const asserts above")
     }
 
+    /// The grant log: entry `g` describes the acquisition with grant number `g` (see
+    /// [`GrantEntry`]); 0 where nothing was written.
+    pub fn grant_log(&self) -> &[AtomicU64; GRANT_LOG_CAPACITY] {
+        self.map
+            .get::<[AtomicU64; GRANT_LOG_CAPACITY]>(GRANT_LOG_OFFSET)
+            .expect("the grant log fits the arena: ARENA_SIZE is computed from it")
+    }
+
+    /// Records an acquisition (by its holder, inside the critical section): takes the next
+    /// grant number and writes the log entry, if the log has room. Returns the grant number.
+    pub fn log_grant(&self, entry: GrantEntry) -> u64 {
+        let g = self.header().grants.fetch_add(1, Ordering::AcqRel);
+        if let Some(slot) = usize::try_from(g)
+            .ok()
+            .and_then(|i| self.grant_log().get(i))
+        {
+            slot.store(entry.encode(), Ordering::Release);
+        }
+        g
+    }
+
     /// The stop word, for the watchdog.
     pub fn stop_watch(&self) -> StopWatch {
         StopWatch(self.map.clone())
@@ -380,6 +447,40 @@ impl Header {
             1 => Some(StopReason::Deadline),
             _ => Some(StopReason::Aborted),
         }
+    }
+}
+
+/// One acquisition in the grant log: who got the lock, when (in arrival order) it started
+/// waiting, and how many others were waiting as it got it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantEntry {
+    pub contender: u8,
+    /// How many other contenders were waiting when it was granted (at most 63).
+    pub others_waiting: u8,
+    /// Its arrival number (below 2^48).
+    pub arrival: u64,
+}
+
+impl GrantEntry {
+    /// Packed as `arrival << 16 | others_waiting << 8 | (contender + 1)`: never 0.
+    fn encode(self) -> u64 {
+        ((self.arrival & ((1 << 48) - 1)) << 16)
+            | (u64::from(self.others_waiting) << 8)
+            | (u64::from(self.contender) + 1)
+    }
+
+    /// The entry in a log word, `None` for a word nobody wrote (or one no contender could
+    /// have written: the other process may scribble anything here).
+    pub fn decode(word: u64, contenders: usize) -> Option<GrantEntry> {
+        let tag = (word & 0xff) as usize;
+        if tag == 0 || tag > contenders {
+            return None;
+        }
+        Some(GrantEntry {
+            contender: (tag - 1) as u8,
+            others_waiting: ((word >> 8) & 0xff) as u8,
+            arrival: word >> 16,
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`sys`]: the thin syscall wrappers, the only `unsafe` code.
 //! - [`arena`]: the sealed memfd both sides map; its header holds the turn, the overlap detector
 //!   and the payload.
+//! - [`order`]: bypass, LWSS and MTTR from the arena's grant log (who got the lock in what order).
 //! - [`proto`] and [`channel`]: versioned, length-checked datagrams over a Unix socket, with the
 //!   arena passed as SCM_RIGHTS.
 //! - [`variant`]: one file per handoff mechanism (file locks, eventfd, futex, pipe), all behind
@@ -27,6 +28,7 @@ pub mod histwire;
 pub mod locking;
 pub mod matrix;
 pub mod measure;
+pub mod order;
 pub mod peer;
 pub mod placement;
 pub mod procinfo;

@@ -5,6 +5,7 @@ mod compare;
 mod compat;
 mod contenders;
 mod garbage;
+mod handoff_locks;
 mod hostile;
 mod liveness;
 mod matrix;

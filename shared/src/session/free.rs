@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use super::start::wait_at_start_line;
 use super::watchdog::Watchdog;
 use super::{Acquired, Plan, SessionError, acquire, retry, sys};
-use crate::arena::{Header, StopReason};
+use crate::arena::{Arena, GrantEntry, StopReason};
 use crate::measure::{End, FreeStats, SideStats};
 use crate::sys::clock::monotonic_ns;
 use crate::sys::rusage::ThreadUsage;
@@ -15,12 +15,13 @@ use crate::variant::Handoff;
 
 /// Takes the lock `plan.rounds` times (or fewer, if the run stops), measuring each acquisition.
 pub fn run_free(
-    header: &Header,
+    arena: &Arena,
     handoff: &mut dyn Handoff,
     plan: &Plan,
     dog: &Watchdog,
 ) -> Result<SideStats, SessionError> {
-    let result = contend(header, handoff, plan, dog);
+    let header = arena.header();
+    let result = contend(arena, handoff, plan, dog);
     // Only `release` itself can fail while we hold the lock, so there is nothing to give back
     // here: the others just need to hear that we are gone.
     if result.is_err() {
@@ -34,11 +35,12 @@ pub fn run_free(
 }
 
 fn contend(
-    h: &Header,
+    arena: &Arena,
     handoff: &mut dyn Handoff,
     plan: &Plan,
     dog: &Watchdog,
 ) -> Result<SideStats, SessionError> {
+    let h = arena.header();
     let me = plan.contender;
     let my_bit = 1u64 << me;
     let my_tag = me as u32 + 1;
@@ -68,6 +70,7 @@ fn contend(
         if !handoff.marks_waiting() {
             h.waiting.fetch_or(my_bit, Ordering::AcqRel);
         }
+        let arrival = h.arrivals.fetch_add(1, Ordering::AcqRel);
         let held = acquire(dog, h, handoff)?;
         let got = monotonic_ns();
         h.waiting.fetch_and(!my_bit, Ordering::AcqRel);
@@ -81,6 +84,7 @@ fn contend(
         if h.enter(me) {
             stats.overlaps += 1;
         }
+        log_grant(arena, me, handoff.arrival().unwrap_or(arrival));
         // Who held it last, and was anyone else waiting when it was released? (Looking at
         // `waiting` now would also count contenders who asked after we got it.)
         let previous = h.last_holder.swap(my_tag, Ordering::AcqRel);
@@ -128,4 +132,15 @@ fn contend(
     let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;
     stats.rusage = usage_after.since(&usage_before).into();
     Ok(stats)
+}
+
+/// Writes this acquisition into the arena's grant log (from inside the critical section, so
+/// grant numbers follow the lock's own order): the order measures are computed from it.
+fn log_grant(arena: &Arena, me: usize, arrival: u64) {
+    let others = arena.header().waiting.load(Ordering::Acquire) & !(1u64 << me);
+    arena.log_grant(GrantEntry {
+        contender: me as u8,
+        others_waiting: others.count_ones() as u8,
+        arrival,
+    });
 }

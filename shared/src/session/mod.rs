@@ -114,7 +114,7 @@ pub fn run_side(
             &spec.plan,
             &dog,
         ),
-        Mode::Free => free::run_free(arena.header(), opened.handoff.as_mut(), &spec.plan, &dog),
+        Mode::Free => free::run_free(arena, opened.handoff.as_mut(), &spec.plan, &dog),
     }
 }
 

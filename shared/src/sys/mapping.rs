@@ -24,6 +24,8 @@ pub unsafe trait SharedAtomics: Sync {}
 unsafe impl SharedAtomics for crate::arena::Header {}
 // SAFETY: as for `Header`.
 unsafe impl SharedAtomics for crate::arena::Slot {}
+// SAFETY: an array of atomics: every bit pattern is valid, concurrent access is defined.
+unsafe impl<const N: usize> SharedAtomics for [std::sync::atomic::AtomicU64; N] {}
 
 /// An owned `MAP_SHARED`, read-write mapping; unmapped on drop.
 #[derive(Debug)]

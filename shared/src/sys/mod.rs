@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod mount;
 pub mod pidfd;
 pub mod reactor;
+pub mod robust_mutex;
 pub mod rusage;
 pub mod scm;
 pub mod signal;
