@@ -27,13 +27,13 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
 /// versions refuse each other instead of hanging.
 pub const LAYOUT_VERSION: u32 = 3;
 const PAGE: usize = 4096;
-/// Where the grant log starts: one word per acquisition, in grant order (`--mode free`).
+/// Where the grant log starts: two words per acquisition, in grant order (`--mode free`).
 pub const GRANT_LOG_OFFSET: usize = 3 * PAGE;
 /// How many acquisitions the grant log holds: the order measures (bypass, LWSS, MTTR) cover the
-/// first this many acquisitions of a run, whatever its length (bounded memory, 1 MiB).
+/// first this many acquisitions of a run, whatever its length (bounded memory, 2 MiB).
 pub const GRANT_LOG_CAPACITY: usize = 1 << 17;
 /// Total size of the memfd.
-pub const ARENA_SIZE: usize = GRANT_LOG_OFFSET + GRANT_LOG_CAPACITY * 8;
+pub const ARENA_SIZE: usize = GRANT_LOG_OFFSET + GRANT_LOG_CAPACITY * 16;
 /// Where the `seed` variant's data (and its shared file offset, the "turn") lives.
 pub const SEED_OFFSET: u64 = 2 * PAGE as u64;
 /// Room for the seed's line.
@@ -325,11 +325,11 @@ impl Arena {
             .expect("page 1 holds MAX_CONTENDERS slots: checked by the const asserts above")
     }
 
-    /// The grant log: entry `g` describes the acquisition with grant number `g` (see
-    /// [`GrantEntry`]); 0 where nothing was written.
-    pub fn grant_log(&self) -> &[AtomicU64; GRANT_LOG_CAPACITY] {
+    /// The grant log: words `2g` and `2g + 1` describe the acquisition with grant number `g`
+    /// (see [`GrantEntry`]); 0 where nothing was written.
+    pub fn grant_log(&self) -> &[AtomicU64; 2 * GRANT_LOG_CAPACITY] {
         self.map
-            .get::<[AtomicU64; GRANT_LOG_CAPACITY]>(GRANT_LOG_OFFSET)
+            .get::<[AtomicU64; 2 * GRANT_LOG_CAPACITY]>(GRANT_LOG_OFFSET)
             .expect("the grant log fits the arena: ARENA_SIZE is computed from it")
     }
 
@@ -337,13 +337,21 @@ impl Arena {
     /// grant number and writes the log entry, if the log has room. Returns the grant number.
     pub fn log_grant(&self, entry: GrantEntry) -> u64 {
         let g = self.header().grants.fetch_add(1, Ordering::AcqRel);
-        if let Some(slot) = usize::try_from(g)
-            .ok()
-            .and_then(|i| self.grant_log().get(i))
-        {
-            slot.store(entry.encode(), Ordering::Release);
+        let log = self.grant_log();
+        if let Some(i) = usize::try_from(g).ok().filter(|&i| i < GRANT_LOG_CAPACITY) {
+            let [tagged, before] = entry.encode();
+            log[2 * i + 1].store(before, Ordering::Relaxed);
+            log[2 * i].store(tagged, Ordering::Release);
         }
         g
+    }
+
+    /// Entry `g` of the grant log, if a contender wrote it.
+    pub fn grant_entry(&self, g: usize, contenders: usize) -> Option<GrantEntry> {
+        let log = self.grant_log();
+        let tagged = log.get(2 * g)?.load(Ordering::Acquire);
+        let before = log.get(2 * g + 1)?.load(Ordering::Relaxed);
+        GrantEntry::decode([tagged, before], contenders)
     }
 
     /// The stop word, for the watchdog.
@@ -451,7 +459,8 @@ impl Header {
 }
 
 /// One acquisition in the grant log: who got the lock, when (in arrival order) it started
-/// waiting, and how many others were waiting as it got it.
+/// waiting, how many acquisitions had been granted by then, and how many others were waiting
+/// as it got it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GrantEntry {
     pub contender: u8,
@@ -459,27 +468,32 @@ pub struct GrantEntry {
     pub others_waiting: u8,
     /// Its arrival number (below 2^48).
     pub arrival: u64,
+    /// The grant counter when its wait began: acquisitions granted before it started waiting.
+    pub granted_before: u64,
 }
 
 impl GrantEntry {
-    /// Packed as `arrival << 16 | others_waiting << 8 | (contender + 1)`: never 0.
-    fn encode(self) -> u64 {
-        ((self.arrival & ((1 << 48) - 1)) << 16)
+    /// Packed as `[arrival << 16 | others_waiting << 8 | (contender + 1), granted_before]`:
+    /// the first word is never 0.
+    fn encode(self) -> [u64; 2] {
+        let tagged = ((self.arrival & ((1 << 48) - 1)) << 16)
             | (u64::from(self.others_waiting) << 8)
-            | (u64::from(self.contender) + 1)
+            | (u64::from(self.contender) + 1);
+        [tagged, self.granted_before]
     }
 
-    /// The entry in a log word, `None` for a word nobody wrote (or one no contender could
+    /// The entry in two log words, `None` for words nobody wrote (or that no contender could
     /// have written: the other process may scribble anything here).
-    pub fn decode(word: u64, contenders: usize) -> Option<GrantEntry> {
-        let tag = (word & 0xff) as usize;
+    pub fn decode([tagged, granted_before]: [u64; 2], contenders: usize) -> Option<GrantEntry> {
+        let tag = (tagged & 0xff) as usize;
         if tag == 0 || tag > contenders {
             return None;
         }
         Some(GrantEntry {
             contender: (tag - 1) as u8,
-            others_waiting: ((word >> 8) & 0xff) as u8,
-            arrival: word >> 16,
+            others_waiting: ((tagged >> 8) & 0xff) as u8,
+            arrival: tagged >> 16,
+            granted_before,
         })
     }
 }

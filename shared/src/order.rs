@@ -8,7 +8,10 @@
 //! - **Bypass** of an acquisition: how many acquisitions were granted, while it waited, to
 //!   contenders whose wait began after its own: `#{h : grant(h) < grant(g), arrival(h) >
 //!   arrival(g)}`. Zero for every acquisition of a FIFO lock, whatever the scheduler does; the
-//!   textbook measure of bounded waiting. It is about the lock.
+//!   textbook measure of bounded waiting. It is about the lock. Its percentiles are taken over
+//!   the waits that *waited*: those during which at least one other acquisition was granted.
+//!   (A barging lock's releaser that takes the lock straight back waited for nobody; counting
+//!   those thousands of zeros would hide every overtaken waiter below the 99th percentile.)
 //! - **LWSS** (Dice): the number of distinct contenders in each window of N consecutive
 //!   acquisitions, averaged over every such window. N under strict round robin, 1 under a
 //!   monopoly. It also carries the scheduler: a contender that is not running is not in the
@@ -17,7 +20,11 @@
 //!   contender, of the number of other acquisitions in between. N-1 under strict round robin,
 //!   0 under a monopoly. Scheduler too.
 
+use std::sync::atomic::Ordering;
+
 use serde::{Deserialize, Serialize};
+
+use crate::arena::{Arena, GRANT_LOG_CAPACITY};
 
 /// One acquisition in grant order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +33,8 @@ pub struct Grant {
     pub arrival: u64,
     /// Other contenders waiting when it was granted.
     pub others_waiting: u32,
+    /// Acquisitions granted to others while it waited.
+    pub waited_through: u64,
 }
 
 /// The bypass of every acquisition, in grant order: how many earlier grants arrived later.
@@ -126,7 +135,10 @@ pub struct OrderStats {
     pub logged: u64,
     /// True if the run made more acquisitions than the log holds.
     pub truncated: bool,
-    /// Bypass over every logged acquisition.
+    /// Logged acquisitions whose wait saw at least one other acquisition granted: the waits
+    /// the bypass percentiles are taken over.
+    pub waited: u64,
+    /// Bypass of the waits that waited (the maximum is the maximum over every wait).
     pub bypass_p50: u64,
     pub bypass_p99: u64,
     pub bypass_max: u64,
@@ -148,7 +160,12 @@ impl OrderStats {
     /// over the first `window` of them.
     pub fn of(grants: &[Grant], contenders: usize, window: usize, truncated: bool) -> Self {
         let arrivals: Vec<u64> = grants.iter().map(|g| g.arrival).collect();
-        let mut bypass = bypasses(&arrivals);
+        let mut bypass: Vec<u64> = bypasses(&arrivals)
+            .into_iter()
+            .zip(grants)
+            .filter(|(b, g)| g.waited_through > 0 || *b > 0)
+            .map(|(b, _)| b)
+            .collect();
         bypass.sort_unstable();
         let window = window.min(grants.len());
         let holders: Vec<usize> = grants[..window].iter().map(|g| g.contender).collect();
@@ -159,6 +176,7 @@ impl OrderStats {
         OrderStats {
             logged: grants.len() as u64,
             truncated,
+            waited: bypass.len() as u64,
             bypass_p50: quantile(&bypass, 0.50),
             bypass_p99: quantile(&bypass, 0.99),
             bypass_max: bypass.last().copied().unwrap_or(0),
@@ -187,10 +205,46 @@ pub fn window_end(grants: &[Grant], first_finished: Option<usize>) -> usize {
         .map_or(grants.len(), |last| last + 1)
 }
 
+/// The order measures of the run just played in `arena` (by the side that created it, once
+/// every contender is done): the grant log read back, the common window cut where the first
+/// contender to finish made its last acquisition. `None` if nothing was logged (a `turns` run).
+pub fn from_arena(arena: &Arena, contenders: usize) -> Option<OrderStats> {
+    let h = arena.header();
+    let granted = h.grants.load(Ordering::Acquire);
+    let logged = usize::try_from(granted)
+        .unwrap_or(usize::MAX)
+        .min(GRANT_LOG_CAPACITY);
+    let grants: Vec<Grant> = (0..logged)
+        .filter_map(|g| Some((g, arena.grant_entry(g, contenders)?)))
+        .map(|(g, e)| Grant {
+            contender: usize::from(e.contender),
+            arrival: e.arrival,
+            others_waiting: u32::from(e.others_waiting),
+            waited_through: (g as u64).saturating_sub(e.granted_before),
+        })
+        .collect();
+    if grants.is_empty() {
+        return None;
+    }
+    let first = match h.first_finished.load(Ordering::Acquire) {
+        0 => None,
+        tag => Some(tag as usize - 1),
+    };
+    let window = window_end(&grants, first);
+    Some(OrderStats::of(
+        &grants,
+        contenders,
+        window,
+        granted > GRANT_LOG_CAPACITY as u64,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arena::GrantEntry;
 
+    /// Grants where every wait waited (for the percentiles' population).
     fn grants(holders: &[usize], arrivals: &[u64]) -> Vec<Grant> {
         holders
             .iter()
@@ -199,6 +253,7 @@ mod tests {
                 contender,
                 arrival,
                 others_waiting: 0,
+                waited_through: 1,
             })
             .collect()
     }
@@ -236,6 +291,13 @@ mod tests {
         assert_eq!(s.bypass_max, 5);
         assert_eq!(s.bypass_p50, 0);
         assert_eq!(s.bypass_p99, 5);
+        // Only 1, 2 and 3 waited through other grants: the percentiles see just them.
+        let mut g = grants(&holders, &arrivals);
+        for x in &mut g[..6] {
+            x.waited_through = 0;
+        }
+        let s = OrderStats::of(&g, 4, 9, false);
+        assert_eq!((s.waited, s.bypass_p50, s.bypass_max), (3, 5, 5));
     }
 
     #[test]
@@ -261,6 +323,31 @@ mod tests {
         assert_eq!(mttr(&[0, 1, 2]), None);
         let s = OrderStats::of(&[], 4, 0, false);
         assert_eq!(s, OrderStats::default());
+    }
+
+    #[test]
+    fn the_arena_log_reads_back_what_was_logged() {
+        let arena = Arena::create(2).unwrap();
+        assert_eq!(from_arena(&arena, 2), None);
+        // Round robin between 0 and 1; 1 finishes first, after grant 3.
+        for g in 0..6u64 {
+            arena.log_grant(GrantEntry {
+                contender: (g % 2) as u8,
+                others_waiting: 1,
+                arrival: g,
+                granted_before: g.saturating_sub(1),
+            });
+        }
+        arena.header().first_finished.store(2, Ordering::Release);
+        let s = from_arena(&arena, 2).unwrap();
+        assert_eq!((s.logged, s.window, s.truncated), (6, 6, false));
+        assert_eq!(s.waited, 5);
+        assert_eq!((s.bypass_max, s.lwss, s.mttr), (0, Some(2.0), Some(1.0)));
+        assert_eq!(s.contending_mean, 2.0);
+        // A word no contender could have written is skipped, not trusted.
+        arena.grant_log()[12].store(0xff, Ordering::Release);
+        arena.header().grants.fetch_add(1, Ordering::AcqRel);
+        assert_eq!(from_arena(&arena, 2).unwrap().logged, 6);
     }
 
     #[test]

@@ -70,7 +70,10 @@ fn contend(
         if !handoff.marks_waiting() {
             h.waiting.fetch_or(my_bit, Ordering::AcqRel);
         }
-        let arrival = h.arrivals.fetch_add(1, Ordering::AcqRel);
+        let arrival = (
+            h.arrivals.fetch_add(1, Ordering::AcqRel),
+            h.grants.load(Ordering::Acquire),
+        );
         let held = acquire(dog, h, handoff)?;
         let got = monotonic_ns();
         h.waiting.fetch_and(!my_bit, Ordering::AcqRel);
@@ -84,7 +87,11 @@ fn contend(
         if h.enter(me) {
             stats.overlaps += 1;
         }
-        log_grant(arena, me, handoff.arrival().unwrap_or(arrival));
+        log_grant(
+            arena,
+            me,
+            (handoff.arrival().unwrap_or(arrival.0), arrival.1),
+        );
         // Who held it last, and was anyone else waiting when it was released? (Looking at
         // `waiting` now would also count contenders who asked after we got it.)
         let previous = h.last_holder.swap(my_tag, Ordering::AcqRel);
@@ -136,11 +143,12 @@ fn contend(
 
 /// Writes this acquisition into the arena's grant log (from inside the critical section, so
 /// grant numbers follow the lock's own order): the order measures are computed from it.
-fn log_grant(arena: &Arena, me: usize, arrival: u64) {
+fn log_grant(arena: &Arena, me: usize, (arrival, granted_before): (u64, u64)) {
     let others = arena.header().waiting.load(Ordering::Acquire) & !(1u64 << me);
     arena.log_grant(GrantEntry {
         contender: me as u8,
         others_waiting: others.count_ones() as u8,
         arrival,
+        granted_before,
     });
 }

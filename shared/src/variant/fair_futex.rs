@@ -7,22 +7,29 @@
 //! what makes it fast. A contender that finds it locked spins briefly (only while nobody is
 //! parked), then parks at the back of the queue.
 //!
-//! A releaser that finds PARKED takes the queue's front contender off and decides how to let go:
-//! - normally it clears LOCKED and wakes that contender, who must compete again with anyone
-//!   arriving (and may lose, and park again at the back);
-//! - when the fairness deadline kept in the arena has passed, it hands the lock over: LOCKED
-//!   stays set on the woken contender's behalf, so nobody can take it in between, and it draws
-//!   the next deadline uniformly from 0 to 1 ms ahead (mean 0.5 ms).
+//! A releaser that finds PARKED looks at the queue's front contender and decides how to let go:
+//! - normally it clears LOCKED and wakes that contender (unless it is already awake), who must
+//!   compete with anyone arriving, and may lose and sleep again;
+//! - when the fairness deadline kept in the arena has passed, it takes the front contender off
+//!   the queue and hands it the lock: LOCKED stays set on its behalf, so nobody can take it in
+//!   between, even while it is not running yet. It draws the next deadline uniformly from 0 to
+//!   1 ms ahead (mean 0.5 ms).
 //!
-//! So a parked contender waits at most until the deadline passes plus one handoff per contender
-//! ahead of it in the queue: bounded, where the plain futex mutex is not, for the price of one
+//! One departure from parking_lot: there, an unfair wakeup takes the thread off the queue, and
+//! if it loses it parks again at the back. Here it keeps its place at the front until it gets
+//! the lock. Across processes a woken waiter is often not running (its CPU is busy, maybe with
+//! the releaser itself); off the queue, no deadline could reach it, and it would be overtaken
+//! for as long as the scheduler keeps it off the CPU.
+//!
+//! So a queued contender waits at most until the deadline passes plus one deadline per
+//! contender ahead of it: bounded, where the plain futex mutex is not, for the price of one
 //! sleeping handoff (a wakeup on the critical path) every half millisecond on average.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
-use super::wait_queue::{HANDOFF, WOKEN, WaitQueue};
+use super::wait_queue::{HANDOFF, IDLE, QUEUED, WOKEN, WaitQueue};
 use super::{Ctx, Exclusion, Handoff};
 use crate::arena::Header;
 use crate::sys::clock::monotonic_ns;
@@ -89,12 +96,18 @@ impl FairFutex<'_> {
         false
     }
 
-    /// Queues us if the lock is still held (with PARKED set); false if it was released meanwhile.
-    fn enqueue(&self) -> Result<bool, Errno> {
+    /// Goes (back) to sleep in the queue if the lock is still held, keeping our place if we
+    /// have one. Returns `Some(true)` if the lock was handed to us meanwhile, `Some(false)` once
+    /// asleep-ready (token QUEUED), `None` if the lock was released: try again.
+    fn settle(&self, queued: bool) -> Result<Option<bool>, Errno> {
         let held = self.queue.lock()?;
+        let token = self.queue.token(self.me);
+        if queued && token.load(Ordering::Acquire) == HANDOFF {
+            return Ok(Some(true));
+        }
         let s = self.state().load(Ordering::Relaxed);
         if s & LOCKED == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         if s & PARKED == 0
             && self
@@ -102,10 +115,25 @@ impl FairFutex<'_> {
                 .compare_exchange(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
                 .is_err()
         {
-            return Ok(false);
+            return Ok(None);
         }
-        held.push(self.me, false)?;
-        Ok(true)
+        if queued {
+            token.store(QUEUED, Ordering::Relaxed);
+        } else {
+            held.push(self.me, false)?;
+        }
+        Ok(Some(false))
+    }
+
+    /// Leaves the queue after taking the lock ourselves.
+    fn leave_queue(&self) -> Result<(), Errno> {
+        let held = self.queue.lock()?;
+        held.remove(self.me);
+        self.queue.token(self.me).store(IDLE, Ordering::Relaxed);
+        if held.len() == 0 {
+            self.state().fetch_and(!PARKED, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
@@ -118,24 +146,29 @@ impl Handoff for FairFutex<'_> {
         if self.try_take() || self.spin() {
             return Ok(());
         }
+        let mut queued = false;
         loop {
             if self.try_take() {
+                if queued {
+                    self.leave_queue()?;
+                }
                 return Ok(());
             }
-            if !self.enqueue()? {
-                continue;
+            match self.settle(queued)? {
+                Some(true) => return Ok(()),
+                Some(false) => queued = true,
+                None => continue,
             }
             let state = self.state();
-            let left = || {
-                // We were the last one parked: nobody else needs a slow unlock.
-                if self.queue_is_empty() {
+            let left = |len: u32| {
+                // We were the last one queued: nobody else needs a slow unlock.
+                if len == 0 {
                     state.fetch_and(!PARKED, Ordering::Relaxed);
                 }
             };
-            match self.queue.park(self.me, left)? {
-                HANDOFF => return Ok(()),
-                // WOKEN: compete again.
-                _ => continue,
+            // WOKEN: compete again, keeping our place in the queue.
+            if self.queue.park(self.me, left)? == HANDOFF {
+                return Ok(());
             }
         }
     }
@@ -150,26 +183,30 @@ impl Handoff for FairFutex<'_> {
         }
         let held = self.queue.lock()?;
         let now = monotonic_ns();
-        let fair = now >= self.header.fair_deadline.load(Ordering::Relaxed);
-        let token = if fair { HANDOFF } else { WOKEN };
-        let next = held.pop(token);
-        let parked = if held.len() > 0 { PARKED } else { 0 };
-        // While we hold LOCKED and the queue lock nobody else changes the word.
-        match next {
-            Some(_) if fair => {
-                let ahead = self.rng.below(FAIRNESS_WINDOW_NS + 1);
-                self.header
-                    .fair_deadline
-                    .store(now.saturating_add(ahead), Ordering::Relaxed);
-                self.state().store(LOCKED | parked, Ordering::Release);
-            }
-            _ => self.state().store(parked, Ordering::Release),
-        }
+        let Some(head) = held.front() else {
+            self.state().store(0, Ordering::Release);
+            return Ok(());
+        };
+        // While we hold LOCKED and the queue lock, nobody else changes the word.
+        let wake = if now >= self.header.fair_deadline.load(Ordering::Relaxed) {
+            held.pop(HANDOFF);
+            let ahead = self.rng.below(FAIRNESS_WINDOW_NS + 1);
+            self.header
+                .fair_deadline
+                .store(now.saturating_add(ahead), Ordering::Relaxed);
+            let parked = if held.len() > 0 { PARKED } else { 0 };
+            self.state().store(LOCKED | parked, Ordering::Release);
+            true
+        } else {
+            self.state().store(PARKED, Ordering::Release);
+            // Wake the head unless it is already awake and on its way.
+            self.queue
+                .token(head)
+                .compare_exchange(QUEUED, WOKEN, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        };
         drop(held);
-        match next {
-            Some(c) => self.queue.wake(c),
-            None => Ok(()),
-        }
+        if wake { self.queue.wake(head) } else { Ok(()) }
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
@@ -179,12 +216,6 @@ impl Handoff for FairFutex<'_> {
     fn wake_everyone(&mut self) -> Result<(), Errno> {
         // Parked contenders are interrupted by the watchdog once the run stops, and leave.
         Ok(())
-    }
-}
-
-impl FairFutex<'_> {
-    fn queue_is_empty(&self) -> bool {
-        self.header.queue_len.load(Ordering::Relaxed) == 0
     }
 }
 

@@ -101,7 +101,7 @@ impl StarvationFutex<'_> {
             held.push(self.me, front)?;
         }
         let state = self.state();
-        let leave = || {
+        let leave = |_len| {
             // Uncount ourselves, never below zero (an unlock may have uncounted us already).
             let _ = state.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
                 (s >= ONE_WAITER).then(|| s - ONE_WAITER)

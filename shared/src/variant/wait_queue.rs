@@ -79,11 +79,11 @@ impl<'a> WaitQueue<'a> {
         }
     }
 
-    /// Sleeps until `me` is taken off the queue; returns the token it was left ([`WOKEN`] or
+    /// Sleeps while `me`'s token says [`QUEUED`]; returns the token it was left ([`WOKEN`] or
     /// [`HANDOFF`]). Interrupted (the run stopping, the watchdog), it leaves the queue and
-    /// returns `EINTR`, calling `on_leave` under the queue lock; if it was taken off meanwhile,
-    /// it returns the token as if it had not been interrupted.
-    pub(super) fn park(&self, me: usize, on_leave: impl FnOnce()) -> Result<u32, Errno> {
+    /// returns `EINTR`, calling `on_leave` with the queue's new length under the queue lock; if
+    /// it was woken meanwhile, it returns the token as if it had not been interrupted.
+    pub(super) fn park(&self, me: usize, on_leave: impl FnOnce(u32)) -> Result<u32, Errno> {
         let token = self.token(me);
         loop {
             let t = token.load(Ordering::Acquire);
@@ -94,9 +94,9 @@ impl<'a> WaitQueue<'a> {
                 Ok(()) | Err(Errno::EAGAIN) => continue,
                 Err(Errno::EINTR) => {
                     let held = self.lock()?;
-                    if held.remove(me) {
+                    if token.load(Ordering::Acquire) == QUEUED && held.remove(me) {
                         token.store(IDLE, Ordering::Relaxed);
-                        on_leave();
+                        on_leave(held.len());
                         return Err(Errno::EINTR);
                     }
                 }
@@ -156,19 +156,26 @@ impl Held<'_, '_> {
         Ok(())
     }
 
-    /// Takes the contender at the front off the queue and leaves it `token` (wake it with
-    /// [`WaitQueue::wake`] once the lock is dropped). Skips entries no contender could have
-    /// written.
-    pub(super) fn pop(&self, token: u32) -> Option<usize> {
+    /// The contender at the front of the queue, left in it. Drops entries no contender could
+    /// have written.
+    pub(super) fn front(&self) -> Option<usize> {
         while self.len() > 0 {
             let tag = self.at(0).load(Ordering::Relaxed) as usize;
-            self.set(self.head() + 1, self.len() - 1);
             if (1..=self.queue.contenders).contains(&tag) {
-                self.queue.token(tag - 1).store(token, Ordering::Release);
                 return Some(tag - 1);
             }
+            self.set(self.head() + 1, self.len() - 1);
         }
         None
+    }
+
+    /// Takes the contender at the front off the queue and leaves it `token` (wake it with
+    /// [`WaitQueue::wake`] once the lock is dropped).
+    pub(super) fn pop(&self, token: u32) -> Option<usize> {
+        let c = self.front()?;
+        self.set(self.head() + 1, self.len() - 1);
+        self.queue.token(c).store(token, Ordering::Release);
+        Some(c)
     }
 
     /// Takes `c` out of the queue wherever it is; false if it was not in it.
