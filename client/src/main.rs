@@ -12,7 +12,8 @@ use lockfair::client::{RunOptions, probe, run};
 use lockfair::compat::reader::ReaderOptions;
 use lockfair::compat::{BLOG_SOCKET, DEFAULT_ITERATIONS, MAX_ITERATIONS};
 use lockfair::placement::Placement;
-use lockfair::server::default_socket_path;
+use lockfair::report::{ReportDir, terminal};
+use lockfair::runtime_dir::default_socket_path;
 use lockfair::variant::{Mode, Variant};
 
 /// Measure how (un)fairly Linux hands a file lock between processes, and what to use instead.
@@ -96,6 +97,20 @@ struct Shape {
     /// spin-futex: how many times to look at the turn word before sleeping
     #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
     spin: u32,
+}
+
+impl Shape {
+    /// The library's shape of every session: this one, `rounds` long, stopped after
+    /// `max_seconds`.
+    fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::client::Shape {
+        lockfair::client::Shape {
+            contenders: self.contenders.into(),
+            mode: self.mode,
+            spin: self.spin,
+            rounds,
+            max_seconds,
+        }
+    }
 }
 
 #[derive(Debug, ClapArgs)]
@@ -234,22 +249,16 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.seed_compat {
         return run_seed_compat(args);
     }
-    let report = run(&RunOptions {
-        mode: args.shape.mode,
-        contenders: args.shape.contenders.into(),
-        spin: args.shape.spin,
-        ..RunOptions::new(
-            args.socket.unwrap_or_else(default_socket_path),
-            args.variant,
-            args.placement,
-            args.rounds,
-            args.max_seconds,
-        )
-    })?;
+    let report = run(&RunOptions::new(
+        args.socket.unwrap_or_else(default_socket_path),
+        args.variant,
+        args.placement,
+        args.shape.with_length(args.rounds, args.max_seconds),
+    ))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
-        print!("{}", report.to_text());
+        print!("{}", terminal::run_text(&report));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -276,34 +285,31 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if args.variants.is_empty() || args.placements.is_empty() {
         bail!("nothing to compare: give at least one variant and one placement");
     }
-    let outcome = compare::compare(&CompareOptions {
+    let opts = CompareOptions {
         variants: args.variants,
         placements: args.placements,
-        rounds: args.rounds,
-        max_seconds: args.max_seconds,
+        shape: args.shape.with_length(args.rounds, args.max_seconds),
         repeats: args.repeats as usize,
-        mode: args.shape.mode,
-        contenders: args.shape.contenders.into(),
-        spin: args.shape.spin,
-        out: args.out.unwrap_or_else(compare::default_out_dir),
         server_bin: args.server_bin,
         command: command_line(),
-    });
-    let outcome = match outcome {
-        Ok(o) => o,
+    };
+    let plan = compare::plan(&opts);
+    let out = args.out.unwrap_or_else(compare::default_out_dir);
+    let dir = match ReportDir::create(&out, &plan.report) {
+        Ok(dir) => dir,
         // A bad --out is a usage error, like a bad flag.
-        Err(e @ compare::CompareError::Report(_)) => {
+        Err(e) => {
             eprintln!("lockfair-client: {e}");
             return Ok(ExitCode::from(2));
         }
-        Err(e) => return Err(e.into()),
     };
+    let outcome = compare::compare(&opts, plan, |report| dir.update(report))?;
     if args.json {
         println!("{}", lockfair::report::json::to_json(&outcome.report));
     } else {
-        print!("{}", outcome.report.to_text());
+        print!("{}", terminal::compare_text(&outcome.report));
     }
-    eprintln!("report written to {}", outcome.dir.display());
+    eprintln!("report written to {}", dir.path().display());
     Ok(if outcome.interrupted {
         eprintln!("lockfair-client: interrupted; the report holds the cells finished before");
         ExitCode::from(130)

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use lockfair::admission::Limits;
 use lockfair::compat::{DEFAULT_ITERATIONS, MAX_ITERATIONS, SeedCompat};
-use lockfair::server::{Limits, ServerConfig, default_socket_path, serve};
+use lockfair::runtime_dir::default_socket_path;
+use lockfair::server::{ServerConfig, serve};
 
 /// Serve lockfair sessions: receive the client's sealed memfd over a Unix datagram socket
 /// (SCM_RIGHTS), play the writer, and report this side's measurements.

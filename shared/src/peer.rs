@@ -4,7 +4,8 @@
 //! it is told, when it is told. `lockfair-client` re-executes itself as `lockfair-client peer`
 //! (hidden) with one end of a SOCK_SEQPACKET socketpair as its stdin; requests and replies are
 //! postcard messages, descriptors travel as SCM_RIGHTS. The helper exits when the socket closes,
-//! so it can never outlive its parent's interest in it; the parent also kills and reaps it on drop.
+//! so it can never outlive its parent's interest in it; the parent also kills and reaps it on drop
+//! (both through [`crate::child`]).
 //!
 //! A descriptor can also reach the helper the way `fork` hands it over: inherited across
 //! fork/exec ([`PeerProcess::spawn_inheriting`]). It becomes the helper's standard output, which
@@ -15,14 +16,15 @@
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
+use nix::sys::socket::MsgFlags;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::child::{ChildProcess, ChildStartError};
 use crate::locking::LockFamily;
 use crate::sys::locks::{LockMode, Wait};
 use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
@@ -92,8 +94,7 @@ pub enum PeerError {
 /// A running helper process.
 #[derive(Debug)]
 pub struct PeerProcess {
-    child: Child,
-    socket: OwnedFd,
+    child: ChildProcess,
     pid: i32,
 }
 
@@ -115,26 +116,18 @@ impl PeerProcess {
     }
 
     fn spawn_with_stdout(helper: &Path, stdout: Stdio) -> Result<Self, PeerError> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(PeerError::Sys)?;
-        let child = Command::new(helper)
-            .arg("peer")
-            .stdin(Stdio::from(theirs))
-            .stdout(stdout)
-            .spawn()
-            .map_err(|err| PeerError::Spawn {
-                path: helper.display().to_string(),
-                err,
+        // No grace on drop: a helper blocked in a lock would not see the hang-up.
+        let child =
+            ChildProcess::spawn(helper, "peer", stdout, Duration::ZERO).map_err(|e| match e {
+                ChildStartError::Socketpair(errno) => PeerError::Sys(errno),
+                ChildStartError::Spawn { path, err } => PeerError::Spawn {
+                    path: path.display().to_string(),
+                    err,
+                },
             })?;
         let mut peer = PeerProcess {
-            pid: child.id() as i32,
+            pid: child.pid(),
             child,
-            socket: ours,
         };
         match peer.request(&PeerRequest::Pid, None)? {
             PeerReply::Pid(pid) => peer.pid = pid,
@@ -154,7 +147,7 @@ impl PeerProcess {
         req: &PeerRequest,
         fd: Option<BorrowedFd<'_>>,
     ) -> Result<PeerReply, PeerError> {
-        send(self.socket.as_fd(), req, fd).map_err(PeerError::Sys)?;
+        self.send(req, fd)?;
         self.reply().map(|(reply, _)| reply)
     }
 
@@ -162,18 +155,24 @@ impl PeerProcess {
         &mut self,
         req: &PeerRequest,
     ) -> Result<(PeerReply, Option<OwnedFd>), PeerError> {
-        send(self.socket.as_fd(), req, None).map_err(PeerError::Sys)?;
+        self.send(req, None)?;
         self.reply()
     }
 
+    fn send(&self, req: &PeerRequest, fd: Option<BorrowedFd<'_>>) -> Result<(), PeerError> {
+        let bytes = postcard::to_allocvec(req).map_err(|_| PeerError::Sys(Errno::EINVAL))?;
+        self.child
+            .send(&bytes, fd.as_slice())
+            .map_err(PeerError::Sys)
+    }
+
     fn reply(&mut self) -> Result<(PeerReply, Option<OwnedFd>), PeerError> {
-        if !crate::channel::wait_readable(&self.socket, REPLY_TIMEOUT).unwrap_or(false) {
-            return Err(PeerError::Timeout(REPLY_TIMEOUT));
-        }
         let mut buf = [0u8; 1024];
-        let mut control = vec![0u8; control_space(1)];
-        let mut got = recv_with_fds(&self.socket, &mut buf, &mut control, MsgFlags::empty())
-            .map_err(PeerError::Sys)?;
+        let mut got = self
+            .child
+            .recv(&mut buf, 1, REPLY_TIMEOUT)
+            .map_err(PeerError::Sys)?
+            .ok_or(PeerError::Timeout(REPLY_TIMEOUT))?;
         let reply = postcard::from_bytes(&buf[..got.len]).map_err(|_| PeerError::Garbled)?;
         Ok((reply, got.fds.pop()))
     }
@@ -213,22 +212,6 @@ impl PeerProcess {
             _ => Err(PeerError::Garbled),
         }
     }
-}
-
-impl Drop for PeerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn send(
-    socket: BorrowedFd<'_>,
-    req: &PeerRequest,
-    fd: Option<BorrowedFd<'_>>,
-) -> Result<(), Errno> {
-    let bytes = postcard::to_allocvec(req).map_err(|_| Errno::EINVAL)?;
-    send_with_fds(socket, &bytes, fd.as_slice(), None)
 }
 
 /// What a helper slot holds.

@@ -296,7 +296,14 @@ fn a_live_server_is_never_displaced_and_a_stale_socket_is() {
     );
     assert!(!second.status.success());
     let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains("already listening"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "another lockfair-server is serving {} (pid {})",
+            path.display(),
+            first.pid()
+        )),
+        "{err}"
+    );
     run_json(&first, &["--variant", "futex", "--rounds", "10"]);
 
     // A crash leaves the socket file behind: the next server finds it stale and replaces it.
@@ -323,6 +330,79 @@ fn a_live_server_is_never_displaced_and_a_stale_socket_is() {
     let status = wait_exit(&mut third, Duration::from_secs(5)).expect("SIGTERM stops it");
     assert!(status.success());
     assert!(!path.exists(), "SIGTERM removes the socket file");
+    assert!(
+        !lockfair::runtime_dir::lock_path(&path).exists(),
+        "and its lock file"
+    );
+}
+
+#[test]
+fn of_two_servers_started_at_once_exactly_one_serves_and_nothing_is_left() {
+    let dir = crate::util::TestDir::new("two");
+    let path = dir.path().join("server.sock");
+    let start = || {
+        Command::new(crate::util::server_bin())
+            .arg("--socket")
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut servers = [start(), start()];
+    // The one that lost exits by itself; the winner serves until told to stop.
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    let loser = loop {
+        if let Some(i) = (0..2).find(|&i| matches!(servers[i].try_wait(), Ok(Some(_)))) {
+            break i;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "neither server gave way"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let [a, b] = &mut servers;
+    let (lost, won) = if loser == 0 { (a, b) } else { (b, a) };
+    let out = exited_output(lost);
+    assert!(!out.0.success());
+    assert!(
+        out.1.contains(&format!(
+            "another lockfair-server is serving {} (pid {})",
+            path.display(),
+            won.id()
+        )) || out.1.contains(&format!(
+            "another lockfair-server is serving {};",
+            path.display()
+        )),
+        "{}",
+        out.1
+    );
+    assert_eq!(out.1.lines().count(), 1, "one clear line: {}", out.1);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(won.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), format!("listening on {}", path.display()));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(won.id() as i32), Signal::SIGTERM).unwrap();
+    let status = wait_exit(won, Duration::from_secs(5)).expect("SIGTERM stops it");
+    assert!(status.success());
+    assert!(!path.exists(), "no socket left");
+    assert!(
+        !lockfair::runtime_dir::lock_path(&path).exists(),
+        "no lock file left"
+    );
+}
+
+/// The exit status and standard error of a child that has exited.
+fn exited_output(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    (child.wait().unwrap(), err)
 }
 
 #[test]

@@ -11,11 +11,12 @@ use std::process::Command;
 
 use thiserror::Error;
 
-use super::run::{RunOptions, run};
+use super::run::{RunOptions, Shape, run};
 use super::spawn::{SpawnError, SpawnedServer, find_server};
+use crate::outcome::Spread;
 use crate::placement::{Placement, allowed_cpus};
-use crate::report::{Table, fmt_ns};
 use crate::sys::signal;
+use crate::text::{Table, fmt_ns};
 use crate::variant::Variant;
 
 /// What to benchmark.
@@ -102,8 +103,7 @@ pub fn bench(
                     server.socket().to_path_buf(),
                     variant,
                     placement,
-                    opts.rounds,
-                    600.0,
+                    Shape::new(opts.rounds, 600.0),
                 ))?;
                 ours.push(r.client.wall_ns as f64 / r.client.rounds.max(1) as f64);
             }
@@ -167,7 +167,7 @@ fn pingpong(path: &Path, mode: &str, rounds: u64, placement: Placement) -> Resul
 }
 
 fn median(v: &mut Vec<f64>) -> f64 {
-    crate::report::summary::Spread::of(std::mem::take(v)).median
+    Spread::of(std::mem::take(v)).median
 }
 
 /// The table the terminal and README show.
@@ -229,16 +229,15 @@ pub fn spin_sweep(
                 } else {
                     Variant::Futex
                 };
-                let r = run(&RunOptions {
-                    spin: spin.unwrap_or(0),
-                    ..RunOptions::new(
-                        server.socket().to_path_buf(),
-                        variant,
-                        placement,
-                        opts.rounds,
-                        600.0,
-                    )
-                })?;
+                let r = run(&RunOptions::new(
+                    server.socket().to_path_buf(),
+                    variant,
+                    placement,
+                    Shape {
+                        spin: spin.unwrap_or(0),
+                        ..Shape::new(opts.rounds, 600.0)
+                    },
+                ))?;
                 let turns = r.client.rounds.max(1) as f64;
                 rt.push(r.client.wall_ns as f64 / turns);
                 cpu.push((r.server.rusage.cpu_ns() + r.client.rusage.cpu_ns()) as f64 / turns);

@@ -1,55 +1,62 @@
 //! `lockfair-client compare`: start a private server, run every variant × placement × repeat,
-//! and write the report folder after every cell.
+//! and fill the result model ([`CompareReport`]) cell by cell. The caller is told after every
+//! cell, so it can write the report folder as it grows (the binary hands it to
+//! `report::ReportDir`): a crash or a Ctrl-C keeps what was finished.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use super::progress;
-use super::run::{RunOptions, run};
+use super::run::{RunOptions, Shape, run};
 use super::spawn::{SpawnError, SpawnedServer, find_server};
+use crate::outcome::{CompareReport, Failure, Skipped};
 use crate::placement::{Placement, allowed_cpus};
-use crate::report::{CompareReport, Failure, ReportDir, ReportError, Skipped};
 use crate::sys::signal;
-use crate::variant::{Mode, Variant};
+use crate::variant::Variant;
 
 /// What to compare.
 #[derive(Clone, Debug)]
 pub struct CompareOptions {
     pub variants: Vec<Variant>,
     pub placements: Vec<Placement>,
-    pub rounds: u64,
-    /// Time limit per cell.
-    pub max_seconds: f64,
-    pub mode: Mode,
-    pub contenders: usize,
-    /// `spin-futex`'s spin bound (0: the default).
-    pub spin: u32,
+    /// Every cell's shape; `max_seconds` is the time limit per cell.
+    pub shape: Shape,
     pub repeats: usize,
-    /// The report folder.
-    pub out: PathBuf,
     pub server_bin: Option<PathBuf>,
     /// The command line, recorded in the report.
     pub command: String,
 }
 
-/// Why the comparison could not run (a failing cell is not an error: it is reported).
+/// Why the comparison could not run (a failing cell is not an error: it is reported). `E` is
+/// the caller's error from taking in the report after a cell.
 #[derive(Debug, Error)]
-pub enum CompareError {
-    #[error(transparent)]
-    Report(#[from] ReportError),
+pub enum CompareError<E> {
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    #[error("cannot update the report in {path}: {err}", path = .path.display())]
-    Write { path: PathBuf, err: io::Error },
+    #[error(transparent)]
+    Update(E),
+}
+
+/// The cells to run, and the report that already lists the ones that cannot run here.
+#[derive(Debug)]
+pub struct ComparePlan {
+    pub report: CompareReport,
+    placements: Vec<Placement>,
+    variants: Vec<Variant>,
+}
+
+impl ComparePlan {
+    /// Cells per repeat.
+    fn cells(&self) -> usize {
+        self.placements.len() * self.variants.len()
+    }
 }
 
 /// What a comparison produced.
 #[derive(Debug)]
 pub struct CompareOutcome {
     pub report: CompareReport,
-    pub dir: PathBuf,
     /// SIGINT or SIGTERM stopped it early; the report holds the cells finished before.
     pub interrupted: bool,
 }
@@ -62,10 +69,11 @@ pub fn default_out_dir() -> PathBuf {
     Path::new("results").join(stamp)
 }
 
-/// Runs the comparison. Cells run repeat by repeat (all cells once, then again) so slow drift
-/// on the machine spreads over every cell instead of landing on one.
-pub fn compare(opts: &CompareOptions) -> Result<CompareOutcome, CompareError> {
-    signal::install_stop_handler();
+/// Sorts the cells asked for into those that can run here and those that cannot (a placement
+/// this machine cannot give, a variant that does not support the mode or contender count),
+/// which the report lists as skipped with the reason.
+pub fn plan(opts: &CompareOptions) -> ComparePlan {
+    let (mode, n) = (opts.shape.mode, opts.shape.contenders);
     let mut report = CompareReport::new(
         opts.command.clone(),
         opts.variants.clone(),
@@ -73,86 +81,146 @@ pub fn compare(opts: &CompareOptions) -> Result<CompareOutcome, CompareError> {
     );
     let mut placements = Vec::new();
     for &placement in &opts.placements {
-        match placement.assign(allowed_cpus(), opts.contenders) {
+        match placement.assign(allowed_cpus(), n) {
             Ok(_) => placements.push(placement),
-            Err(why) => report
-                .skipped
-                .extend(opts.variants.iter().map(|&variant| Skipped {
-                    variant,
-                    placement,
-                    reason: why.to_string(),
-                })),
+            Err(why) => skip(&mut report, &opts.variants, &[placement], why),
         }
     }
     let mut variants = Vec::new();
     for &variant in &opts.variants {
-        match variant.supports(opts.mode, opts.contenders) {
+        match variant.supports(mode, n) {
             Ok(()) => variants.push(variant),
-            Err(why) => report
-                .skipped
-                .extend(placements.iter().map(|&placement| Skipped {
-                    variant,
-                    placement,
-                    reason: why.to_string(),
-                })),
+            Err(why) => skip(&mut report, &[variant], &placements, why),
         }
     }
-    let dir = ReportDir::create(&opts.out, &report)?;
+    ComparePlan {
+        report,
+        placements,
+        variants,
+    }
+}
+
+/// Lists every cell of `variants` × `placements` as skipped for `why`.
+fn skip(
+    report: &mut CompareReport,
+    variants: &[Variant],
+    placements: &[Placement],
+    why: impl std::fmt::Display,
+) {
+    for &placement in placements {
+        for &variant in variants {
+            report.skipped.push(Skipped {
+                variant,
+                placement,
+                reason: why.to_string(),
+            });
+        }
+    }
+}
+
+/// Runs the cells of `plan`, calling `update` with the report after every cell and once at the
+/// end. Cells run repeat by repeat (all cells once, then again) so slow drift on the machine
+/// spreads over every cell instead of landing on one.
+pub fn compare<E>(
+    opts: &CompareOptions,
+    plan: ComparePlan,
+    mut update: impl FnMut(&CompareReport) -> Result<(), E>,
+) -> Result<CompareOutcome, CompareError<E>> {
+    signal::install_stop_handler();
     let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
-    let total = (opts.repeats * placements.len() * variants.len()) as u64;
-    let bar = progress::bar(total);
+    let bar = progress::bar((opts.repeats * plan.cells()) as u64);
+    let ComparePlan {
+        mut report,
+        placements,
+        variants,
+    } = plan;
     let mut interrupted = false;
     'all: for repeat in 0..opts.repeats {
         for &placement in &placements {
             for &variant in &variants {
-                if signal::stop_requested() {
+                bar.set_message(format!("{variant} {placement} (repeat {})", repeat + 1));
+                let cell = RunOptions::new(
+                    server.socket().to_path_buf(),
+                    variant,
+                    placement,
+                    opts.shape,
+                );
+                if run_cell(&cell, repeat, &mut report) == Cell::Interrupted {
                     interrupted = true;
                     break 'all;
                 }
-                bar.set_message(format!("{variant} {placement} (repeat {})", repeat + 1));
-                let outcome = run(&RunOptions {
-                    mode: opts.mode,
-                    contenders: opts.contenders,
-                    spin: opts.spin,
-                    ..RunOptions::new(
-                        server.socket().to_path_buf(),
-                        variant,
-                        placement,
-                        opts.rounds,
-                        opts.max_seconds,
-                    )
-                });
-                match outcome {
-                    Ok(r) => report.add_run(&r, repeat),
-                    // A cell cut short by Ctrl-C is not a finished cell.
-                    Err(_) if signal::stop_requested() => {
-                        interrupted = true;
-                        break 'all;
-                    }
-                    Err(e) => report.failures.push(Failure {
-                        variant,
-                        placement,
-                        repeat,
-                        error: crate::server::error_chain(&e),
-                    }),
-                }
                 bar.inc(1);
-                dir.write(&report).map_err(|err| CompareError::Write {
-                    path: dir.path().to_path_buf(),
-                    err,
-                })?;
+                update(&report).map_err(CompareError::Update)?;
             }
         }
     }
     bar.finish_and_clear();
     drop(server);
-    dir.write(&report).map_err(|err| CompareError::Write {
-        path: dir.path().to_path_buf(),
-        err,
-    })?;
+    update(&report).map_err(CompareError::Update)?;
     Ok(CompareOutcome {
         report,
-        dir: dir.path().to_path_buf(),
         interrupted,
     })
+}
+
+/// How a cell ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Cell {
+    /// Measured, or failed and listed as a failure.
+    Done,
+    /// SIGINT or SIGTERM came before or during it: not a finished cell.
+    Interrupted,
+}
+
+/// Runs one cell and adds its result (or its failure) to `report`.
+fn run_cell(cell: &RunOptions, repeat: usize, report: &mut CompareReport) -> Cell {
+    if signal::stop_requested() {
+        return Cell::Interrupted;
+    }
+    match run(cell) {
+        Ok(r) => report.add_run(&r, repeat),
+        // A cell cut short by Ctrl-C is not a finished cell.
+        Err(_) if signal::stop_requested() => return Cell::Interrupted,
+        Err(e) => report.failures.push(Failure {
+            variant: cell.variant,
+            placement: cell.placement,
+            repeat,
+            error: crate::errors::error_chain(&e),
+        }),
+    }
+    Cell::Done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::variant::Mode;
+
+    #[test]
+    fn the_plan_lists_unsupported_cells_as_skipped_and_keeps_the_rest() {
+        let opts = CompareOptions {
+            variants: vec![Variant::Ofd, Variant::LockChain, Variant::Pipe],
+            placements: vec![Placement::Free],
+            shape: Shape {
+                mode: Mode::Free,
+                ..Shape::new(10, 1.0)
+            },
+            repeats: 1,
+            server_bin: None,
+            command: "test".into(),
+        };
+        let plan = plan(&opts);
+        assert_eq!(plan.variants, [Variant::Ofd, Variant::Pipe]);
+        assert_eq!(plan.placements, [Placement::Free]);
+        assert_eq!(plan.cells(), 2);
+        let skipped: Vec<_> = plan
+            .report
+            .skipped
+            .iter()
+            .map(|s| (s.variant, s.placement))
+            .collect();
+        assert_eq!(skipped, [(Variant::LockChain, Placement::Free)]);
+        assert!(plan.report.skipped[0].reason.contains("--mode turns"));
+        assert!(plan.report.runs.is_empty() && plan.report.failures.is_empty());
+    }
 }

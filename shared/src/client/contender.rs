@@ -9,22 +9,24 @@
 //!
 //! A child gets the very same hello, arena and descriptors the server gets, over a
 //! SOCK_SEQPACKET socketpair on its stdin, checks them as strictly, and answers `ready`, then
-//! `result` or `error`. It watches its parent and ends with it; the parent kills and reaps it on
-//! drop.
+//! `result` or `error`. It watches its parent and ends with it; the parent hangs up, then kills and
+//! reaps it on drop ([`crate::child`]).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
+use nix::sys::socket::MsgFlags;
 use thiserror::Error;
 
+use crate::admission::{Limits, adopt, check_hello, side_spec};
 use crate::channel::wait_readable;
+use crate::child::{ChildProcess, ChildStartError};
+use crate::errors::error_chain;
 use crate::measure::SideStats;
 use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
-use crate::server::{Limits, adopt, check_hello, error_chain, side_spec};
 use crate::session::run_side;
 use crate::session::watchdog::AbortHandle;
 use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
@@ -51,13 +53,13 @@ pub enum ContenderError {
 /// A running helper contender.
 #[derive(Debug)]
 pub struct ContenderProcess {
-    child: Child,
-    /// Closed first on drop: the hang-up the child waits for before it exits.
-    socket: Option<OwnedFd>,
+    child: ChildProcess,
     contender: usize,
 }
 
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a contender that was hung up on may take to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 impl ContenderProcess {
     /// Starts `helper contender`, sends it `hello` with the arena and its descriptors, and waits
@@ -70,34 +72,23 @@ impl ContenderProcess {
     ) -> Result<ContenderProcess, ContenderError> {
         let contender = hello.contender as usize;
         let sys = |e| ContenderError::Sys(contender, e);
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(sys)?;
-        let child = Command::new(helper)
-            .arg("contender")
-            .stdin(Stdio::from(theirs))
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|err| ContenderError::Spawn {
-                contender,
-                path: helper.display().to_string(),
-                err,
-            })?;
-        // Own the child before anything can fail, so it is always killed and reaped.
-        let mut me = ContenderProcess {
-            child,
-            socket: Some(ours),
-            contender,
-        };
+        // Owned from here on, so the child is always reaped.
+        let child = ChildProcess::spawn(helper, "contender", Stdio::null(), EXIT_GRACE).map_err(
+            |e| match e {
+                ChildStartError::Socketpair(errno) => sys(errno),
+                ChildStartError::Spawn { path, err } => ContenderError::Spawn {
+                    contender,
+                    path: path.display().to_string(),
+                    err,
+                },
+            },
+        )?;
+        let me = ContenderProcess { child, contender };
         let mut attached: Vec<BorrowedFd<'_>> = vec![arena];
         attached.extend(fds.iter().map(|f| f.as_fd()));
-        if let Some(socket) = &me.socket {
-            send(socket.as_fd(), &Message::Hello(hello.clone()), &attached).map_err(sys)?;
-        }
+        me.child
+            .send(&proto::encode(&Message::Hello(hello.clone())), &attached)
+            .map_err(sys)?;
         drop(attached);
         drop(fds);
         match me.next(READY_TIMEOUT)? {
@@ -109,7 +100,7 @@ impl ContenderProcess {
 
     /// The child's pid.
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child.pid()
     }
 
     /// Waits up to `timeout` for the child's measurements.
@@ -121,17 +112,13 @@ impl ContenderProcess {
         }
     }
 
-    fn next(&mut self, timeout: Duration) -> Result<Message, ContenderError> {
-        let Some(socket) = &self.socket else {
-            return Err(ContenderError::Sys(self.contender, Errno::EBADF));
-        };
-        if !wait_readable(socket, timeout).unwrap_or(false) {
-            return Err(ContenderError::Timeout(self.contender, timeout));
-        }
+    fn next(&self, timeout: Duration) -> Result<Message, ContenderError> {
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        let mut control = vec![0u8; control_space(1)];
-        let got = recv_with_fds(socket, &mut buf, &mut control, MsgFlags::empty())
-            .map_err(|e| ContenderError::Sys(self.contender, e))?;
+        let got = self
+            .child
+            .recv(&mut buf, 1, timeout)
+            .map_err(|e| ContenderError::Sys(self.contender, e))?
+            .ok_or(ContenderError::Timeout(self.contender, timeout))?;
         if got.len == 0 {
             return Err(ContenderError::Failed(
                 self.contender,
@@ -139,24 +126,6 @@ impl ContenderProcess {
             ));
         }
         proto::decode(&buf[..got.len]).map_err(|_| ContenderError::Garbled(self.contender))
-    }
-}
-
-impl Drop for ContenderProcess {
-    fn drop(&mut self) {
-        // Hang up: a finished child exits once it sees that; anything else is killed. Either way
-        // it is reaped.
-        drop(self.socket.take());
-        if !matches!(self.child.try_wait(), Ok(Some(_))) {
-            let finished = (0..200).any(|_| {
-                std::thread::sleep(Duration::from_millis(5));
-                matches!(self.child.try_wait(), Ok(Some(_)))
-            });
-            if !finished {
-                let _ = self.child.kill();
-            }
-        }
-        let _ = self.child.wait();
     }
 }
 
@@ -185,11 +154,11 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
         Err(e) => return reply(&Message::Error(e.to_string())),
     };
     if let Err(why) = check_hello(&hello, &limits, crate::placement::allowed_cpus()) {
-        return reply(&Message::Error(why));
+        return reply(&Message::Error(why.to_string()));
     }
     let (arena, fds) = match adopt(&hello, got.fds) {
         Ok(parts) => parts,
-        Err(why) => return reply(&Message::Error(why)),
+        Err(why) => return reply(&Message::Error(why.to_string())),
     };
     reply(&Message::Ready(Ready { cpu: hello.cpu }))?;
     let parent = nix::unistd::getppid().as_raw();

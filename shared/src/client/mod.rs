@@ -9,4 +9,4 @@ pub mod progress;
 pub mod run;
 pub mod spawn;
 
-pub use run::{RunError, RunOptions, RunReport, run};
+pub use run::{RunError, RunOptions, Shape, run};

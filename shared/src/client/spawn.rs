@@ -95,16 +95,13 @@ impl SpawnedServer {
     /// Starts `binary` on a private socket and waits for it to listen.
     pub fn start(binary: &Path) -> Result<SpawnedServer, SpawnError> {
         check_build(binary)?;
-        let base = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|p| p.is_dir())
-            .unwrap_or_else(std::env::temp_dir);
+        let base = crate::runtime_dir::xdg_runtime_dir().unwrap_or_else(std::env::temp_dir);
         let dir = base.join(format!(
             "lockfair-compare-{}-{}",
             std::process::id(),
             crate::sys::clock::monotonic_ns()
         ));
-        crate::server::ensure_private_dir(&dir)
+        crate::runtime_dir::ensure_private_dir(&dir)
             .map_err(|e| SpawnError::Dir(std::io::Error::other(e.to_string())))?;
         let socket = dir.join("server.sock");
         let child = Command::new(binary)
@@ -168,7 +165,9 @@ impl Drop for SpawnedServer {
                 }
             }
         }
+        // A killed server leaves its socket and its (unlocked) lock file.
         let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(crate::runtime_dir::lock_path(&self.socket));
         let _ = std::fs::remove_dir(&self.dir);
     }
 }

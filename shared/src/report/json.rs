@@ -5,9 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{
-    CompareReport, Exporter, Failure, Machine, RunRecord, Skipped, SummaryRow, write_atomically,
-};
+use super::{Exporter, write_atomically};
+use crate::outcome::{CompareReport, Failure, Machine, RunRecord, Skipped, SummaryRow};
 
 pub(super) struct Json;
 

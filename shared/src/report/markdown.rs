@@ -3,7 +3,8 @@
 use std::io;
 use std::path::Path;
 
-use super::{CompareReport, Exporter, summary, write_atomically};
+use super::{Exporter, summary, terminal, write_atomically};
+use crate::outcome::{CompareReport, Machine};
 
 pub(super) struct Markdown;
 
@@ -11,7 +12,7 @@ impl Exporter for Markdown {
     fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
         let mut out = String::from("# lockfair compare\n\n");
         out.push_str(&format!("Command: `{}`\n\n", report.command));
-        out.push_str(&report.machine.to_markdown());
+        out.push_str(&machine_markdown(&report.machine));
         out.push_str(&format!(
             "\n{} runs. Each cell: median over repeats, (min–max) when they differ. A round is one \
              turn of every contender (`turns` mode) or one acquisition each (`free` mode); \
@@ -25,7 +26,7 @@ impl Exporter for Markdown {
              one got everything), the barging rate and the longest wait, per variant.\n\n",
         );
         out.push_str(&summary::contenders_table(&rows).to_markdown());
-        let notes = report.notes();
+        let notes = terminal::notes(report);
         if !notes.is_empty() {
             out.push_str("\n```");
             out.push_str(&notes);
@@ -33,4 +34,12 @@ impl Exporter for Markdown {
         }
         write_atomically(&dir.join("summary.md"), out.as_bytes())
     }
+}
+
+/// One Markdown line per fact about the machine.
+fn machine_markdown(m: &Machine) -> String {
+    format!(
+        "- kernel: {}\n- CPU: {}\n- CPUs online: {}, allowed to this process: {}\n- clocksource: {}\n",
+        m.kernel, m.cpu_model, m.online_cpus, m.allowed_cpus, m.clocksource
+    )
 }

@@ -12,8 +12,10 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{CompareReport, Exporter, write_atomically};
+use super::{Exporter, write_atomically};
+use crate::outcome::{CompareReport, SummaryRow};
 use crate::placement::Placement;
+use crate::variant::Variant;
 
 pub(super) struct Plots;
 
@@ -158,25 +160,67 @@ where
         .map_err(|e| e.to_string())
 }
 
-fn whoops_svg(report: &CompareReport) -> Result<Option<String>, String> {
-    let rows = report.summary();
-    if rows.is_empty() {
-        return Ok(None);
+/// The cells `whoops.svg` shows: the variants and placements with at least one summary row, in
+/// report order, and those rows.
+struct WhoopsCells {
+    rows: Vec<SummaryRow>,
+    variants: Vec<Variant>,
+    placements: Vec<Placement>,
+}
+
+impl WhoopsCells {
+    fn of(report: &CompareReport) -> Option<WhoopsCells> {
+        let rows = report.summary();
+        if rows.is_empty() {
+            return None;
+        }
+        let variants = report
+            .variants
+            .iter()
+            .copied()
+            .filter(|v| rows.iter().any(|r| r.variant == *v))
+            .collect();
+        let placements = report
+            .placements
+            .iter()
+            .copied()
+            .filter(|p| rows.iter().any(|r| r.placement == *p))
+            .collect();
+        Some(WhoopsCells {
+            rows,
+            variants,
+            placements,
+        })
     }
-    let variants: Vec<_> = report
-        .variants
-        .iter()
-        .copied()
-        .filter(|v| rows.iter().any(|r| r.variant == *v))
-        .collect();
-    let placements: Vec<_> = report
-        .placements
-        .iter()
-        .copied()
-        .filter(|p| rows.iter().any(|r| r.placement == *p))
-        .collect();
-    let floor = 0.01;
-    let top = rows
+
+    /// The median whoops per round of one cell, if it ran.
+    fn median(&self, v: Variant, p: Placement) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.variant == v && r.placement == p)
+            .map(|r| r.whoops_per_round.median)
+    }
+
+    /// The width of one bar: the placements share 0.8 of a variant's slot.
+    fn bar_width(&self) -> f64 {
+        0.8 / self.placements.len().max(1) as f64
+    }
+
+    /// Where placement `pi`'s bar of variant `vi` starts.
+    fn bar_x(&self, vi: usize, pi: usize) -> f64 {
+        vi as f64 + 0.1 + pi as f64 * self.bar_width()
+    }
+}
+
+/// The lowest value on the whoops axis: a log axis cannot show zero.
+const WHOOPS_FLOOR: f64 = 0.01;
+
+fn whoops_svg(report: &CompareReport) -> Result<Option<String>, String> {
+    let Some(cells) = WhoopsCells::of(report) else {
+        return Ok(None);
+    };
+    let top = cells
+        .rows
         .iter()
         .map(|r| r.whoops_per_round.median)
         .fold(1.0, f64::max);
@@ -185,19 +229,19 @@ fn whoops_svg(report: &CompareReport) -> Result<Option<String>, String> {
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let n = variants.len() as f64;
+        let n = cells.variants.len() as f64;
         let mut chart = ChartBuilder::on(&root)
             .caption("Whoops per round (median over repeats)", ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(80)
-            .build_cartesian_2d(0.0..n, (floor..top).log_scale())
+            .build_cartesian_2d(0.0..n, (WHOOPS_FLOOR..top).log_scale())
             .map_err(|e| e.to_string())?;
-        let names: Vec<String> = variants.iter().map(|v| v.to_string()).collect();
+        let names: Vec<String> = cells.variants.iter().map(|v| v.to_string()).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(variants.len() * 2 + 1)
+            .x_labels(cells.variants.len() * 2 + 1)
             .x_label_formatter(&|x| {
                 let i = x.floor() as usize;
                 if (x - x.floor() - 0.5).abs() < 0.01 && i < names.len() {
@@ -210,55 +254,67 @@ fn whoops_svg(report: &CompareReport) -> Result<Option<String>, String> {
             .y_label_formatter(&|y| format!("{y}"))
             .draw()
             .map_err(|e| e.to_string())?;
-        let width = 0.8 / placements.len().max(1) as f64;
-        for (pi, &placement) in placements.iter().enumerate() {
+        for (pi, &placement) in cells.placements.iter().enumerate() {
             let c = color(pi);
-            let bars: Vec<Rectangle<(f64, f64)>> = variants
-                .iter()
-                .enumerate()
-                .filter_map(|(vi, &v)| {
-                    let r = rows
-                        .iter()
-                        .find(|r| r.variant == v && r.placement == placement)?;
-                    let x0 = vi as f64 + 0.1 + pi as f64 * width;
-                    let y = r.whoops_per_round.median.max(floor);
-                    Some(Rectangle::new(
-                        [(x0, floor), (x0 + width * 0.9, y)],
-                        c.filled(),
-                    ))
-                })
-                .collect();
             chart
-                .draw_series(bars)
+                .draw_series(whoops_bars(&cells, pi, placement, c))
                 .map_err(|e| e.to_string())?
                 .label(placement.to_string())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
-            // A zero has no height on a log axis: say it.
-            let zeros: Vec<Text<(f64, f64), String>> = variants
-                .iter()
-                .enumerate()
-                .filter(|&(_, &v)| {
-                    rows.iter().any(|r| {
-                        r.variant == v
-                            && r.placement == placement
-                            && r.whoops_per_round.median == 0.0
-                    })
-                })
-                .map(|(vi, _)| {
-                    let x = vi as f64 + 0.1 + pi as f64 * width + width * 0.3;
-                    Text::new(
-                        "0".to_string(),
-                        (x, floor * 1.6),
-                        ("sans-serif", 16).into_font().color(&c),
-                    )
-                })
-                .collect();
-            chart.draw_series(zeros).map_err(|e| e.to_string())?;
+            chart
+                .draw_series(zero_labels(&cells, pi, placement, c))
+                .map_err(|e| e.to_string())?;
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(Some(svg))
+}
+
+/// One placement's bars, one per variant that ran there.
+fn whoops_bars(
+    cells: &WhoopsCells,
+    pi: usize,
+    placement: Placement,
+    c: RGBColor,
+) -> Vec<Rectangle<(f64, f64)>> {
+    let width = cells.bar_width();
+    cells
+        .variants
+        .iter()
+        .enumerate()
+        .filter_map(|(vi, &v)| {
+            let y = cells.median(v, placement)?.max(WHOOPS_FLOOR);
+            let x0 = cells.bar_x(vi, pi);
+            Some(Rectangle::new(
+                [(x0, WHOOPS_FLOOR), (x0 + width * 0.9, y)],
+                c.filled(),
+            ))
+        })
+        .collect()
+}
+
+/// A zero has no height on a log axis: a "0" where one placement's bar would be, to say it.
+fn zero_labels(
+    cells: &WhoopsCells,
+    pi: usize,
+    placement: Placement,
+    c: RGBColor,
+) -> Vec<Text<'static, (f64, f64), String>> {
+    cells
+        .variants
+        .iter()
+        .enumerate()
+        .filter(|&(_, &v)| cells.median(v, placement) == Some(0.0))
+        .map(|(vi, _)| {
+            let x = cells.bar_x(vi, pi) + cells.bar_width() * 0.3;
+            Text::new(
+                "0".to_string(),
+                (x, WHOOPS_FLOOR * 1.6),
+                ("sans-serif", 16).into_font().color(&c),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
 use super::{Server, discard, error_chain};
+use crate::admission::{self, check_sender};
 use crate::compat::writer::BlogSession;
 use crate::compat::{CompatError, SeedCompat};
 use crate::proto::Message;
@@ -113,26 +114,17 @@ impl Server {
         control_truncated: bool,
     ) -> Result<OwnedSemaphorePermit, Refusal> {
         let loud = |why: String| Refusal { why, loud: true };
-        let Some(creds) = credentials else {
-            return Err(loud("no credentials arrived with the datagram".into()));
-        };
-        if creds.uid != self.uid && !self.config.allow_uids.contains(&creds.uid) {
-            return Err(Refusal {
-                why: format!(
-                    "uid {} may not use this server (it runs as uid {}); start it with --allow-uid {}",
-                    creds.uid, self.uid, creds.uid
-                ),
-                loud: false,
-            });
-        }
+        // Same words as lockfair's own sessions; a uid refusal is only printed with --verbose.
+        check_sender(credentials, self.uid, &self.config.allow_uids).map_err(|r| Refusal {
+            loud: !matches!(r, admission::Refusal::Uid { .. }),
+            why: r.to_string(),
+        })?;
         if control_truncated {
             return Err(loud(CompatError::FdsTruncated.to_string()));
         }
-        self.slots.clone().try_acquire_owned().map_err(|_| {
-            loud(format!(
-                "server busy: {} sessions running (--max-sessions); try again later",
-                self.config.max_sessions
-            ))
-        })
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| loud(admission::Refusal::Busy(self.config.max_sessions).to_string()))
     }
 }

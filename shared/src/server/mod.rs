@@ -3,10 +3,12 @@
 //! The socket and every datagram on it are untrusted: the loop only receives, checks and replies;
 //! a session's round loop (blocking syscalls) runs on `spawn_blocking`, so one stuck session never
 //! holds up the others or the receive loop. Sessions are bounded (`--max-sessions`), and each is
-//! bounded in time by its watchdog.
+//! bounded in time by its watchdog and by the client's pidfd (`peer_watch`). Admission (who may
+//! ask, and for what) is [`crate::admission`], shared with the client's helper contenders.
 
 mod compat_session;
-mod session;
+mod lock;
+mod peer_watch;
 mod socket_path;
 
 use std::collections::HashMap;
@@ -18,19 +20,24 @@ use std::time::Duration;
 
 use nix::sys::socket::{MsgFlags, UnixAddr};
 use thiserror::Error;
-use tokio::io::unix::AsyncFd;
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::Semaphore;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-pub use session::{Limits, adopt, check_hello, side_spec};
-pub use socket_path::{BoundSocket, SocketPathError, default_socket_path, ensure_private_dir};
+/// Still here for `client/compare.rs` and `compat_session.rs` (owned by other changes); it lives
+/// in [`crate::errors`]: import it from there, then drop this line.
+use crate::errors::error_chain;
+pub use socket_path::{BoundSocket, SocketPathError};
 
+use crate::admission::{Limits, Refusal, adopt, check_hello, check_sender, side_spec};
 use crate::channel::send_to;
-use crate::proto::{self, MAX_DATAGRAM, Message, Ready};
-use crate::session::run_side;
+use crate::measure::SideStats;
+use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
 use crate::session::watchdog::{AbortHandle, AbortReason};
-use crate::sys::scm::{Received, control_space, recv_with_fds};
+use crate::session::{SessionError, run_side};
+use crate::sys::scm::{Credentials, Received, control_space, recv_with_fds};
+use peer_watch::PeerWatch;
 
 /// How many descriptors a datagram may carry before the rest is cut off (`MSG_CTRUNC`).
 const MAX_FDS: usize = 8;
@@ -71,6 +78,59 @@ struct Server {
     running: Mutex<HashMap<u64, AbortHandle>>,
 }
 
+/// A hello that passed every check, and what its session holds.
+struct Admitted {
+    hello: Hello,
+    creds: Credentials,
+    permit: OwnedSemaphorePermit,
+    handle: AbortHandle,
+    peer: PeerWatch,
+}
+
+/// What ends the server: SIGTERM, SIGINT, or the `--exit-with` process exiting.
+struct Stop {
+    sigterm: Signal,
+    sigint: Signal,
+    parent: Option<AsyncFd<OwnedFd>>,
+}
+
+impl Stop {
+    fn new(exit_with: Option<i32>) -> Result<Stop, ServerError> {
+        let watch = |e| ServerError::Io("watch the --exit-with process", e);
+        let parent = match exit_with {
+            Some(pid) => Some(
+                crate::sys::pidfd::open(pid)
+                    .map_err(|e| watch(e.into()))
+                    .and_then(|fd| crate::sys::reactor::register(fd).map_err(watch))?,
+            ),
+            None => None,
+        };
+        Ok(Stop {
+            sigterm: signal(SignalKind::terminate())
+                .map_err(|e| ServerError::Io("handle SIGTERM", e))?,
+            sigint: signal(SignalKind::interrupt())
+                .map_err(|e| ServerError::Io("handle SIGINT", e))?,
+            parent,
+        })
+    }
+
+    /// Resolves when the server should stop (cancel-safe: a select may drop it and call again).
+    async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.sigterm.recv() => {}
+            _ = self.sigint.recv() => {}
+            () = peer_watch::exited(&self.parent) => {}
+        }
+    }
+}
+
+/// The receive loop's buffers, reused for every datagram.
+struct Inbox {
+    buf: Vec<u8>,
+    control: Vec<u8>,
+    next_id: u64,
+}
+
 /// Binds the socket, calls `on_listening`, then serves until SIGINT or SIGTERM. On the way out
 /// it aborts running sessions, waits briefly for them, and removes the socket.
 pub async fn serve(
@@ -80,10 +140,7 @@ pub async fn serve(
     // Read before any session thread is pinned: a pinned thread sees only its own CPU.
     crate::placement::allowed_cpus();
     // Before the socket exists: a SIGTERM right after `listening on` must still clean up.
-    let mut sigterm =
-        signal(SignalKind::terminate()).map_err(|e| ServerError::Io("handle SIGTERM", e))?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|e| ServerError::Io("handle SIGINT", e))?;
+    let mut stop = Stop::new(config.exit_with)?;
     let bound = BoundSocket::bind(&config.socket, config.private_dir)?;
     on_listening(&bound);
     let BoundSocket { socket, guard, .. } = bound;
@@ -95,73 +152,11 @@ pub async fn serve(
         config,
         running: Mutex::new(HashMap::new()),
     });
-    let parent = match server.config.exit_with {
-        Some(pid) => Some(
-            crate::sys::pidfd::open(pid)
-                .map_err(|e| ServerError::Io("watch the --exit-with process", e.into()))
-                .and_then(|fd| {
-                    crate::sys::reactor::register(fd)
-                        .map_err(|e| ServerError::Io("watch the --exit-with process", e))
-                })?,
-        ),
-        None => None,
-    };
-    let parent_gone = async {
-        match &parent {
-            Some(fd) => drop(fd.readable().await),
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(parent_gone);
     let mut tasks = JoinSet::new();
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut control = vec![0u8; control_space(MAX_FDS)];
-    let mut next_id = 0u64;
-    loop {
-        tokio::select! {
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-            _ = &mut parent_gone => break,
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            ready = server.socket.readable() => {
-                let mut ready = ready.map_err(|e| ServerError::Io("wait for datagrams", e))?;
-                // Drain everything queued, then wait again.
-                loop {
-                    let got = ready.try_io(|fd| {
-                        recv_with_fds(fd.get_ref(), &mut buf, &mut control, MsgFlags::MSG_DONTWAIT)
-                            .map_err(io::Error::from)
-                    });
-                    match got {
-                        Ok(Ok(received)) => {
-                            next_id += 1;
-                            server.handle(next_id, received, &buf, &mut tasks);
-                        }
-                        Ok(Err(e)) => {
-                            if server.config.verbose {
-                                eprintln!("lockfair-server: receive failed: {e}");
-                            }
-                            break;
-                        }
-                        Err(_would_block) => break,
-                    }
-                }
-            }
-        }
-    }
-    for handle in server
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-    {
-        handle.abort(AbortReason::Shutdown);
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(3), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let served = server.receive(&mut stop, &mut tasks).await;
+    server.shut_down(tasks).await;
     drop(guard);
-    Ok(())
+    served
 }
 
 /// Closes received descriptors off the receive loop: closing a file on a FUSE mount waits for
@@ -172,137 +167,156 @@ pub(crate) fn discard(fds: Vec<OwnedFd>) {
     }
 }
 
-/// An error and its sources on one line, the way `anyhow` prints `{:#}`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 impl Server {
+    /// The receive loop: every queued datagram is handled, until `stop`.
+    async fn receive(
+        self: &Arc<Self>,
+        stop: &mut Stop,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<(), ServerError> {
+        let mut inbox = Inbox {
+            buf: vec![0u8; MAX_DATAGRAM],
+            control: vec![0u8; control_space(MAX_FDS)],
+            next_id: 0,
+        };
+        loop {
+            tokio::select! {
+                () = stop.requested() => return Ok(()),
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                ready = self.socket.readable() => {
+                    let ready = ready.map_err(|e| ServerError::Io("wait for datagrams", e))?;
+                    self.drain(ready, &mut inbox, tasks);
+                }
+            }
+        }
+    }
+
+    /// Handles everything queued on the socket, then returns to wait again.
+    fn drain(
+        self: &Arc<Self>,
+        mut ready: AsyncFdReadyGuard<'_, OwnedFd>,
+        inbox: &mut Inbox,
+        tasks: &mut JoinSet<()>,
+    ) {
+        loop {
+            let got = ready.try_io(|fd| {
+                recv_with_fds(
+                    fd.get_ref(),
+                    &mut inbox.buf,
+                    &mut inbox.control,
+                    MsgFlags::MSG_DONTWAIT,
+                )
+                .map_err(io::Error::from)
+            });
+            match got {
+                Ok(Ok(received)) => {
+                    inbox.next_id += 1;
+                    self.handle(inbox.next_id, received, &inbox.buf, tasks);
+                }
+                Ok(Err(e)) => {
+                    if self.config.verbose {
+                        eprintln!("lockfair-server: receive failed: {e}");
+                    }
+                    return;
+                }
+                Err(_would_block) => return,
+            }
+        }
+    }
+
+    /// Aborts running sessions and gives them a moment to report.
+    async fn shut_down(&self, mut tasks: JoinSet<()>) {
+        for handle in self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            handle.abort(AbortReason::Shutdown);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(3), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
     /// Looks at one datagram; refuses it with an `error` reply, or starts a session.
-    fn handle(self: &Arc<Self>, id: u64, got: Received, buf: &[u8], tasks: &mut JoinSet<()>) {
+    fn handle(self: &Arc<Self>, id: u64, mut got: Received, buf: &[u8], tasks: &mut JoinSet<()>) {
         // The blog's client sends from an unbound socket: divert before the address check.
         if let Some(compat) = &self.config.seed_compat
             && crate::compat::is_blog_hello(&buf[..got.len])
         {
             return self.handle_compat(id, compat, got, tasks);
         }
-        let Received {
-            len,
-            truncated,
-            control_truncated,
-            fds,
-            credentials,
-            from,
-        } = got;
         // Without an address there is nobody to answer.
-        let Some(from) = from else {
+        let Some(from) = got.from.take() else {
             self.log(id, "datagram from an unbound socket: dropped");
-            return discard(fds);
+            return discard(got.fds);
         };
-        let Some(creds) = credentials else {
-            return self.refuse(
-                id,
-                &from,
-                "no credentials arrived with the datagram".into(),
-                fds,
-            );
-        };
-        if creds.uid != self.uid && !self.config.allow_uids.contains(&creds.uid) {
-            let why = format!(
-                "uid {} may not use this server (it runs as uid {}); start it with --allow-uid {}",
-                creds.uid, self.uid, creds.uid
-            );
-            return self.refuse(id, &from, why, fds);
+        let payload = &buf[..got.len.min(buf.len())];
+        match self.admit(&mut got, payload, &from) {
+            Ok(admitted) => self.start(id, from, admitted, got.fds, tasks),
+            Err(why) => self.refuse(id, &from, why.to_string(), got.fds),
         }
-        if truncated {
-            let why = format!("datagram larger than {MAX_DATAGRAM} bytes");
-            return self.refuse(id, &from, why, fds);
+    }
+
+    /// Every check a datagram must pass before a session starts, in order: the sender, the
+    /// datagram's size, the hello, a free slot, and a way to know when the sender exits.
+    fn admit(
+        &self,
+        got: &mut Received,
+        payload: &[u8],
+        from: &UnixAddr,
+    ) -> Result<Admitted, Refusal> {
+        let creds = check_sender(got.credentials, self.uid, &self.config.allow_uids)?;
+        if got.truncated {
+            return Err(Refusal::TooLarge);
         }
-        if control_truncated {
-            let why =
-                format!("too many descriptors: ancillary data truncated (at most {MAX_FDS} fit)");
-            return self.refuse(id, &from, why, fds);
+        if got.control_truncated {
+            return Err(Refusal::TooManyFds { max: MAX_FDS });
         }
-        let hello = match proto::decode_hello(&buf[..len]) {
-            Ok(hello) => hello,
-            Err(e) => return self.refuse(id, &from, e.to_string(), fds),
-        };
-        if let Err(why) = check_hello(
+        let hello = proto::decode_hello(payload)?;
+        check_hello(
             &hello,
             &self.config.limits,
             crate::placement::allowed_cpus(),
-        ) {
-            return self.refuse(id, &from, why, fds);
-        }
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            let why = format!(
-                "server busy: {} sessions running (--max-sessions); try again later",
-                self.config.max_sessions
-            );
-            return self.refuse(id, &from, why, fds);
-        };
-        let Ok(handle) = AbortHandle::new() else {
-            return self.refuse(id, &from, "server out of resources (eventfd)".into(), fds);
-        };
-        let spec = session::side_spec(&hello, &self.config.limits, Some(creds.pid));
+        )?;
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refusal::Busy(self.config.max_sessions))?;
+        let handle = AbortHandle::new().map_err(Refusal::OutOfResources)?;
+        let peer = peer_watch::sender_watch(got.pidfd.take(), creds.pid, from)?;
+        Ok(Admitted {
+            hello,
+            creds,
+            permit,
+            handle,
+            peer,
+        })
+    }
+
+    /// Starts an admitted session as a task: adopt its descriptors, answer `ready`, run, reply.
+    fn start(
+        self: &Arc<Self>,
+        id: u64,
+        from: UnixAddr,
+        admitted: Admitted,
+        fds: Vec<OwnedFd>,
+        tasks: &mut JoinSet<()>,
+    ) {
         let what = format!(
             "session {id} (pid {}): {} {}",
-            creds.pid, hello.variant, hello.placement
+            admitted.creds.pid, admitted.hello.variant, admitted.hello.placement
         );
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, handle.clone());
+            .insert(id, admitted.handle.clone());
         let server = self.clone();
         tasks.spawn(async move {
-            let _permit = permit;
-            // Looking at the descriptors and mapping the arena happen off the receive loop too.
-            let adopted = tokio::task::spawn_blocking(move || session::adopt(&hello, fds)).await;
-            let reply = match adopted {
-                Ok(Ok((arena, fds))) => {
-                    server.reply_now(
-                        &from,
-                        &Message::Ready(Ready {
-                            cpu: spec.plan.cpu.map(|c| c as u16),
-                        }),
-                    );
-                    println!("{what}: started");
-                    let outcome = tokio::task::spawn_blocking(move || {
-                        run_side(&spec, &arena, fds, None, handle)
-                    })
-                    .await;
-                    match outcome {
-                        Ok(Ok(stats)) => {
-                            println!(
-                                "{what}: {} rounds, {} whoops, {} overlaps, {} wrong reads ({})",
-                                stats.rounds,
-                                stats.whoops,
-                                stats.overlaps,
-                                stats.wrong_reads,
-                                crate::measure::end_name(stats.end)
-                            );
-                            Message::Result(Box::new(stats))
-                        }
-                        Ok(Err(e)) => {
-                            println!("{what}: failed: {}", error_chain(&e));
-                            Message::Error(error_chain(&e))
-                        }
-                        Err(e) => Message::Error(format!("the session thread failed: {e}")),
-                    }
-                }
-                Ok(Err(why)) => {
-                    server.log(id, &why);
-                    Message::Error(why)
-                }
-                Err(e) => Message::Error(format!("the session thread failed: {e}")),
-            };
+            let reply = server.session(id, &from, &what, admitted, fds).await;
             server
                 .running
                 .lock()
@@ -312,13 +326,60 @@ impl Server {
         });
     }
 
+    /// One session, from its descriptors to the message that ends it.
+    async fn session(
+        &self,
+        id: u64,
+        from: &UnixAddr,
+        what: &str,
+        admitted: Admitted,
+        fds: Vec<OwnedFd>,
+    ) -> Message {
+        let Admitted {
+            hello,
+            creds,
+            permit: _permit,
+            handle,
+            peer,
+        } = admitted;
+        let spec = side_spec(&hello, &self.config.limits, peer.watchdog_pid());
+        // Looking at the descriptors and mapping the arena happen off the receive loop too.
+        let (arena, fds) = match tokio::task::spawn_blocking(move || adopt(&hello, fds)).await {
+            Ok(Ok(parts)) => parts,
+            Ok(Err(why)) => {
+                self.log(id, &why.to_string());
+                return Message::Error(why.to_string());
+            }
+            Err(e) => return Message::Error(format!("the session thread failed: {e}")),
+        };
+        let peer = match peer.into_async() {
+            Ok(peer) => peer,
+            Err(e) => return Message::Error(format!("cannot watch the client's pidfd: {e}")),
+        };
+        let ready = Ready {
+            cpu: spec.plan.cpu.map(|c| c as u16),
+        };
+        self.reply_now(from, &Message::Ready(ready));
+        println!("{what}: started");
+        let watchdog = handle.clone();
+        let run = tokio::task::spawn_blocking(move || run_side(&spec, &arena, fds, None, handle));
+        tokio::pin!(run);
+        let outcome = tokio::select! {
+            outcome = &mut run => outcome,
+            () = peer_watch::exited(&peer) => {
+                watchdog.abort(AbortReason::PeerDied(creds.pid));
+                run.await
+            }
+        };
+        collect(what, outcome)
+    }
+
     /// Refuses a datagram: logs, answers with the reason, and closes its descriptors.
     fn refuse(&self, id: u64, to: &UnixAddr, why: String, fds: Vec<OwnedFd>) {
         self.log(id, &why);
         self.reply_now(to, &Message::Error(why));
         discard(fds);
     }
-
     /// One non-blocking attempt: a peer that does not read its socket gets nothing.
     fn reply_now(&self, to: &UnixAddr, msg: &Message) {
         if let Err(e) = send_to(self.socket.get_ref().as_fd(), msg, &[], Some(to)) {
@@ -343,5 +404,30 @@ impl Server {
         if self.config.verbose {
             eprintln!("lockfair-server: datagram {id}: {what}");
         }
+    }
+}
+
+/// The session's last message, and its line on stdout.
+fn collect(
+    what: &str,
+    outcome: Result<Result<SideStats, SessionError>, tokio::task::JoinError>,
+) -> Message {
+    match outcome {
+        Ok(Ok(stats)) => {
+            println!(
+                "{what}: {} rounds, {} whoops, {} overlaps, {} wrong reads ({})",
+                stats.rounds,
+                stats.whoops,
+                stats.overlaps,
+                stats.wrong_reads,
+                crate::measure::end_name(stats.end)
+            );
+            Message::Result(Box::new(stats))
+        }
+        Ok(Err(e)) => {
+            println!("{what}: failed: {}", error_chain(&e));
+            Message::Error(error_chain(&e))
+        }
+        Err(e) => Message::Error(format!("the session thread failed: {e}")),
     }
 }

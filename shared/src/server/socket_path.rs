@@ -5,11 +5,13 @@
 //! enter it). The socket itself is made 0600. An existing path is never unlinked blindly: if a
 //! server answers on it we refuse to start; only a socket nobody listens on (a crashed server's
 //! leftover) is removed. On exit the socket is removed if it is still the one we created.
+//! "One server per path" is atomic: the check and the bind happen under the path's lock
+//! ([`super::lock`]), held for the server's life.
 
-use std::fs::{self, DirBuilder};
+use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -19,21 +21,23 @@ use nix::sys::socket::{
 use nix::unistd::getuid;
 use thiserror::Error;
 
+use super::lock::ServerLock;
+use crate::runtime_dir::{PrivateDirError, check_private_dir, ensure_private_dir};
+
 /// Why the socket could not be set up.
 #[derive(Debug, Error)]
 pub enum SocketPathError {
     #[error("a lockfair server is already listening on {0}; stop it or pass another --socket")]
     LiveServer(PathBuf),
+    #[error("another lockfair-server is serving {path}{}; stop it or pass another --socket",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), path = .path.display())]
+    AlreadyServing { path: PathBuf, pid: Option<i32> },
     #[error("{0} exists and is not a socket; remove it or pass another --socket")]
     NotASocket(PathBuf),
-    #[error(
-        "{0} is not a directory (or is a symlink); the socket's directory must be a real one: pass another --socket"
-    )]
-    NotADirectory(PathBuf),
+    #[error(transparent)]
+    Dir(#[from] PrivateDirError),
     #[error("{path} belongs to uid {owner}, not to us; pass another --socket")]
     ForeignOwner { path: PathBuf, owner: u32 },
-    #[error("{path} is mode {mode:o}: other users could enter it; run `chmod 700 {path}` or pass another --socket", path = .path.display())]
-    OpenDirectory { path: PathBuf, mode: u32 },
     #[error("cannot {what} {path}: {err}", path = .path.display())]
     Io {
         what: &'static str,
@@ -58,49 +62,6 @@ fn errno_err(what: &'static str, path: &Path) -> impl FnOnce(Errno) -> SocketPat
     }
 }
 
-/// The per-user default socket path (its directory is created and checked by [`BoundSocket`]).
-pub fn default_socket_path() -> PathBuf {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .map(|p| p.join("lockfair"))
-        .unwrap_or_else(|| PathBuf::from(format!("/tmp/lockfair-{}", getuid())));
-    base.join("server.sock")
-}
-
-/// Makes sure `dir` exists, is ours and is closed to everyone else.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketPathError> {
-    match DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io_err("create", dir)(e)),
-    }
-    check_private_dir(dir)
-}
-
-/// Refuses `dir` unless it is a real directory (not a symlink) owned by us with no group/other
-/// access.
-pub fn check_private_dir(dir: &Path) -> Result<(), SocketPathError> {
-    let meta = fs::symlink_metadata(dir).map_err(io_err("inspect", dir))?;
-    if !meta.is_dir() {
-        return Err(SocketPathError::NotADirectory(dir.to_path_buf()));
-    }
-    if meta.uid() != getuid().as_raw() {
-        return Err(SocketPathError::ForeignOwner {
-            path: dir.to_path_buf(),
-            owner: meta.uid(),
-        });
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(SocketPathError::OpenDirectory {
-            path: dir.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
 /// The server's bound socket and the guard that removes its path.
 #[derive(Debug)]
 pub struct BoundSocket {
@@ -110,9 +71,18 @@ pub struct BoundSocket {
     pub warning: Option<String>,
 }
 
-/// Removes the socket's path when dropped, if it is still the socket we created.
+/// Removes the socket's path when dropped, if it is still the socket we created, then releases
+/// (and removes) the path's lock: in that order, so a newcomer never finds our socket after
+/// taking the lock.
 #[derive(Debug)]
 pub struct PathGuard {
+    socket: SocketFile,
+    _lock: ServerLock,
+}
+
+/// The socket's path and the identity of the socket we bound there.
+#[derive(Debug)]
+struct SocketFile {
     path: PathBuf,
     identity: (u64, u64),
 }
@@ -133,6 +103,8 @@ impl BoundSocket {
             })
         };
         let addr = UnixAddr::new(path).map_err(|_| SocketPathError::TooLong(path.to_path_buf()))?;
+        // Before the stale check and the bind: the two are one step for whoever holds the lock.
+        let lock = ServerLock::acquire(path)?;
         remove_if_stale(path, &addr)?;
         let socket = socket(
             AddressFamily::Unix,
@@ -142,35 +114,49 @@ impl BoundSocket {
         )
         .map_err(errno_err("create a socket for", path))?;
         bind(socket.as_raw_fd(), &addr).map_err(errno_err("bind", path))?;
-        let bound = |socket| -> Result<BoundSocket, SocketPathError> {
-            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-                .map_err(io_err("chmod", path))?;
-            setsockopt(&socket, sockopt::PassCred, &true)
-                .map_err(errno_err("enable SO_PASSCRED on", path))?;
-            // Room for bursts of hellos; the kernel caps it at net.core.rmem_max.
-            let _ = setsockopt(&socket, sockopt::RcvBuf, &(1 << 20));
-            let meta = fs::symlink_metadata(path).map_err(io_err("inspect", path))?;
-            Ok(BoundSocket {
+        match configure(path, &socket) {
+            Ok(identity) => Ok(BoundSocket {
                 socket,
                 guard: PathGuard {
-                    path: path.to_path_buf(),
-                    identity: (meta.dev(), meta.ino()),
+                    socket: SocketFile {
+                        path: path.to_path_buf(),
+                        identity,
+                    },
+                    _lock: lock,
                 },
-                warning: warning.clone(),
-            })
-        };
-        bound(socket).inspect_err(|_| {
-            let _ = fs::remove_file(path);
-        })
+                warning,
+            }),
+            Err(e) => {
+                // Still holding the lock: the path is ours to remove.
+                let _ = fs::remove_file(path);
+                drop(lock);
+                Err(e)
+            }
+        }
     }
 
     /// The socket's path.
     pub fn path(&self) -> &Path {
-        &self.guard.path
+        &self.guard.socket.path
     }
 }
 
-impl Drop for PathGuard {
+/// Makes the freshly bound socket 0600, asks for credentials (and the sender's pidfd where the
+/// kernel has them) on every datagram; returns the socket file's identity.
+fn configure(path: &Path, socket: &OwnedFd) -> Result<(u64, u64), SocketPathError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io_err("chmod", path))?;
+    setsockopt(socket, sockopt::PassCred, &true)
+        .map_err(errno_err("enable SO_PASSCRED on", path))?;
+    // Linux 6.5 and later: the sender's pidfd comes with its datagram; before, the session
+    // falls back to a checked pidfd_open of the credentials' pid.
+    let _ = crate::sys::scm::pass_pidfd(socket);
+    // Room for bursts of hellos; the kernel caps it at net.core.rmem_max.
+    let _ = setsockopt(socket, sockopt::RcvBuf, &(1 << 20));
+    let meta = fs::symlink_metadata(path).map_err(io_err("inspect", path))?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+impl Drop for SocketFile {
     fn drop(&mut self) {
         // Only remove the path if it is still our socket (not one a later server put there).
         if let Ok(meta) = fs::symlink_metadata(&self.path)
@@ -217,6 +203,46 @@ fn remove_if_stale(path: &Path, addr: &UnixAddr) -> Result<(), SocketPathError> 
 mod tests {
     use super::*;
 
+    #[test]
+    fn of_two_servers_started_at_once_exactly_one_serves_and_nothing_is_left() {
+        let dir = tempdir();
+        let path = dir.join("s.sock");
+        let start = std::sync::Barrier::new(2);
+        let (a, b) = std::thread::scope(|s| {
+            let try_bind = || {
+                start.wait();
+                BoundSocket::bind(&path, true)
+            };
+            let a = s.spawn(try_bind);
+            let b = s.spawn(try_bind);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let (winner, loser) = match (a, b) {
+            (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
+            (a, b) => panic!("exactly one must serve: {a:?} {b:?}"),
+        };
+        let me = std::process::id() as i32;
+        assert!(
+            matches!(loser, SocketPathError::AlreadyServing { pid: Some(p), .. } if p == me)
+                || matches!(loser, SocketPathError::AlreadyServing { pid: None, .. }),
+            "{loser}"
+        );
+        assert!(loser.to_string().starts_with(&format!(
+            "another lockfair-server is serving {}",
+            path.display()
+        )));
+        assert!(crate::runtime_dir::lock_path(&path).exists());
+        drop(winner);
+        assert!(!path.exists(), "no socket left");
+        assert!(
+            !crate::runtime_dir::lock_path(&path).exists(),
+            "no lock file left"
+        );
+        // The path is free again.
+        drop(BoundSocket::bind(&path, true).unwrap());
+        fs::remove_dir(&dir).unwrap();
+    }
+
     fn tempdir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "lockfair-sockpath-{}-{}",
@@ -236,10 +262,34 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert!(matches!(
             BoundSocket::bind(&path, true).unwrap_err(),
-            SocketPathError::LiveServer(_)
+            SocketPathError::AlreadyServing { .. }
         ));
         drop(first);
         assert!(!path.exists(), "the socket is removed on drop");
+        fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_socket_without_a_lock_is_not_replaced() {
+        let dir = tempdir();
+        let path = dir.join("s.sock");
+        // A server that takes no lock (an older build) listening on the path.
+        let older = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        bind(older.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        assert!(matches!(
+            BoundSocket::bind(&path, true).unwrap_err(),
+            SocketPathError::LiveServer(_)
+        ));
+        assert!(path.exists(), "a live server's socket is left alone");
+        assert!(!crate::runtime_dir::lock_path(&path).exists());
+        drop(older);
+        fs::remove_file(&path).unwrap();
         fs::remove_dir(&dir).unwrap();
     }
 

@@ -1,5 +1,7 @@
 //! Watching another process die without polling its pid: a pidfd becomes readable when the
-//! process exits. The pid comes from SCM_CREDENTIALS, which the kernel fills in and checks.
+//! process exits. Opening one by pid is only as good as the pid: a pid from SCM_CREDENTIALS may
+//! have been reused once its process exited, so the server prefers the pidfd the kernel attaches
+//! itself (`SCM_PIDFD`, [`super::scm`]) and checks the sender is still there when it must open one.
 
 use std::os::fd::OwnedFd;
 

@@ -1,5 +1,5 @@
-//! Messages with descriptors (SCM_RIGHTS) and credentials (SCM_CREDENTIALS): one way to send
-//! them, and a `recvmsg` that never leaks a descriptor.
+//! Messages with descriptors (SCM_RIGHTS), credentials (SCM_CREDENTIALS) and the sender's pidfd
+//! (SCM_PIDFD, Linux 6.5+): one way to send them, and a `recvmsg` that never leaks a descriptor.
 //!
 //! Every descriptor the kernel installs for us is wrapped in an `OwnedFd` before anything else can
 //! fail, so an early return on a malformed datagram closes it. That includes a datagram whose
@@ -46,6 +46,29 @@ pub struct Credentials {
     pub gid: u32,
 }
 
+/// `SCM_PIDFD` (`include/uapi/asm-generic/socket.h`); the libc crate does not export it yet.
+const SCM_PIDFD: i32 = 4;
+/// `SO_PASSPIDFD`, the option that asks for it.
+const SO_PASSPIDFD: i32 = 76;
+
+/// Asks the kernel to attach the sender's pidfd (`SCM_PIDFD`) to every datagram received on
+/// `socket`. Fails with `ENOPROTOOPT` before Linux 6.5.
+pub fn pass_pidfd(socket: impl AsFd) -> Result<(), Errno> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `&on`, which lives across the call;
+    // the descriptor is borrowed for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PASSPIDFD,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
 /// One received datagram's metadata; the payload is in the caller's buffer.
 #[derive(Debug)]
 pub struct Received {
@@ -58,13 +81,18 @@ pub struct Received {
     /// Descriptors received with `SCM_RIGHTS`, already owned (and close-on-exec).
     pub fds: Vec<OwnedFd>,
     pub credentials: Option<Credentials>,
+    /// The sender's pidfd (`SCM_PIDFD`, with `SO_PASSPIDFD` on): `Err` when the kernel could not
+    /// make one (the sender had exited), `None` when none came (an older kernel, option off).
+    pub pidfd: Option<Result<OwnedFd, Errno>>,
     /// The sender's address, if it had one (bound or autobound).
     pub from: Option<UnixAddr>,
 }
 
-/// Bytes of control buffer that hold `fds` descriptors plus one set of credentials.
+/// Bytes of control buffer that hold `fds` descriptors plus one set of credentials and a pidfd.
 pub fn control_space(fds: usize) -> usize {
-    cmsg_space(fds * size_of::<RawFd>()) + cmsg_space(size_of::<libc::ucred>())
+    cmsg_space(fds * size_of::<RawFd>())
+        + cmsg_space(size_of::<libc::ucred>())
+        + cmsg_space(size_of::<RawFd>())
 }
 
 const fn cmsg_align(len: usize) -> usize {
@@ -97,13 +125,18 @@ pub fn recv_with_fds(
         )?;
         (msg.bytes, msg.flags, msg.address)
     };
-    let (fds, credentials) = parse_control(control);
+    let Control {
+        fds,
+        credentials,
+        pidfd,
+    } = parse_control(control);
     Ok(Received {
         len,
         truncated: msg_flags.contains(MsgFlags::MSG_TRUNC),
         control_truncated: msg_flags.contains(MsgFlags::MSG_CTRUNC),
         fds,
         credentials,
+        pidfd,
         // An unnamed peer (a socketpair, an unbound socket) has no address to answer to. Check the
         // length first: nix panics when asked about an address shorter than its family field.
         from: from.filter(|a| {
@@ -113,12 +146,31 @@ pub fn recv_with_fds(
     })
 }
 
+/// What a control buffer held.
+#[derive(Debug, Default)]
+struct Control {
+    fds: Vec<OwnedFd>,
+    credentials: Option<Credentials>,
+    pidfd: Option<Result<OwnedFd, Errno>>,
+}
+
+/// Takes ownership of a descriptor number the kernel put in a control message; a negative number
+/// is the kernel's errno for a descriptor it could not make.
+fn own_installed(data: &[u8]) -> Result<OwnedFd, Errno> {
+    let fd = RawFd::from_ne_bytes(data.try_into().unwrap_or([0xff; 4]));
+    if fd < 0 {
+        return Err(Errno::from_raw(-fd));
+    }
+    // SAFETY: the kernel just installed this descriptor in our table for this message; nothing
+    // else knows its number, so we are its only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Walks a kernel-written control buffer. Stops at the first header that is zero or inconsistent
 /// (the zeroed tail), so it never reads past what the kernel wrote.
-fn parse_control(control: &[u8]) -> (Vec<OwnedFd>, Option<Credentials>) {
+fn parse_control(control: &[u8]) -> Control {
     let word = size_of::<usize>();
-    let mut fds = Vec::new();
-    let mut credentials = None;
+    let mut got = Control::default();
     let mut at = 0;
     while at + cmsg_data_offset() <= control.len() {
         let cmsg_len = usize::from_ne_bytes(control[at..at + word].try_into().unwrap_or_default());
@@ -139,17 +191,15 @@ fn parse_control(control: &[u8]) -> (Vec<OwnedFd>, Option<Credentials>) {
         let data = &control[at + cmsg_data_offset()..end];
         match (level, kind) {
             (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
-                for raw in data.chunks_exact(size_of::<RawFd>()) {
-                    let fd = RawFd::from_ne_bytes(raw.try_into().unwrap_or_default());
-                    if fd >= 0 {
-                        // SAFETY: the kernel just installed this descriptor in our table for this
-                        // message; nothing else knows its number, so we are its only owner.
-                        fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-                    }
-                }
+                let chunks = data.chunks_exact(size_of::<RawFd>());
+                got.fds
+                    .extend(chunks.filter_map(|raw| own_installed(raw).ok()));
+            }
+            (libc::SOL_SOCKET, SCM_PIDFD) if data.len() >= size_of::<RawFd>() => {
+                got.pidfd = Some(own_installed(&data[..size_of::<RawFd>()]));
             }
             (libc::SOL_SOCKET, libc::SCM_CREDENTIALS) if data.len() >= 12 => {
-                credentials = Some(Credentials {
+                got.credentials = Some(Credentials {
                     pid: i32::from_ne_bytes(data[0..4].try_into().unwrap_or_default()),
                     uid: u32::from_ne_bytes(data[4..8].try_into().unwrap_or_default()),
                     gid: u32::from_ne_bytes(data[8..12].try_into().unwrap_or_default()),
@@ -159,7 +209,7 @@ fn parse_control(control: &[u8]) -> (Vec<OwnedFd>, Option<Credentials>) {
         }
         at += cmsg_align(cmsg_len);
     }
-    (fds, credentials)
+    got
 }
 
 #[cfg(test)]
@@ -183,17 +233,30 @@ mod tests {
         (a, b)
     }
 
-    fn open_fd_count() -> usize {
-        std::fs::read_dir("/proc/self/fd").unwrap().count()
+    /// Waits (boundedly) for `read_end` to reach end of file: every copy of the pipe's write end,
+    /// wherever it was installed, has been closed. Checks those descriptors themselves, unlike a
+    /// count of `/proc/self/fd`, which other tests' descriptors change.
+    fn write_ends_all_closed(read_end: &OwnedFd, within_ms: i32) -> bool {
+        let mut fds = [rustix::event::PollFd::new(
+            read_end,
+            rustix::event::PollFlags::IN,
+        )];
+        let timeout = rustix::event::Timespec {
+            tv_sec: i64::from(within_ms / 1000),
+            tv_nsec: i64::from(within_ms % 1000) * 1_000_000,
+        };
+        if !matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(1)) {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        matches!(nix::unistd::read(read_end, &mut byte), Ok(0))
     }
 
     #[test]
     fn truncated_control_data_still_yields_and_closes_every_installed_fd() {
         let (a, b) = credential_pair();
-        let files: Vec<std::fs::File> = (0..6)
-            .map(|_| std::fs::File::open("/dev/null").unwrap())
-            .collect();
-        let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let raw = vec![write_end.as_raw_fd(); 12];
         sendmsg::<()>(
             a.as_raw_fd(),
             &[IoSlice::new(b"x")],
@@ -202,21 +265,75 @@ mod tests {
             None,
         )
         .unwrap();
-        drop(files);
-        let before = open_fd_count();
+        drop(write_end);
         let mut buf = [0u8; 16];
         let mut control = vec![0u8; control_space(2)];
         let got = recv_with_fds(&b, &mut buf, &mut control, MsgFlags::empty()).unwrap();
         assert!(got.control_truncated);
         assert!(got.credentials.is_some(), "credentials come first and fit");
-        assert!(!got.fds.is_empty() && got.fds.len() < 6);
-        assert_eq!(open_fd_count(), before + got.fds.len());
+        assert!(!got.fds.is_empty() && got.fds.len() < 12);
+        assert!(
+            !write_ends_all_closed(&read_end, 0),
+            "the received copies are open while owned"
+        );
         drop(got);
-        assert_eq!(
-            open_fd_count(),
-            before,
+        assert!(
+            write_ends_all_closed(&read_end, 5_000),
             "every installed descriptor was owned and closed"
         );
+    }
+
+    #[test]
+    fn the_senders_pidfd_arrives_with_its_datagram() {
+        let (a, b) = credential_pair();
+        pass_pidfd(&b).unwrap();
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &[IoSlice::new(b"hi")],
+            &[],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        let mut buf = [0u8; 16];
+        let mut control = vec![0u8; control_space(1)];
+        let got = recv_with_fds(&b, &mut buf, &mut control, MsgFlags::empty()).unwrap();
+        assert!(!got.control_truncated);
+        assert_eq!(got.credentials.unwrap().pid, std::process::id() as i32);
+        let pidfd = got.pidfd.expect("SCM_PIDFD came").expect("a live sender");
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).unwrap();
+        assert!(
+            info.lines().any(|l| l
+                .split_whitespace()
+                .eq(["Pid:", &std::process::id().to_string()])),
+            "the pidfd names this process: {info}"
+        );
+    }
+
+    #[test]
+    fn a_negative_pidfd_is_the_kernels_errno_and_rights_are_all_owned() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let dup = f.as_fd().try_clone_to_owned().unwrap();
+        let dup_raw = dup.as_raw_fd();
+        std::mem::forget(dup);
+        // A control buffer as the kernel writes it: a pidfd it could not make, then one right.
+        let mut control = vec![0u8; control_space(1)];
+        let mut at = 0;
+        for (kind, value) in [(SCM_PIDFD, -(libc::ESRCH)), (libc::SCM_RIGHTS, dup_raw)] {
+            let len = cmsg_data_offset() + size_of::<RawFd>();
+            control[at..at + size_of::<usize>()].copy_from_slice(&len.to_ne_bytes());
+            let w = size_of::<usize>();
+            control[at + w..at + w + 4].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+            control[at + w + 4..at + w + 8].copy_from_slice(&kind.to_ne_bytes());
+            let d = at + cmsg_data_offset();
+            control[d..d + 4].copy_from_slice(&value.to_ne_bytes());
+            at += cmsg_align(len);
+        }
+        let got = parse_control(&control);
+        assert!(matches!(got.pidfd, Some(Err(Errno::ESRCH))));
+        assert_eq!(got.fds.len(), 1);
+        assert_eq!(got.fds[0].as_raw_fd(), dup_raw);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The machine a report was measured on: placement and clock matter to every number.
+//! The machine a comparison was measured on: placement and clock matter to every number. Part of
+//! the result model; `report` renders it.
 
 use serde::{Deserialize, Serialize};
 
@@ -56,13 +57,5 @@ impl Machine {
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".into()),
         }
-    }
-
-    /// One Markdown line per fact.
-    pub fn to_markdown(&self) -> String {
-        format!(
-            "- kernel: {}\n- CPU: {}\n- CPUs online: {}, allowed to this process: {}\n- clocksource: {}\n",
-            self.kernel, self.cpu_model, self.online_cpus, self.allowed_cpus, self.clocksource
-        )
     }
 }

@@ -1,0 +1,24 @@
+//! The result model: what a run and a comparison measured, and the figures computed from it.
+//!
+//! It sits below both the code that measures ([`client`](crate::client) fills it) and the code
+//! that renders ([`report`](crate::report) turns it into tables, Markdown, JSON, `.hgrm` and SVG),
+//! so neither has to know the other. It uses only [`measure`](crate::measure),
+//! [`variant`](crate::variant) and [`placement`](crate::placement).
+//!
+//! - [`run`]: one session's results ([`RunReport`]) and the `run --json` shape.
+//! - [`fairness`]: Jain's index, the barging rate, the longest wait of one run.
+//! - [`summary`]: one run's combined figures, and the median and spread over repeats.
+//! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
+//! - [`machine`]: the machine the numbers came from.
+
+pub mod compare;
+pub mod fairness;
+pub mod machine;
+pub mod run;
+pub mod summary;
+
+pub use compare::{CompareReport, Contender, Failure, HistKey, Metric, RunRecord, Skipped};
+pub use fairness::jain_index;
+pub use machine::Machine;
+pub use run::{ContenderJson, RunJson, RunReport};
+pub use summary::{CellMetrics, Spread, SummaryRow, summarize};

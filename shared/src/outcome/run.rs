@@ -1,0 +1,122 @@
+//! One session's results: every contender's [`SideStats`], and the `run --json` shape.
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::{SideJson, SideStats, Summary};
+use crate::placement::Placement;
+use crate::variant::{Mode, Variant};
+
+/// Every contender's results.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub variant: Variant,
+    pub mode: Mode,
+    pub placement: Placement,
+    /// Rounds asked for.
+    pub rounds: u64,
+    /// Contender 0.
+    pub server: SideStats,
+    /// Contender 1.
+    pub client: SideStats,
+    /// Contenders 2.., in order.
+    pub others: Vec<SideStats>,
+}
+
+/// `run --json`. Field names are an interface: keep them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunJson {
+    pub variant: Variant,
+    pub mode: Mode,
+    pub placement: Placement,
+    pub rounds: u64,
+    pub server: SideJson,
+    pub client: SideJson,
+    /// How many contenders took part.
+    pub contender_count: usize,
+    /// Jain's fairness index, (Σx)² / (N·Σx²), in [1/N, 1]: over acquisitions in the common
+    /// window (`free`) or turns taken (`turns`). `null` when the window was empty (the
+    /// contenders never raced: raise `--rounds`).
+    pub jain_index: Option<f64>,
+    /// `free`: acquisitions by the previous holder while someone else waited, per acquisition.
+    /// `turns`: lock grants that went to a contender whose turn it was not (whoops), per grant.
+    pub barging_rate: f64,
+    /// The longest any contender waited for the lock (`free`) or its turn (`turns`).
+    pub max_wait_ns: u64,
+    /// One record per contender.
+    pub contenders: Vec<ContenderJson>,
+}
+
+/// One contender in `run --json`'s `contenders` list.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContenderJson {
+    pub contender: u16,
+    pub cpu: Option<u16>,
+    /// Acquisitions (`free`) or turns (`turns`).
+    pub acquisitions: u64,
+    pub whoops: u64,
+    pub overlaps: u64,
+    pub wrong_reads: u64,
+    /// Acquisitions in the common window (`free` only, else equal to `acquisitions`).
+    pub acquisitions_in_window: u64,
+    /// `free` only: acquisitions right after its own release while others waited.
+    pub barging: u64,
+    /// Waiting for the lock (`free`) or the turn (`turns`).
+    pub wait_ns: Summary,
+    /// `free` only: runs of consecutive acquisitions.
+    pub runs: Summary,
+}
+
+impl RunReport {
+    /// Every contender, in order.
+    pub fn contenders(&self) -> impl Iterator<Item = &SideStats> {
+        [&self.server, &self.client]
+            .into_iter()
+            .chain(self.others.iter())
+    }
+
+    /// How many contenders took part.
+    pub fn contender_count(&self) -> usize {
+        2 + self.others.len()
+    }
+
+    /// The `--json` shape.
+    pub fn to_json(&self) -> RunJson {
+        RunJson {
+            variant: self.variant,
+            mode: self.mode,
+            placement: self.placement,
+            rounds: self.rounds,
+            server: SideJson::from(&self.server),
+            client: SideJson::from(&self.client),
+            contender_count: self.contender_count(),
+            jain_index: self.jain_index(),
+            barging_rate: self.barging_rate(),
+            max_wait_ns: self.max_wait_ns(),
+            contenders: self.contenders().map(ContenderJson::from).collect(),
+        }
+    }
+}
+
+impl From<&SideStats> for ContenderJson {
+    fn from(s: &SideStats) -> Self {
+        ContenderJson {
+            contender: s.contender,
+            cpu: s.cpu,
+            acquisitions: s.acquisitions(),
+            whoops: s.whoops,
+            overlaps: s.overlaps,
+            wrong_reads: s.wrong_reads,
+            acquisitions_in_window: s
+                .free
+                .as_ref()
+                .map_or(s.rounds, |f| f.acquisitions_in_window),
+            barging: s.free.as_ref().map_or(0, |f| f.barging),
+            wait_ns: Summary::of(s.wait()),
+            runs: s
+                .free
+                .as_ref()
+                .map(|f| Summary::of(&f.runs))
+                .unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! From runs to the figures people compare: one run's numbers with all contenders combined
+//! ([`CellMetrics`]), and per variant and placement the median over repeats and the spread
+//! (min–max), with the round trip as a multiple of the pipe baseline ([`SummaryRow`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::RunReport;
+use crate::measure::new_histogram;
+use crate::placement::Placement;
+use crate::variant::Variant;
+
+/// One run's numbers, all contenders combined. A "round" is one turn of every contender
+/// (`turns` mode) or one acquisition by each (`free` mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CellMetrics {
+    /// Rounds completed (the fewest turns or acquisitions of any contender).
+    pub rounds: u64,
+    pub rounds_per_sec: f64,
+    /// Whoops of all contenders per round.
+    pub whoops_per_round: f64,
+    /// Overlaps seen by all contenders.
+    pub overlaps: u64,
+    pub wrong_reads: u64,
+    /// The wait over all contenders: handoff latency (`turns`) or the wait for the lock
+    /// (`free`).
+    pub handoff_p50_ns: u64,
+    pub handoff_p99_ns: u64,
+    pub handoff_max_ns: u64,
+    /// Round trip over all contenders (`turns` mode; 0 in `free` mode).
+    pub round_trip_p50_ns: u64,
+    /// User + system CPU time of all contenders per round.
+    pub cpu_ns_per_round: f64,
+    /// Jain's fairness index (see `run --json`), if defined.
+    pub jain_index: Option<f64>,
+    /// The barging rate (see `run --json`).
+    pub barging_rate: f64,
+}
+
+impl CellMetrics {
+    /// Combines every contender of one run.
+    pub fn of(r: &RunReport) -> Self {
+        let all: Vec<_> = r.contenders().collect();
+        let rounds = all.iter().map(|s| s.rounds).min().unwrap_or(0);
+        let per_round = |x: f64| if rounds == 0 { 0.0 } else { x / rounds as f64 };
+        let wall = all.iter().map(|s| s.wall_ns).max().unwrap_or(0);
+        let wait = r.merged_wait();
+        let mut round_trip = new_histogram();
+        for s in &all {
+            let _ = round_trip.add(&s.round_trip);
+        }
+        let q = |h: &hdrhistogram::Histogram<u64>, q: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(q)
+            }
+        };
+        CellMetrics {
+            rounds,
+            rounds_per_sec: if wall == 0 {
+                0.0
+            } else {
+                rounds as f64 * 1e9 / wall as f64
+            },
+            whoops_per_round: per_round(sum(all.iter().map(|s| s.whoops)) as f64),
+            overlaps: sum(all.iter().map(|s| s.overlaps)),
+            wrong_reads: sum(all.iter().map(|s| s.wrong_reads)),
+            handoff_p50_ns: q(&wait, 0.5),
+            handoff_p99_ns: q(&wait, 0.99),
+            handoff_max_ns: wait.max(),
+            round_trip_p50_ns: q(&round_trip, 0.5),
+            cpu_ns_per_round: per_round(sum(all.iter().map(|s| s.rusage.cpu_ns)) as f64),
+            jain_index: r.jain_index(),
+            barging_rate: r.barging_rate(),
+        }
+    }
+}
+
+/// Adds counts that came from other processes without trusting them not to overflow.
+fn sum(xs: impl Iterator<Item = u64>) -> u64 {
+    xs.fold(0, u64::saturating_add)
+}
+
+/// Median and range over repeats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// Of `values` (empty: all zero).
+    pub fn of(mut values: Vec<f64>) -> Spread {
+        if values.is_empty() {
+            return Spread::default();
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Spread {
+            median,
+            min: values[0],
+            max: values[n - 1],
+        }
+    }
+}
+
+/// One line of the table: a variant on a placement, over its repeats.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub variant: Variant,
+    pub placement: Placement,
+    pub repeats: usize,
+    pub rounds_per_sec: Spread,
+    pub whoops_per_round: Spread,
+    pub overlaps: Spread,
+    pub wrong_reads: Spread,
+    pub handoff_p50_ns: Spread,
+    pub handoff_p99_ns: Spread,
+    pub handoff_max_ns: Spread,
+    pub round_trip_p50_ns: Spread,
+    pub cpu_ns_per_round: Spread,
+    /// Median round trip p50 divided by the pipe's on the same placement.
+    pub x_pipe: Option<f64>,
+    /// Over the repeats where it was defined ([`SummaryRow::jain_repeats`] of them).
+    pub jain_index: Spread,
+    /// Repeats with a Jain index: in `free` mode, those whose common window was not empty.
+    #[serde(default)]
+    pub jain_repeats: usize,
+    pub barging_rate: Spread,
+}
+
+/// Summarises `runs` (variant, placement, metrics), in the order of `variants` × `placements`.
+pub fn summarize(
+    runs: &[(Variant, Placement, CellMetrics)],
+    variants: &[Variant],
+    placements: &[Placement],
+) -> Vec<SummaryRow> {
+    let mut rows = Vec::new();
+    for &placement in placements {
+        for &variant in variants {
+            let cell: Vec<&CellMetrics> = runs
+                .iter()
+                .filter(|(v, p, _)| *v == variant && *p == placement)
+                .map(|(_, _, m)| m)
+                .collect();
+            if cell.is_empty() {
+                continue;
+            }
+            let spread =
+                |f: fn(&CellMetrics) -> f64| Spread::of(cell.iter().map(|m| f(m)).collect());
+            rows.push(SummaryRow {
+                variant,
+                placement,
+                repeats: cell.len(),
+                rounds_per_sec: spread(|m| m.rounds_per_sec),
+                whoops_per_round: spread(|m| m.whoops_per_round),
+                overlaps: spread(|m| m.overlaps as f64),
+                wrong_reads: spread(|m| m.wrong_reads as f64),
+                handoff_p50_ns: spread(|m| m.handoff_p50_ns as f64),
+                handoff_p99_ns: spread(|m| m.handoff_p99_ns as f64),
+                handoff_max_ns: spread(|m| m.handoff_max_ns as f64),
+                round_trip_p50_ns: spread(|m| m.round_trip_p50_ns as f64),
+                cpu_ns_per_round: spread(|m| m.cpu_ns_per_round),
+                x_pipe: None,
+                jain_index: Spread::of(cell.iter().filter_map(|m| m.jain_index).collect()),
+                jain_repeats: cell.iter().filter(|m| m.jain_index.is_some()).count(),
+                barging_rate: spread(|m| m.barging_rate),
+            });
+        }
+    }
+    let pipes: Vec<(Placement, f64)> = rows
+        .iter()
+        .filter(|r| r.variant == Variant::Pipe)
+        .map(|r| (r.placement, r.round_trip_p50_ns.median))
+        .collect();
+    for row in &mut rows {
+        row.x_pipe = pipes
+            .iter()
+            .find(|(p, _)| *p == row.placement)
+            .filter(|(_, pipe)| *pipe > 0.0)
+            .map(|(_, pipe)| row.round_trip_p50_ns.median / pipe);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_the_median_and_the_range() {
+        let s = Spread::of(vec![3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(Spread::of(vec![4.0, 1.0]).median, 2.5);
+        assert_eq!(Spread::of(Vec::new()), Spread::default());
+    }
+
+    #[test]
+    fn x_pipe_is_relative_to_the_pipe_on_the_same_placement() {
+        let m = |rt| CellMetrics {
+            round_trip_p50_ns: rt,
+            ..Default::default()
+        };
+        let runs = vec![
+            (Variant::Pipe, Placement::Split, m(1000)),
+            (Variant::Futex, Placement::Split, m(500)),
+            (Variant::Futex, Placement::SameCpu, m(700)),
+        ];
+        let rows = summarize(&runs, &Variant::ALL, &Placement::ALL);
+        let futex_split = rows
+            .iter()
+            .find(|r| r.variant == Variant::Futex && r.placement == Placement::Split)
+            .unwrap();
+        assert_eq!(futex_split.x_pipe, Some(0.5));
+        let futex_same = rows
+            .iter()
+            .find(|r| r.variant == Variant::Futex && r.placement == Placement::SameCpu)
+            .unwrap();
+        assert_eq!(futex_same.x_pipe, None, "no pipe run on that placement");
+    }
+}
