@@ -136,6 +136,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     peer_pids.extend(others.iter().map(ContenderProcess::pid));
     let mine = session.run_own_side(peer_pids, &channel);
     let (server, client, others) = collect(mine, &mut channel, &mut others)?;
+    let order = (opts.shape.mode == Mode::Free)
+        .then(|| crate::order::from_arena(&session.arena, opts.shape.contenders))
+        .flatten();
     Ok(RunReport {
         variant: opts.variant,
         mode: opts.shape.mode,
@@ -144,6 +147,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         server,
         client,
         others,
+        order,
     })
 }
 

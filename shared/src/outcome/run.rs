@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::measure::{SideJson, SideStats, Summary};
+use crate::order::OrderStats;
 use crate::placement::Placement;
 use crate::variant::{Mode, Variant};
 
@@ -20,6 +21,9 @@ pub struct RunReport {
     pub client: SideStats,
     /// Contenders 2.., in order.
     pub others: Vec<SideStats>,
+    /// `free` mode: who got the lock in what order (bypass, LWSS, MTTR), from the arena's grant
+    /// log.
+    pub order: Option<OrderStats>,
 }
 
 /// `run --json`. Field names are an interface: keep them.
@@ -44,6 +48,10 @@ pub struct RunJson {
     pub max_wait_ns: u64,
     /// One record per contender.
     pub contenders: Vec<ContenderJson>,
+    /// `free` only: the order of the grants (see [`OrderStats`]): bypass (about the lock),
+    /// LWSS, MTTR and how many contenders were waiting at a grant (also the scheduler).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub order: Option<OrderStats>,
 }
 
 /// One contender in `run --json`'s `contenders` list.
@@ -93,6 +101,7 @@ impl RunReport {
             barging_rate: self.barging_rate(),
             max_wait_ns: self.max_wait_ns(),
             contenders: self.contenders().map(ContenderJson::from).collect(),
+            order: self.order.clone(),
         }
     }
 }

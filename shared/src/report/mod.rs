@@ -3,9 +3,10 @@
 //!
 //! [`terminal`] prints a run or a comparison as aligned tables. A [`ReportDir`] writes a
 //! [`CompareReport`] out through one exporter per format (`summary.md`, `summary.json`, `.hgrm`
-//! files, SVG plots), each file replaced atomically, after every cell: a crash or a Ctrl-C keeps
+//! files, SVG plots, `frontier.svg` in `free` mode), each file replaced atomically, after every cell: a crash or a Ctrl-C keeps
 //! what was finished.
 
+mod frontier;
 pub mod hgrm;
 pub mod json;
 mod markdown;
@@ -65,8 +66,13 @@ impl ReportDir {
     }
 
     fn write(&self, report: &CompareReport) -> io::Result<()> {
-        let exporters: [&dyn Exporter; 4] =
-            [&markdown::Markdown, &json::Json, &HgrmFiles, &plots::Plots];
+        let exporters: [&dyn Exporter; 5] = [
+            &markdown::Markdown,
+            &json::Json,
+            &HgrmFiles,
+            &plots::Plots,
+            &frontier::Frontier,
+        ];
         for e in exporters {
             e.export(report, &self.path)?;
         }
