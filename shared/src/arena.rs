@@ -12,13 +12,13 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use memfd::{FileSeal, MemfdOptions};
 use nix::errno::Errno;
 use rustix::fs::SealFlags;
 use thiserror::Error;
 
-use crate::sys::fdkind::{self, FdKind};
-use crate::sys::mapping::SharedMapping;
+use crate::sys::fdkind::FdKind;
+use crate::sys::mapping::{SharedMapping, shared_atomics};
+use crate::sys::memfd::{self, CreateError, SealError};
 
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
@@ -51,8 +51,14 @@ pub const NO_TURN: u32 = u32::MAX;
 /// Bytes available for the "line n" payload.
 pub const LINE_CAPACITY: usize = 24;
 
+// Only atomics in shared memory. The other process may write any byte of the arena at any time,
+// so `Header` and `Slot` are made of atomic integers and arrays of them, nothing else: every bit
+// pattern is then a valid value and a concurrent write is defined behaviour. `shared_atomics!`
+// (in `sys::mapping`, the only place allowed `unsafe`) enforces it: it refuses to compile a field
+// of any other type, and only types it declared can be mapped.
+shared_atomics! {
 /// Page 0. Every field is atomic: the other process may write any of them at any time.
-#[repr(C, align(64))]
+#[repr(align(64))]
 #[derive(Debug)]
 pub struct Header {
     // Cache line 0, written once by the creator before sealing.
@@ -146,9 +152,11 @@ pub struct Header {
     // Cache line 11: `robust-mutex`'s pthread_mutex_t.
     pub robust_mutex: crate::sys::robust_mutex::MutexRoom,
 }
+}
 
+shared_atomics! {
 /// Page 1: one cache line per contender.
-#[repr(C, align(64))]
+#[repr(align(64))]
 #[derive(Debug)]
 pub struct Slot {
     /// Non-zero while this contender sleeps in FUTEX_WAIT (`spin-futex` wakes only sleepers).
@@ -161,6 +169,7 @@ pub struct Slot {
     pub token: AtomicU32,
     _token_pad: AtomicU32,
     _pad: [AtomicU64; 6],
+}
 }
 
 const _: () = assert!(size_of::<Header>() <= PAGE);
@@ -188,8 +197,8 @@ pub enum StopReason {
 /// What is wrong with an arena a peer sent.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ArenaError {
-    #[error("cannot create the arena memfd: {0}")]
-    Create(String),
+    #[error("cannot create the arena")]
+    Create(#[from] CreateError),
     #[error("the arena is {0}, not a memfd")]
     NotMemfd(FdKind),
     #[error(
@@ -240,19 +249,9 @@ impl StopWatch {
 impl Arena {
     /// Creates, initialises and seals a fresh arena for `contenders` contenders (the client side).
     pub fn create(contenders: u32) -> Result<Arena, ArenaError> {
-        let memfd = MemfdOptions::default()
-            .close_on_exec(true)
-            .allow_sealing(true)
-            .create("lockfair-arena")
-            .map_err(|e| ArenaError::Create(e.to_string()))?;
-        let file = memfd.as_file();
-        file.set_len(ARENA_SIZE as u64)
-            .map_err(|e| ArenaError::Create(e.to_string()))?;
         // Sealed before it is mapped, as a received one is: the mapping can never lose its pages.
-        memfd
-            .add_seals(&[FileSeal::SealShrink, FileSeal::SealGrow, FileSeal::SealSeal])
-            .map_err(|e| ArenaError::Create(e.to_string()))?;
-        let map = Arc::new(SharedMapping::map(file, ARENA_SIZE).map_err(sys("map"))?);
+        let file = memfd::create_sealed("lockfair-arena", ARENA_SIZE as u64, REQUIRED_SEALS)?;
+        let map = Arc::new(SharedMapping::map(&file, ARENA_SIZE).map_err(sys("map"))?);
         let arena_header = map.get::<Header>(0).ok_or(ArenaError::Sys {
             what: "lay out",
             errno: Errno::EINVAL,
@@ -265,10 +264,7 @@ impl Arena {
             .size
             .store(ARENA_SIZE as u64, Ordering::Relaxed);
         arena_header.magic.store(MAGIC, Ordering::Release);
-        Ok(Arena {
-            file: memfd.into_file(),
-            map,
-        })
+        Ok(Arena { file, map })
     }
 
     /// Checks a received arena before touching its memory: a memfd, sealed, the right size. Then
@@ -363,11 +359,6 @@ impl Arena {
     pub fn file(&self) -> &File {
         &self.file
     }
-
-    /// Opens a new, independent open file description of the same memfd.
-    pub fn reopen(&self) -> Result<File, Errno> {
-        reopen(&self.file)
-    }
 }
 
 fn reopen(fd: impl AsFd) -> Result<File, Errno> {
@@ -380,22 +371,12 @@ fn reopen(fd: impl AsFd) -> Result<File, Errno> {
 
 /// The checks that need no mapping: kind, seals, size.
 pub fn check_sealed_memfd(fd: impl AsFd) -> Result<(), ArenaError> {
-    let fd = fd.as_fd();
-    let kind = fdkind::classify(fd).map_err(sys("inspect"))?;
-    if kind != FdKind::Memfd {
-        return Err(ArenaError::NotMemfd(kind));
-    }
-    let have = fdkind::seals(fd).map_err(sys("read the seals of"))?;
-    if !have.contains(REQUIRED_SEALS) {
-        return Err(ArenaError::MissingSeals {
-            have,
-            missing: REQUIRED_SEALS.difference(have),
-        });
-    }
-    if have.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
-        return Err(ArenaError::WriteSealed);
-    }
-    let got = fdkind::size(fd).map_err(sys("stat"))?;
+    let got = memfd::check_sealed(fd, REQUIRED_SEALS).map_err(|e| match e {
+        SealError::NotMemfd(kind) => ArenaError::NotMemfd(kind),
+        SealError::MissingSeals { have, missing } => ArenaError::MissingSeals { have, missing },
+        SealError::WriteSealed => ArenaError::WriteSealed,
+        SealError::Sys { what, errno } => ArenaError::Sys { what, errno },
+    })?;
     if got != ARENA_SIZE as u64 {
         return Err(ArenaError::WrongSize {
             got,
@@ -616,25 +597,15 @@ mod tests {
 
     #[test]
     fn an_unsealed_memfd_is_refused_before_mapping() {
-        let m = MemfdOptions::default()
-            .allow_sealing(true)
-            .create("x")
-            .unwrap();
-        m.as_file().set_len(ARENA_SIZE as u64).unwrap();
-        let err = Arena::adopt(OwnedFd::from(m.into_file()), 2, true).unwrap_err();
+        let m = memfd::create_sealed("x", ARENA_SIZE as u64, SealFlags::empty()).unwrap();
+        let err = Arena::adopt(OwnedFd::from(m), 2, true).unwrap_err();
         assert!(matches!(err, ArenaError::MissingSeals { .. }), "{err}");
     }
 
     #[test]
     fn a_wrong_size_is_refused() {
-        let m = MemfdOptions::default()
-            .allow_sealing(true)
-            .create("x")
-            .unwrap();
-        m.as_file().set_len(4096).unwrap();
-        m.add_seals(&[FileSeal::SealShrink, FileSeal::SealGrow, FileSeal::SealSeal])
-            .unwrap();
-        let err = Arena::adopt(OwnedFd::from(m.into_file()), 2, true).unwrap_err();
+        let m = memfd::create_sealed("x", 4096, REQUIRED_SEALS).unwrap();
+        let err = Arena::adopt(OwnedFd::from(m), 2, true).unwrap_err();
         assert_eq!(
             err,
             ArenaError::WrongSize {

@@ -1,4 +1,5 @@
-//! Histograms on the wire: HdrHistogram's V2+deflate encoding, decoded with bounds.
+//! Histograms on the wire: lockfair's histogram bounds, and HdrHistogram's V2+deflate encoding,
+//! decoded against those bounds.
 //!
 //! The stock deserializer trusts the lengths inside the encoding (it resizes a buffer to whatever
 //! the header says, up to 4 GiB) and allocates counts for whatever range it declares. A peer's
@@ -12,7 +13,44 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use serde::de::Error as _;
 use serde::{Deserializer as SerdeDeserializer, Serializer as SerdeSerializer};
 
-use crate::measure::{MAX_TRACKED, SIGNIFICANT_DIGITS};
+use thiserror::Error;
+
+/// Largest value a histogram tracks: one hour in nanoseconds. Larger values (a peer can write any
+/// timestamp into the arena) are recorded as this value.
+pub const MAX_TRACKED: u64 = 3_600_000_000_000;
+/// Significant digits kept by every histogram.
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A histogram with lockfair's standard bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKED, SIGNIFICANT_DIGITS)
+        .expect("constant bounds are valid")
+}
+
+/// Why a peer's histogram bytes were refused.
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("histogram shorter than its cookie")]
+    NoCookie,
+    #[error("not an HdrHistogram V2 encoding")]
+    NotV2,
+    #[error("compressed histogram without a length")]
+    NoLength,
+    #[error("compressed histogram is truncated")]
+    Truncated,
+    #[error("histogram does not inflate")]
+    Inflate(#[source] std::io::Error),
+    #[error("histogram inflates beyond 1 MiB")]
+    TooLarge,
+    #[error("histogram header is malformed")]
+    BadHeader,
+    #[error("histogram payload length disagrees with its size")]
+    BadLength,
+    #[error("histogram bounds are not lockfair's")]
+    BadBounds,
+    #[error("histogram does not decode")]
+    Decode(#[source] hdrhistogram::serialization::DeserializeError),
+}
 
 // The base cookies with the word-size bits (0x10) the Java and Rust implementations set.
 const V2_COOKIE: u32 = 0x1c84_9313;
@@ -31,33 +69,31 @@ pub fn encode(h: &Histogram<u64>) -> Vec<u8> {
 }
 
 /// Decodes V2 or V2+deflate bytes from an untrusted peer.
-pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, String> {
-    let cookie = be_u32(bytes, 0).ok_or("histogram shorter than its cookie")?;
+pub fn decode(bytes: &[u8]) -> Result<Histogram<u64>, DecodeError> {
+    let cookie = be_u32(bytes, 0).ok_or(DecodeError::NoCookie)?;
     let inflated;
     let plain: &[u8] = match cookie {
         V2_COOKIE => bytes,
         V2_DEFLATE_COOKIE => {
-            let len = be_u32(bytes, 4).ok_or("compressed histogram without a length")? as usize;
-            let body = bytes
-                .get(8..8 + len)
-                .ok_or("compressed histogram is truncated")?;
+            let len = be_u32(bytes, 4).ok_or(DecodeError::NoLength)? as usize;
+            let body = bytes.get(8..8 + len).ok_or(DecodeError::Truncated)?;
             let mut out = Vec::new();
             flate2::read::ZlibDecoder::new(body)
                 .take(MAX_INFLATED as u64 + 1)
                 .read_to_end(&mut out)
-                .map_err(|e| format!("histogram does not inflate: {e}"))?;
+                .map_err(DecodeError::Inflate)?;
             if out.len() > MAX_INFLATED {
-                return Err("histogram inflates beyond 1 MiB".into());
+                return Err(DecodeError::TooLarge);
             }
             inflated = out;
             &inflated
         }
-        _ => return Err("not an HdrHistogram V2 encoding".into()),
+        _ => return Err(DecodeError::NotV2),
     };
     check_header(plain)?;
     Deserializer::new()
         .deserialize(&mut &plain[..])
-        .map_err(|e| format!("histogram does not decode: {e:?}"))
+        .map_err(DecodeError::Decode)
 }
 
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
@@ -68,19 +104,19 @@ fn be_u64(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
-fn check_header(plain: &[u8]) -> Result<(), String> {
+fn check_header(plain: &[u8]) -> Result<(), DecodeError> {
     if plain.len() < V2_HEADER || be_u32(plain, 0) != Some(V2_COOKIE) {
-        return Err("histogram header is malformed".into());
+        return Err(DecodeError::BadHeader);
     }
     let payload = be_u32(plain, 4).unwrap_or(u32::MAX) as usize;
     if payload != plain.len() - V2_HEADER {
-        return Err("histogram payload length disagrees with its size".into());
+        return Err(DecodeError::BadLength);
     }
     let digits = be_u32(plain, 12).unwrap_or(u32::MAX);
     let low = be_u64(plain, 16).unwrap_or(0);
     let high = be_u64(plain, 24).unwrap_or(u64::MAX);
     if digits > SIGNIFICANT_DIGITS as u32 || low < 1 || high > MAX_TRACKED || low > high / 2 {
-        return Err("histogram bounds are not lockfair's".into());
+        return Err(DecodeError::BadBounds);
     }
     Ok(())
 }
@@ -93,7 +129,19 @@ pub fn serialize<S: SerdeSerializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, 
 /// `#[serde(with = "histwire")]`: bytes back into a histogram, bounded.
 pub fn deserialize<'de, D: SerdeDeserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
     let bytes: Vec<u8> = serde_bytes_vec(d)?;
-    decode(&bytes).map_err(D::Error::custom)
+    decode(&bytes).map_err(|e| D::Error::custom(chain(&e)))
+}
+
+/// The error and its sources on one line: serde's custom errors keep only a message.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 fn serde_bytes_vec<'de, D: SerdeDeserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
@@ -126,7 +174,6 @@ fn serde_bytes_vec<'de, D: SerdeDeserializer<'de>>(d: D) -> Result<Vec<u8>, D::E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::new_histogram;
 
     #[test]
     fn round_trips() {
@@ -170,6 +217,16 @@ mod tests {
         let mut cookie = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
         cookie.extend_from_slice(&100u32.to_be_bytes());
         cookie.extend_from_slice(&[0x78, 0x9c, 1, 2, 3]);
-        assert!(decode(&cookie).is_err());
+        assert!(matches!(decode(&cookie), Err(DecodeError::Truncated)));
+    }
+
+    #[test]
+    fn a_stream_that_does_not_inflate_keeps_the_reason() {
+        let mut bytes = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&5u32.to_be_bytes());
+        bytes.extend_from_slice(&[0x78, 0x9c, 0xff, 0xff, 0xff]);
+        let err = decode(&bytes).unwrap_err();
+        assert!(matches!(err, DecodeError::Inflate(_)), "{err}");
+        assert!(std::error::Error::source(&err).is_some());
     }
 }

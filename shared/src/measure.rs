@@ -6,19 +6,11 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::arena::StopReason;
 use crate::sys::rusage::ThreadUsage;
 
-/// Largest value a histogram tracks: one hour in nanoseconds. Larger values (a peer can write any
-/// timestamp into the arena) are recorded as this value.
-pub const MAX_TRACKED: u64 = 3_600_000_000_000;
-/// Significant digits kept by every histogram.
-pub const SIGNIFICANT_DIGITS: u8 = 3;
-
-/// A histogram with lockfair's standard bounds.
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_TRACKED, SIGNIFICANT_DIGITS)
-        .expect("constant bounds are valid")
-}
+// The histogram bounds live with their wire format, which checks a peer's histogram against them.
+pub use crate::histwire::{MAX_TRACKED, SIGNIFICANT_DIGITS, new_histogram};
 
 /// Which part a contender plays in `turns` mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +45,16 @@ pub enum End {
     PeerDeadline,
     /// Another contender gave up (it died, was interrupted or failed) and said so in the arena.
     PeerAborted,
+}
+
+/// How this side's run ended when another contender stopped it, for the reason it gave.
+impl From<StopReason> for End {
+    fn from(reason: StopReason) -> End {
+        match reason {
+            StopReason::Deadline => End::PeerDeadline,
+            StopReason::Aborted => End::PeerAborted,
+        }
+    }
 }
 
 /// The snake_case name of an [`End`], as JSON spells it.

@@ -51,7 +51,12 @@ impl Placement {
         contenders: usize,
     ) -> Result<Vec<Option<usize>>, PlacementError> {
         let Some(&first) = allowed.first() else {
-            return Err(PlacementError::NoCpus);
+            // An empty list is what `allowed_cpus` falls back to when it could not read the
+            // affinity: say that, not "no CPU".
+            return Err(match affinity_error() {
+                Some(errno) => PlacementError::Affinity(errno),
+                None => PlacementError::NoCpus,
+            });
         };
         match self {
             Placement::SameCpu => Ok(vec![Some(first); contenders]),
@@ -78,6 +83,8 @@ impl fmt::Display for Placement {
 pub enum PlacementError {
     #[error("this process may not run on any CPU")]
     NoCpus,
+    #[error("cannot read which CPUs this process may use (sched_getaffinity)")]
+    Affinity(#[source] nix::errno::Errno),
     #[error(
         "split placement needs {need} CPUs, one per contender, but this process may use only CPU {allowed}"
     )]
@@ -105,12 +112,23 @@ pub fn format_cpus(cpus: &[usize]) -> String {
     out.join(",")
 }
 
-static ALLOWED: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+static ALLOWED: std::sync::OnceLock<Result<Vec<usize>, nix::errno::Errno>> =
+    std::sync::OnceLock::new();
+
+fn allowed() -> &'static Result<Vec<usize>, nix::errno::Errno> {
+    ALLOWED.get_or_init(crate::sys::cpu::allowed_cpus)
+}
 
 /// The CPUs this process may use, read once (call it at start-up, before anything is pinned: a
-/// pinned thread only sees its own CPU).
+/// pinned thread only sees its own CPU). Empty if the affinity could not be read; then
+/// [`Placement::assign`] fails with [`PlacementError::Affinity`], which says why.
 pub fn allowed_cpus() -> &'static [usize] {
-    ALLOWED.get_or_init(|| crate::sys::cpu::allowed_cpus().unwrap_or_default())
+    allowed().as_deref().unwrap_or_default()
+}
+
+/// Why [`allowed_cpus`] is empty, if reading the affinity failed.
+pub fn affinity_error() -> Option<nix::errno::Errno> {
+    allowed().as_ref().err().copied()
 }
 
 /// Pins the calling thread to `cpu`, or with `None` lets it run on every allowed CPU again
@@ -142,6 +160,22 @@ mod tests {
             vec![Some(2); 3]
         );
         assert_eq!(Placement::Free.assign(&[0], 2).unwrap(), vec![None, None]);
+    }
+
+    #[test]
+    fn an_unreadable_affinity_names_its_cause() {
+        let err = PlacementError::Affinity(nix::errno::Errno::EPERM);
+        assert!(err.to_string().contains("sched_getaffinity"), "{err}");
+        assert_eq!(
+            std::error::Error::source(&err).map(|s| s.to_string()),
+            Some(nix::errno::Errno::EPERM.to_string())
+        );
+        // On this machine the affinity is readable, so an empty list means no CPU at all.
+        assert_eq!(affinity_error(), None);
+        assert_eq!(
+            Placement::Free.assign(&[], 1).unwrap_err(),
+            PlacementError::NoCpus
+        );
     }
 
     #[test]

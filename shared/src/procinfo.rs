@@ -45,9 +45,40 @@ pub fn proc_locks_for(fd: impl AsFd) -> Vec<ProcLock> {
 /// The `/proc/locks` lines for the file with this [`lock_file_id`]. Experiments on POSIX locks
 /// take the id once and use this: opening and closing a descriptor just to ask would drop the
 /// process's own POSIX locks on the file.
+///
+/// The snapshot is consistent: two reads in a row that agree (at most a few tries), each read
+/// done in as few `read` calls as the kernel allows (see [`read_proc_locks`]).
 pub fn proc_locks_for_id(id: &str) -> Vec<ProcLock> {
-    let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
-    parse_proc_locks(&text, id)
+    let mut last = parse_proc_locks(&read_proc_locks(), id);
+    for _ in 0..4 {
+        let now = parse_proc_locks(&read_proc_locks(), id);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
+/// `/proc/locks` read with large `read` calls. The kernel prints it a page at a time and walks
+/// the lock list afresh at every `read`: when the list changes between two reads, lines show
+/// twice or not at all. `read_to_string` begins with a 32-byte probe read, so every snapshot
+/// was stitched from two walks; one large read gets a whole page from one walk.
+fn read_proc_locks() -> String {
+    let Ok(mut file) = std::fs::File::open("/proc/locks") else {
+        return String::new();
+    };
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parse_proc_locks(text: &str, id: &str) -> Vec<ProcLock> {

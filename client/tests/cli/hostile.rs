@@ -483,7 +483,7 @@ fn a_peer_scribbling_over_the_arena_can_neither_hang_nor_crash_a_session() {
     for (variant, spin) in cases {
         let arena = Arena::create(2).unwrap();
         variant.prepare(&arena, Mode::Turns, 2).unwrap();
-        let channels = variant.create_channels(2, Mode::Turns).unwrap();
+        let channels = variant.create_handoff_fds(2, Mode::Turns).unwrap();
         let theirs = channels.fds_for(variant, Mode::Turns, 0, 2).unwrap();
         let mut h = hello(variant);
         h.max_ms = 300;

@@ -175,12 +175,12 @@ impl<'o> Session<'o> {
                 })?;
         let arena = Arena::create(n as u32)?;
         opts.variant.prepare(&arena, mode, n)?;
-        let channels = opts.variant.create_channels(n, mode)?;
+        let handoff_fds = opts.variant.create_handoff_fds(n, mode)?;
         let fds = (0..n)
-            .map(|c| channels.fds_for(opts.variant, mode, c, n))
+            .map(|c| handoff_fds.fds_for(opts.variant, mode, c, n))
             .collect::<Result<_, _>>()?;
         // Only the contenders' own copies may remain: a pipe must see EOF when its peer is gone.
-        drop(channels);
+        drop(handoff_fds);
         Ok(Session {
             opts,
             arena,

@@ -36,8 +36,10 @@ use crate::sys::locks::LockMode;
 /// The kinds that have a shared mode to upgrade from.
 pub const KINDS: [LockFamily; 3] = [LockFamily::Flock, LockFamily::Posix, LockFamily::Ofd];
 
-/// How long any single state may take to show up.
-const DEADLINE: Duration = Duration::from_secs(2);
+/// How long any single state may take to show up. Only a broken kernel or a stuck helper gets
+/// near it (each wait returns as soon as the state shows), so it is generous: on a loaded 2-CPU
+/// machine a thread can wait seconds for a CPU, and a miss would be reported as a finding.
+const DEADLINE: Duration = Duration::from_secs(10);
 
 /// One run of the upgrade experiment.
 #[derive(Clone, Debug, Serialize)]
@@ -93,11 +95,7 @@ pub(super) fn measure_all(dir: &ScratchDir, helper: &Path) -> Result<Vec<Upgrade
 }
 
 /// A helper process holding a shared lock through its own open of `path`.
-fn shared_holder(
-    helper: &Path,
-    path: &Path,
-    lock: LockFamily,
-) -> Result<(PeerProcess, u32), MatrixError> {
+fn shared_holder(helper: &Path, path: &Path, lock: LockFamily) -> Result<Holder, MatrixError> {
     let mut p = PeerProcess::spawn(helper)?;
     let slot = p
         .slot(
@@ -117,6 +115,11 @@ fn shared_holder(
     Ok((p, slot))
 }
 
+/// A helper process holding a shared lock, and its slot for the file.
+type Holder = (PeerProcess, u32);
+
+/// One run: H (and R, `with_reader`) hold shared locks, W waits for an exclusive one, H asks to
+/// upgrade; then everyone lets go in turn and we record what the kernel did at each step.
 fn run(
     dir: &ScratchDir,
     helper: &Path,
@@ -138,14 +141,10 @@ fn run(
         "fstat the experiment's file",
         nix::errno::Errno::EBADF,
     ))?;
-    let (mut h, h_slot) = shared_holder(helper, &path, lock)?;
+    let mut h = shared_holder(helper, &path, lock)?;
     let mut r = match with_reader {
         true => Some(shared_holder(helper, &path, lock)?),
         false => None,
-    };
-    let unexpected = |what: &str| MatrixError::Unexpected {
-        lock,
-        what: what.to_string(),
     };
 
     std::thread::scope(|scope| {
@@ -155,60 +154,96 @@ fn run(
             snapshot.iter().any(|l| l.blocked).then_some(snapshot)
         })
         .ok_or_else(|| {
-            unexpected("W's exclusive request never showed up as blocked in /proc/locks")
+            unexpected(
+                lock,
+                "W's exclusive request never showed up as blocked in /proc/locks",
+            )
         })?;
-
-        let upgrade = h.act(&PeerRequest::Lock {
-            slot: h_slot,
-            family: lock,
-            mode: LockMode::Exclusive,
-            wait: false,
-        })?;
-        let upgrade_errno = try_outcome(lock, "H's upgrade", upgrade)?;
-        let (mut got_in, proc_locks_after_upgrade) = settle(lock, &mut w, &id)?;
-        let holders = proc_locks_after_upgrade
-            .iter()
-            .filter(|l| !l.blocked)
-            .count();
-        let holder_kept_lock = holders > usize::from(with_reader) + usize::from(got_in);
-
-        if let Some((reader, slot)) = r.as_mut() {
-            reader
-                .act(&PeerRequest::Unlock {
-                    slot: *slot,
-                    family: lock,
-                })?
-                .map_err(|e| MatrixError::Helper("unlock", e))?;
+        let outcome = upgrade(lock, &mut h, &mut w, &id, with_reader)?;
+        let mut got_in = outcome.got_in;
+        if let Some(reader) = r.as_mut() {
+            unlock(lock, reader)?;
             if !got_in {
                 got_in = settle(lock, &mut w, &id)?.0;
             }
         }
-        h.act(&PeerRequest::Unlock {
-            slot: h_slot,
-            family: lock,
-        })?
-        .map_err(|e| MatrixError::Helper("unlock", e))?;
-        let waiter_granted = match w.finish(DEADLINE) {
-            Ok(()) => true,
-            Err(nix::errno::Errno::EINTR) => false,
-            Err(e) => {
-                return Err(unexpected(&format!(
-                    "W's blocking request failed with {}",
-                    errno_name(e)
-                )));
-            }
-        };
+        unlock(lock, &mut h)?;
         Ok(UpgradeRun {
-            holder_pid: h.pid(),
+            holder_pid: h.0.pid(),
             reader_pid: r.as_ref().map(|(p, _)| p.pid()),
             proc_locks_while_waiting,
-            upgrade_errno,
-            proc_locks_after_upgrade,
-            holder_kept_lock,
+            upgrade_errno: outcome.errno,
+            proc_locks_after_upgrade: outcome.proc_locks,
+            holder_kept_lock: outcome.holder_kept_lock,
             waiter_got_in: got_in,
-            waiter_granted,
+            waiter_granted: waiter_granted(lock, w)?,
         })
     })
+}
+
+/// What H's upgrade request did, once its effect settled.
+struct UpgradeOutcome {
+    /// `None` granted, else the errno's name.
+    errno: Option<String>,
+    /// Whether W got the lock meanwhile.
+    got_in: bool,
+    proc_locks: Vec<ProcLock>,
+    holder_kept_lock: bool,
+}
+
+/// H asks for exclusive without waiting; we wait for the kernel's state to settle and count
+/// the granted locks to see whether H still holds one.
+fn upgrade(
+    lock: LockFamily,
+    (h, h_slot): &mut Holder,
+    w: &mut Waiter<'_>,
+    id: &str,
+    with_reader: bool,
+) -> Result<UpgradeOutcome, MatrixError> {
+    let answer = h.act(&PeerRequest::Lock {
+        slot: *h_slot,
+        family: lock,
+        mode: LockMode::Exclusive,
+        wait: false,
+    })?;
+    let errno = try_outcome(lock, "H's upgrade", answer)?;
+    let (got_in, proc_locks) = settle(lock, w, id)?;
+    let holders = proc_locks.iter().filter(|l| !l.blocked).count();
+    Ok(UpgradeOutcome {
+        errno,
+        got_in,
+        holder_kept_lock: holders > usize::from(with_reader) + usize::from(got_in),
+        proc_locks,
+    })
+}
+
+/// A holder lets go of its lock.
+fn unlock(lock: LockFamily, (p, slot): &mut Holder) -> Result<(), MatrixError> {
+    p.act(&PeerRequest::Unlock {
+        slot: *slot,
+        family: lock,
+    })?
+    .map_err(|e| MatrixError::Helper("unlock", e))
+}
+
+/// Whether W's blocking request was granted once everyone let go (`false`: it was interrupted
+/// after the deadline).
+fn waiter_granted(lock: LockFamily, w: Waiter<'_>) -> Result<bool, MatrixError> {
+    match w.finish(DEADLINE) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(unexpected(
+            lock,
+            &format!("W's blocking request failed with {}", errno_name(e)),
+        )),
+    }
+}
+
+fn unexpected(lock: LockFamily, what: &str) -> MatrixError {
+    MatrixError::Unexpected {
+        lock,
+        what: what.to_string(),
+    }
 }
 
 /// Waits (bounded) until W's request returned granted (`true`) or `/proc/locks` lists it as

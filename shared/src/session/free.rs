@@ -4,13 +4,12 @@
 
 use std::sync::atomic::Ordering;
 
-use super::start::wait_at_start_line;
+use super::start::Stretch;
 use super::watchdog::Watchdog;
-use super::{Acquired, Plan, SessionError, acquire, retry, sys};
-use crate::arena::{Arena, GrantEntry, StopReason};
+use super::{Acquired, Plan, SessionError, acquire, retry};
+use crate::arena::{Arena, GrantEntry, Header, StopReason};
 use crate::measure::{End, FreeStats, SideStats};
 use crate::sys::clock::monotonic_ns;
-use crate::sys::rusage::ThreadUsage;
 use crate::variant::Handoff;
 
 /// Takes the lock `plan.rounds` times (or fewer, if the run stops), measuring each acquisition.
@@ -41,114 +40,163 @@ fn contend(
     dog: &Watchdog,
 ) -> Result<SideStats, SessionError> {
     let h = arena.header();
-    let me = plan.contender;
-    let my_bit = 1u64 << me;
-    let my_tag = me as u32 + 1;
-    let mut stats = SideStats::new(me, plan.cpu);
-    let mut free = FreeStats::new();
-    let mut run = 0u64;
-
-    wait_at_start_line(h, plan, dog)?;
-    let usage_before = ThreadUsage::now().map_err(sys("read rusage"))?;
-    let start = monotonic_ns();
-    let deadline = start.saturating_add(plan.max_ns);
-    let mut end = End::Completed;
-    let everyone = plan.contenders as u32;
+    let stretch = Stretch::begin(h, plan, dog)?;
     h.begun.fetch_add(1, Ordering::AcqRel);
-    while stats.rounds < plan.rounds {
-        dog.check()?;
-        if let Some(reason) = h.stopped() {
-            end = match reason {
-                StopReason::Deadline => End::PeerDeadline,
-                StopReason::Aborted => End::PeerAborted,
+    let mut race = Race {
+        arena,
+        h,
+        handoff,
+        plan,
+        dog,
+        me: plan.contender,
+        my_bit: 1u64 << plan.contender,
+        my_tag: plan.contender as u32 + 1,
+        deadline_ns: stretch.deadline_ns,
+        stats: SideStats::new(plan.contender, plan.cpu),
+        free: FreeStats::new(),
+        run: 0,
+        arrival: (0, 0),
+    };
+    let end = race.run()?;
+    let stats = race.finish(end);
+    stretch.finish(stats, end)
+}
+
+/// One contender in the free-for-all, and what it measured so far.
+struct Race<'r, 'h> {
+    arena: &'r Arena,
+    h: &'r Header,
+    handoff: &'r mut (dyn Handoff + 'h),
+    plan: &'r Plan,
+    dog: &'r Watchdog,
+    me: usize,
+    /// Our bit in the `waiting` masks.
+    my_bit: u64,
+    /// Our index + 1, as `last_holder` and `first_finished` spell it (0 = nobody).
+    my_tag: u32,
+    deadline_ns: u64,
+    stats: SideStats,
+    free: FreeStats,
+    /// Consecutive acquisitions of ours so far.
+    run: u64,
+    /// This wait's arrival number, and the grant counter when it began (for the grant log).
+    arrival: (u64, u64),
+}
+
+impl Race<'_, '_> {
+    /// Takes the lock until the rounds are done or the run stops.
+    fn run(&mut self) -> Result<End, SessionError> {
+        let h = self.h;
+        while self.stats.rounds < self.plan.rounds {
+            self.dog.check()?;
+            if let Some(reason) = h.stopped() {
+                return Ok(reason.into());
+            }
+            let asked = monotonic_ns();
+            let Some(got) = self.wait_for_lock()? else {
+                return Ok(h.stopped().map_or(End::PeerAborted, End::from));
             };
-            break;
+            self.record(asked, got);
+            self.release()?;
+            if got >= self.deadline_ns && self.stats.rounds < self.plan.rounds {
+                h.request_stop(StopReason::Deadline);
+                let _ = self.handoff.wake_everyone();
+                return Ok(End::Deadline);
+            }
         }
-        let asked = monotonic_ns();
+        Ok(End::Completed)
+    }
+
+    /// Waits for the lock, marked as waiting; returns when we got it, or `None` if the run
+    /// stopped meanwhile.
+    fn wait_for_lock(&mut self) -> Result<Option<u64>, SessionError> {
+        let h = self.h;
         // Waiting starts just before the request (the kernel's queue of a file lock is out of
         // reach), or, for a lock with a queue of its own, when the lock says so.
-        if !handoff.marks_waiting() {
-            h.waiting.fetch_or(my_bit, Ordering::AcqRel);
+        if !self.handoff.marks_waiting() {
+            h.waiting.fetch_or(self.my_bit, Ordering::AcqRel);
         }
-        let arrival = (
+        self.arrival = (
             h.arrivals.fetch_add(1, Ordering::AcqRel),
             h.grants.load(Ordering::Acquire),
         );
-        let held = acquire(dog, h, handoff)?;
+        let held = acquire(self.dog, h, self.handoff)?;
         let got = monotonic_ns();
-        h.waiting.fetch_and(!my_bit, Ordering::AcqRel);
-        if let Acquired::Stopped = held {
-            end = match h.stopped() {
-                Some(StopReason::Deadline) => End::PeerDeadline,
-                _ => End::PeerAborted,
-            };
-            break;
+        h.waiting.fetch_and(!self.my_bit, Ordering::AcqRel);
+        Ok(match held {
+            Acquired::Held => Some(got),
+            Acquired::Stopped => None,
+        })
+    }
+
+    /// One acquisition, asked at `asked` and got at `got`: overlap, barging, runs, wait.
+    fn record(&mut self, asked: u64, got: u64) {
+        let h = self.h;
+        if h.enter(self.me) {
+            self.stats.overlaps += 1;
         }
-        if h.enter(me) {
-            stats.overlaps += 1;
-        }
-        log_grant(
-            arena,
-            me,
-            (handoff.arrival().unwrap_or(arrival.0), arrival.1),
-        );
+        self.log_grant();
         // Who held it last, and was anyone else waiting when it was released? (Looking at
         // `waiting` now would also count contenders who asked after we got it.)
-        let previous = h.last_holder.swap(my_tag, Ordering::AcqRel);
-        if previous == my_tag {
-            run += 1;
-            if h.waiting_at_release.load(Ordering::Acquire) & !my_bit != 0 {
-                free.barging += 1;
+        let previous = h.last_holder.swap(self.my_tag, Ordering::AcqRel);
+        if previous == self.my_tag {
+            self.run += 1;
+            if h.waiting_at_release.load(Ordering::Acquire) & !self.my_bit != 0 {
+                self.free.barging += 1;
             }
         } else {
-            if run > 0 {
-                free.runs.saturating_record(run);
+            if self.run > 0 {
+                self.free.runs.saturating_record(self.run);
             }
-            run = 1;
+            self.run = 1;
         }
-        free.wait.saturating_record(got.saturating_sub(asked));
+        self.free.wait.saturating_record(got.saturating_sub(asked));
         // The common window: everyone has asked at least once, nobody has finished yet.
-        if h.begun.load(Ordering::Acquire) >= everyone
+        if h.begun.load(Ordering::Acquire) >= self.plan.contenders as u32
             && h.first_finished.load(Ordering::Acquire) == 0
         {
-            free.acquisitions_in_window += 1;
+            self.free.acquisitions_in_window += 1;
         }
-        stats.rounds += 1;
-        h.leave(me);
+        self.stats.rounds += 1;
+    }
+
+    /// Writes this acquisition into the arena's grant log, from inside the critical section so
+    /// grant numbers follow the lock's own order: the order measures are computed from it. A lock
+    /// that numbers its arrivals itself (a ticket) gives its own number.
+    fn log_grant(&self) {
+        let (arrival, granted_before) = self.arrival;
+        let others = self.h.waiting.load(Ordering::Acquire) & !self.my_bit;
+        self.arena.log_grant(GrantEntry {
+            contender: self.me as u8,
+            others_waiting: others.count_ones() as u8,
+            arrival: self.handoff.arrival().unwrap_or(arrival),
+            granted_before,
+        });
+    }
+
+    /// Leaves the critical section and unlocks, noting who was waiting at that moment.
+    fn release(&mut self) -> Result<(), SessionError> {
+        let h = self.h;
+        h.leave(self.me);
         h.waiting_at_release
             .store(h.waiting.load(Ordering::Acquire), Ordering::Release);
-        retry(dog, "release", || handoff.release())?;
-        if got >= deadline && stats.rounds < plan.rounds {
-            h.request_stop(StopReason::Deadline);
-            let _ = handoff.wake_everyone();
-            end = End::Deadline;
-            break;
-        }
+        retry(self.dog, "release", || self.handoff.release())
     }
-    if run > 0 {
-        free.runs.saturating_record(run);
-    }
-    if end == End::Completed {
-        let _ = h
-            .first_finished
-            .compare_exchange(0, my_tag, Ordering::AcqRel, Ordering::Acquire);
-    }
-    stats.wall_ns = monotonic_ns() - start;
-    stats.end = end;
-    stats.free = Some(free);
-    let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;
-    stats.rusage = usage_after.since(&usage_before).into();
-    Ok(stats)
-}
 
-/// Writes this acquisition into the arena's grant log (from inside the critical section, so
-/// grant numbers follow the lock's own order): the order measures are computed from it.
-fn log_grant(arena: &Arena, me: usize, (arrival, granted_before): (u64, u64)) {
-    let others = arena.header().waiting.load(Ordering::Acquire) & !(1u64 << me);
-    arena.log_grant(GrantEntry {
-        contender: me as u8,
-        others_waiting: others.count_ones() as u8,
-        arrival,
-        granted_before,
-    });
+    /// The last run of acquisitions, and "first to finish" if we completed: our stats.
+    fn finish(mut self, end: End) -> SideStats {
+        if self.run > 0 {
+            self.free.runs.saturating_record(self.run);
+        }
+        if end == End::Completed {
+            let _ = self.h.first_finished.compare_exchange(
+                0,
+                self.my_tag,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        self.stats.free = Some(self.free);
+        self.stats
+    }
 }

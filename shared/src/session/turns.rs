@@ -1,15 +1,15 @@
 //! The round loop of `--mode turns`: the one place that takes turns, times them and checks them,
 //! whatever the variant.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
-use super::start::wait_at_start_line;
+use super::start::Stretch;
 use super::watchdog::Watchdog;
-use super::{Acquired, Plan, SessionError, acquire, retry, sys};
+use super::{Acquired, Plan, SessionError, acquire, retry};
 use crate::arena::{Header, StopReason};
 use crate::measure::{End, SideStats};
 use crate::sys::clock::monotonic_ns;
-use crate::sys::rusage::ThreadUsage;
 use crate::variant::{Exclusion, Handoff, Turn};
 
 /// Takes `plan.rounds` turns (or fewer, if the run stops), measuring each.
@@ -37,97 +37,151 @@ fn take_turns(
     plan: &Plan,
     dog: &Watchdog,
 ) -> Result<SideStats, SessionError> {
-    let me = plan.contender;
-    let next = (me + 1) % plan.contenders;
-    let guarded_by_lock = handoff.exclusion() == Exclusion::Lock;
-    let mut stats = SideStats::new(me, plan.cpu);
+    let stretch = Stretch::begin(h, plan, dog)?;
+    let mut ring = Ring {
+        h,
+        handoff,
+        turn,
+        plan,
+        dog,
+        me: plan.contender,
+        next: (plan.contender + 1) % plan.contenders,
+        deadline_ns: stretch.deadline_ns,
+        stats: SideStats::new(plan.contender, plan.cpu),
+        last_pass: None,
+        whoops_this_turn: 0,
+    };
+    let end = ring.run()?;
+    stretch.finish(ring.stats, end)
+}
 
-    wait_at_start_line(h, plan, dog)?;
-    let usage_before = ThreadUsage::now().map_err(sys("read rusage"))?;
-    let start = monotonic_ns();
-    let deadline = start.saturating_add(plan.max_ns);
-    let mut last_pass: Option<u64> = None;
-    let mut whoops_this_turn = 0u64;
+/// One contender's place in the ring of turns, and what it measured so far.
+struct Ring<'r, 'h> {
+    h: &'r Header,
+    handoff: &'r mut (dyn Handoff + 'h),
+    turn: &'r mut (dyn Turn + 'h),
+    plan: &'r Plan,
+    dog: &'r Watchdog,
+    me: usize,
+    /// Who gets the turn after us.
+    next: usize,
+    deadline_ns: u64,
+    stats: SideStats,
+    /// When we last passed the turn on (the round trip runs from there).
+    last_pass: Option<u64>,
+    whoops_this_turn: u64,
+}
 
-    let end = 'run: loop {
-        if stats.rounds == plan.rounds {
-            break End::Completed;
+impl Ring<'_, '_> {
+    /// Takes turns until the rounds are done or the run stops.
+    fn run(&mut self) -> Result<End, SessionError> {
+        while self.stats.rounds < self.plan.rounds {
+            let now = match self.wait_for_turn()? {
+                ControlFlow::Continue(now) => now,
+                ControlFlow::Break(end) => return Ok(end),
+            };
+            if let ControlFlow::Break(end) = self.take_turn(now)? {
+                return Ok(end);
+            }
         }
-        // Wait for the turn: take the mechanism, look whose turn it is, let go if not ours.
-        let now = loop {
+        Ok(End::Completed)
+    }
+
+    /// A file lock guards the turn word: with the mechanism held, is the turn ours?
+    fn guarded_by_lock(&self) -> bool {
+        self.handoff.exclusion() == Exclusion::Lock
+    }
+
+    /// Takes the mechanism, looks whose turn it is, lets go if it is not ours (a whoop), until it
+    /// is ours: then returns when we got it, with the mechanism held.
+    fn wait_for_turn(&mut self) -> Result<ControlFlow<End, u64>, SessionError> {
+        let (h, me, dog) = (self.h, self.me, self.dog);
+        let guarded = self.guarded_by_lock();
+        loop {
             dog.check()?;
-            let held = acquire(dog, h, handoff)?;
+            let held = acquire(dog, h, self.handoff)?;
             let now = monotonic_ns();
             if let Some(reason) = h.stopped() {
                 if let Acquired::Held = held {
-                    retry(dog, "release", || handoff.release())?;
+                    retry(dog, "release", || self.handoff.release())?;
                 }
-                let _ = handoff.wake_everyone();
-                break 'run match reason {
-                    StopReason::Deadline => End::PeerDeadline,
-                    StopReason::Aborted => End::PeerAborted,
-                };
+                let _ = self.handoff.wake_everyone();
+                return Ok(ControlFlow::Break(reason.into()));
             }
-            if guarded_by_lock && h.enter(me) {
-                stats.overlaps += 1;
+            if guarded && h.enter(me) {
+                self.stats.overlaps += 1;
             }
-            if retry(dog, "look at the turn", || turn.is_mine())? {
-                break now;
+            if retry(dog, "look at the turn", || self.turn.is_mine())? {
+                return Ok(ControlFlow::Continue(now));
             }
-            if guarded_by_lock {
+            if guarded {
                 h.leave(me);
             }
-            stats.whoops += 1;
-            whoops_this_turn += 1;
-            retry(dog, "release", || handoff.release())?;
-            if now >= deadline {
-                break 'run stop_for_deadline(h, handoff);
+            self.stats.whoops += 1;
+            self.whoops_this_turn += 1;
+            retry(dog, "release", || self.handoff.release())?;
+            if now >= self.deadline_ns {
+                return Ok(ControlFlow::Break(stop_for_deadline(h, self.handoff)));
             }
-        };
-        if !guarded_by_lock && h.enter(me) {
-            stats.overlaps += 1;
         }
-        if now >= deadline {
-            h.leave(me);
-            retry(dog, "release", || handoff.release())?;
-            break stop_for_deadline(h, handoff);
-        }
-        let released = h.release_ns.load(Ordering::Acquire);
-        stats
-            .handoff
-            .saturating_record(now.saturating_sub(released));
-        if let Some(passed) = last_pass {
-            stats
-                .round_trip
-                .saturating_record(now.saturating_sub(passed));
-        }
-        stats.whoops_per_round.saturating_record(whoops_this_turn);
-        whoops_this_turn = 0;
+    }
 
+    /// Our turn, got at `now`: record it, take it (write or read the line), pass it on.
+    fn take_turn(&mut self, now: u64) -> Result<ControlFlow<End>, SessionError> {
+        let (h, me, dog) = (self.h, self.me, self.dog);
+        if !self.guarded_by_lock() && h.enter(me) {
+            self.stats.overlaps += 1;
+        }
+        if now >= self.deadline_ns {
+            h.leave(me);
+            retry(dog, "release", || self.handoff.release())?;
+            return Ok(ControlFlow::Break(stop_for_deadline(h, self.handoff)));
+        }
+        self.record(now);
         // The release timestamp goes out just before the turn does.
-        let early = turn.take_passes().then(|| stamp_release(h));
-        if !retry(dog, "take the turn", || turn.take(stats.rounds))? {
-            stats.wrong_reads += 1;
+        let early = self.turn.take_passes().then(|| stamp_release(h));
+        let round = self.stats.rounds;
+        if !retry(dog, "take the turn", || self.turn.take(round))? {
+            self.stats.wrong_reads += 1;
         }
         h.leave(me);
         let passed = early.unwrap_or_else(|| stamp_release(h));
-        retry(dog, "pass the turn", || turn.pass(next))?;
-        stats.rounds += 1;
-        last_pass = Some(passed);
-        if stats.rounds == plan.rounds && next == 0 {
+        let next = self.next;
+        retry(dog, "pass the turn", || self.turn.pass(next))?;
+        self.stats.rounds += 1;
+        self.last_pass = Some(passed);
+        self.hand_over()?;
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// The handoff latency, the round trip and the whoops of the turn we just got at `now`.
+    fn record(&mut self, now: u64) {
+        let released = self.h.release_ns.load(Ordering::Acquire);
+        self.stats
+            .handoff
+            .saturating_record(now.saturating_sub(released));
+        if let Some(passed) = self.last_pass {
+            self.stats
+                .round_trip
+                .saturating_record(now.saturating_sub(passed));
+        }
+        self.stats
+            .whoops_per_round
+            .saturating_record(self.whoops_this_turn);
+        self.whoops_this_turn = 0;
+    }
+
+    /// Wakes the next contender, unless this was the run's last turn.
+    fn hand_over(&mut self) -> Result<(), SessionError> {
+        let next = self.next;
+        if self.stats.rounds == self.plan.rounds && next == 0 {
             // The last turn of the run: contender 0 has finished, there is nobody to wake
             // (a pipe to it would even be closed).
-            retry(dog, "release", || handoff.release())?;
+            retry(self.dog, "release", || self.handoff.release())
         } else {
-            retry(dog, "hand over", || handoff.hand_over(next))?;
+            retry(self.dog, "hand over", || self.handoff.hand_over(next))
         }
-    };
-
-    stats.wall_ns = monotonic_ns() - start;
-    stats.end = end;
-    let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;
-    stats.rusage = usage_after.since(&usage_before).into();
-    Ok(stats)
+    }
 }
 
 fn stamp_release(h: &Header) -> u64 {

@@ -8,6 +8,7 @@ use std::ffi::c_void;
 use std::num::NonZeroUsize;
 use std::os::fd::AsFd;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU8, AtomicU16, AtomicU32, AtomicU64};
 
 use nix::errno::Errno;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
@@ -15,17 +16,68 @@ use rustix::fs::SealFlags;
 
 /// A type that may live in memory another process writes concurrently.
 ///
+/// Implemented here for the atomic integers and arrays of them, and for structures declared with
+/// [`shared_atomics!`], which checks at compile time that every field is one of those. The crate
+/// above names its structures through that macro and never implements this trait itself: `sys`
+/// knows no lockfair type, and every `unsafe impl` stays in this file.
+///
 /// # Safety
-/// Implementors must be `#[repr(C)]`, contain only atomics (or arrays of them), and accept every
-/// bit pattern as a valid value.
+/// Every bit pattern must be a valid value, and concurrent writes from another process must be
+/// defined behaviour: the type is made only of atomic integers (interior mutability, no
+/// invalid values) and no pointers.
 pub unsafe trait SharedAtomics: Sync {}
 
-// SAFETY: `#[repr(C)]`, only atomics and arrays of atomics: every bit pattern is valid.
-unsafe impl SharedAtomics for crate::arena::Header {}
-// SAFETY: as for `Header`.
-unsafe impl SharedAtomics for crate::arena::Slot {}
-// SAFETY: an array of atomics: every bit pattern is valid, concurrent access is defined.
-unsafe impl<const N: usize> SharedAtomics for [std::sync::atomic::AtomicU64; N] {}
+macro_rules! atomic_integers {
+    ($($t:ty),*) => {$(
+        // SAFETY: an atomic integer accepts every bit pattern, and is written through `&self`.
+        unsafe impl SharedAtomics for $t {}
+    )*};
+}
+atomic_integers!(
+    AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicI32, AtomicI64
+);
+
+// SAFETY: an array adds no invalid values and no padding to its elements.
+unsafe impl<T: SharedAtomics, const N: usize> SharedAtomics for [T; N] {}
+
+/// Declares a `#[repr(C)]` structure that may be placed in shared memory, and implements
+/// [`SharedAtomics`] for it after proving, at compile time, that every field's type implements
+/// it too (atomic integers, arrays of them, or another such structure).
+///
+/// The structure takes no generics, and the macro adds `#[repr(C)]` itself (callers may add an
+/// alignment with a second `#[repr(align(N))]`; a `packed` one stays sound, as Rust refuses a
+/// reference to its misaligned fields). So the only types it can vouch for are made of atomics
+/// all the way down: the `unsafe impl` it writes rests on the field check it writes beside it.
+///
+/// The impl carries `#[allow(unsafe_code)]` because it expands where the structure is declared,
+/// outside `sys`, where the workspace denies unsafe code: the exemption covers this one impl,
+/// whose text (and safety argument) lives here, and nothing else in the caller's module.
+macro_rules! shared_atomics {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $fty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $fty),*
+        }
+
+        const _: () = {
+            const fn field_is_shared_atomics<T: $crate::sys::mapping::SharedAtomics>() {}
+            $(field_is_shared_atomics::<$fty>();)*
+        };
+
+        // SAFETY: `#[repr(C)]`, no generics, and every field's type implements `SharedAtomics`
+        // (checked by the const block above), so every bit pattern of the whole is valid and
+        // concurrent writes to it are atomic writes.
+        #[allow(unsafe_code)]
+        unsafe impl $crate::sys::mapping::SharedAtomics for $name {}
+    };
+}
+pub(crate) use shared_atomics;
 
 /// An owned `MAP_SHARED`, read-write mapping; unmapped on drop.
 #[derive(Debug)]

@@ -12,6 +12,7 @@ pub mod futex;
 pub mod kcmp;
 pub mod locks;
 pub mod mapping;
+pub mod memfd;
 pub mod mount;
 pub mod pidfd;
 pub mod reactor;

@@ -19,10 +19,14 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::time::{ClockId, clock_gettime};
 
-/// Room for one `pthread_mutex_t` (40 bytes on 64-bit glibc), on a cache line of its own.
-#[repr(C, align(64))]
-#[derive(Debug, Default)]
-pub struct MutexRoom([AtomicU64; 8]);
+super::mapping::shared_atomics! {
+    /// Room for one `pthread_mutex_t` (40 bytes on 64-bit glibc), on a cache line of its own.
+    #[repr(align(64))]
+    #[derive(Debug, Default)]
+    pub struct MutexRoom {
+        words: [AtomicU64; 8],
+    }
+}
 
 const _: () = assert!(size_of::<libc::pthread_mutex_t>() <= size_of::<MutexRoom>());
 const _: () = assert!(align_of::<libc::pthread_mutex_t>() <= align_of::<MutexRoom>());

@@ -3,7 +3,7 @@
 //!
 //! A variant is only a mechanism: take it, let it go, hand it on. Where the turn lives is a
 //! [`Turn`] (the arena's turn word, or for `seed` the shared file offset). The round loops, the
-//! timing and the checks live once, in [`crate::session`].
+//! timing and the checks live once, in the session layer above, the same for every variant.
 //!
 //! Two modes use the same trait. In `turns` mode contenders take turns in a fixed ring order and
 //! `acquire` may return when it is not our turn (a whoop, for the file locks). In `free` mode
@@ -253,10 +253,11 @@ pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SetupError {
     move |errno| SetupError::Sys { what, errno }
 }
 
-/// The descriptors a variant passes around besides the arena (eventfds, pipes), created once by
-/// the client for the whole run.
+/// The descriptors a variant hands the turn (or the lock) through besides the arena: eventfds or
+/// pipes, created once by the client for the whole run. (Not the `channel` module, the datagram
+/// socket between client and server.)
 #[derive(Debug, Default)]
-pub struct Channels {
+pub struct HandoffFds {
     fds: Vec<OwnedFd>,
 }
 
@@ -393,7 +394,11 @@ impl Variant {
     }
 
     /// Creates the descriptors the whole run shares (client side).
-    pub fn create_channels(self, contenders: usize, mode: Mode) -> Result<Channels, SetupError> {
+    pub fn create_handoff_fds(
+        self,
+        contenders: usize,
+        mode: Mode,
+    ) -> Result<HandoffFds, SetupError> {
         let count = match mode {
             Mode::Turns => contenders,
             // One token for everyone.
@@ -405,7 +410,7 @@ impl Variant {
             Variant::Pipe => pipe::create(count)?,
             _ => Vec::new(),
         };
-        Ok(Channels { fds })
+        Ok(HandoffFds { fds })
     }
 
     /// Opens contender `ctx.contender`'s end: its mechanism and where its turn lives.
@@ -451,9 +456,9 @@ impl fmt::Display for Variant {
     }
 }
 
-impl Channels {
+impl HandoffFds {
     /// Duplicates of the descriptors contender `contender` needs, in [`Variant::expected_fds`]
-    /// order. In `turns` mode: its own wakeup channel, then the next contender's. In `free`
+    /// order. In `turns` mode: its own wakeup descriptor, then the next contender's. In `free`
     /// mode: the one shared token (for a pipe, both ends).
     pub fn fds_for(
         &self,
@@ -478,12 +483,12 @@ impl Channels {
                 self.fds
                     .get(i)
                     .ok_or(SetupError::Sys {
-                        what: "pick a channel",
+                        what: "pick a handoff descriptor",
                         errno: Errno::EBADF,
                     })?
                     .try_clone()
                     .map_err(|e| SetupError::Sys {
-                        what: "duplicate a channel",
+                        what: "duplicate a handoff descriptor",
                         errno: crate::sys::io_errno(&e),
                     })
             })
