@@ -30,8 +30,9 @@ const PAGE: usize = 4096;
 /// Where the grant log starts: two words per acquisition, in grant order (`--mode free`).
 pub const GRANT_LOG_OFFSET: usize = 3 * PAGE;
 /// How many acquisitions the grant log holds: the order measures (bypass, LWSS, MTTR) cover the
-/// first this many acquisitions of a run, whatever its length (bounded memory, 2 MiB).
-pub const GRANT_LOG_CAPACITY: usize = 1 << 17;
+/// first this many acquisitions of a run, whatever its length (bounded memory: 16 MiB, and
+/// only the pages a run writes are ever allocated).
+pub const GRANT_LOG_CAPACITY: usize = 1 << 20;
 /// Total size of the memfd.
 pub const ARENA_SIZE: usize = GRANT_LOG_OFFSET + GRANT_LOG_CAPACITY * 16;
 /// Where the `seed` variant's data (and its shared file offset, the "turn") lives.
