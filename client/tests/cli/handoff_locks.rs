@@ -219,3 +219,44 @@ fn compare_free_draws_the_frontier_and_tables_the_order_measures() {
         "{md}"
     );
 }
+
+#[test]
+fn a_deadline_stops_every_handoff_lock_mid_run_and_waiters_leave_the_queue() {
+    let server = Server::start();
+    for mode in ["free", "turns"] {
+        for variant in HANDOFF_LOCKS {
+            let what = format!("{variant} {mode} stopped by --max-seconds");
+            let r = run_json(
+                &server,
+                &[
+                    "--variant",
+                    variant,
+                    "--mode",
+                    mode,
+                    "--contenders",
+                    "4",
+                    "--rounds",
+                    "1000000000",
+                    "--max-seconds",
+                    "0.3",
+                ],
+            );
+            let contenders = r["contenders"].as_array().unwrap();
+            for c in contenders {
+                assert_eq!(c["overlaps"], 0, "{what}: {c}");
+                assert!(
+                    c["acquisitions"].as_u64().unwrap() < 1_000_000_000,
+                    "{what}: {c}"
+                );
+            }
+            // Everyone stopped because of a deadline: its own or another's.
+            for side in ["server", "client"] {
+                let end = r[side]["end"].as_str().unwrap();
+                assert!(
+                    end == "deadline" || end == "peer_deadline",
+                    "{what}: {side} ended {end}"
+                );
+            }
+        }
+    }
+}
