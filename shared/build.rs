@@ -1,6 +1,8 @@
-//! Stamps the library with a hash of its sources (`LOCKFAIR_BUILD_ID`), so the integration tests
-//! can tell a `lockfair-server` binary linked against this very library from a stale one: Cargo
-//! rebuilds a package's own binaries for its tests, never another package's.
+//! Stamps the library with a hash of its sources (`LOCKFAIR_BUILD_ID`). `lockfair-server
+//! --build-id` prints it, and `compare` and `bench` refuse a server binary built from other
+//! sources than themselves (a stale binary left beside a fresh client, or a wrong `--server-bin`):
+//! the two would not speak the same shared-memory protocol. The tests need no such check: the
+//! client package builds both binaries for them.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args as ClapArgs, Parser, Subcommand};
-use lockfair::client::compare::{self, CompareOptions};
-use lockfair::client::{RunOptions, probe, run};
+use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
 use lockfair::compat::reader::ReaderOptions;
-use lockfair::compat::{BLOG_SOCKET, DEFAULT_ITERATIONS, MAX_ITERATIONS};
+use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
+use lockfair::experiment::compare::{self, CompareOptions};
+use lockfair::experiment::{RunOptions, probe, run};
 use lockfair::placement::Placement;
-use lockfair::report::{ReportDir, terminal};
+use lockfair::report::timeline::timeline_svg;
+use lockfair::report::{ReportDir, kernel, terminal};
 use lockfair::runtime_dir::default_socket_path;
 use lockfair::variant::{Mode, Variant};
 
@@ -44,6 +45,19 @@ enum Command {
     },
     /// Compare lockfair's eventfd/futex/pipe round trips with a minimal C ping-pong, same run
     Bench(BenchArgs),
+    /// Print a shell completion script to stdout, e.g. `lockfair-client completions bash >
+    /// ~/.local/share/bash-completion/completions/lockfair-client`
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of lockfair-client (one per subcommand) and lockfair-server into DIR
+    Man {
+        /// The folder to write the `.1` files into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// (internal) the helper process the experiments drive over stdin
     #[command(hide = true)]
     Peer,
@@ -77,9 +91,19 @@ struct RunArgs {
     /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
     #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
     seed_compat: bool,
-    /// Iterations of a --seed-compat run (the blog's 100)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_ITERATIONS, requires = "seed_compat",
-          value_parser = clap::value_parser!(u64).range(1..=MAX_ITERATIONS))]
+    /// Record the kernel's own account of the run (tracefs: file-lock and scheduler events of
+    /// the contenders' threads; needs root, or CAP_SYS_ADMIN): requests, grants, blocks, unlocks,
+    /// wakeups, kernel-confirmed barges and wake-to-run latency, beside lockfair's own figures.
+    /// Without the right the run goes on without it and says why
+    #[arg(long, conflicts_with = "seed_compat")]
+    kernel_trace: bool,
+    /// With --kernel-trace: write DIR/timeline.svg, the first barge (or first milliseconds) as
+    /// one lane per contender
+    #[arg(long, value_name = "DIR", requires = "kernel_trace")]
+    out: Option<PathBuf>,
+    /// Turns of a --seed-compat run (the blog's 100); whoops do not count
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
     seed_iterations: u64,
 }
 
@@ -102,8 +126,8 @@ struct Shape {
 impl Shape {
     /// The library's shape of every session: this one, `rounds` long, stopped after
     /// `max_seconds`.
-    fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::client::Shape {
-        lockfair::client::Shape {
+    fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::experiment::Shape {
+        lockfair::experiment::Shape {
             contenders: self.contenders.into(),
             mode: self.mode,
             spin: self.spin,
@@ -141,6 +165,14 @@ struct CompareArgs {
     /// The lockfair-server binary [default: next to this one]
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// An earlier report folder to compare with: per cell, new/old of rounds/s, round trip p50
+    /// and whoops/round, and which changes are real
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
+    /// Record the kernel's own account of every cell (see `run --kernel-trace`); the report
+    /// folder gets timeline-<variant>-<placement>.svg for each cell's first repeat
+    #[arg(long)]
+    kernel_trace: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -214,7 +246,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            use lockfair::client::bench;
+            use lockfair::experiment::bench;
             let opts = bench::BenchOptions {
                 pingpong: args.pingpong.unwrap_or_default(),
                 rounds: args.rounds,
@@ -234,12 +266,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "lockfair-client",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out } => {
+            write_man_pages(&out)
+                .with_context(|| format!("cannot write man pages to {}", out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Peer => {
             lockfair::peer::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Contender => {
-            lockfair::client::contender::serve(std::io::stdin().as_fd())?;
+            lockfair::experiment::contender::serve(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -249,16 +295,23 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.seed_compat {
         return run_seed_compat(args);
     }
-    let report = run(&RunOptions::new(
+    let mut opts = RunOptions::new(
         args.socket.unwrap_or_else(default_socket_path),
         args.variant,
         args.placement,
         args.shape.with_length(args.rounds, args.max_seconds),
-    ))?;
+    );
+    opts.kernel_trace = args.kernel_trace;
+    let report = run(&opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
         print!("{}", terminal::run_text(&report));
+        print!("{}", kernel::run_kernel_text(&report));
+    }
+    if let (Some(dir), Some(k)) = (&args.out, report.kernel.as_ref().and_then(|k| k.run())) {
+        let title = format!("{} {}", report.variant, report.placement);
+        write_timeline(dir, "timeline.svg", &timeline_svg(&k.timeline, &title))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -274,10 +327,15 @@ fn run_seed_compat(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let report = lockfair::compat::reader::run_reader(&ReaderOptions {
         socket: args.socket.unwrap_or_else(|| PathBuf::from(BLOG_SOCKET)),
-        iterations: args.seed_iterations,
+        turns: args.seed_iterations,
         max_seconds: args.max_seconds,
     })?;
     print!("{}", report.to_text());
+    // Gave up (the server exited, --max-seconds passed): say so where errors go, and fail.
+    if let Some(stop) = report.played.stop_line() {
+        eprintln!("lockfair-client: {stop}");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -292,8 +350,19 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         repeats: args.repeats as usize,
         server_bin: args.server_bin,
         command: command_line(),
+        kernel_trace: args.kernel_trace,
     };
-    let plan = compare::plan(&opts);
+    let mut plan = compare::plan(&opts);
+    if let Some(dir) = &args.baseline {
+        match lockfair::report::baseline::read_baseline(dir) {
+            Ok(b) => plan.report.baseline = Some(b),
+            // A usage error, like a bad --out.
+            Err(e) => {
+                eprintln!("lockfair-client: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let out = args.out.unwrap_or_else(compare::default_out_dir);
     let dir = match ReportDir::create(&out, &plan.report) {
         Ok(dir) => dir,
@@ -308,8 +377,18 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         println!("{}", lockfair::report::json::to_json(&outcome.report));
     } else {
         print!("{}", terminal::compare_text(&outcome.report));
+        print!("{}", kernel::compare_kernel_text(&outcome.report));
+    }
+    for (variant, placement, t) in &outcome.timelines {
+        let svg = timeline_svg(t, &format!("{variant} {placement}"));
+        write_timeline(
+            dir.path(),
+            &format!("timeline-{variant}-{placement}.svg"),
+            &svg,
+        )?;
     }
     eprintln!("report written to {}", dir.path().display());
+    eprintln!("open {}", dir.path().join("report.html").display());
     Ok(if outcome.interrupted {
         eprintln!("lockfair-client: interrupted; the report holds the cells finished before");
         ExitCode::from(130)
@@ -318,6 +397,32 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes one timeline picture into `dir` (made if missing).
+fn write_timeline(dir: &std::path::Path, name: &str, svg: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(name);
+    std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("timeline written to {}", path.display());
+    Ok(())
+}
+
+/// lockfair-client.1 and a page per visible subcommand, then lockfair-server.1 (its command
+/// line lives in the library for this), each path printed as written.
+fn write_man_pages(out: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    clap_mangen::generate_to(Cli::command(), out)?;
+    clap_mangen::generate_to(lockfair::server::args::ServerArgs::command(), out)?;
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "1"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        println!("{}", page.display());
+    }
+    Ok(())
 }
 
 /// This process's command line, quoted where a shell would need it.

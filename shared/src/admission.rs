@@ -13,7 +13,7 @@ use thiserror::Error;
 use crate::arena::{Arena, ArenaError, MAX_CONTENDERS};
 use crate::placement::format_cpus;
 use crate::proto::{DecodeError, Hello, MAX_DATAGRAM};
-use crate::session::{Plan, SideSpec};
+use crate::session::{ContenderSpec, Plan};
 use crate::sys::scm::Credentials;
 use crate::variant::{SetupError, Variant};
 
@@ -190,8 +190,8 @@ pub fn adopt(hello: &Hello, fds: Vec<OwnedFd>) -> Result<(Arena, Vec<OwnedFd>), 
 }
 
 /// The spec of the side that answers a checked hello.
-pub fn side_spec(hello: &Hello, limits: &Limits, peer_pid: Option<i32>) -> SideSpec {
-    SideSpec {
+pub fn contender_spec(hello: &Hello, limits: &Limits, peer_pid: Option<i32>) -> ContenderSpec {
+    ContenderSpec {
         variant: hello.variant,
         mode: hello.mode,
         spin: hello.spin,

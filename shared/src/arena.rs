@@ -23,9 +23,9 @@ use crate::sys::memfd::{self, CreateError, SealError};
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
 /// Bumped whenever the layout below, or how a variant uses it, changes (2: `spin-futex` sleeps on
-/// its own `parked` word; 3: the handoff locks' words and the grant log): sides of different
-/// versions refuse each other instead of hanging.
-pub const LAYOUT_VERSION: u32 = 3;
+/// its own `parked` word; 3: each slot carries its contender's thread id; 4: the handoff locks'
+/// words and the grant log): sides of different versions refuse each other instead of hanging.
+pub const LAYOUT_VERSION: u32 = 4;
 const PAGE: usize = 4096;
 /// Where the grant log starts: two words per acquisition, in grant order (`--mode free`).
 pub const GRANT_LOG_OFFSET: usize = 3 * PAGE;
@@ -165,10 +165,12 @@ pub struct Slot {
     /// The CPU this contender last ran its turn on (`spin-futex` spins only for a holder that
     /// runs on another CPU).
     pub cpu: AtomicU32,
+    /// The thread this contender runs on, written before it reaches the start line (0: not yet):
+    /// `--kernel-trace` follows the contenders' threads, and the server's run on worker threads.
+    pub tid: AtomicU32,
     /// `fair-futex` / `starvation-futex`: what the unlocker left this queued contender
     /// (futex word; see `variant::wait_queue`).
     pub token: AtomicU32,
-    _token_pad: AtomicU32,
     _pad: [AtomicU64; 6],
 }
 }

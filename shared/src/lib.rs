@@ -1,34 +1,46 @@
 //! lockfair measures how Linux hands a file lock (or a turn) from one process to another.
 //!
-//! A tour, from the bottom up:
-//! - [`sys`]: the thin syscall wrappers, the only `unsafe` code.
-//! - [`arena`]: the sealed memfd both sides map; its header holds the turn, the overlap detector
-//!   and the payload.
-//! - [`order`]: bypass, LWSS and MTTR from the arena's grant log (who got the lock in what order).
-//! - [`proto`] and [`channel`]: versioned, length-checked datagrams over a Unix socket, with the
-//!   arena passed as SCM_RIGHTS.
-//! - [`variant`]: one file per handoff mechanism (file locks, eventfd, futex, pipe), all behind
-//!   one trait.
-//! - [`session`]: the round loop, the measurements and the watchdog, once for every variant.
-//! - [`admission`]: the checks every side that answers a hello makes, word for word the same.
-//! - [`server`] and [`client`]: the two programs' logic; the binaries only parse arguments.
-//! - [`compat`]: `--seed-compat`, the seed blog's own protocol (a bare `CACHEDFILE HELLO`, a
-//!   64-byte memfd, the turn in the file offset), so its unchanged programs can face lockfair.
+//! A tour, from the bottom up (each layer uses only those below it):
+//! 1. [`sys`]: the thin syscall wrappers, the only `unsafe` code; it knows no lockfair type.
+//!    Beside it, helpers with no lockfair knowledge either: [`command`] (another program, with a
+//!    deadline), [`errors`] (one-line error chains), [`text`] (terminal tables and durations),
+//!    [`runtime_dir`] (where sockets live), [`histwire`] (bounded histogram transfer).
+//! 2. [`arena`]: the sealed memfd the contenders map; its header holds the turn, the overlap
+//!    detector and the stop word. [`measure`]: what one contender records. [`order`]: bypass,
+//!    LWSS and MTTR from the arena's grant log (who got the lock in what order). [`placement`]:
+//!    which CPUs. [`locking`]: the four file-lock families. [`procinfo`]: what `/proc` says.
+//! 3. [`variant`]: one file per handoff mechanism (file locks, eventfd, futex, pipe, ticket, …),
+//!    all behind the `Handoff` trait.
+//! 4. [`session`]: the two round loops (turns, free), the start line and the watchdog, once for
+//!    every variant.
+//! 5. [`proto`] and [`channel`]: versioned, length-checked datagrams over a Unix socket, with the
+//!    arena passed as SCM_RIGHTS; [`admission`]: the checks every side that answers a hello
+//!    makes; [`child`]: helper processes of our own, on a socketpair, reaped on drop.
+//! 6. The programs' logic: [`server`]; [`experiment`] (the client's `run`, `compare`, `bench`,
+//!    `probe`); [`peer`] (a helper that locks on request); [`matrix`] (the lock semantics
+//!    experiments); [`compat`] (the blog's own protocol, so its unchanged programs can face
+//!    lockfair); [`ktrace`] (the kernel's account, from tracefs).
+//! 7. [`outcome`]: the result model and its figures, below the code that renders it, [`report`]
+//!    (terminal, Markdown, JSON, `.hgrm`, SVG, HTML).
+//!
+//! The binaries (`lockfair-client`, `lockfair-server`) only parse their arguments and call the
+//! entry points re-exported here.
 #![deny(missing_debug_implementations)]
 
-/// A hash of this library's sources. Both binaries print it (`--build-id`), so tests can refuse
-/// to run against a binary that was linked against other sources.
+/// A hash of this library's sources. Both binaries print it (`--build-id`), so `compare` and
+/// `bench` refuse a `lockfair-server` linked against other sources.
 pub const BUILD_ID: &str = env!("LOCKFAIR_BUILD_ID");
 
 pub mod admission;
 pub mod arena;
 pub mod channel;
 pub mod child;
-pub mod client;
 pub mod command;
 pub mod compat;
 pub mod errors;
+pub mod experiment;
 pub mod histwire;
+pub mod ktrace;
 pub mod locking;
 pub mod matrix;
 pub mod measure;
@@ -45,3 +57,11 @@ pub mod session;
 pub mod sys;
 pub mod text;
 pub mod variant;
+
+pub use arena::Arena;
+pub use experiment::compare::{CompareOptions, compare};
+pub use experiment::{RunError, RunOptions, Shape, run};
+pub use outcome::{CompareReport, RunJson, RunReport};
+pub use placement::Placement;
+pub use server::{ServerConfig, serve};
+pub use variant::{Mode, Variant};

@@ -99,9 +99,9 @@ impl Rusage {
 }
 
 /// One contender's results. In `free` mode `rounds` counts acquisitions, the turn histograms
-/// stay empty and [`SideStats::free`] holds the rest.
+/// stay empty and [`ContenderStats::free`] holds the rest.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SideStats {
+pub struct ContenderStats {
     pub contender: u16,
     pub role: Role,
     /// The CPU this side was pinned to, if any.
@@ -168,10 +168,10 @@ impl Default for FreeStats {
     }
 }
 
-impl SideStats {
+impl ContenderStats {
     /// Empty stats for `contender`.
     pub fn new(contender: usize, cpu: Option<usize>) -> Self {
-        SideStats {
+        ContenderStats {
             contender: contender as u16,
             role: Role::of(contender),
             cpu: cpu.map(|c| c as u16),
@@ -251,7 +251,7 @@ impl Summary {
 
 /// One side as `--json` prints it. Field names are an interface: keep them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SideJson {
+pub struct ContenderStatsJson {
     pub contender: u16,
     pub role: Role,
     pub cpu: Option<u16>,
@@ -282,9 +282,9 @@ pub struct FreeJson {
     pub runs: Summary,
 }
 
-impl From<&SideStats> for SideJson {
-    fn from(s: &SideStats) -> Self {
-        SideJson {
+impl From<&ContenderStats> for ContenderStatsJson {
+    fn from(s: &ContenderStats) -> Self {
+        ContenderStatsJson {
             contender: s.contender,
             role: s.role,
             cpu: s.cpu,

@@ -46,39 +46,72 @@ pub fn proc_locks_for(fd: impl AsFd) -> Vec<ProcLock> {
 /// take the id once and use this: opening and closing a descriptor just to ask would drop the
 /// process's own POSIX locks on the file.
 ///
-/// The snapshot is consistent: two reads in a row that agree (at most a few tries), each read
-/// done in as few `read` calls as the kernel allows (see [`read_proc_locks`]).
+/// The kernel walks its lock list afresh for each read(2) of `/proc/locks`, at most a page each,
+/// resuming by position: while other processes take and drop locks (on any file), lines at the
+/// seams between walks can be skipped or repeated. A file read in one walk is a true snapshot and
+/// is taken at once; a longer one is taken when `AGREEING_READS` reads in a row agree on this
+/// file's lines, line numbers aside.
 pub fn proc_locks_for_id(id: &str) -> Vec<ProcLock> {
-    let mut last = parse_proc_locks(&read_proc_locks(), id);
-    for _ in 0..4 {
-        let now = parse_proc_locks(&read_proc_locks(), id);
-        if now == last {
+    let read = || {
+        let (text, walks) = read_proc_locks();
+        (parse_proc_locks(&text, id), walks)
+    };
+    let (mut answer, walks) = read();
+    if walks <= 1 {
+        return answer;
+    }
+    let mut agreeing = 1;
+    for _ in 1..MOST_READS {
+        let (next, walks) = read();
+        if walks <= 1 {
+            return next;
+        }
+        agreeing = if same_locks(&answer, &next) {
+            agreeing + 1
+        } else {
+            1
+        };
+        answer = next;
+        if agreeing == AGREEING_READS {
             break;
         }
-        last = now;
     }
-    last
+    answer
 }
 
-/// `/proc/locks` read with large `read` calls. The kernel prints it a page at a time and walks
-/// the lock list afresh at every `read`: when the list changes between two reads, lines show
-/// twice or not at all. `read_to_string` begins with a 32-byte probe read, so every snapshot
-/// was stitched from two walks; one large read gets a whole page from one walk.
-fn read_proc_locks() -> String {
+/// `/proc/locks`, and how many walks of the kernel's list it took: one per read(2) that returned
+/// something. Each read asks for far more than a page (`read_to_string` starts with small reads:
+/// many walks, many seams).
+fn read_proc_locks() -> (String, usize) {
     let Ok(mut file) = std::fs::File::open("/proc/locks") else {
-        return String::new();
+        return (String::new(), 0);
     };
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
+    let mut text = Vec::new();
+    let mut walks = 0;
+    let mut chunk = vec![0u8; 1 << 16];
     loop {
-        match std::io::Read::read(&mut file, &mut buf) {
+        match std::io::Read::read(&mut file, &mut chunk) {
             Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                walks += 1;
+                text.extend_from_slice(&chunk[..n]);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    (String::from_utf8_lossy(&text).into_owned(), walks)
+}
+
+/// Reads of `/proc/locks` that must agree before their answer is taken.
+const AGREEING_READS: usize = 5;
+/// Reads after which the last answer is taken, agreed or not (only constant churn gets here).
+const MOST_READS: usize = 100;
+
+/// The same locks, in the same order, whatever line numbers the two reads gave them.
+fn same_locks(a: &[ProcLock], b: &[ProcLock]) -> bool {
+    let unnumbered = |l: &ProcLock| l.line.split_once(": ").map(|(_, rest)| rest.to_string());
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| unnumbered(x) == unnumbered(y))
 }
 
 fn parse_proc_locks(text: &str, id: &str) -> Vec<ProcLock> {

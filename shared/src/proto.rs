@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::measure::SideStats;
+use crate::measure::ContenderStats;
 use crate::placement::Placement;
 use crate::variant::{Mode, Variant};
 
@@ -28,7 +28,7 @@ pub enum Message {
     /// Server → client: the hello checked out, the server's side is starting.
     Ready(Ready),
     /// Server → client: the server's side finished; its measurements.
-    Result(Box<SideStats>),
+    Result(Box<ContenderStats>),
     /// Server → client: a one-line reason the session was refused or failed.
     Error(String),
 }
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_result_round_trips_with_its_histograms() {
-        let mut stats = SideStats::new(0, Some(1));
+        let mut stats = ContenderStats::new(0, Some(1));
         stats.rounds = 3;
         for v in [100, 200, 300] {
             stats.handoff.record(v).unwrap();
@@ -172,7 +172,7 @@ mod tests {
             decode_hello(&encode(&Message::Hello(hello()))).unwrap(),
             hello()
         );
-        let result = encode(&Message::Result(Box::new(SideStats::new(0, None))));
+        let result = encode(&Message::Result(Box::new(ContenderStats::new(0, None))));
         assert_eq!(decode_hello(&result).unwrap_err(), DecodeError::NotHello);
         let mut trailing = encode(&Message::Hello(hello()));
         trailing.push(1);

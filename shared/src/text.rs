@@ -1,6 +1,6 @@
 //! Text helpers with no lockfair type in them: a plain table, rendered aligned for the terminal
 //! or as Markdown (the terminal and `summary.md` show the same rows), and durations a person reads
-//! at a glance. Below everything that prints, so `client::bench` and `report` share them.
+//! at a glance. Below everything that prints, so `experiment::bench` and `report` share them.
 
 /// Rows of cells under a header.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! An instrumented global allocator measures what each decode requests. This test binary holds
 //! a single test so no other thread allocates while it measures.
 
-use lockfair::measure::SideStats;
+use lockfair::measure::ContenderStats;
 use lockfair::placement::Placement;
 use lockfair::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
 use lockfair::variant::{Mode, Variant};
@@ -45,7 +45,7 @@ fn valid_messages() -> Vec<Vec<u8>> {
         cpu: Some(1),
         spin: 0,
     };
-    let mut stats = SideStats::new(0, Some(1));
+    let mut stats = ContenderStats::new(0, Some(1));
     for v in [1u64, 50, 1_000, 123_456, 9_999_999] {
         stats.handoff.record(v).unwrap();
         stats.round_trip.record(v * 2).unwrap();

@@ -1,12 +1,13 @@
 //! `--seed-compat`: the seed blog's protocol against lockfair, in both directions, with our own
-//! Python stand-ins for the blog's two programs (`client/tests/blog/`, written from the blog's
-//! description, not its code); and the compat path's strict checks.
+//! Python stand-ins for the blog's two programs (`client/tests/blog/`, lockfair's own code that
+//! runs the blog's protocol to the letter); and the compat path's strict checks.
 //!
-//! Whoops and overlap counts depend on scheduling: they are printed and parsed, never asserted.
-//! What is asserted is what the protocol fixes: every side completes its iterations, whoops and
-//! turns add up to them, lockfair's reader reads no wrong line, nothing hangs.
+//! What the protocol fixes is asserted: each side ends after exactly its turns (100 lines written,
+//! 100 read), whoops and turns add up to the iterations, both sides print their lines, a wrong read
+//! is always also an overlap, nothing hangs, and a side whose peer is gone stops and says why.
+//! Whoops, overlap and wrong-read counts depend on scheduling: they are parsed, never pinned.
 
-use std::io::{IoSlice, Read};
+use std::io::{BufRead, BufReader, IoSlice, Read};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -21,10 +22,13 @@ use nix::sys::socket::{
 };
 
 use crate::garbage::{exchange, raw_client};
-use crate::util::{Server, TestDir, client, run_json, server_bin, wait_exit};
+use crate::util::{Server, TestDir, client, client_bin, run_json, server_bin, wait_exit};
 
 const HELLO: &[u8] = b"CACHEDFILE HELLO";
 const LIMIT: Duration = Duration::from_secs(20);
+/// For a whole run of 100 turns: each may wait for a scheduler slice on a loaded machine. The
+/// runs themselves get a limit of 60 s (`--max-seconds`, `--seed-max-seconds`).
+const RUN_LIMIT: Duration = Duration::from_secs(90);
 
 /// True if python3 (with `os.memfd_create`, Python 3.8+) can run the blog stand-ins.
 fn python3_available(test: &str) -> bool {
@@ -166,23 +170,48 @@ fn error_text(m: Message) -> String {
     }
 }
 
-/// The five lines a compat session prints, checked for what the protocol fixes; returns the
-/// blog line's whoops and the verdict line.
-fn assert_compat_block(server: &Server, iterations: u64) -> (u64, String) {
+/// One compat session's block on the server's stdout.
+#[derive(Debug)]
+struct Block {
+    /// `Ending connection, whoops = W`, or the session's stop line.
+    ending: String,
+    turns: u64,
+    whoops: u64,
+    verdict: String,
+}
+
+/// Reads the five lines of the next compat session's block and checks what the protocol fixes:
+/// `target` turns were to be taken, the counts line agrees with the blog line, every iteration
+/// was a turn or a whoop.
+fn compat_block(server: &Server, target: u64) -> Block {
     let header = server.wait_for_line("compat session", LIMIT);
-    assert!(header.contains("64-byte sealed memfd"), "{header}");
-    let next = || server.next_line(Duration::from_secs(5)).expect("a line");
-    let blog = next();
-    assert!(blog.starts_with("Ending connection, whoops = "), "{blog}");
-    let whoops = number_after(&blog, "whoops = ");
-    let counts = next();
-    assert_eq!(number_after(&counts, "iterations:"), iterations, "{counts}");
-    assert_eq!(number_after(&counts, "whoops:"), whoops, "{counts}");
-    assert_eq!(
-        number_after(&counts, "lines written:") + whoops,
-        iterations,
-        "every iteration is a line or a whoop: {counts}"
+    assert!(
+        header.contains("-byte sealed memfd; played the blog's server"),
+        "{header}"
     );
+    let next = || server.next_line(Duration::from_secs(5)).expect("a line");
+    let ending = next();
+    let counts = next();
+    assert!(counts.starts_with("lines written: "), "{counts}");
+    let turns = number_after(&counts, "lines written:");
+    let whoops = number_after(&counts, "whoops:");
+    assert_eq!(number_after(&counts, " of "), target, "{counts}");
+    assert_eq!(
+        number_after(&counts, "("),
+        turns + whoops,
+        "every iteration is a turn or a whoop: {counts}"
+    );
+    if ending.starts_with("Ending connection, whoops = ") {
+        assert_eq!(number_after(&ending, "whoops = "), whoops, "{ending}");
+        assert_eq!(turns, target, "{counts}");
+    } else {
+        assert!(
+            ending.contains(&format!(
+                "stopped after {turns} of {target} turns, {whoops} whoops: "
+            )),
+            "{ending}"
+        );
+    }
     let overlaps = next();
     assert!(
         overlaps.starts_with("overlaps seen: ")
@@ -191,51 +220,99 @@ fn assert_compat_block(server: &Server, iterations: u64) -> (u64, String) {
     );
     let verdict = next();
     assert!(verdict.starts_with("verdict: "), "{verdict}");
-    (whoops, verdict)
+    Block {
+        ending,
+        turns,
+        whoops,
+        verdict,
+    }
 }
 
-#[test]
-fn a_blog_style_client_completes_against_lockfair_server_seed_compat() {
-    if !python3_available("a_blog_style_client_completes_against_lockfair_server_seed_compat") {
-        return;
-    }
-    let server = Server::start_with(&["--seed-compat"]);
-    let out = output_within(
-        Command::new("python3")
-            .arg(blog_script("blog_client.py"))
-            .arg(&server.socket),
-        LIMIT,
-    );
-    let stdout = text(&out.stdout);
+/// What `lockfair-client run --variant seed --seed-compat` printed, checked line by line.
+#[derive(Debug)]
+struct ReaderRun {
+    /// `total whoops W`, or the stop line.
+    ending: String,
+    turns: u64,
+    whoops: u64,
+    wrong_reads: u64,
+}
+
+fn reader_run(stdout: &str, target: u64) -> ReaderRun {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 5, "{stdout}");
     assert!(
-        out.status.success(),
-        "blog_client.py failed: {}",
-        text(&out.stderr)
-    );
-    assert!(
-        stdout.contains("Ending connection, whoops = ") && stdout.contains("wrong reads = "),
+        lines[0].starts_with("sent \"CACHEDFILE HELLO\" and a 64-byte sealed memfd to "),
         "{stdout}"
     );
-    assert_compat_block(&server, 100);
+    let counts = lines[2];
+    assert!(counts.starts_with("lines read: "), "{stdout}");
+    let run = ReaderRun {
+        ending: lines[1].to_string(),
+        turns: number_after(counts, "lines read:"),
+        whoops: number_after(counts, "whoops:"),
+        wrong_reads: number_after(counts, "wrong reads:"),
+    };
+    assert_eq!(number_after(counts, " of "), target, "{stdout}");
+    assert_eq!(
+        number_after(counts, "("),
+        run.turns + run.whoops,
+        "{stdout}"
+    );
+    // The wrong reads are named on a line of their own, only when there are some.
+    let rest = &lines[3..];
+    let named = usize::from(run.wrong_reads > 0);
+    assert_eq!(rest.len(), 2 + named, "{stdout}");
+    if named == 1 {
+        assert!(rest[0].starts_with("wrong reads: turn "), "{stdout}");
+    }
+    assert!(rest[named].starts_with("overlaps seen: "), "{stdout}");
+    assert!(rest[named + 1].starts_with("verdict: "), "{stdout}");
+    let overlaps = number_after(rest[named], "overlaps seen:");
+    // A wrong read is the writer writing inside the reader's section, after the reader put the
+    // offset at 0: the reader sees the offset moved, so each one is an overlap too.
+    assert!(run.wrong_reads <= overlaps, "{stdout}");
+    run
 }
 
-#[test]
-fn lockfair_client_seed_compat_completes_against_a_blog_style_server() {
-    if !python3_available("lockfair_client_seed_compat_completes_against_a_blog_style_server") {
-        return;
+/// A child's stdout, line by line, with a timeout.
+struct LinesOf(std::sync::mpsc::Receiver<String>);
+
+impl LinesOf {
+    fn new(child: &mut Child) -> LinesOf {
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LinesOf(rx)
     }
-    let dir = TestDir::new("blog");
+
+    fn next(&self, timeout: Duration) -> String {
+        self.0
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("no line within {timeout:?}"))
+    }
+}
+
+/// Starts `blog_server.py` on a private path (`turns` per connection) and waits until it is bound.
+fn blog_server(dir: &TestDir, turns: u64) -> (Reaped, PathBuf) {
     let socket = dir.path().join("test_socket");
     let blog = Reaped(
         Command::new("python3")
             .arg(blog_script("blog_server.py"))
             .arg(&socket)
+            .arg(turns.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start blog_server.py"),
     );
-    let give_up = Instant::now() + Duration::from_secs(10);
+    let give_up = Instant::now() + LIMIT;
     while !socket.exists() {
         assert!(
             Instant::now() < give_up,
@@ -244,48 +321,241 @@ fn lockfair_client_seed_compat_completes_against_a_blog_style_server() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let path = socket.to_str().unwrap();
-    let out = client(
-        &[
-            "run",
-            "--variant",
-            "seed",
-            "--seed-compat",
-            "--socket",
-            path,
-        ],
-        LIMIT,
-    );
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "lockfair-client failed: {}",
-        text(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
-    assert!(lines[0].starts_with("sent \"CACHEDFILE HELLO\" and a 64-byte sealed memfd to "));
-    assert_eq!(number_after(lines[1], "iterations:"), 100, "{stdout}");
-    assert_eq!(
-        number_after(lines[1], "lines read:") + number_after(lines[1], "whoops:"),
-        100,
-        "{stdout}"
-    );
-    assert_eq!(number_after(lines[1], "wrong reads:"), 0, "{stdout}");
-    assert!(lines[2].starts_with("overlaps seen: "), "{stdout}");
-    assert!(lines[3].starts_with("verdict: "), "{stdout}");
+    (blog, socket)
+}
 
-    let blog_out = finish_within(blog, LIMIT, "blog_server.py");
-    let blog_stdout = text(&blog_out.stdout);
-    assert!(
-        blog_out.status.success(),
-        "blog_server.py failed: {}",
-        text(&blog_out.stderr)
+/// Waits until process `pid` holds a memfd the writer has written into: the run is under way.
+fn wait_until_written(pid: u32) {
+    let give_up = Instant::now() + LIMIT;
+    loop {
+        let written = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                std::fs::read_link(e.path())
+                    .is_ok_and(|t| t.to_string_lossy().starts_with("/memfd:"))
+            })
+            .any(|e| {
+                // Our own open file description of it: reading it moves nobody's offset.
+                let mut first = [0u8; 1];
+                std::fs::File::open(e.path())
+                    .and_then(|mut f| f.read(&mut first))
+                    .is_ok_and(|n| n == 1 && first[0].is_ascii_digit())
+            });
+        if written {
+            return;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "pid {pid}: no line written within {LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn lockfair_server_serves_blog_style_clients_one_after_another() {
+    if !python3_available("lockfair_server_serves_blog_style_clients_one_after_another") {
+        return;
+    }
+    let server = Server::start_with(&["--seed-compat", "--seed-max-seconds", "60"]);
+    for run in 0..3 {
+        let out = output_within(
+            Command::new("python3")
+                .arg(blog_script("blog_client.py"))
+                .arg(&server.socket),
+            RUN_LIMIT,
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "run {run}: blog_client.py failed: {stderr}"
+        );
+        // Its one line, and on stderr only the texts it read that were not its n.
+        assert!(
+            stdout.starts_with("total whoops ") && stdout.lines().count() == 1,
+            "run {run}: {stdout}"
+        );
+        assert!(
+            stderr.lines().all(|l| l.starts_with("turn ")),
+            "run {run}: {stderr}"
+        );
+        let block = compat_block(&server, 100);
+        assert!(
+            block.ending.starts_with("Ending connection, whoops = "),
+            "run {run}: {block:?}"
+        );
+        assert_eq!(block.turns, 100, "run {run}: exactly 100 lines written");
+    }
+}
+
+#[test]
+fn one_blog_style_server_serves_lockfair_client_again_and_again() {
+    if !python3_available("one_blog_style_server_serves_lockfair_client_again_and_again") {
+        return;
+    }
+    let dir = TestDir::new("blog");
+    let (mut blog, socket) = blog_server(&dir, 100);
+    let blog_lines = LinesOf::new(&mut blog.0);
+    let path = socket.to_str().unwrap();
+    for run in 0..3 {
+        let out = client(
+            &[
+                "run",
+                "--variant",
+                "seed",
+                "--seed-compat",
+                "--socket",
+                path,
+                "--max-seconds",
+                "60",
+            ],
+            RUN_LIMIT,
+        );
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "run {run}: lockfair-client failed: {}\n{stdout}",
+            text(&out.stderr)
+        );
+        let r = reader_run(&stdout, 100);
+        assert_eq!(r.turns, 100, "run {run}: exactly 100 lines read: {stdout}");
+        assert_eq!(r.ending, format!("total whoops {}", r.whoops), "run {run}");
+        // The blog-style server ends its own 100 turns and goes back to waiting.
+        let ending = blog_lines.next(RUN_LIMIT);
+        assert!(
+            ending.starts_with("Ending connection, whoops = "),
+            "run {run}: {ending}"
+        );
+    }
+}
+
+#[test]
+fn lockfair_server_stops_a_session_whose_blog_style_client_was_killed_and_says_why() {
+    if !python3_available(
+        "lockfair_server_stops_a_session_whose_blog_style_client_was_killed_and_says_why",
+    ) {
+        return;
+    }
+    // Turns enough to still be running when the kill lands; a limit far beyond the wait below,
+    // so only the client's exit can end the session in time.
+    let server = Server::start_with(&[
+        "--seed-compat",
+        "--seed-iterations",
+        "1000000",
+        "--seed-max-seconds",
+        "300",
+    ]);
+    let mut blog = Reaped(
+        Command::new("python3")
+            .arg(blog_script("blog_client.py"))
+            .arg(&server.socket)
+            .arg("1000000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start blog_client.py"),
     );
+    let pid = blog.0.id();
+    wait_until_written(pid);
+    blog.0.kill().unwrap();
+    blog.0.wait().unwrap();
+    let block = compat_block(&server, 1_000_000);
     assert!(
-        blog_stdout.contains("Ending connection, whoops = "),
-        "{blog_stdout}"
+        block
+            .ending
+            .ends_with(&format!("the client (pid {pid}, python3) exited mid-run")),
+        "{block:?}"
     );
+    assert!(block.turns >= 1 && block.turns < 1_000_000, "{block:?}");
+}
+
+#[test]
+fn lockfair_client_stops_when_its_blog_style_server_is_killed_and_says_why() {
+    if !python3_available("lockfair_client_stops_when_its_blog_style_server_is_killed_and_says_why")
+    {
+        return;
+    }
+    let dir = TestDir::new("blog");
+    let (mut blog, socket) = blog_server(&dir, 1_000_000);
+    let pid = blog.0.id();
+    // A limit far beyond the wait below: only the server's exit can end the run in time.
+    let reader = Reaped(
+        Command::new(client_bin())
+            .args([
+                "run",
+                "--variant",
+                "seed",
+                "--seed-compat",
+                "--seed-iterations",
+                "1000000",
+            ])
+            .args(["--max-seconds", "300", "--socket", socket.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lockfair-client"),
+    );
+    wait_until_written(pid);
+    blog.0.kill().unwrap();
+    blog.0.wait().unwrap();
+    let out = finish_within(reader, LIMIT, "lockfair-client");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let why = format!("the server (pid {pid}, python3) exited mid-run");
+    let r = reader_run(&stdout, 1_000_000);
+    assert!(r.turns < 1_000_000, "{stdout}");
+    let stop = format!(
+        "stopped after {} of 1000000 turns, {} whoops: {why}",
+        r.turns, r.whoops
+    );
+    assert_eq!(r.ending, stop, "{stdout}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!("lockfair-client: {stop}"),
+        "one clear line"
+    );
+}
+
+#[test]
+fn lockfair_client_gives_up_on_a_server_that_never_plays_at_its_time_limit() {
+    // A bound socket nobody reads: the hello is queued, and no line is ever written.
+    let dir = TestDir::new("mute");
+    let path = dir.path().join("test_socket");
+    let mute = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    nix::sys::socket::bind(mute.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+    for _ in 0..2 {
+        let out = client(
+            &[
+                "run",
+                "--variant",
+                "seed",
+                "--seed-compat",
+                "--max-seconds",
+                "0.5",
+                "--socket",
+                path.to_str().unwrap(),
+            ],
+            LIMIT,
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        let r = reader_run(&stdout, 100);
+        assert_eq!(r.turns, 0, "{stdout}");
+        let stop = format!(
+            "stopped after 0 of 100 turns, {} whoops: its 0.5 s time limit (--max-seconds) passed",
+            r.whoops
+        );
+        assert_eq!(r.ending, stop);
+        assert_eq!(stderr.trim_end(), format!("lockfair-client: {stop}"));
+    }
 }
 
 #[test]
@@ -314,7 +584,8 @@ fn without_seed_compat_a_bare_blog_hello_is_not_served() {
 
 #[test]
 fn seed_compat_refuses_wrong_descriptors_closes_them_and_plays_a_good_one() {
-    let server = Server::start_with(&["--seed-compat", "--seed-iterations", "100"]);
+    // A short session limit: the good descriptor below meets no reader.
+    let server = Server::start_with(&["--seed-compat", "--seed-max-seconds", "1"]);
     // lockfair's own protocol is untouched by the flag.
     let report = run_json(&server, &["--variant", "seed", "--rounds", "100"]);
     assert_eq!(report["client"]["rounds"], 100);
@@ -344,11 +615,19 @@ fn seed_compat_refuses_wrong_descriptors_closes_them_and_plays_a_good_one() {
     assert_fds_return_to(&server, baseline);
 
     // A good one, sent as the blog's client sends it. This process neither locks nor moves the
-    // offset, so the server writes line 0 and whoops for the other 99 iterations; and it keeps
-    // its own descriptor open, so kcmp finds it.
+    // offset, so the server writes line 0 and then whoops until its limit, and says so; and this
+    // process keeps its own descriptor open, so kcmp finds it.
     send_unbound(&server.socket, HELLO, &[good.as_raw_fd()]);
-    let (whoops, verdict) = assert_compat_block(&server, 100);
-    assert_eq!(whoops, 99);
+    let block = compat_block(&server, 100);
+    assert_eq!(block.turns, 1, "{block:?}");
+    assert!(
+        block.ending.ends_with(&format!(
+            "stopped after 1 of 100 turns, {} whoops: its 1 s time limit (--seed-max-seconds) passed",
+            block.whoops
+        )),
+        "{block:?}"
+    );
+    let verdict = block.verdict;
     let me = std::process::id() as i32;
     let dup = good.try_clone().unwrap();
     if lockfair::sys::kcmp::same_file(me, good.as_raw_fd(), me, dup.as_raw_fd()).is_ok() {
@@ -398,6 +677,12 @@ fn seed_compat_flags_are_checked_as_usage() {
     );
     let out = output_within(
         Command::new(server_bin()).args(["--seed-iterations", "5"]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--seed-compat"));
+    let out = output_within(
+        Command::new(server_bin()).args(["--seed-max-seconds", "5"]),
         LIMIT,
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::util::{Server, client, client_bin, run_json, run_within, wait_exit};
+use crate::util::{HANG, Server, client, client_bin, run_json, run_within, wait_exit};
 
 /// Processes whose environment carries `tag` (helper contenders inherit the client's).
 fn tagged(tag: &str) -> Vec<u32> {
@@ -21,6 +21,16 @@ fn tagged(tag: &str) -> Vec<u32> {
                 .unwrap_or(false)
         })
         .collect()
+}
+
+/// How many times process `pid` has gone to sleep (0 once it is gone).
+fn voluntary_switches(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn run_tagged(server: &Server, tag: &str, args: &[&str]) -> serde_json::Value {
@@ -58,7 +68,7 @@ fn fair_handoffs_never_whoop_for_any_number_of_contenders() {
                     "--rounds",
                     "200",
                     "--max-seconds",
-                    "30",
+                    "60",
                 ],
             );
             assert_eq!(r["contender_count"], n, "{what}");
@@ -185,24 +195,25 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
         .spawn()
         .unwrap();
     let client_pid = child.id();
-    // Wait for the helpers to be running.
-    let give_up = Instant::now() + Duration::from_secs(10);
+    // Wait for the helpers to be taking turns, past the start line: every eventfd turn puts a
+    // contender to sleep and wakes it, where waiting at the start line is one sleep.
+    let give_up = Instant::now() + HANG;
     let victim = loop {
         let helpers: Vec<u32> = tagged(&tag)
             .into_iter()
             .filter(|&p| p != client_pid)
             .collect();
-        if helpers.len() == 2 {
+        if helpers.len() == 2 && voluntary_switches(helpers[0]) > 1_000 {
             break helpers[0];
         }
         assert!(
             Instant::now() < give_up,
-            "the helper contenders did not start"
+            "the helper contenders did not start taking turns"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
     kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("the run ends");
+    let status = wait_exit(&mut child, HANG).expect("the run ends");
     assert!(!status.success());
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
@@ -210,7 +221,7 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
         err.contains(&format!("pid {victim}")) && err.contains("exited mid-run"),
         "{err}"
     );
-    let give_up = Instant::now() + Duration::from_secs(5);
+    let give_up = Instant::now() + HANG;
     while !tagged(&tag).is_empty() {
         assert!(
             Instant::now() < give_up,
@@ -221,7 +232,7 @@ fn a_helper_contender_killed_mid_run_ends_the_run_and_nothing_is_left() {
     }
     // The server's session ends too (it sees the stop flag, or the client's death), and it
     // serves the next client.
-    let line = server.wait_for_outcome("eventfd", Duration::from_secs(10));
+    let line = server.wait_for_outcome("eventfd", HANG);
     assert!(
         line.contains("failed") || line.contains("peer_aborted"),
         "{line}"
@@ -246,7 +257,7 @@ fn unsupported_combinations_are_refused_with_the_reason() {
             "--contenders",
             "3",
         ],
-        Duration::from_secs(20),
+        HANG,
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("seed supports exactly 2 contenders"));
@@ -260,7 +271,7 @@ fn unsupported_combinations_are_refused_with_the_reason() {
             "--mode",
             "free",
         ],
-        Duration::from_secs(20),
+        HANG,
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("use --mode turns"));

@@ -3,7 +3,6 @@
 
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Duration;
 
 use lockfair::arena::Arena;
 use lockfair::placement::Placement;
@@ -14,7 +13,7 @@ use nix::sys::socket::{
     sendmsg, socket,
 };
 
-use crate::util::{Server, run_json};
+use crate::util::{HANG, Server, run_json};
 
 /// A bound, connected datagram socket, like a client's.
 pub fn raw_client(server: &Server) -> OwnedFd {
@@ -46,8 +45,8 @@ pub fn exchange(sock: &OwnedFd, bytes: &[u8], fds: &[i32]) -> Message {
     )
     .unwrap();
     assert!(
-        lockfair::channel::wait_readable(sock, Duration::from_secs(5)).unwrap(),
-        "no reply within 5 s"
+        lockfair::channel::wait_readable(sock, HANG).unwrap(),
+        "no reply within {HANG:?}"
     );
     let mut buf = vec![0u8; proto::MAX_DATAGRAM];
     let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();

@@ -5,14 +5,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lockfair::arena::{ARENA_SIZE, Arena};
-use lockfair::measure::SideStats;
+use lockfair::measure::ContenderStats;
 use lockfair::proto::{self, Message, Ready};
 use lockfair::variant::Variant;
 use memfd::{FileSeal, MemfdOptions};
 use nix::sys::signal::Signal;
 
 use crate::garbage::{exchange, hello, raw_client};
-use crate::util::{Server, client, client_bin, run_json, run_within, wait_exit};
+use crate::util::{HANG, Server, client, client_bin, run_json, run_within, wait_exit};
 
 /// Resident memory of `pid`, in KiB.
 fn rss_kib(pid: i32) -> u64 {
@@ -121,7 +121,7 @@ fn malformed(i: usize) -> Case {
             let other = match i % 3 {
                 0 => Message::Ready(Ready { cpu: None }),
                 1 => Message::Error("x".into()),
-                _ => Message::Result(Box::new(SideStats::new(0, None))),
+                _ => Message::Result(Box::new(ContenderStats::new(0, None))),
             };
             (proto::encode(&other), vec![], "expected a hello")
         }
@@ -210,7 +210,9 @@ fn sixty_four_concurrent_sessions_complete_with_correct_counts() {
 
 #[test]
 fn a_stuck_peer_never_blocks_other_sessions() {
-    let server = Server::start();
+    // The stuck client may be stopped before it reaches the start line: the session must then
+    // wait there until it dies, not give up first.
+    let server = Server::start_with(&["--peer-timeout", "600"]);
     let socket = server.socket.to_str().unwrap().to_string();
     let mut stuck = Command::new(client_bin())
         .args([
@@ -222,12 +224,12 @@ fn a_stuck_peer_never_blocks_other_sessions() {
             "--rounds",
             "1000000000",
         ])
-        .args(["--max-seconds", "30"])
+        .args(["--max-seconds", "600"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    server.wait_for_line("started", Duration::from_secs(10));
+    server.wait_for_line("started", HANG);
     let pid = nix::unistd::Pid::from_raw(stuck.id() as i32);
     nix::sys::signal::kill(pid, Signal::SIGSTOP).unwrap();
     // Its session now waits for a peer that will not move; everyone else carries on.
@@ -237,7 +239,7 @@ fn a_stuck_peer_never_blocks_other_sessions() {
     }
     let _ = stuck.kill();
     let _ = stuck.wait();
-    let line = server.wait_for_line("exited mid-run", Duration::from_secs(5));
+    let line = server.wait_for_line("exited mid-run", HANG);
     assert!(line.contains("ofd"), "{line}");
 }
 
@@ -257,7 +259,7 @@ fn sessions_beyond_the_limit_are_told_the_server_is_busy() {
                     "--placement",
                     "same-cpu",
                 ])
-                .args(["--rounds", "1000000", "--max-seconds", "30"])
+                .args(["--rounds", "1000000", "--max-seconds", "600"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -266,12 +268,9 @@ fn sessions_beyond_the_limit_are_told_the_server_is_busy() {
         .collect();
     // Both long sessions hold their slots once the server has started them; then a third is
     // refused.
-    server.wait_for_line("started", Duration::from_secs(10));
-    server.wait_for_line("started", Duration::from_secs(10));
-    let out = client(
-        &["run", "--socket", &socket, "--variant", "futex"],
-        Duration::from_secs(20),
-    );
+    server.wait_for_line("started", HANG);
+    server.wait_for_line("started", HANG);
+    let out = client(&["run", "--socket", &socket, "--variant", "futex"], HANG);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -292,7 +291,7 @@ fn a_live_server_is_never_displaced_and_a_stale_socket_is() {
         Command::new(crate::util::server_bin())
             .arg("--socket")
             .arg(&path),
-        Duration::from_secs(10),
+        HANG,
     );
     assert!(!second.status.success());
     let err = String::from_utf8_lossy(&second.stderr);
@@ -307,7 +306,7 @@ fn a_live_server_is_never_displaced_and_a_stale_socket_is() {
     run_json(&first, &["--variant", "futex", "--rounds", "10"]);
 
     // A crash leaves the socket file behind: the next server finds it stale and replaces it.
-    assert!(first.stop_with(Signal::SIGKILL, Duration::from_secs(5)));
+    assert!(first.stop_with(Signal::SIGKILL, HANG));
     assert!(path.exists(), "SIGKILL leaves the socket file");
     let mut third = Command::new(crate::util::server_bin())
         .arg("--socket")
@@ -315,19 +314,22 @@ fn a_live_server_is_never_displaced_and_a_stale_socket_is() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(third.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), format!("listening on {}", path.display()));
+    let lines = crate::util::forward_lines(third.stdout.take().unwrap());
+    let line = lines.recv_timeout(HANG);
+    if line.is_err() {
+        let _ = third.kill();
+        let _ = third.wait();
+    }
+    assert_eq!(
+        line.as_deref(),
+        Ok(format!("listening on {}", path.display()).as_str())
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(third.id() as i32),
         Signal::SIGTERM,
     )
     .unwrap();
-    let status = wait_exit(&mut third, Duration::from_secs(5)).expect("SIGTERM stops it");
+    let status = wait_exit(&mut third, HANG).expect("SIGTERM stops it");
     assert!(status.success());
     assert!(!path.exists(), "SIGTERM removes the socket file");
     assert!(
@@ -410,7 +412,7 @@ fn sigint_and_sigterm_remove_the_socket() {
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
         let mut server = Server::start();
         let path = server.socket.clone();
-        assert!(server.stop_with(signal, Duration::from_secs(5)), "{signal}");
+        assert!(server.stop_with(signal, HANG), "{signal}");
         assert!(!path.exists(), "{signal} left {}", path.display());
     }
 }
@@ -443,7 +445,7 @@ fn another_uid_is_refused_unless_allowed() {
             None,
         )
         .unwrap();
-        assert!(lockfair::channel::wait_readable(&sock, Duration::from_secs(5)).unwrap());
+        assert!(lockfair::channel::wait_readable(&sock, HANG).unwrap());
         let mut buf = vec![0u8; proto::MAX_DATAGRAM];
         let n = nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
         proto::decode(&buf[..n]).unwrap()
@@ -459,7 +461,7 @@ fn another_uid_is_refused_unless_allowed() {
     let allowing = Server::start_with(&["--allow-uid", "65534", "--peer-timeout", "1"]);
     assert!(matches!(send_as_nobody(&allowing), Message::Ready(_)));
     // Nobody plays the client's side: the session gives up at the start line.
-    let line = allowing.wait_for_line("failed", Duration::from_secs(5));
+    let line = allowing.wait_for_line("failed", HANG);
     assert!(line.contains("start line"), "{line}");
 }
 
@@ -552,7 +554,7 @@ fn a_peer_scribbling_over_the_arena_can_neither_hang_nor_crash_a_session() {
     }
     // Every session ends within its bound, and the server lives on.
     let mut ended: Vec<String> = Vec::new();
-    let give_up = Instant::now() + Duration::from_secs(15);
+    let give_up = Instant::now() + HANG;
     while ended.len() < sessions.len() {
         let left = give_up.saturating_duration_since(Instant::now());
         match server.next_line(left) {

@@ -1,15 +1,20 @@
 //! Integration tests: they start the real `lockfair-server` and `lockfair-client` binaries.
 //! One test binary, one module per feature.
 
+mod baseline;
+mod binaries;
 mod compare;
 mod compat;
 mod contenders;
 mod garbage;
 mod handoff_locks;
 mod hostile;
+mod ktrace;
 mod liveness;
+mod manpages;
 mod matrix;
 mod probe;
+mod report_html;
 mod run;
 mod util;
 mod variants;

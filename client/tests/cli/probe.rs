@@ -1,12 +1,10 @@
 //! `lockfair-client probe`: the kernel's own answers, no timing involved.
 
-use std::time::Duration;
-
-use crate::util::client;
+use crate::util::{HANG, client};
 
 #[test]
 fn the_passed_descriptor_shares_one_lock_owner_and_a_reopened_one_does_not() {
-    let out = client(&["probe", "--json"], Duration::from_secs(30));
+    let out = client(&["probe", "--json"], HANG);
     assert!(
         out.status.success(),
         "{}",
@@ -53,7 +51,7 @@ fn the_passed_descriptor_shares_one_lock_owner_and_a_reopened_one_does_not() {
 
 #[test]
 fn the_text_report_prints_the_proc_locks_lines() {
-    let out = client(&["probe"], Duration::from_secs(30));
+    let out = client(&["probe"], HANG);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("OFDLCK ADVISORY"), "{text}");

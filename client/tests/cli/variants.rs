@@ -1,8 +1,8 @@
 //! Every variant on every placement this machine has: the behaviour each must show.
 
-use std::time::Duration;
-
-use crate::util::{Server, assert_side_consistent, client_bin, placements, run_json, run_within};
+use crate::util::{
+    HANG, Server, assert_side_consistent, client_bin, placements, run_json, run_within,
+};
 use std::process::Command;
 
 fn check_exclusion(report: &serde_json::Value, what: &str) {
@@ -55,7 +55,9 @@ fn file_locks_exclude_on_every_placement() {
     for placement in placements() {
         for variant in ["ofd", "posix", "lockf", "flock"] {
             let what = format!("{variant} {placement}");
-            // On one CPU every turn costs a scheduler tick: keep it short.
+            // A waiting side barges back in thousands of times per turn, and on a loaded machine
+            // a turn can take tens of milliseconds: few rounds, and run_json's generous deadline,
+            // so every turn is taken however loaded the machine is.
             let r = run_json(
                 &server,
                 &[
@@ -64,16 +66,18 @@ fn file_locks_exclude_on_every_placement() {
                     "--placement",
                     placement,
                     "--rounds",
-                    "300",
-                    "--max-seconds",
-                    "2",
+                    "100",
                 ],
             );
+            // Whoops are this variant's finding and their number is the scheduler's; what is
+            // asserted is that they are counted consistently (check_exclusion: a completed side's
+            // whoops all belong to its turns, one value per turn).
             check_exclusion(&r, &what);
-            let whoops =
-                r["server"]["whoops"].as_u64().unwrap() + r["client"]["whoops"].as_u64().unwrap();
-            // Whoops are reported, not asserted; the field must be there.
-            let _ = whoops;
+            for side in ["server", "client"] {
+                let s = &r[side];
+                assert_eq!(s["rounds"], 100, "{what} {side}: every turn taken");
+                assert_eq!(s["end"], "completed", "{what} {side}");
+            }
         }
     }
 }
@@ -160,12 +164,7 @@ fn placements_pin_where_they_say() {
 
 #[test]
 fn an_impossible_placement_is_refused_not_faked() {
-    if lockfair::command::output_within(
-        Command::new("taskset").arg("--version"),
-        Duration::from_secs(10),
-    )
-    .is_err()
-    {
+    if lockfair::command::output_within(Command::new("taskset").arg("--version"), HANG).is_err() {
         eprintln!("skipped: taskset is not installed");
         return;
     }
@@ -184,7 +183,7 @@ fn an_impossible_placement_is_refused_not_faked() {
                 "--placement",
                 "split",
             ]),
-        Duration::from_secs(30),
+        HANG,
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

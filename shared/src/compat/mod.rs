@@ -1,32 +1,69 @@
 //! `--seed-compat`: the blog's own two programs, unchanged, on one side and lockfair on the other.
 //!
 //! The seed experiment was published as two small programs. Their code is not part of lockfair;
-//! this module follows the protocol as the blog describes it:
+//! this module follows the protocol they run:
 //!
 //! - The channel is a Unix **datagram** socket; the server binds it (the blog uses
-//!   `/tmp/test_socket`, [`BLOG_SOCKET`]).
-//! - The client (the *reader*) creates a memfd (`MFD_CLOEXEC | MFD_ALLOW_SEALING`), makes it
-//!   64 bytes ([`BLOG_FILE_SIZE`]), seals it with `F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL`, and
-//!   sends **one datagram** to the server's path: the bare 16 bytes `CACHEDFILE HELLO`
-//!   ([`BLOG_HELLO`], no terminator) with the memfd as `SCM_RIGHTS`. It does not bind, so no reply
-//!   can reach it, and none is sent.
-//! - Both then loop a fixed number of iterations ([`DEFAULT_ITERATIONS`], the blog's 100), whoops
-//!   included, so neither can wait forever for the other. Each iteration: `F_OFD_SETLKW` write
-//!   lock on the whole file through the descriptor it has; read the file offset
-//!   (`lseek(fd, 0, SEEK_CUR)`); if it is this side's turn, do the turn, else count a **whoop**;
-//!   unlock.
-//! - The turn lives in the shared file offset. The server (the *writer*) has its turn when the
-//!   offset is 0: it `write`s the next line, which moves the offset past it. The client has its
-//!   turn when the offset is not 0: it `pread`s that many bytes from offset 0, checks they are
-//!   the next line it expects (a **wrong read** otherwise), and `lseek`s back to 0.
-//! - A line is the decimal count of lines written before it and a newline: `0\n`, `1\n`, …
-//! - At the end the server prints `Ending connection, whoops = N`.
+//!   `/tmp/test_socket`, [`BLOG_SOCKET`]). The server receives at most 20 bytes and at most one
+//!   descriptor per datagram.
+//! - The client (the *reader*) creates a memfd with `MFD_ALLOW_SEALING`, `ftruncate`s it to 64
+//!   bytes ([`BLOG_FILE_SIZE`]), seeks to 0, seals it with `F_SEAL_GROW | F_SEAL_SHRINK |
+//!   F_SEAL_SEAL`, `connect`s an unbound datagram socket to the server's path and sends **one
+//!   datagram**: the bare 16 bytes `CACHEDFILE HELLO` ([`BLOG_HELLO`], no terminator) with the
+//!   memfd as `SCM_RIGHTS`. No reply can reach it, and none is sent.
+//! - Each side then counts **turns** ([`turns`]): it keeps `n` from 0 and loops while `n < 100`
+//!   ([`DEFAULT_TURNS`]). An iteration: `F_OFD_SETLKW` write lock on the whole file through the
+//!   descriptor it has; `pos = lseek(fd, 0, SEEK_CUR)`; the turn or a **whoop**; unlock. Only a
+//!   turn increments `n`, so each side ends after exactly 100 turns however many whoops it took.
+//! - The turn lives in the shared file offset. The server (the *writer*) has its turn when
+//!   `pos == 0`: it `write`s the decimal digits of `n` (`0`, `1`, … `99`: no newline, no
+//!   terminator), which moves the offset to their length. The client has its turn when
+//!   `pos != 0`: it seeks to 0, then `pread`s `pos` bytes from offset 0 and compares them with
+//!   its own `n`. lockfair's reader counts a **wrong read** when they differ.
+//! - At the end the server prints `Ending connection, whoops = W`, keeps the descriptor, and
+//!   waits for the next datagram; the client prints `total whoops W` and exits.
 //!
 //! Because the descriptor travelled over `SCM_RIGHTS`, both processes hold the same open file
-//! description, and OFD locks belong to the description: the lock never excludes. The 64-byte
-//! file has no room for lockfair's arena, so [`overlap`] detects overlapping critical sections
-//! through the offset itself and asks the kernel (`kcmp(2)`) whether the two descriptors are one
-//! description.
+//! description, and OFD locks belong to the description: the lock never excludes. The writer can
+//! write its next line between the reader's `lseek` to 0 and its `pread`; the reader then reads
+//! line `k + 1` where it expected `k`, and `k + 1` again at its next turn (right, this time), and
+//! both sides still end after their turns. The 64-byte file has no room for lockfair's arena, so
+//! [`overlap`] detects overlapping critical sections through the offset itself and asks the kernel
+//! (`kcmp(2)`) whether the two descriptors are one description.
+//!
+//! Nothing in the protocol stops a side whose peer died or never started: the blog's programs
+//! then loop forever. lockfair's side stops when its peer's process exits (where its pid is
+//! known), when its time limit passes (`--max-seconds` on the client, `--seed-max-seconds` on the
+//! server), or on shutdown, and says after how many turns and why ([`turns::Played`]).
+//!
+//! # Why compat has a loop of its own, beside `session`'s ring
+//!
+//! `variant::seed` keeps its turn in the file offset too, and since the fix for the blog's real
+//! protocol both loops count turns, not iterations. What they share is four steps: lock, look at
+//! the turn, take it or whoop, unlock. Everything `session::turns` adds around those steps is a
+//! protocol among lockfair contenders through the arena header, and the blog's process maps no
+//! arena. Run with a private arena of lockfair's own, the one contender that touches it:
+//!
+//! - passes the start line alone at once (the line waits for nobody), and its stop word
+//!   (`request_stop`, `stopped`) reaches nobody: the blog's side never reads it;
+//! - never sees an overlap: the occupant word (`enter`/`leave`) needs the other process to mark
+//!   itself inside, so `overlaps` would always be 0. compat's evidence is the offset witness
+//!   ([`overlap::OffsetWitness`]): the offset read on entry, where this side left it after its
+//!   turn, and again just before each unlock, on whoops too. The ring's [`crate::variant::Turn`]
+//!   has no step between "take" and "release" on the whoop path where that read could go;
+//! - times nothing real: `release_ns` is stamped only by itself, so the handoff histogram would
+//!   time its own round trip and call it a handoff;
+//! - hands the turn to `(me + 1) % contenders`, which is itself: the blog's process has no
+//!   contender index; its turn passes by the `write` and the `lseek` alone.
+//!
+//! And two things compat must have are not in the ring: when the watchdog aborts (the peer
+//! exited, the time limit passed), `session::turns::run_turns` returns `Err` and drops its counts,
+//! while compat must say after how many turns and whoops it stopped ([`turns::Played`]); and a
+//! wrong read is only a `false` from `Turn::take`, while compat names what was read. So one loop
+//! could serve both only with every arena step switched off and three hooks added to lockfair's
+//! own loop for compat's sake; compat instead keeps its own short loop ([`turns`]) and shares
+//! what is truly common: the watchdog and its `retry`, the OFD lock calls
+//! ([`crate::sys::locks`]), and the sealed-memfd checks ([`crate::sys::memfd`]).
 //!
 //! The compat path is a separate, explicit mode. `lockfair-server` only diverts a datagram whose
 //! payload is exactly [`BLOG_HELLO`] when started with `--seed-compat`, and checks its descriptor
@@ -34,6 +71,7 @@
 
 pub mod overlap;
 pub mod reader;
+pub mod turns;
 pub mod writer;
 
 use std::fs::File;
@@ -42,14 +80,13 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use rustix::fs::{SealFlags, SeekFrom, seek};
+use rustix::fs::SealFlags;
 use thiserror::Error;
 
 use crate::arena::REQUIRED_SEALS;
-use crate::session::watchdog::Watchdog;
-use crate::session::{SessionError, retry};
-use crate::sys::fdkind::{self, FdKind};
-use crate::sys::locks::{self, ByteRange, LockMode, RecordOwner, Wait};
+use crate::session::SessionError;
+use crate::sys::fdkind::FdKind;
+use crate::sys::memfd::{self, CreateError, SealError};
 
 /// The blog's hello: exactly these 16 bytes, nothing before or after.
 pub const BLOG_HELLO: &[u8] = b"CACHEDFILE HELLO";
@@ -57,22 +94,28 @@ pub const BLOG_HELLO: &[u8] = b"CACHEDFILE HELLO";
 pub const BLOG_SOCKET: &str = "/tmp/test_socket";
 /// The blog's memfd size; a compat memfd must be at least this big.
 pub const BLOG_FILE_SIZE: u64 = 64;
-/// The blog's iteration count, on both sides.
-pub const DEFAULT_ITERATIONS: u64 = 100;
-/// The most iterations `--seed-iterations` accepts (about a second of work when nothing blocks).
-pub const MAX_ITERATIONS: u64 = 1_000_000;
+/// The blog's turn count, on both sides.
+pub const DEFAULT_TURNS: u64 = 100;
+/// The most turns `--seed-iterations` accepts.
+pub const MAX_TURNS: u64 = 1_000_000;
+/// How long a compat session may last on the server by default (`--seed-max-seconds`): 100
+/// turns take milliseconds when both sides get a CPU, and well under a second on a loaded one.
+pub const DEFAULT_SESSION_SECONDS: u64 = 10;
 
 /// `lockfair-server --seed-compat`: also play the blog's server.
 #[derive(Clone, Debug)]
 pub struct SeedCompat {
-    /// Iterations per compat session (`--seed-iterations`).
-    pub iterations: u64,
+    /// Turns per compat session (`--seed-iterations`).
+    pub turns: u64,
+    /// The most one compat session may take (`--seed-max-seconds`).
+    pub max_seconds: u64,
 }
 
 impl Default for SeedCompat {
     fn default() -> Self {
         SeedCompat {
-            iterations: DEFAULT_ITERATIONS,
+            turns: DEFAULT_TURNS,
+            max_seconds: DEFAULT_SESSION_SECONDS,
         }
     }
 }
@@ -112,8 +155,10 @@ pub enum CompatError {
         path = .0.display()
     )]
     NoServer(PathBuf),
-    #[error("cannot create the memfd: {0}")]
-    Create(String),
+    #[error("cannot create the blog's memfd")]
+    Create(#[source] CreateError),
+    #[error("cannot check the CACHEDFILE HELLO descriptor")]
+    Check(#[source] SealError),
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
     #[error(transparent)]
@@ -136,13 +181,12 @@ pub fn check_blog_fds(mut fds: Vec<OwnedFd>) -> Result<File, CompatError> {
     Ok(File::from(fd))
 }
 
-/// The checks of [`check_blog_fds`] on one descriptor.
+/// The checks of [`check_blog_fds`] on one descriptor: the sealed-memfd checks every received
+/// memfd gets ([`memfd::check_sealed`]), then the blog's own needs (read-write, not append, at
+/// least [`BLOG_FILE_SIZE`] bytes).
 pub fn check_blog_memfd(fd: impl AsFd) -> Result<(), CompatError> {
     let fd = fd.as_fd();
-    let kind = fdkind::classify(fd).map_err(sys("inspect the descriptor"))?;
-    if kind != FdKind::Memfd {
-        return Err(CompatError::NotMemfd(kind));
-    }
+    let size = memfd::check_sealed(fd, REQUIRED_SEALS)?;
     let flags = OFlag::from_bits_truncate(
         fcntl(fd, FcntlArg::F_GETFL).map_err(sys("read the memfd's flags"))?,
     );
@@ -154,130 +198,34 @@ pub fn check_blog_memfd(fd: impl AsFd) -> Result<(), CompatError> {
     if flags.contains(OFlag::O_APPEND) {
         return Err(CompatError::AccessMode("O_APPEND"));
     }
-    let have = fdkind::seals(fd).map_err(sys("read the memfd's seals"))?;
-    if !have.contains(REQUIRED_SEALS) {
-        return Err(CompatError::MissingSeals {
-            have,
-            missing: REQUIRED_SEALS.difference(have),
-        });
-    }
-    if have.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
-        return Err(CompatError::WriteSealed);
-    }
-    let size = fdkind::size(fd).map_err(sys("stat the memfd"))?;
     if size < BLOG_FILE_SIZE {
         return Err(CompatError::TooSmall(size));
     }
     Ok(())
 }
 
-/// One side's counts after its iterations.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Iterations done (lock, look, maybe a turn, unlock).
-    pub iterations: u64,
-    /// Iterations that were this side's turn: lines written, or lines read.
-    pub turns: u64,
-    /// Iterations that held the lock but found it was not this side's turn.
-    pub whoops: u64,
-    /// Turns that read something other than the expected line (the reader only).
-    pub wrong_reads: u64,
-    /// Critical sections during which the offset moved without this side moving it.
-    pub overlaps: u64,
-}
-
-/// One side of the blog's protocol: when its turn is, and what it does with it.
-pub(crate) trait BlogRole {
-    /// True if `offset` (read under the lock) means it is this side's turn.
-    fn is_my_turn(&self, offset: u64) -> bool;
-    /// Takes the turn found at `offset`. Returns the offset this side leaves behind by its own
-    /// doing, and false for a wrong read.
-    fn take(&mut self, file: &File, offset: u64) -> Result<(u64, bool), Errno>;
-    /// Called after each iteration's unlock, outside the critical section.
-    fn after_unlock(&mut self, _file: &File) {}
-}
-
-/// The shared file offset, read without moving it.
-pub(crate) fn offset(file: &File) -> Result<u64, CompatError> {
-    seek(file, SeekFrom::Current(0)).map_err(|e| CompatError::Sys {
-        what: "read the file offset",
-        errno: crate::sys::errno(e),
-    })
-}
-
-/// The blog's loop: `iterations` times lock the whole file (`F_OFD_SETLKW`), look at the offset,
-/// take the turn or count a whoop, unlock. The lock is released on every path out of an
-/// iteration. Stops early only when the watchdog says so (deadline, server shutdown).
-pub(crate) fn run_iterations(
-    file: &File,
-    role: &mut dyn BlogRole,
-    iterations: u64,
-    dog: &Watchdog,
-) -> Result<Counts, CompatError> {
-    let mut counts = Counts::default();
-    for _ in 0..iterations {
-        dog.check().map_err(SessionError::from)?;
-        retry(dog, "take the OFD lock", || {
-            locks::record_lock(
-                file,
-                RecordOwner::Description,
-                LockMode::Exclusive,
-                ByteRange::ALL,
-                Wait::Block,
-            )
-        })?;
-        let inside = critical_section(file, role, &mut counts);
-        let unlocked = locks::record_unlock(file, RecordOwner::Description, ByteRange::ALL)
-            .map_err(sys("release the OFD lock"));
-        inside?;
-        unlocked?;
-        role.after_unlock(file);
-        counts.iterations += 1;
-    }
-    Ok(counts)
-}
-
-/// What happens while the lock is held; `counts` takes the outcome.
-fn critical_section(
-    file: &File,
-    role: &mut dyn BlogRole,
-    counts: &mut Counts,
-) -> Result<(), CompatError> {
-    let mut witness = overlap::OffsetWitness::enter(offset(file)?);
-    let entry = witness.entry();
-    if role.is_my_turn(entry) {
-        let (left_at, right) = role.take(file, entry).map_err(sys("take the turn"))?;
-        witness.moved_to(left_at);
-        counts.turns += 1;
-        if !right {
-            counts.wrong_reads += 1;
+impl From<SealError> for CompatError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::NotMemfd(kind) => CompatError::NotMemfd(kind),
+            SealError::MissingSeals { have, missing } => {
+                CompatError::MissingSeals { have, missing }
+            }
+            SealError::WriteSealed => CompatError::WriteSealed,
+            e @ SealError::Sys { .. } => CompatError::Check(e),
         }
-    } else {
-        counts.whoops += 1;
     }
-    if witness.leave(offset(file)?) {
-        counts.overlaps += 1;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use memfd::{FileSeal, MemfdOptions};
 
-    fn memfd(size: u64, seals: &[FileSeal]) -> OwnedFd {
-        let m = MemfdOptions::default()
-            .allow_sealing(true)
-            .create("compat-test")
-            .unwrap();
-        m.as_file().set_len(size).unwrap();
-        m.add_seals(seals).unwrap();
-        OwnedFd::from(m.into_file())
+    fn memfd(size: u64, seals: SealFlags) -> OwnedFd {
+        OwnedFd::from(memfd::create_sealed("compat-test", size, seals).unwrap())
     }
 
-    const BLOG_SEALS: [FileSeal; 3] =
-        [FileSeal::SealGrow, FileSeal::SealShrink, FileSeal::SealSeal];
+    const BLOG_SEALS: SealFlags = REQUIRED_SEALS;
 
     #[test]
     fn only_the_exact_bare_text_is_a_blog_hello() {
@@ -295,28 +243,23 @@ mod tests {
 
     #[test]
     fn the_blogs_memfd_passes_and_every_deviation_is_named() {
-        check_blog_fds(vec![memfd(64, &BLOG_SEALS)]).unwrap();
-        check_blog_fds(vec![memfd(4096, &BLOG_SEALS)]).unwrap();
+        check_blog_fds(vec![memfd(64, BLOG_SEALS)]).unwrap();
+        check_blog_fds(vec![memfd(4096, BLOG_SEALS)]).unwrap();
         let err = |fds| check_blog_fds(fds).unwrap_err().to_string();
         assert!(err(vec![]).contains("exactly one descriptor"));
-        let two = vec![memfd(64, &BLOG_SEALS), memfd(64, &BLOG_SEALS)];
+        let two = vec![memfd(64, BLOG_SEALS), memfd(64, BLOG_SEALS)];
         assert!(err(two).contains("got 2"));
-        assert!(err(vec![memfd(64, &[])]).contains("lacks seals"));
-        assert!(err(vec![memfd(32, &BLOG_SEALS)]).contains("32 bytes"));
-        let write_sealed = [
-            FileSeal::SealGrow,
-            FileSeal::SealShrink,
-            FileSeal::SealWrite,
-            FileSeal::SealSeal,
-        ];
-        assert!(err(vec![memfd(64, &write_sealed)]).contains("write-sealed"));
+        assert!(err(vec![memfd(64, SealFlags::empty())]).contains("lacks seals"));
+        assert!(err(vec![memfd(32, BLOG_SEALS)]).contains("32 bytes"));
+        let write_sealed = memfd(64, BLOG_SEALS | SealFlags::WRITE);
+        assert!(err(vec![write_sealed]).contains("write-sealed"));
         let file = OwnedFd::from(std::fs::File::open("/proc/self/exe").unwrap());
         assert!(err(vec![file]).contains("not a memfd"));
     }
 
     #[test]
     fn a_read_only_or_append_view_of_a_good_memfd_is_refused() {
-        let good = memfd(64, &BLOG_SEALS);
+        let good = memfd(64, BLOG_SEALS);
         let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&good));
         let ro = OwnedFd::from(File::open(&path).unwrap());
         assert!(

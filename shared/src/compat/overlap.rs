@@ -18,9 +18,10 @@
 //!   descriptor, and inspectable (same uid, no seccomp filter against kcmp); when it is not, the
 //!   verdict says so. The server asks on arrival (the pid comes with SCM_CREDENTIALS), while the
 //!   blog's client is still looping. The client learns the server's pid before it sends anything
-//!   ([`socket_owner`]) and, from another thread, asks every 100 µs from the moment it sends until
-//!   it has an answer (its loop alone can finish before the blog's server has even received the
-//!   descriptor, or run while the server does all of its iterations).
+//!   ([`socket_owner`]), asks from another thread every 100 µs from the moment it sends until it
+//!   has an answer, and once on its own thread right after its first turn, when the server has
+//!   just written a line and so surely holds the descriptor (the watcher may get no CPU while
+//!   both loops spin).
 //!
 //! Not used, and why: timing both sides' critical sections needs timestamps from both processes,
 //! and the blog's programs record none; a second open file description of the server's own

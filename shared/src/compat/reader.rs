@@ -1,28 +1,35 @@
 //! The blog's client, played by `lockfair-client run --variant seed --seed-compat`: the reader.
 //!
-//! Byte for byte what the blog's client sends: a 64-byte memfd (`MFD_CLOEXEC |
-//! MFD_ALLOW_SEALING`) sealed with `F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL`, sent from an
-//! unbound datagram socket as the bare text `CACHEDFILE HELLO` with one `SCM_RIGHTS` descriptor.
-//! Then the blog's iterations. Nothing comes back: the blog's server does not answer.
+//! What the blog's client sends, byte for byte: a 64-byte memfd, offset 0, sealed with
+//! `F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL`, sent from an unbound datagram socket `connect`ed
+//! to the server's path, as the bare text `CACHEDFILE HELLO` with one `SCM_RIGHTS` descriptor.
+//! Then the blog's turns. Nothing comes back: the blog's server does not answer.
+//!
+//! One deliberate difference the server cannot see: lockfair creates its memfd close-on-exec
+//! (the blog's client does not). Close-on-exec is a flag of this process's descriptor-table
+//! entry, not of the open file description that travels, so the server receives the same thing.
 
 use std::fs::File;
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use memfd::{FileSeal, MemfdOptions};
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, setsockopt, socket, sockopt};
+use nix::sys::socket::{
+    AddressFamily, SockFlag, SockType, UnixAddr, connect, setsockopt, socket, sockopt,
+};
 use nix::sys::time::TimeVal;
 use rustix::fs::{SeekFrom, seek};
 
 use super::overlap::{Holder, Sharing, command, holders, sharing_with, socket_owner};
-use super::{BLOG_FILE_SIZE, BLOG_HELLO, BlogRole, CompatError, Counts, run_iterations, sys};
-use crate::arena::{LINE_CAPACITY, LineCounter};
+use super::turns::{BlogRole, Counts, Decimal, Played, StopWords, Taken, run_turns};
+use super::{BLOG_FILE_SIZE, BLOG_HELLO, CompatError, sys};
+use crate::arena::REQUIRED_SEALS;
 use crate::session::SessionError;
 use crate::session::watchdog::{AbortHandle, Watchdog, WatchdogSpec};
 use crate::sys::clock::monotonic_ns;
+use crate::sys::memfd;
 use crate::sys::scm::send_with_fds;
 
 /// What `--seed-compat` runs.
@@ -30,18 +37,17 @@ use crate::sys::scm::send_with_fds;
 pub struct ReaderOptions {
     /// The blog's server's socket ([`super::BLOG_SOCKET`] unless `--socket`).
     pub socket: PathBuf,
-    pub iterations: u64,
-    /// The most the iterations may take (`--max-seconds`): a server that holds the lock on a
-    /// description of its own cannot keep us waiting longer.
+    /// Turns to take (`--seed-iterations`, the blog's 100).
+    pub turns: u64,
+    /// The most the turns may take (`--max-seconds`): the blog's protocol never gives up on a
+    /// server that died or never started; lockfair does.
     pub max_seconds: f64,
 }
 
-/// The reader's turn: the offset is not 0; it reads that many bytes from 0, checks them, and
-/// seeks back to 0.
+/// The reader's turn: the offset is not 0; it seeks to 0, then reads as many bytes as the offset
+/// said from 0, and checks they are the decimal `n`.
 #[derive(Debug, Default)]
-struct Reader {
-    lines: LineCounter,
-    read: u64,
+pub(super) struct Reader {
     /// The blog's server, if it could be told before sending.
     server_pid: Option<i32>,
     /// kcmp's answer right after the first turn.
@@ -53,26 +59,25 @@ impl BlogRole for Reader {
         offset != 0
     }
 
-    fn take(&mut self, file: &File, offset: u64) -> Result<(u64, bool), Errno> {
-        let want = *self.lines.line(self.read);
-        self.read += 1;
-        let mut buf = [0u8; LINE_CAPACITY];
-        // Anything longer than a line cannot be the line.
-        let right = match usize::try_from(offset) {
-            Ok(len) if len <= buf.len() => {
-                let got = rustix::io::pread(file, &mut buf[..len], 0).map_err(crate::sys::errno)?;
-                &buf[..got] == want.as_bytes()
-            }
-            _ => false,
-        };
+    fn take(&mut self, file: &File, offset: u64, n: u64) -> Result<Taken, Errno> {
+        // The blog's order: seek first, then read. The writer may write its next line in
+        // between (the lock keeps nobody out): that is a wrong read.
         seek(file, SeekFrom::Start(0)).map_err(crate::sys::errno)?;
-        Ok((0, right))
+        let mut buf = [0u8; BLOG_FILE_SIZE as usize];
+        let len = usize::try_from(offset).map_or(buf.len(), |o| o.min(buf.len()));
+        let got = rustix::io::pread(file, &mut buf[..len], 0).map_err(crate::sys::errno)?;
+        let got = &buf[..got];
+        Ok(Taken {
+            left_at: 0,
+            wrong: (got != Decimal::new(n).as_bytes())
+                .then(|| String::from_utf8_lossy(got).into_owned()),
+        })
     }
 
-    fn after_unlock(&mut self, file: &File) {
+    fn after_unlock(&mut self, file: &File, counts: &Counts) {
         // The server has just written a line, so it holds the descriptor now: ask once, here,
         // because the watcher thread may not get a CPU while both loops spin.
-        if self.read > 0
+        if counts.turns > 0
             && self.first_turn.is_none()
             && let Some(pid) = self.server_pid
         {
@@ -95,36 +100,26 @@ pub enum Evidence {
 }
 
 /// What the reader saw.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ReaderReport {
     pub socket: PathBuf,
-    pub counts: Counts,
+    pub played: Played,
     pub evidence: Evidence,
 }
 
-/// Creates and seals the blog's memfd, sends the blog's hello to `opts.socket`, and runs the
-/// reader's iterations.
+/// Creates and seals the blog's memfd, sends the blog's hello to `opts.socket`, and takes the
+/// reader's turns.
 pub fn run_reader(opts: &ReaderOptions) -> Result<ReaderReport, CompatError> {
-    let memfd = MemfdOptions::default()
-        .close_on_exec(true)
-        .allow_sealing(true)
-        .create("lockfair-compat")
-        .map_err(|e| CompatError::Create(e.to_string()))?;
-    memfd
-        .as_file()
-        .set_len(BLOG_FILE_SIZE)
-        .map_err(|e| CompatError::Create(e.to_string()))?;
-    memfd
-        .add_seals(&[FileSeal::SealGrow, FileSeal::SealShrink, FileSeal::SealSeal])
-        .map_err(|e| CompatError::Create(e.to_string()))?;
-    let file = memfd.into_file();
+    // Ctrl-C ends the turns with a report (the watchdog sees the request), not mid-line.
+    crate::sys::signal::install_stop_handler();
+    let file = blog_memfd()?;
     // Before anything is sent, so the search costs the protocol nothing.
     let server_pid = socket_owner(&opts.socket);
     let command = server_pid.map(command).unwrap_or_default();
     send_hello(&opts.socket, &file)?;
 
     let dog = Watchdog::start(WatchdogSpec {
-        peer_pids: Vec::new(),
+        peer_pids: server_pid.into_iter().collect(),
         stop: None,
         deadline_ns: monotonic_ns().saturating_add((opts.max_seconds * 1e9) as u64),
         watch: None,
@@ -134,26 +129,13 @@ pub fn run_reader(opts: &ReaderOptions) -> Result<ReaderReport, CompatError> {
         what: "start the watchdog",
         errno,
     })?;
-    // The iterations on this thread; kcmp against the server on another, from now until it has
-    // an answer, and once on this one right after the first turn.
-    let stop = AtomicBool::new(false);
-    let (counts, sharing) = std::thread::scope(|scope| {
-        let (file, stop) = (&file, &stop);
-        let watcher = server_pid.map(|pid| scope.spawn(move || watch_server(file, pid, stop)));
-        let mut reader = Reader {
-            server_pid,
-            ..Reader::default()
-        };
-        let counts = run_iterations(file, &mut reader, opts.iterations, &dog);
-        stop.store(true, Ordering::Release);
-        let watched = watcher.map(|w| w.join().unwrap_or(Sharing::NoPid));
-        let sharing = match (reader.first_turn, watched) {
-            (Some(s @ Sharing::Shared { .. }), _) | (_, Some(s)) | (Some(s), None) => Some(s),
-            (None, None) => None,
-        };
-        (counts, sharing)
-    });
-    let counts = counts?;
+    let words = StopWords {
+        peer: "server",
+        command: command.clone(),
+        limit_seconds: opts.max_seconds,
+        limit_flag: "--max-seconds",
+    };
+    let (played, sharing) = play_and_watch(&file, server_pid, opts.turns, &dog, &words);
     drop(dog);
     let evidence = match (server_pid, sharing) {
         (Some(pid), Some(sharing)) => Evidence::Server {
@@ -165,12 +147,48 @@ pub fn run_reader(opts: &ReaderOptions) -> Result<ReaderReport, CompatError> {
     };
     Ok(ReaderReport {
         socket: opts.socket.clone(),
-        counts,
+        played,
         evidence,
     })
 }
 
-/// Sends the blog's hello from an unbound socket, as the blog's client does.
+/// The blog's memfd: 64 bytes, sealed against grow, shrink and further seals. Its offset is 0,
+/// as a new open file description's always is (the blog's client seeks there all the same).
+fn blog_memfd() -> Result<File, CompatError> {
+    memfd::create_sealed("lockfair-compat", BLOG_FILE_SIZE, REQUIRED_SEALS)
+        .map_err(CompatError::Create)
+}
+
+/// The turns on this thread; kcmp against the server on another, from now until it has an
+/// answer, and once on this one right after the first turn. Returns the run and kcmp's answer.
+fn play_and_watch(
+    file: &File,
+    server_pid: Option<i32>,
+    turns: u64,
+    dog: &Watchdog,
+    words: &StopWords,
+) -> (Played, Option<Sharing>) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let stop = &stop;
+        let watcher = server_pid.map(|pid| scope.spawn(move || watch_server(file, pid, stop)));
+        let mut reader = Reader {
+            server_pid,
+            ..Reader::default()
+        };
+        let played = run_turns(file, &mut reader, turns, dog, words);
+        stop.store(true, Ordering::Release);
+        let watched = watcher.map(|w| w.join().unwrap_or(Sharing::NoPid));
+        let sharing = match (reader.first_turn, watched) {
+            (Some(s @ Sharing::Shared { .. }), _) | (_, Some(s)) | (Some(s), None) => Some(s),
+            (None, None) => None,
+        };
+        (played, sharing)
+    })
+}
+
+/// Sends the blog's hello as the blog's client does: an unbound socket, `connect`ed to the
+/// server's path, one datagram.
 fn send_hello(path: &Path, file: &File) -> Result<(), CompatError> {
     let sock = socket(
         AddressFamily::Unix,
@@ -183,21 +201,23 @@ fn send_hello(path: &Path, file: &File) -> Result<(), CompatError> {
     setsockopt(&sock, sockopt::SendTimeout, &TimeVal::new(5, 0))
         .map_err(sys("set a send timeout"))?;
     let addr = UnixAddr::new(path).map_err(sys("use the socket path"))?;
-    match send_with_fds(&sock, BLOG_HELLO, &[file.as_fd()], Some(&addr)) {
-        Ok(_) => Ok(()),
-        Err(Errno::ENOENT | Errno::ECONNREFUSED | Errno::ENOTDIR) => {
-            Err(CompatError::NoServer(path.to_path_buf()))
+    let no_server = |errno| match errno {
+        Errno::ENOENT | Errno::ECONNREFUSED | Errno::ENOTDIR => {
+            CompatError::NoServer(path.to_path_buf())
         }
-        Err(errno) => Err(CompatError::Sys {
+        errno => CompatError::Sys {
             what: "send CACHEDFILE HELLO",
             errno,
-        }),
-    }
+        },
+    };
+    connect(sock.as_raw_fd(), &addr).map_err(no_server)?;
+    send_with_fds(&sock, BLOG_HELLO, &[file.as_fd()], None).map_err(no_server)
 }
 
 /// How often the watcher asks kcmp.
 const WATCH_EVERY: Duration = Duration::from_micros(100);
-/// How long it keeps asking after the iterations ended (the server may still be receiving).
+/// How long it keeps asking after the turns ended or stopped (a server that never played may
+/// still be receiving).
 const WATCH_GRACE: Duration = Duration::from_millis(100);
 
 /// Asks kcmp whether process `pid` holds our description until it does, it is gone, kcmp is
@@ -236,22 +256,37 @@ fn look_for_holders(file: &File) -> Result<Vec<Holder>, Errno> {
 }
 
 impl ReaderReport {
-    /// What `lockfair-client run --variant seed --seed-compat` prints.
+    /// What `lockfair-client run --variant seed --seed-compat` prints: the blog's client's own
+    /// line (or, if it gave up, why), then lockfair's counts, wrong reads, overlaps and verdict.
     pub fn to_text(&self) -> String {
-        let c = &self.counts;
-        format!(
+        let c = &self.played.counts;
+        let ending = self
+            .played
+            .stop_line()
+            .unwrap_or_else(|| format!("total whoops {}", c.whoops));
+        let mut text = format!(
             "sent \"CACHEDFILE HELLO\" and a {BLOG_FILE_SIZE}-byte sealed memfd to {} (the blog's client protocol)\n\
-             iterations: {}, lines read: {}, whoops: {}, wrong reads: {}\n\
-             overlaps seen: {} (offset moved under a held lock)\n\
-             verdict: {}\n",
+             {ending}\n\
+             lines read: {} of {}, whoops: {}, wrong reads: {} ({} iterations)\n",
             self.socket.display(),
-            c.iterations,
             c.turns,
+            self.played.target,
             c.whoops,
             c.wrong_reads,
+            c.iterations(),
+        );
+        if c.wrong_reads > 0 {
+            text.push_str(&format!(
+                "wrong reads: {} (the server wrote its next line between this side's lseek to 0 and its pread)\n",
+                c.wrong_reads_text()
+            ));
+        }
+        text.push_str(&format!(
+            "overlaps seen: {} (offset moved under a held lock)\nverdict: {}\n",
             c.overlaps,
-            self.verdict(),
-        )
+            self.verdict()
+        ));
+        text
     }
 
     fn verdict(&self) -> String {
@@ -272,7 +307,7 @@ impl ReaderReport {
             }
             _ => {}
         }
-        if self.counts.overlaps > 0 {
+        if self.played.counts.overlaps > 0 {
             format!(
                 "critical sections overlapped under the lock: F_OFD_SETLKW through the descriptor we sent gave no mutual exclusion ({})",
                 self.no_kcmp()

@@ -1,38 +1,38 @@
 //! The blog's server, played by `lockfair-server --seed-compat`: the writer.
 //!
-//! A checked hello becomes a [`BlogSession`]; [`BlogSession::play`] runs the blog's iterations on
-//! the calling (blocking) thread and returns what the blog's server would print, plus what lockfair
-//! adds: the overlaps the offset witnessed and the kernel's verdict on the passed descriptor.
+//! A checked hello becomes a [`BlogSession`]; [`BlogSession::play`] runs the blog's turns on the
+//! calling (blocking) thread and returns what the blog's server would print, plus what lockfair
+//! adds: the overlaps the offset witnessed, the kernel's verdict on the passed descriptor, and,
+//! if it had to give up (the client exited, the time limit passed), why.
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 
-use super::overlap::{Sharing, sharing_with};
-use super::{BlogRole, CompatError, Counts, SeedCompat, check_blog_fds, run_iterations};
-use crate::arena::LineCounter;
+use super::overlap::{Sharing, command, sharing_with};
+use super::turns::{BlogRole, Decimal, Played, StopWords, Taken, run_turns};
+use super::{CompatError, SeedCompat, check_blog_fds};
 use crate::session::SessionError;
 use crate::session::watchdog::{AbortHandle, Watchdog, WatchdogSpec};
 use crate::sys::clock::monotonic_ns;
 
-/// The writer's turn: the offset is 0; it writes the next line there, which moves the offset.
+/// The writer's turn: the offset is 0; it writes the decimal `n` there, which moves the offset.
 #[derive(Debug, Default)]
-struct Writer {
-    lines: LineCounter,
-    written: u64,
-}
+pub(super) struct Writer;
 
 impl BlogRole for Writer {
     fn is_my_turn(&self, offset: u64) -> bool {
         offset == 0
     }
 
-    fn take(&mut self, file: &File, offset: u64) -> Result<(u64, bool), Errno> {
-        let line = self.lines.line(self.written);
-        let n = rustix::io::write(file, line.as_bytes()).map_err(crate::sys::errno)?;
-        self.written += 1;
-        Ok((offset + n as u64, true))
+    fn take(&mut self, file: &File, offset: u64, n: u64) -> Result<Taken, Errno> {
+        let wrote =
+            rustix::io::write(file, Decimal::new(n).as_bytes()).map_err(crate::sys::errno)?;
+        Ok(Taken {
+            left_at: offset + wrote as u64,
+            wrong: None,
+        })
     }
 }
 
@@ -42,10 +42,12 @@ pub struct BlogSession {
     file: File,
     size: u64,
     peer_pid: i32,
-    /// kcmp's answer, asked on arrival: the blog's client exits as soon as its own iterations
-    /// are done, and with it the evidence.
+    /// The client's `/proc/PID/comm`, read on arrival.
+    command: String,
+    /// kcmp's answer, asked on arrival: the blog's client exits as soon as its own turns are
+    /// done, and with it the evidence.
     sharing: Sharing,
-    iterations: u64,
+    compat: SeedCompat,
 }
 
 impl BlogSession {
@@ -63,24 +65,32 @@ impl BlogSession {
             file,
             size,
             peer_pid,
+            command: if peer_pid > 0 {
+                command(peer_pid)
+            } else {
+                String::new()
+            },
             sharing,
-            iterations: compat.iterations,
+            compat: compat.clone(),
         })
     }
 
-    /// Plays the blog's server: the configured iterations of lock, look, write or whoop, unlock.
-    /// Blocks the calling thread for at most `budget_ns` (then the watchdog ends it), or until
-    /// `handle` aborts it. The memfd is closed when this returns.
-    ///
-    /// The client's death is no reason to stop: the blog's client exits once its own iterations
-    /// are done, and its lock (one owner with ours) goes with its last descriptor.
-    pub fn play(self, budget_ns: u64, handle: AbortHandle) -> Result<WriterReport, CompatError> {
+    /// Plays the blog's server: lock, look, write or whoop, unlock, until its turns are done.
+    /// Blocks the calling thread until then, or until the session's time limit passes, or
+    /// `handle` aborts it (the server does when the client's pidfd says it exited: the blog's
+    /// client never exits before the writer's last turn), or process `watch_pid` exits (for a
+    /// caller that has no pidfd of the client to watch). The memfd is closed when this returns.
+    pub fn play(
+        self,
+        handle: AbortHandle,
+        watch_pid: Option<i32>,
+    ) -> Result<WriterReport, CompatError> {
         // Blocking-pool threads are reused: undo a previous session's pinning.
         let _ = crate::placement::pin_current_thread(None);
         let dog = Watchdog::start(WatchdogSpec {
-            peer_pids: Vec::new(),
+            peer_pids: watch_pid.into_iter().collect(),
             stop: None,
-            deadline_ns: monotonic_ns().saturating_add(budget_ns),
+            deadline_ns: monotonic_ns().saturating_add(self.compat.max_seconds * 1_000_000_000),
             watch: None,
             handle,
         })
@@ -88,9 +98,15 @@ impl BlogSession {
             what: "start the watchdog",
             errno,
         })?;
-        let counts = run_iterations(&self.file, &mut Writer::default(), self.iterations, &dog)?;
+        let words = StopWords {
+            peer: "client",
+            command: self.command.clone(),
+            limit_seconds: self.compat.max_seconds as f64,
+            limit_flag: "--seed-max-seconds",
+        };
+        let played = run_turns(&self.file, &mut Writer, self.compat.turns, &dog, &words);
         Ok(WriterReport {
-            counts,
+            played,
             size: self.size,
             peer_pid: self.peer_pid,
             sharing: self.sharing,
@@ -99,9 +115,9 @@ impl BlogSession {
 }
 
 /// What one compat session saw.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct WriterReport {
-    pub counts: Counts,
+    pub played: Played,
     /// The memfd's size.
     pub size: u64,
     pub peer_pid: i32,
@@ -109,25 +125,34 @@ pub struct WriterReport {
 }
 
 impl WriterReport {
-    /// The lines `lockfair-server` prints for compat session `id`: the blog's own line, then
-    /// lockfair's counts, overlaps and verdict.
+    /// The lines `lockfair-server` prints for compat session `id`: the blog's own line (or, if
+    /// it gave up, why), then lockfair's counts, overlaps and verdict.
     pub fn to_text(&self, id: u64) -> String {
-        let c = &self.counts;
+        let c = &self.played.counts;
+        let who = format!("compat session {id} (pid {})", self.peer_pid);
+        let ending = match self.played.stop_line() {
+            None => format!("Ending connection, whoops = {}", c.whoops),
+            Some(stop) => format!("{who}: {stop}"),
+        };
         format!(
-            "compat session {id} (pid {}): \"CACHEDFILE HELLO\" and a {}-byte sealed memfd; played the blog's server\n\
-             Ending connection, whoops = {}\n\
-             iterations: {}, lines written: {}, whoops: {}\n\
+            "{who}: \"CACHEDFILE HELLO\" and a {}-byte sealed memfd; played the blog's server\n\
+             {ending}\n\
+             lines written: {} of {}, whoops: {} ({} iterations)\n\
              overlaps seen: {} (offset moved under a held lock)\n\
              verdict: {}",
-            self.peer_pid,
             self.size,
-            c.whoops,
-            c.iterations,
             c.turns,
+            self.played.target,
             c.whoops,
+            c.iterations(),
             c.overlaps,
             verdict(self.sharing, c.overlaps),
         )
+    }
+
+    /// True if every turn was taken.
+    pub fn completed(&self) -> bool {
+        self.played.stopped.is_none()
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::{CellMetrics, Machine, RunJson, RunReport, SummaryRow, summarize};
+use super::{
+    Baseline, BaselineComparison, CellMetrics, Machine, RunJson, RunReport, SummaryRow, summarize,
+};
 use crate::measure::new_histogram;
 use crate::placement::Placement;
 use crate::variant::{Mode, Variant};
@@ -88,6 +90,8 @@ pub struct CompareReport {
     pub runs: Vec<RunRecord>,
     pub skipped: Vec<Skipped>,
     pub failures: Vec<Failure>,
+    /// The earlier run to compare with (`--baseline`).
+    pub baseline: Option<Baseline>,
     /// Latency histograms per cell and contender, merged over repeats (bounded: one per key).
     histograms: BTreeMap<HistKey, Histogram<u64>>,
 }
@@ -103,6 +107,7 @@ impl CompareReport {
             runs: Vec::new(),
             skipped: Vec::new(),
             failures: Vec::new(),
+            baseline: None,
             histograms: BTreeMap::new(),
         }
     }
@@ -182,5 +187,11 @@ impl CompareReport {
             .map(|r| (r.run.variant, r.run.placement, r.metrics))
             .collect();
         summarize(&runs, &self.variants, &self.placements)
+    }
+
+    /// This run against the baseline, if one was given.
+    pub fn against_baseline(&self) -> Option<BaselineComparison> {
+        let b = self.baseline.as_ref()?;
+        Some(b.compare(&self.summary(), self.mode()))
     }
 }

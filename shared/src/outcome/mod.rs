@@ -1,6 +1,6 @@
 //! The result model: what a run and a comparison measured, and the figures computed from it.
 //!
-//! It sits below both the code that measures ([`client`](crate::client) fills it) and the code
+//! It sits below both the code that measures ([`experiment`](crate::experiment) fills it) and the code
 //! that renders ([`report`](crate::report) turns it into tables, Markdown, JSON, `.hgrm` and SVG),
 //! so neither has to know the other. It uses only [`measure`](crate::measure),
 //! [`order`](crate::order), [`variant`](crate::variant) and [`placement`](crate::placement).
@@ -10,13 +10,18 @@
 //! - [`summary`]: one run's combined figures, and the median and spread over repeats.
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`machine`]: the machine the numbers came from.
+//! - [`kernel`]: what the kernel recorded (`--kernel-trace`): its counts and a timeline.
+//! - [`baseline`]: this run against an earlier one (`compare --baseline`).
 
+pub mod baseline;
 pub mod compare;
 pub mod fairness;
+pub mod kernel;
 pub mod machine;
 pub mod run;
 pub mod summary;
 
+pub use baseline::{Baseline, BaselineComparison};
 pub use compare::{CompareReport, Contender, Failure, HistKey, Metric, RunRecord, Skipped};
 pub use fairness::jain_index;
 pub use machine::Machine;

@@ -1,8 +1,9 @@
-//! One session's results: every contender's [`SideStats`], and the `run --json` shape.
+//! One session's results: every contender's [`ContenderStats`], and the `run --json` shape.
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::{SideJson, SideStats, Summary};
+use super::kernel::{KernelFigures, KernelTrace};
+use crate::measure::{ContenderStats, ContenderStatsJson, Summary};
 use crate::order::OrderStats;
 use crate::placement::Placement;
 use crate::variant::{Mode, Variant};
@@ -16,11 +17,13 @@ pub struct RunReport {
     /// Rounds asked for.
     pub rounds: u64,
     /// Contender 0.
-    pub server: SideStats,
+    pub server: ContenderStats,
     /// Contender 1.
-    pub client: SideStats,
+    pub client: ContenderStats,
     /// Contenders 2.., in order.
-    pub others: Vec<SideStats>,
+    pub others: Vec<ContenderStats>,
+    /// `--kernel-trace`: the kernel's account of the run, or why there is none.
+    pub kernel: Option<KernelTrace>,
     /// `free` mode: who got the lock in what order (bypass, LWSS, MTTR), from the arena's grant
     /// log.
     pub order: Option<OrderStats>,
@@ -33,8 +36,8 @@ pub struct RunJson {
     pub mode: Mode,
     pub placement: Placement,
     pub rounds: u64,
-    pub server: SideJson,
-    pub client: SideJson,
+    pub server: ContenderStatsJson,
+    pub client: ContenderStatsJson,
     /// How many contenders took part.
     pub contender_count: usize,
     /// Jain's fairness index, (Σx)² / (N·Σx²), in [1/N, 1]: over acquisitions in the common
@@ -48,6 +51,12 @@ pub struct RunJson {
     pub max_wait_ns: u64,
     /// One record per contender.
     pub contenders: Vec<ContenderJson>,
+    /// `--kernel-trace`: the kernel's counts (absent without the flag, or when the trace could
+    /// not be taken: then `kernel_note` says why).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kernel: Option<KernelFigures>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kernel_note: Option<String>,
     /// `free` only: the order of the grants (see [`OrderStats`]): bypass (about the lock),
     /// LWSS, MTTR and how many contenders were waiting at a grant (also the scheduler).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -76,7 +85,7 @@ pub struct ContenderJson {
 
 impl RunReport {
     /// Every contender, in order.
-    pub fn contenders(&self) -> impl Iterator<Item = &SideStats> {
+    pub fn contenders(&self) -> impl Iterator<Item = &ContenderStats> {
         [&self.server, &self.client]
             .into_iter()
             .chain(self.others.iter())
@@ -94,20 +103,30 @@ impl RunReport {
             mode: self.mode,
             placement: self.placement,
             rounds: self.rounds,
-            server: SideJson::from(&self.server),
-            client: SideJson::from(&self.client),
+            server: ContenderStatsJson::from(&self.server),
+            client: ContenderStatsJson::from(&self.client),
             contender_count: self.contender_count(),
             jain_index: self.jain_index(),
             barging_rate: self.barging_rate(),
             max_wait_ns: self.max_wait_ns(),
             contenders: self.contenders().map(ContenderJson::from).collect(),
+            kernel: self
+                .kernel
+                .as_ref()
+                .and_then(|k| k.run())
+                .map(|k| k.figures.clone()),
+            kernel_note: self
+                .kernel
+                .as_ref()
+                .and_then(|k| k.note())
+                .map(str::to_string),
             order: self.order.clone(),
         }
     }
 }
 
-impl From<&SideStats> for ContenderJson {
-    fn from(s: &SideStats) -> Self {
+impl From<&ContenderStats> for ContenderJson {
+    fn from(s: &ContenderStats) -> Self {
         ContenderJson {
             contender: s.contender,
             cpu: s.cpu,

@@ -122,7 +122,7 @@ fn decades(values: impl Iterator<Item = f64>, floor: f64) -> std::ops::Range<f64
     decade_lo.min(lo)..hi
 }
 
-fn frontier_svg(report: &CompareReport) -> Result<Option<String>, String> {
+pub(crate) fn frontier_svg(report: &CompareReport) -> Result<Option<String>, String> {
     let rows = report.summary();
     let placements: Vec<usize> = (0..report.placements.len())
         .filter(|&p| rows.iter().any(|r| r.placement == report.placements[p]))

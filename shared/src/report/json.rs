@@ -6,12 +6,14 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{Exporter, write_atomically};
-use crate::outcome::{CompareReport, Failure, Machine, RunRecord, Skipped, SummaryRow};
+use crate::outcome::{
+    BaselineComparison, CompareReport, Failure, Machine, RunRecord, Skipped, SummaryRow,
+};
 
 pub(super) struct Json;
 
-/// `{"machine", "command", "runs", "summary", "skipped", "failures"}`. `runs` has one record per
-/// cell and repeat, shaped like `run --json`.
+/// `{"machine", "command", "runs", "summary", "skipped", "failures"}`, and `"baseline"` with
+/// `--baseline`. `runs` has one record per cell and repeat, shaped like `run --json`.
 #[derive(Serialize)]
 struct SummaryJson<'a> {
     machine: &'a Machine,
@@ -20,6 +22,8 @@ struct SummaryJson<'a> {
     summary: Vec<SummaryRow>,
     skipped: &'a [Skipped],
     failures: &'a [Failure],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<BaselineComparison>,
 }
 
 /// The JSON text of `report`.
@@ -31,6 +35,7 @@ pub fn to_json(report: &CompareReport) -> String {
         summary: report.summary(),
         skipped: &report.skipped,
         failures: &report.failures,
+        baseline: report.against_baseline(),
     })
     .unwrap_or_default()
 }

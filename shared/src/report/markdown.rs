@@ -3,7 +3,7 @@
 use std::io;
 use std::path::Path;
 
-use super::{Exporter, summary, terminal, write_atomically};
+use super::{Exporter, baseline, summary, terminal, write_atomically};
 use crate::outcome::{CompareReport, Machine};
 
 pub(super) struct Markdown;
@@ -28,6 +28,13 @@ impl Exporter for Markdown {
         out.push_str(&summary::contenders_table(&rows).to_markdown());
         if rows.iter().any(|r| r.order_repeats > 0) {
             out.push_str(&format!("\n{}\n", summary::LOCK_OR_SCHEDULER));
+        }
+        if let Some(cmp) = report.against_baseline() {
+            out.push_str("\n## Against the baseline\n\n");
+            for line in baseline::baseline_notes(&cmp) {
+                out.push_str(&format!("{line}\n\n"));
+            }
+            out.push_str(&baseline::baseline_table(&cmp).to_markdown());
         }
         let notes = terminal::notes(report);
         if !notes.is_empty() {

@@ -3,23 +3,31 @@
 //!
 //! [`terminal`] prints a run or a comparison as aligned tables. A [`ReportDir`] writes a
 //! [`CompareReport`] out through one exporter per format (`summary.md`, `summary.json`, `.hgrm`
-//! files, SVG plots, `frontier.svg` in `free` mode), each file replaced atomically, after every cell: a crash or a Ctrl-C keeps
-//! what was finished.
+//! files, SVG plots, `frontier.svg` in `free` mode, `report.html`), each file replaced
+//! atomically, after every cell: a crash or a Ctrl-C keeps what was finished.
 
-mod frontier;
+pub mod baseline;
+pub mod family;
+pub(crate) mod frontier;
 pub mod hgrm;
+pub mod html;
 pub mod json;
+pub mod kernel;
+mod latency;
 mod markdown;
 mod plots;
 pub mod summary;
 pub mod terminal;
+pub mod timeline;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::outcome::CompareReport;
+use crate::outcome::{CompareReport, Contender, Metric};
+use crate::placement::Placement;
+use crate::variant::Variant;
 
 /// A report format: writes its files for `report` into `dir`.
 trait Exporter {
@@ -66,12 +74,14 @@ impl ReportDir {
     }
 
     fn write(&self, report: &CompareReport) -> io::Result<()> {
-        let exporters: [&dyn Exporter; 5] = [
+        // The page last: it links the files the others wrote.
+        let exporters: [&dyn Exporter; 6] = [
             &markdown::Markdown,
             &json::Json,
             &HgrmFiles,
             &plots::Plots,
             &frontier::Frontier,
+            &html::Html,
         ];
         for e in exporters {
             e.export(report, &self.path)?;
@@ -91,11 +101,16 @@ struct HgrmFiles;
 impl Exporter for HgrmFiles {
     fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
         for ((v, p, who, m), h) in report.histograms() {
-            let name = format!("{v}-{p}-{}-{}.hgrm", who.name(), m.name());
+            let name = hgrm_file_name(*v, *p, *who, *m);
             write_atomically(&dir.join(name), hgrm::to_hgrm(h).as_bytes())?;
         }
         Ok(())
     }
+}
+
+/// `<variant>-<placement>-<contender>-<metric>.hgrm`.
+fn hgrm_file_name(v: Variant, p: Placement, who: Contender, m: Metric) -> String {
+    format!("{v}-{p}-{}-{}.hgrm", who.name(), m.name())
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader (or

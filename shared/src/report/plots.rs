@@ -1,17 +1,19 @@
 //! SVG plots (plotters, SVG backend: text is SVG text, no fonts needed).
 //!
-//! - `latency-<placement>.svg`: the classic HdrHistogram plot, one curve per variant: the wait
-//!   (handoff latency in `turns` mode, the wait for the lock in `free` mode; all contenders, all
-//!   repeats) against the percentile, with x as 1/(1-p) on a log axis so the tail gets the room
-//!   it deserves.
+//! - `latency-<placement>.svg`: see [`super::latency`].
 //! - `whoops.svg` (`turns` mode): whoops per round for each variant, one bar per placement, log
 //!   axis.
+//!
+//! Both keep their legend in a strip of its own beside the data ([`side_legend`]).
 
 use std::io;
 use std::path::Path;
 
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
+use super::latency::latency_svg;
 use super::{Exporter, write_atomically};
 use crate::outcome::{CompareReport, SummaryRow};
 use crate::placement::Placement;
@@ -62,102 +64,79 @@ pub(super) fn color(i: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-/// "99.9%" for x = 1/(1-p) = 1000.
-fn percentile_label(x: f64) -> String {
-    let p = 100.0 * (1.0 - 1.0 / x);
-    if p <= 0.0 {
-        "0%".into()
-    } else {
-        let s = format!("{p:.4}");
-        format!("{}%", s.trim_end_matches('0').trim_end_matches('.'))
+/// A curve's look: a colour and, for every other curve, a dash pattern, so curves that run
+/// together stay apart for any eye (and in grey).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LineStyle {
+    pub color: RGBColor,
+    /// Dash and gap lengths in pixels; `None` is a solid line.
+    pub dash: Option<(u32, u32)>,
+}
+
+impl LineStyle {
+    pub fn stroke(self) -> ShapeStyle {
+        self.color.stroke_width(2)
     }
 }
 
-fn latency_svg(report: &CompareReport, placement: Placement) -> Result<Option<String>, String> {
-    let curves: Vec<(String, Vec<(f64, f64)>)> = report
-        .variants
-        .iter()
-        .filter_map(|&v| {
-            let h = report.wait(v, placement)?;
-            let pts: Vec<(f64, f64)> = h
-                .iter_quantiles(5)
-                .map(|q| (q.quantile_iterated_to(), q.value_iterated_to()))
-                .filter(|&(q, _)| q < 1.0)
-                .map(|(q, ns)| (1.0 / (1.0 - q), (ns as f64 / 1e3).max(0.001)))
-                .collect();
-            (!pts.is_empty()).then(|| (v.to_string(), pts))
-        })
-        .collect();
-    if curves.is_empty() {
-        return Ok(None);
+/// The `i`th curve of a panel: six colours (Okabe–Ito, safe for colour-blind readers), three
+/// dash patterns.
+pub(super) fn line_style(i: usize) -> LineStyle {
+    const C: [(u8, u8, u8); 6] = [
+        (0, 114, 178),
+        (213, 94, 0),
+        (0, 158, 115),
+        (204, 121, 167),
+        (230, 159, 0),
+        (0, 0, 0),
+    ];
+    const DASH: [Option<(u32, u32)>; 3] = [None, Some((10, 5)), Some((3, 3))];
+    let (r, g, b) = C[i % C.len()];
+    LineStyle {
+        color: RGBColor(r, g, b),
+        dash: DASH[i % DASH.len()],
     }
-    let all = curves.iter().flat_map(|(_, p)| p.iter());
-    let x_max = all.clone().map(|p| p.0).fold(10.0, f64::max);
-    let (y_min, y_max) = all.fold((f64::MAX, 0.0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
-    let x_max = 10f64.powf(x_max.log10().ceil());
-    let (y_min, y_max) = (
-        10f64.powf(y_min.log10().floor()),
-        10f64.powf(y_max.log10().ceil()).max(y_min * 10.0),
-    );
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                match report.mode() {
-                    crate::variant::Mode::Turns => {
-                        format!("Wait for the turn (handoff latency) by percentile, placement {placement}")
-                    }
-                    crate::variant::Mode::Free => {
-                        format!("Wait for the lock by percentile, placement {placement}")
-                    }
-                },
-                ("sans-serif", 22),
-            )
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(80)
-            .build_cartesian_2d((1.0..x_max).log_scale(), (y_min..y_max).log_scale())
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("percentile")
-            .y_desc("wait (µs)")
-            .x_label_formatter(&|x| percentile_label(*x))
-            .y_label_formatter(&|y| format!("{y}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (i, (name, pts)) in curves.iter().enumerate() {
-            let style = color(i).stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), style))
-                .map_err(|e| e.to_string())?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+}
+
+/// What a legend entry shows beside its label.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Swatch {
+    Line(LineStyle),
+    Box(RGBColor),
+}
+
+/// A legend drawn in its own area beside the plot, so it never covers data.
+pub(super) fn side_legend(
+    area: &DrawingArea<SVGBackend, Shift>,
+    entries: &[(String, Swatch)],
+) -> Result<(), String> {
+    let font = ("sans-serif", 14).into_font();
+    for (i, (label, swatch)) in entries.iter().enumerate() {
+        let y = 44 + 22 * i as i32;
+        let (x0, x1) = (8, 44);
+        let text_x = match swatch {
+            Swatch::Line(_) => x1 + 8,
+            Swatch::Box(_) => x0 + 22,
+        };
+        match *swatch {
+            Swatch::Line(s) => match s.dash {
+                None => area.draw(&PathElement::new(vec![(x0, y), (x1, y)], s.stroke())),
+                Some((on, off)) => area.draw(&DashedPathElement::new(
+                    vec![(x0, y), (x1, y)],
+                    on,
+                    off,
+                    s.stroke(),
+                )),
+            },
+            Swatch::Box(c) => {
+                area.draw(&Rectangle::new([(x0, y - 6), (x0 + 14, y + 6)], c.filled()))
+            }
         }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-        root.present().map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?;
+        area.draw(&Text::new(label.clone(), (text_x, y - 7), font.clone()))
+            .map_err(|e| e.to_string())?;
     }
-    Ok(Some(svg))
-}
-
-/// The legend both plots use: a framed, mostly opaque box of the series' labels.
-fn draw_legend<'a, DB, CT>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> Result<(), String>
-where
-    DB: DrawingBackend + 'a,
-    CT: CoordTranslate,
-{
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())
+    Ok(())
 }
 
 /// The cells `whoops.svg` shows: the variants and placements with at least one summary row, in
@@ -215,60 +194,85 @@ impl WhoopsCells {
 /// The lowest value on the whoops axis: a log axis cannot show zero.
 const WHOOPS_FLOOR: f64 = 0.01;
 
-fn whoops_svg(report: &CompareReport) -> Result<Option<String>, String> {
+/// The SVG text of `whoops.svg`, or `None` before any cell has finished.
+pub(super) fn whoops_svg(report: &CompareReport) -> Result<Option<String>, String> {
     let Some(cells) = WhoopsCells::of(report) else {
         return Ok(None);
     };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let body = root
+            .titled("Whoops per round (median over repeats)", ("sans-serif", 22))
+            .map_err(|e| e.to_string())?;
+        let (plot, legend) = body.split_horizontally(SIZE.0 - 150);
+        draw_whoops(&plot, &cells)?;
+        let entries: Vec<(String, Swatch)> = cells
+            .placements
+            .iter()
+            .enumerate()
+            .map(|(pi, p)| (p.to_string(), Swatch::Box(color(pi))))
+            .collect();
+        side_legend(&legend, &entries)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(Some(svg))
+}
+
+/// The bars, and a "0" where a bar has no height.
+fn draw_whoops(area: &DrawingArea<SVGBackend, Shift>, cells: &WhoopsCells) -> Result<(), String> {
     let top = cells
         .rows
         .iter()
         .map(|r| r.whoops_per_round.median)
         .fold(1.0, f64::max);
     let top = 10f64.powf(top.log10().ceil() + 0.3);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let n = cells.variants.len() as f64;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Whoops per round (median over repeats)", ("sans-serif", 22))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..n, (WHOOPS_FLOOR..top).log_scale())
-            .map_err(|e| e.to_string())?;
-        let names: Vec<String> = cells.variants.iter().map(|v| v.to_string()).collect();
+    let n = cells.variants.len() as f64;
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..n, (WHOOPS_FLOOR..top).log_scale())
+        .map_err(|e| e.to_string())?;
+    let names: Vec<String> = cells.variants.iter().map(|v| v.to_string()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(cells.variants.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - x.floor() - 0.5).abs() < 0.01 && i < names.len() {
+                names[i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 14))
+        .y_desc("whoops per round")
+        .y_label_formatter(&|y| count_tick(*y))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (pi, &placement) in cells.placements.iter().enumerate() {
+        let c = color(pi);
         chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(cells.variants.len() * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.01 && i < names.len() {
-                    names[i].clone()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc("whoops per round")
-            .y_label_formatter(&|y| format!("{y}"))
-            .draw()
+            .draw_series(whoops_bars(cells, pi, placement, c))
             .map_err(|e| e.to_string())?;
-        for (pi, &placement) in cells.placements.iter().enumerate() {
-            let c = color(pi);
-            chart
-                .draw_series(whoops_bars(&cells, pi, placement, c))
-                .map_err(|e| e.to_string())?
-                .label(placement.to_string())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
-            chart
-                .draw_series(zero_labels(&cells, pi, placement, c))
-                .map_err(|e| e.to_string())?;
-        }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-        root.present().map_err(|e| e.to_string())?;
+        chart
+            .draw_series(zero_labels(cells, pi, placement, c))
+            .map_err(|e| e.to_string())?;
     }
-    Ok(Some(svg))
+    Ok(())
+}
+
+/// A tick on a count axis: `0.01`, `1`, `100`, `10k`.
+fn count_tick(x: f64) -> String {
+    if x >= 1e3 {
+        format!("{}k", x / 1e3)
+    } else {
+        format!("{x}")
+    }
 }
 
 /// One placement's bars, one per variant that ran there.
@@ -315,17 +319,4 @@ fn zero_labels(
             )
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile_label;
-
-    #[test]
-    fn percentiles_read_naturally() {
-        assert_eq!(percentile_label(1.0), "0%");
-        assert_eq!(percentile_label(10.0), "90%");
-        assert_eq!(percentile_label(1000.0), "99.9%");
-        assert_eq!(percentile_label(100_000.0), "99.999%");
-    }
 }

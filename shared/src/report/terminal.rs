@@ -1,8 +1,8 @@
 //! What the terminal shows: a run as one row per contender with its fairness figures, a
 //! comparison as the main table, the contenders table and the cells that did not run.
 
-use super::summary;
-use crate::measure::{SideJson, SideStats, Summary, end_name};
+use super::{baseline, summary};
+use crate::measure::{ContenderStats, ContenderStatsJson, Summary, end_name};
 use crate::order::OrderStats;
 use crate::outcome::{CompareReport, Contender, RunReport};
 use crate::text::{Table, fmt_ns};
@@ -69,7 +69,8 @@ pub fn order_text(r: &RunReport, o: &OrderStats) -> String {
     )
 }
 
-/// `compare`'s output: the main table, the contenders table, then the cells that did not run.
+/// `compare`'s output: the main table, the contenders table, the cells that did not run, and
+/// the comparison with `--baseline`.
 pub fn compare_text(report: &CompareReport) -> String {
     let rows = report.summary();
     let mut out = summary::summary_table(&rows, report.mode()).to_text();
@@ -79,6 +80,13 @@ pub fn compare_text(report: &CompareReport) -> String {
         out.push_str(&format!("{}\n", summary::LOCK_OR_SCHEDULER));
     }
     out.push_str(&notes(report));
+    if let Some(cmp) = report.against_baseline() {
+        out.push_str("\nAgainst the baseline\n");
+        for line in baseline::baseline_notes(&cmp) {
+            out.push_str(&format!("{line}\n"));
+        }
+        out.push_str(&baseline::baseline_table(&cmp).to_text());
+    }
     out
 }
 
@@ -127,8 +135,8 @@ pub fn turns_table() -> Table {
 }
 
 /// One contender as a row of [`turns_table`].
-pub fn turns_row(name: &str, s: &SideStats) -> Vec<String> {
-    let j = SideJson::from(s);
+pub fn turns_row(name: &str, s: &ContenderStats) -> Vec<String> {
+    let j = ContenderStatsJson::from(s);
     vec![
         name.to_string(),
         format!("{:?}", s.role).to_lowercase(),
@@ -169,8 +177,8 @@ pub fn free_table() -> Table {
 }
 
 /// One contender as a row of [`free_table`].
-pub fn free_row(name: &str, s: &SideStats) -> Vec<String> {
-    let j = SideJson::from(s);
+pub fn free_row(name: &str, s: &ContenderStats) -> Vec<String> {
+    let j = ContenderStatsJson::from(s);
     let wait = Summary::of(s.wait());
     let (window, barging, longest) = s.free.as_ref().map_or((0, 0, 0), |f| {
         (f.acquisitions_in_window, f.barging, f.runs.max())

@@ -1,17 +1,19 @@
 //! The server's end of `--seed-compat`: a blog client's `CACHEDFILE HELLO`, checked like any
 //! hello and played on a blocking thread like any session (the protocol is in [`crate::compat`]).
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
+use super::peer_watch::{self, PeerWatch};
 use super::{Server, discard, error_chain};
 use crate::admission::{self, check_sender};
-use crate::compat::writer::BlogSession;
+use crate::compat::writer::{BlogSession, WriterReport};
 use crate::compat::{CompatError, SeedCompat};
 use crate::proto::Message;
-use crate::session::watchdog::AbortHandle;
+use crate::session::watchdog::{AbortHandle, AbortReason};
 use crate::sys::scm::{Credentials, Received};
 
 /// Why a blog hello was not played, and whether to print it whatever `--verbose` says.
@@ -38,6 +40,7 @@ impl Server {
             control_truncated,
             fds,
             credentials,
+            pidfd,
             from,
             ..
         } = got;
@@ -67,19 +70,19 @@ impl Server {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, handle.clone());
-        // The blog's iterations take well under a millisecond when the lock does not exclude;
-        // a client that holds a lock of its own gets as long as a lockfair client gets to start.
-        let limits = &self.config.limits;
-        let budget_ns = (limits.start_timeout_ms + limits.grace_ms) * 1_000_000;
-        let compat = compat.clone();
+        // The session ends when its turns are done, the client exits, or `--seed-max-seconds`
+        // passes: the blog's client never gives up, so the server must.
+        let blog = BlogHello {
+            pid,
+            fds,
+            peer: client_watch(pidfd, pid),
+            compat: compat.clone(),
+            handle,
+        };
         let server = self.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let outcome = tokio::task::spawn_blocking(move || {
-                let blog = BlogSession::accept(fds, pid, &compat).map_err(Err)?;
-                blog.play(budget_ns, handle).map_err(Ok)
-            })
-            .await;
+            let outcome = play(blog).await;
             server
                 .running
                 .lock()
@@ -99,9 +102,7 @@ impl Server {
                     "compat session {id} (pid {pid}): failed: {}",
                     error_chain(&e)
                 ),
-                Err(e) => println!(
-                    "compat session {id} (pid {pid}): failed: the session thread failed: {e}"
-                ),
+                Err(e) => println!("compat session {id} (pid {pid}): failed: {e}"),
             }
         });
     }
@@ -127,4 +128,58 @@ impl Server {
             .try_acquire_owned()
             .map_err(|_| loud(admission::Refusal::Busy(self.config.max_sessions).to_string()))
     }
+}
+
+/// How the session learns that the blog's client exited. Its own pidfd (`SCM_PIDFD`) names it
+/// whatever happens to its pid; without one (a kernel before 6.5) the session's watchdog opens
+/// one for the pid. The blog's client is unbound, so that pid cannot be confirmed through its
+/// socket as a lockfair client's is.
+fn client_watch(pidfd: Option<Result<OwnedFd, nix::errno::Errno>>, pid: i32) -> PeerWatch {
+    match pidfd {
+        Some(Ok(fd)) => PeerWatch::Pidfd(fd),
+        _ => PeerWatch::Pid(pid),
+    }
+}
+
+/// An admitted blog hello, on its way to a blocking thread.
+struct BlogHello {
+    pid: i32,
+    fds: Vec<OwnedFd>,
+    peer: PeerWatch,
+    compat: SeedCompat,
+    handle: AbortHandle,
+}
+
+/// What became of a blog hello: a report; `Err(Err)` refused (the descriptor did not check out);
+/// `Err(Ok)` failed while playing.
+type Played = Result<WriterReport, Result<CompatError, CompatError>>;
+
+/// Checks the descriptor and plays the blog's server on a blocking thread, and aborts the play
+/// when the client's pidfd says it exited. `Err` if the thread or the pidfd watch failed.
+async fn play(blog: BlogHello) -> Result<Played, String> {
+    let BlogHello {
+        pid,
+        fds,
+        peer,
+        compat,
+        handle,
+    } = blog;
+    let watch_pid = peer.watchdog_pid();
+    let peer = peer
+        .into_async()
+        .map_err(|e| format!("cannot watch the client's pidfd: {e}"))?;
+    let watchdog = handle.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        let blog = BlogSession::accept(fds, pid, &compat).map_err(Err)?;
+        blog.play(handle, watch_pid).map_err(Ok)
+    });
+    tokio::pin!(run);
+    let outcome = tokio::select! {
+        outcome = &mut run => outcome,
+        () = peer_watch::exited(&peer) => {
+            watchdog.abort(AbortReason::PeerDied(pid));
+            run.await
+        }
+    };
+    outcome.map_err(|e| format!("the session thread failed: {e}"))
 }

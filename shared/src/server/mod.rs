@@ -6,6 +6,7 @@
 //! bounded in time by its watchdog and by the client's pidfd (`peer_watch`). Admission (who may
 //! ask, and for what) is [`crate::admission`], shared with the client's helper contenders.
 
+pub mod args;
 mod compat_session;
 mod lock;
 mod peer_watch;
@@ -30,12 +31,12 @@ use tokio::task::JoinSet;
 use crate::errors::error_chain;
 pub use socket_path::{BoundSocket, SocketPathError};
 
-use crate::admission::{Limits, Refusal, adopt, check_hello, check_sender, side_spec};
+use crate::admission::{Limits, Refusal, adopt, check_hello, check_sender, contender_spec};
 use crate::channel::send_to;
-use crate::measure::SideStats;
+use crate::measure::ContenderStats;
 use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
 use crate::session::watchdog::{AbortHandle, AbortReason};
-use crate::session::{SessionError, run_side};
+use crate::session::{SessionError, run_contender};
 use crate::sys::scm::{Credentials, Received, control_space, recv_with_fds};
 use peer_watch::PeerWatch;
 
@@ -342,7 +343,7 @@ impl Server {
             handle,
             peer,
         } = admitted;
-        let spec = side_spec(&hello, &self.config.limits, peer.watchdog_pid());
+        let spec = contender_spec(&hello, &self.config.limits, peer.watchdog_pid());
         // Looking at the descriptors and mapping the arena happen off the receive loop too.
         let (arena, fds) = match tokio::task::spawn_blocking(move || adopt(&hello, fds)).await {
             Ok(Ok(parts)) => parts,
@@ -362,7 +363,8 @@ impl Server {
         self.reply_now(from, &Message::Ready(ready));
         println!("{what}: started");
         let watchdog = handle.clone();
-        let run = tokio::task::spawn_blocking(move || run_side(&spec, &arena, fds, None, handle));
+        let run =
+            tokio::task::spawn_blocking(move || run_contender(&spec, &arena, fds, None, handle));
         tokio::pin!(run);
         let outcome = tokio::select! {
             outcome = &mut run => outcome,
@@ -410,7 +412,7 @@ impl Server {
 /// The session's last message, and its line on stdout.
 fn collect(
     what: &str,
-    outcome: Result<Result<SideStats, SessionError>, tokio::task::JoinError>,
+    outcome: Result<Result<ContenderStats, SessionError>, tokio::task::JoinError>,
 ) -> Message {
     match outcome {
         Ok(Ok(stats)) => {

@@ -8,7 +8,7 @@ use super::start::Stretch;
 use super::watchdog::Watchdog;
 use super::{Acquired, Plan, SessionError, acquire, retry};
 use crate::arena::{Arena, GrantEntry, Header, StopReason};
-use crate::measure::{End, FreeStats, SideStats};
+use crate::measure::{ContenderStats, End, FreeStats};
 use crate::sys::clock::monotonic_ns;
 use crate::variant::Handoff;
 
@@ -18,7 +18,7 @@ pub fn run_free(
     handoff: &mut dyn Handoff,
     plan: &Plan,
     dog: &Watchdog,
-) -> Result<SideStats, SessionError> {
+) -> Result<ContenderStats, SessionError> {
     let header = arena.header();
     let result = contend(arena, handoff, plan, dog);
     // Only `release` itself can fail while we hold the lock, so there is nothing to give back
@@ -38,7 +38,7 @@ fn contend(
     handoff: &mut dyn Handoff,
     plan: &Plan,
     dog: &Watchdog,
-) -> Result<SideStats, SessionError> {
+) -> Result<ContenderStats, SessionError> {
     let h = arena.header();
     let stretch = Stretch::begin(h, plan, dog)?;
     h.begun.fetch_add(1, Ordering::AcqRel);
@@ -52,7 +52,7 @@ fn contend(
         my_bit: 1u64 << plan.contender,
         my_tag: plan.contender as u32 + 1,
         deadline_ns: stretch.deadline_ns,
-        stats: SideStats::new(plan.contender, plan.cpu),
+        stats: ContenderStats::new(plan.contender, plan.cpu),
         free: FreeStats::new(),
         run: 0,
         arrival: (0, 0),
@@ -75,7 +75,7 @@ struct Race<'r, 'h> {
     /// Our index + 1, as `last_holder` and `first_finished` spell it (0 = nobody).
     my_tag: u32,
     deadline_ns: u64,
-    stats: SideStats,
+    stats: ContenderStats,
     free: FreeStats,
     /// Consecutive acquisitions of ours so far.
     run: u64,
@@ -184,7 +184,7 @@ impl Race<'_, '_> {
     }
 
     /// The last run of acquisitions, and "first to finish" if we completed: our stats.
-    fn finish(mut self, end: End) -> SideStats {
+    fn finish(mut self, end: End) -> ContenderStats {
         if self.run > 0 {
             self.free.runs.saturating_record(self.run);
         }

@@ -7,6 +7,7 @@ mod turns;
 pub mod watchdog;
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 use thiserror::Error;
@@ -14,7 +15,7 @@ use thiserror::Error;
 use watchdog::{AbortHandle, AbortReason, Watch, Watchdog, WatchdogSpec};
 
 use crate::arena::{Arena, ArenaError};
-use crate::measure::SideStats;
+use crate::measure::ContenderStats;
 use crate::sys::clock::monotonic_ns;
 use crate::variant::{Ctx, Mode, SetupError, Variant};
 
@@ -35,7 +36,7 @@ pub struct Plan {
 
 /// What one contender runs.
 #[derive(Clone, Debug)]
-pub struct SideSpec {
+pub struct ContenderSpec {
     pub variant: Variant,
     pub mode: Mode,
     pub plan: Plan,
@@ -72,13 +73,13 @@ pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SessionError {
 /// Runs one contender's side on the calling thread, which it pins as `spec.plan.cpu` says (or
 /// frees to every allowed CPU). Blocks until the side finishes, the run stops, or the watchdog
 /// aborts it; never longer than start timeout + `max_ns` + grace.
-pub fn run_side(
-    spec: &SideSpec,
+pub fn run_contender(
+    spec: &ContenderSpec,
     arena: &Arena,
     fds: Vec<OwnedFd>,
     watch: Option<Watch>,
     handle: AbortHandle,
-) -> Result<SideStats, SessionError> {
+) -> Result<ContenderStats, SessionError> {
     // The watchdog thread inherits our CPU mask: start it unpinned (a pooled thread may carry an
     // earlier session's pin), so its wakeups do not land on the CPU being measured.
     crate::placement::pin_current_thread(None).map_err(sys("unpin the session thread"))?;
@@ -92,6 +93,12 @@ pub fn run_side(
     })
     .map_err(sys("start the watchdog"))?;
     crate::placement::pin_current_thread(spec.plan.cpu).map_err(sys("pin the session thread"))?;
+    // Published before the start line, so a kernel trace can follow this thread from the start.
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    arena
+        .slot(spec.plan.contender)
+        .tid
+        .store(tid, Ordering::Release);
     let ctx = Ctx {
         arena,
         contender: spec.plan.contender,

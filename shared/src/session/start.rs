@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use super::watchdog::Watchdog;
 use super::{Plan, SessionError, sys};
 use crate::arena::Header;
-use crate::measure::{End, SideStats};
+use crate::measure::{ContenderStats, End};
 use crate::sys::clock::monotonic_ns;
 use crate::sys::futex;
 use crate::sys::rusage::ThreadUsage;
@@ -36,7 +36,11 @@ impl Stretch {
     }
 
     /// Stops the clocks: the wall time, the CPU time and how the run ended go into `stats`.
-    pub fn finish(self, mut stats: SideStats, end: End) -> Result<SideStats, SessionError> {
+    pub fn finish(
+        self,
+        mut stats: ContenderStats,
+        end: End,
+    ) -> Result<ContenderStats, SessionError> {
         stats.wall_ns = monotonic_ns() - self.start_ns;
         stats.end = end;
         let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;

@@ -8,7 +8,7 @@ use super::start::Stretch;
 use super::watchdog::Watchdog;
 use super::{Acquired, Plan, SessionError, acquire, retry};
 use crate::arena::{Header, StopReason};
-use crate::measure::{End, SideStats};
+use crate::measure::{ContenderStats, End};
 use crate::sys::clock::monotonic_ns;
 use crate::variant::{Exclusion, Handoff, Turn};
 
@@ -19,7 +19,7 @@ pub fn run_turns(
     turn: &mut dyn Turn,
     plan: &Plan,
     dog: &Watchdog,
-) -> Result<SideStats, SessionError> {
+) -> Result<ContenderStats, SessionError> {
     let result = take_turns(header, handoff, turn, plan, dog);
     if result.is_err() {
         // Tell the others, so they stop promptly instead of waiting for their own watchdogs.
@@ -36,7 +36,7 @@ fn take_turns(
     turn: &mut dyn Turn,
     plan: &Plan,
     dog: &Watchdog,
-) -> Result<SideStats, SessionError> {
+) -> Result<ContenderStats, SessionError> {
     let stretch = Stretch::begin(h, plan, dog)?;
     let mut ring = Ring {
         h,
@@ -47,7 +47,7 @@ fn take_turns(
         me: plan.contender,
         next: (plan.contender + 1) % plan.contenders,
         deadline_ns: stretch.deadline_ns,
-        stats: SideStats::new(plan.contender, plan.cpu),
+        stats: ContenderStats::new(plan.contender, plan.cpu),
         last_pass: None,
         whoops_this_turn: 0,
     };
@@ -66,7 +66,7 @@ struct Ring<'r, 'h> {
     /// Who gets the turn after us.
     next: usize,
     deadline_ns: u64,
-    stats: SideStats,
+    stats: ContenderStats,
     /// When we last passed the turn on (the round trip runs from there).
     last_pass: Option<u64>,
     whoops_this_turn: u64,

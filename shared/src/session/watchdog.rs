@@ -8,7 +8,7 @@
 //! [`crate::sys::signal::INTERRUPT`] every few milliseconds until the session ends; the blocking
 //! call returns `EINTR` and the round loop sees [`Watchdog::check`] fail.
 //!
-//! The watchdog is joined before the session thread leaves `run_side`, so it never signals a
+//! The watchdog is joined before the session thread leaves `run_contender`, so it never signals a
 //! thread that no longer exists.
 
 use std::os::fd::{AsFd, OwnedFd};

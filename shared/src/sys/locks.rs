@@ -277,12 +277,59 @@ mod tests {
     }
 
     #[test]
-    fn flock_and_lockf_round_trip() {
+    fn flock_and_lockf_exclude_another_owner_until_released() {
         let f = memfd();
+        let other = File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+            .unwrap();
+        // flock belongs to the description: a dup of it is the same owner, a reopened one is not
+        // until the lock is let go.
         flock(&f, Some(LockMode::Exclusive), Wait::NoWait).unwrap();
+        flock(
+            f.try_clone().unwrap(),
+            Some(LockMode::Exclusive),
+            Wait::NoWait,
+        )
+        .unwrap();
+        let refused = flock(&other, Some(LockMode::Shared), Wait::NoWait);
+        assert_eq!(refused, Err(Errno::EWOULDBLOCK));
         flock(&f, None, Wait::Block).unwrap();
+        flock(&other, Some(LockMode::Exclusive), Wait::NoWait).unwrap();
+        flock(&other, None, Wait::Block).unwrap();
+
+        // lockf takes a POSIX lock of this process from the offset (0) to the end: F_TEST passes
+        // for its owner, the kernel names this process as the holder to another description,
+        // which it excludes, and F_ULOCK really lets go.
+        let ask = || {
+            record_conflict(
+                &other,
+                RecordOwner::Description,
+                LockMode::Shared,
+                ByteRange::ALL,
+            )
+            .unwrap()
+        };
         lockf(&f, LockfCmd::TryLock, 0).unwrap();
         lockf(&f, LockfCmd::Test, 0).unwrap();
+        let held = ask().expect("the lockf lock conflicts with another description");
+        assert_eq!(
+            held.pid,
+            std::process::id() as i32,
+            "a POSIX lock has an owner"
+        );
+        assert_eq!(held.mode, LockMode::Exclusive, "lockf has no shared mode");
+        assert_eq!(held.range, ByteRange::ALL);
+        let excluded = record_lock(
+            &other,
+            RecordOwner::Description,
+            LockMode::Exclusive,
+            ByteRange::ALL,
+            Wait::NoWait,
+        );
+        assert_eq!(excluded, Err(Errno::EAGAIN));
         lockf(&f, LockfCmd::Unlock, 0).unwrap();
+        assert_eq!(ask(), None, "F_ULOCK released it");
     }
 }

@@ -17,7 +17,7 @@ use rustix::fs::SealFlags;
 /// A type that may live in memory another process writes concurrently.
 ///
 /// Implemented here for the atomic integers and arrays of them, and for structures declared with
-/// [`shared_atomics!`], which checks at compile time that every field is one of those. The crate
+/// `shared_atomics!`, which checks at compile time that every field is one of those. The crate
 /// above names its structures through that macro and never implements this trait itself: `sys`
 /// knows no lockfair type, and every `unsafe impl` stays in this file.
 ///

@@ -20,6 +20,7 @@ pub mod robust_mutex;
 pub mod rusage;
 pub mod scm;
 pub mod signal;
+pub mod tracefs;
 
 use nix::errno::Errno;
 

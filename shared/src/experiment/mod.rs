@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod compare;
 pub mod contender;
+mod kernel;
 pub mod probe;
 pub mod progress;
 pub mod run;

@@ -11,14 +11,15 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::contender::{ContenderError, ContenderProcess};
+use super::kernel::Tracing;
 use crate::arena::{Arena, ArenaError, StopReason};
 use crate::channel::{ChannelError, ClientChannel};
-use crate::measure::SideStats;
+use crate::measure::ContenderStats;
 use crate::outcome::RunReport;
 use crate::placement::{Placement, PlacementError, allowed_cpus, pin_current_thread};
 use crate::proto::{Hello, Message};
 use crate::session::watchdog::{AbortHandle, AbortReason, Watch, WatchVerdict};
-use crate::session::{Plan, SessionError, SideSpec, run_side};
+use crate::session::{ContenderSpec, Plan, SessionError, run_contender};
 use crate::variant::{Mode, SetupError, Variant};
 
 /// How long to wait for the server's `ready`.
@@ -70,6 +71,8 @@ pub struct RunOptions {
     pub shape: Shape,
     /// The executable started as `contender` for contenders 2.. (`None`: this one).
     pub helper: Option<PathBuf>,
+    /// Record the kernel's account of the run (`--kernel-trace`).
+    pub kernel_trace: bool,
 }
 
 impl RunOptions {
@@ -81,6 +84,7 @@ impl RunOptions {
             placement,
             shape,
             helper: None,
+            kernel_trace: false,
         }
     }
 
@@ -128,14 +132,28 @@ pub enum RunError {
 
 /// Runs one session against the server at `opts.socket`.
 pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    let shape = &opts.shape;
+    let mut tracing = opts
+        .kernel_trace
+        .then(|| Tracing::prepare(opts.variant, shape.mode, shape.rounds, shape.contenders));
     let mut session = Session::prepare(opts)?;
     let mut channel = ClientChannel::connect(&opts.socket)?;
     let server_pid = session.admit(&mut channel)?;
     let mut others = session.start_helpers()?;
     let mut peer_pids: Vec<i32> = server_pid.into_iter().collect();
     peer_pids.extend(others.iter().map(ContenderProcess::pid));
-    let mine = session.run_own_side(peer_pids, &channel);
-    let (server, client, others) = collect(mine, &mut channel, &mut others)?;
+    if let Some(t) = tracing.as_mut() {
+        // Our side runs on this thread.
+        t.arm(
+            &session.arena,
+            1,
+            rustix::thread::gettid().as_raw_nonzero().get(),
+        );
+    }
+    let mine = session.run_own_contender(peer_pids, &channel);
+    let collected = collect(mine, &mut channel, &mut others);
+    let kernel = tracing.map(Tracing::finish);
+    let (server, client, others) = collected?;
     let order = (opts.shape.mode == Mode::Free)
         .then(|| crate::order::from_arena(&session.arena, opts.shape.contenders))
         .flatten();
@@ -147,6 +165,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         server,
         client,
         others,
+        kernel,
         order,
     })
 }
@@ -254,13 +273,13 @@ impl<'o> Session<'o> {
 
     /// Plays contender 1 until its rounds or its time are up, watching the server and the
     /// helpers (`peer_pids`) and the server's error reports.
-    fn run_own_side(
+    fn run_own_contender(
         &mut self,
         peer_pids: Vec<i32>,
         channel: &ClientChannel,
-    ) -> Result<SideStats, RunError> {
+    ) -> Result<ContenderStats, RunError> {
         let shape = &self.opts.shape;
-        let spec = SideSpec {
+        let spec = ContenderSpec {
             variant: self.opts.variant,
             mode: shape.mode,
             spin: shape.spin,
@@ -280,7 +299,7 @@ impl<'o> Session<'o> {
             errno,
         })?;
         let own = std::mem::take(&mut self.fds[1]);
-        let mine = run_side(&spec, &self.arena, own, Some(error_watch(channel)?), handle);
+        let mine = run_contender(&spec, &self.arena, own, Some(error_watch(channel)?), handle);
         let _ = pin_current_thread(None);
         Ok(mine?)
     }
@@ -290,17 +309,17 @@ impl<'o> Session<'o> {
 /// when their side ends, which is about when ours did. If ours failed, only look for explanations
 /// already on their way: the others may be gone.
 fn collect(
-    mine: Result<SideStats, RunError>,
+    mine: Result<ContenderStats, RunError>,
     channel: &mut ClientChannel,
     others: &mut Vec<ContenderProcess>,
-) -> Result<(SideStats, SideStats, Vec<SideStats>), RunError> {
+) -> Result<(ContenderStats, ContenderStats, Vec<ContenderStats>), RunError> {
     let patience = if mine.is_ok() {
         Duration::from_nanos(GRACE_NS) + READY_TIMEOUT
     } else {
         Duration::from_millis(300)
     };
     let theirs = await_result(channel, patience);
-    let helpers: Vec<Result<SideStats, ContenderError>> =
+    let helpers: Vec<Result<ContenderStats, ContenderError>> =
         others.iter_mut().map(|o| o.result(patience)).collect();
     others.clear();
     let (client, server) = match (mine, theirs) {
@@ -326,7 +345,10 @@ fn error_watch(channel: &ClientChannel) -> Result<Watch, RunError> {
     })
 }
 
-fn await_result(channel: &mut ClientChannel, timeout: Duration) -> Result<SideStats, RunError> {
+fn await_result(
+    channel: &mut ClientChannel,
+    timeout: Duration,
+) -> Result<ContenderStats, RunError> {
     loop {
         let incoming = channel.recv(timeout)?;
         match incoming.message {

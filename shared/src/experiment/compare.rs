@@ -10,6 +10,7 @@ use thiserror::Error;
 use super::progress;
 use super::run::{RunOptions, Shape, run};
 use super::spawn::{SpawnError, SpawnedServer, find_server};
+use crate::outcome::kernel::{KernelTrace, Timeline};
 use crate::outcome::{CompareReport, Failure, Skipped};
 use crate::placement::{Placement, allowed_cpus};
 use crate::sys::signal;
@@ -26,6 +27,8 @@ pub struct CompareOptions {
     pub server_bin: Option<PathBuf>,
     /// The command line, recorded in the report.
     pub command: String,
+    /// Record the kernel's account of every cell (`--kernel-trace`).
+    pub kernel_trace: bool,
 }
 
 /// Why the comparison could not run (a failing cell is not an error: it is reported). `E` is
@@ -59,6 +62,8 @@ pub struct CompareOutcome {
     pub report: CompareReport,
     /// SIGINT or SIGTERM stopped it early; the report holds the cells finished before.
     pub interrupted: bool,
+    /// `--kernel-trace`: the first repeat's timeline of every cell the kernel traced.
+    pub timelines: Vec<(Variant, Placement, Timeline)>,
 }
 
 /// `results/<UTC date-time>`.
@@ -135,19 +140,25 @@ pub fn compare<E>(
         variants,
     } = plan;
     let mut interrupted = false;
+    let mut timelines = Vec::new();
     'all: for repeat in 0..opts.repeats {
         for &placement in &placements {
             for &variant in &variants {
                 bar.set_message(format!("{variant} {placement} (repeat {})", repeat + 1));
-                let cell = RunOptions::new(
+                let mut cell = RunOptions::new(
                     server.socket().to_path_buf(),
                     variant,
                     placement,
                     opts.shape,
                 );
-                if run_cell(&cell, repeat, &mut report) == Cell::Interrupted {
-                    interrupted = true;
-                    break 'all;
+                cell.kernel_trace = opts.kernel_trace;
+                match run_cell(&cell, repeat, &mut report) {
+                    Cell::Interrupted => {
+                        interrupted = true;
+                        break 'all;
+                    }
+                    Cell::Done(Some(t)) if repeat == 0 => timelines.push((variant, placement, t)),
+                    Cell::Done(_) => {}
                 }
                 bar.inc(1);
                 update(&report).map_err(CompareError::Update)?;
@@ -160,14 +171,15 @@ pub fn compare<E>(
     Ok(CompareOutcome {
         report,
         interrupted,
+        timelines,
     })
 }
 
 /// How a cell ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Cell {
-    /// Measured, or failed and listed as a failure.
-    Done,
+    /// Measured (with the kernel's timeline, if traced), or failed and listed as a failure.
+    Done(Option<Timeline>),
     /// SIGINT or SIGTERM came before or during it: not a finished cell.
     Interrupted,
 }
@@ -178,7 +190,14 @@ fn run_cell(cell: &RunOptions, repeat: usize, report: &mut CompareReport) -> Cel
         return Cell::Interrupted;
     }
     match run(cell) {
-        Ok(r) => report.add_run(&r, repeat),
+        Ok(r) => {
+            report.add_run(&r, repeat);
+            let traced = r.kernel.and_then(|k| match k {
+                KernelTrace::Recorded(k) => Some(k.timeline),
+                KernelTrace::Unavailable(_) => None,
+            });
+            return Cell::Done(traced);
+        }
         // A cell cut short by Ctrl-C is not a finished cell.
         Err(_) if signal::stop_requested() => return Cell::Interrupted,
         Err(e) => report.failures.push(Failure {
@@ -188,7 +207,7 @@ fn run_cell(cell: &RunOptions, repeat: usize, report: &mut CompareReport) -> Cel
             error: crate::errors::error_chain(&e),
         }),
     }
-    Cell::Done
+    Cell::Done(None)
 }
 
 #[cfg(test)]
@@ -208,6 +227,7 @@ mod tests {
             repeats: 1,
             server_bin: None,
             command: "test".into(),
+            kernel_trace: false,
         };
         let plan = plan(&opts);
         assert_eq!(plan.variants, [Variant::Ofd, Variant::Pipe]);

@@ -21,13 +21,13 @@ use nix::errno::Errno;
 use nix::sys::socket::MsgFlags;
 use thiserror::Error;
 
-use crate::admission::{Limits, adopt, check_hello, side_spec};
+use crate::admission::{Limits, adopt, check_hello, contender_spec};
 use crate::channel::wait_readable;
 use crate::child::{ChildProcess, ChildStartError};
 use crate::errors::error_chain;
-use crate::measure::SideStats;
+use crate::measure::ContenderStats;
 use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
-use crate::session::run_side;
+use crate::session::run_contender;
 use crate::session::watchdog::AbortHandle;
 use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
 
@@ -104,7 +104,7 @@ impl ContenderProcess {
     }
 
     /// Waits up to `timeout` for the child's measurements.
-    pub fn result(&mut self, timeout: Duration) -> Result<SideStats, ContenderError> {
+    pub fn result(&mut self, timeout: Duration) -> Result<ContenderStats, ContenderError> {
         match self.next(timeout)? {
             Message::Result(stats) => Ok(*stats),
             Message::Error(why) => Err(ContenderError::Failed(self.contender, why)),
@@ -162,10 +162,12 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
     };
     reply(&Message::Ready(Ready { cpu: hello.cpu }))?;
     let parent = nix::unistd::getppid().as_raw();
-    let spec = side_spec(&hello, &limits, Some(parent));
+    let spec = contender_spec(&hello, &limits, Some(parent));
     let outcome = AbortHandle::new()
         .map_err(|e| e.to_string())
-        .and_then(|handle| run_side(&spec, &arena, fds, None, handle).map_err(|e| error_chain(&e)));
+        .and_then(|handle| {
+            run_contender(&spec, &arena, fds, None, handle).map_err(|e| error_chain(&e))
+        });
     match outcome {
         Ok(stats) => reply(&Message::Result(Box::new(stats)))?,
         Err(why) => reply(&Message::Error(why))?,
