@@ -4,8 +4,9 @@
 //! sealing. Shrink-sealed means a mapping of it can never SIGBUS under us, whatever the other side
 //! does; that is why the server checks the seals before it maps a single byte.
 //!
-//! Layout (three pages): page 0 holds the [`Header`], page 1 one [`Slot`] per contender, page 2 the
-//! `seed` variant's data, which lives in the file (offset + `write`/`pread`), away from the header.
+//! Layout: page 0 holds the [`Header`], page 1 one [`Slot`] per contender, page 2 the `seed`
+//! variant's data, which lives in the file (offset + `write`/`pread`), away from the header; from
+//! page 3 on, the grant log of `--mode free` (two words per acquisition, see [`GrantEntry`]).
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
