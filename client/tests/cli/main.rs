@@ -7,6 +7,7 @@ mod compare;
 mod compat;
 mod contenders;
 mod garbage;
+mod handoff_locks;
 mod hostile;
 mod ktrace;
 mod liveness;
