@@ -4,8 +4,9 @@
 //! sealing. Shrink-sealed means a mapping of it can never SIGBUS under us, whatever the other side
 //! does; that is why the server checks the seals before it maps a single byte.
 //!
-//! Layout (three pages): page 0 holds the [`Header`], page 1 one [`Slot`] per contender, page 2 the
-//! `seed` variant's data, which lives in the file (offset + `write`/`pread`), away from the header.
+//! Layout: page 0 holds the [`Header`], page 1 one [`Slot`] per contender, page 2 the `seed`
+//! variant's data, which lives in the file (offset + `write`/`pread`), away from the header; from
+//! page 3 on, the grant log of `--mode free` (two words per acquisition, see [`GrantEntry`]).
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -23,12 +24,18 @@ use crate::sys::memfd::{self, CreateError, SealError};
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
 /// Bumped whenever the layout below, or how a variant uses it, changes (2: `spin-futex` sleeps on
-/// its own `parked` word; 3: each slot carries its contender's thread id): sides of different
-/// versions refuse each other instead of hanging.
-pub const LAYOUT_VERSION: u32 = 3;
+/// its own `parked` word; 3: each slot carries its contender's thread id; 4: the handoff locks'
+/// words and the grant log): sides of different versions refuse each other instead of hanging.
+pub const LAYOUT_VERSION: u32 = 4;
 const PAGE: usize = 4096;
+/// Where the grant log starts: two words per acquisition, in grant order (`--mode free`).
+pub const GRANT_LOG_OFFSET: usize = 3 * PAGE;
+/// How many acquisitions the grant log holds: the order measures (bypass, LWSS, MTTR) cover the
+/// first this many acquisitions of a run, whatever its length (bounded memory: 16 MiB, and
+/// only the pages a run writes are ever allocated).
+pub const GRANT_LOG_CAPACITY: usize = 1 << 20;
 /// Total size of the memfd.
-pub const ARENA_SIZE: usize = 3 * PAGE;
+pub const ARENA_SIZE: usize = GRANT_LOG_OFFSET + GRANT_LOG_CAPACITY * 16;
 /// Where the `seed` variant's data (and its shared file offset, the "turn") lives.
 pub const SEED_OFFSET: u64 = 2 * PAGE as u64;
 /// Room for the seed's line.
@@ -114,6 +121,38 @@ pub struct Header {
     /// acquisition, if it gets one right away, jumped over somebody.
     pub waiting_at_release: AtomicU64,
     _lock_pad2: [AtomicU64; 2],
+
+    // Cache line 5: the order counters (`--mode free`), away from every lock word.
+    /// Arrival sequence: fetch-added when a wait for the lock begins.
+    pub arrivals: AtomicU64,
+    /// Grant sequence: fetch-added by the holder inside the critical section, so it counts
+    /// acquisitions in the order the lock granted them; also the grant log's next index.
+    pub grants: AtomicU64,
+    _order_pad: [AtomicU64; 6],
+
+    // Cache line 6: the handoff locks (`pi-futex`, `fair-futex`, `starvation-futex`).
+    /// `pi-futex`: the PI futex word (owner's TID, FUTEX_WAITERS, FUTEX_OWNER_DIED).
+    pub pi_word: AtomicU32,
+    /// `fair-futex` / `starvation-futex`: the lock word (flags, and a waiter count for the
+    /// latter).
+    pub handoff_state: AtomicU32,
+    /// A three-state futex mutex guarding the wait queue below.
+    pub queue_lock: AtomicU32,
+    /// Contenders in the wait queue.
+    pub queue_len: AtomicU32,
+    /// Index in `queue` of the queue's head.
+    pub queue_head: AtomicU32,
+    /// `starvation-futex`: wakeups released while nobody was queued yet (a semaphore count).
+    pub queue_permits: AtomicU32,
+    /// `fair-futex`: CLOCK_MONOTONIC (ns) after which the next unlock hands the lock over.
+    pub fair_deadline: AtomicU64,
+    _queue_pad: [AtomicU64; 4],
+
+    // Cache lines 7-10: the wait queue, a ring of contender indices (+1).
+    pub queue: [AtomicU32; MAX_CONTENDERS],
+
+    // Cache line 11: `robust-mutex`'s pthread_mutex_t.
+    pub robust_mutex: crate::sys::robust_mutex::MutexRoom,
 }
 }
 
@@ -130,7 +169,9 @@ pub struct Slot {
     /// The thread this contender runs on, written before it reaches the start line (0: not yet):
     /// `--kernel-trace` follows the contenders' threads, and the server's run on worker threads.
     pub tid: AtomicU32,
-    _pad_tid: AtomicU32,
+    /// `fair-futex` / `starvation-futex`: what the unlocker left this queued contender
+    /// (futex word; see `variant::wait_queue`).
+    pub token: AtomicU32,
     _pad: [AtomicU64; 6],
 }
 }
@@ -142,6 +183,10 @@ const _: () = assert!(std::mem::offset_of!(Header, turn) == 64);
 const _: () = assert!(std::mem::offset_of!(Header, occupant) == 128);
 const _: () = assert!(std::mem::offset_of!(Header, arrived) == 192);
 const _: () = assert!(std::mem::offset_of!(Header, last_holder) == 256);
+const _: () = assert!(std::mem::offset_of!(Header, arrivals) == 320);
+const _: () = assert!(std::mem::offset_of!(Header, pi_word) == 384);
+const _: () = assert!(std::mem::offset_of!(Header, queue) == 448);
+const _: () = assert!(std::mem::offset_of!(Header, robust_mutex) == 704);
 
 /// Why a run stopped before every contender finished its rounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,6 +325,35 @@ impl Arena {
             .expect("page 1 holds MAX_CONTENDERS slots: checked by the const asserts above")
     }
 
+    /// The grant log: words `2g` and `2g + 1` describe the acquisition with grant number `g`
+    /// (see [`GrantEntry`]); 0 where nothing was written.
+    pub fn grant_log(&self) -> &[AtomicU64; 2 * GRANT_LOG_CAPACITY] {
+        self.map
+            .get::<[AtomicU64; 2 * GRANT_LOG_CAPACITY]>(GRANT_LOG_OFFSET)
+            .expect("the grant log fits the arena: ARENA_SIZE is computed from it")
+    }
+
+    /// Records an acquisition (by its holder, inside the critical section): takes the next
+    /// grant number and writes the log entry, if the log has room. Returns the grant number.
+    pub fn log_grant(&self, entry: GrantEntry) -> u64 {
+        let g = self.header().grants.fetch_add(1, Ordering::AcqRel);
+        let log = self.grant_log();
+        if let Some(i) = usize::try_from(g).ok().filter(|&i| i < GRANT_LOG_CAPACITY) {
+            let [tagged, before] = entry.encode();
+            log[2 * i + 1].store(before, Ordering::Relaxed);
+            log[2 * i].store(tagged, Ordering::Release);
+        }
+        g
+    }
+
+    /// Entry `g` of the grant log, if a contender wrote it.
+    pub fn grant_entry(&self, g: usize, contenders: usize) -> Option<GrantEntry> {
+        let log = self.grant_log();
+        let tagged = log.get(2 * g)?.load(Ordering::Acquire);
+        let before = log.get(2 * g + 1)?.load(Ordering::Relaxed);
+        GrantEntry::decode([tagged, before], contenders)
+    }
+
     /// The stop word, for the watchdog.
     pub fn stop_watch(&self) -> StopWatch {
         StopWatch(self.map.clone())
@@ -366,6 +440,46 @@ impl Header {
             1 => Some(StopReason::Deadline),
             _ => Some(StopReason::Aborted),
         }
+    }
+}
+
+/// One acquisition in the grant log: who got the lock, when (in arrival order) it started
+/// waiting, how many acquisitions had been granted by then, and how many others were waiting
+/// as it got it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantEntry {
+    pub contender: u8,
+    /// How many other contenders were waiting when it was granted (at most 63).
+    pub others_waiting: u8,
+    /// Its arrival number (below 2^48).
+    pub arrival: u64,
+    /// The grant counter when its wait began: acquisitions granted before it started waiting.
+    pub granted_before: u64,
+}
+
+impl GrantEntry {
+    /// Packed as `[arrival << 16 | others_waiting << 8 | (contender + 1), granted_before]`:
+    /// the first word is never 0.
+    fn encode(self) -> [u64; 2] {
+        let tagged = ((self.arrival & ((1 << 48) - 1)) << 16)
+            | (u64::from(self.others_waiting) << 8)
+            | (u64::from(self.contender) + 1);
+        [tagged, self.granted_before]
+    }
+
+    /// The entry in two log words, `None` for words nobody wrote (or that no contender could
+    /// have written: the other process may scribble anything here).
+    pub fn decode([tagged, granted_before]: [u64; 2], contenders: usize) -> Option<GrantEntry> {
+        let tag = (tagged & 0xff) as usize;
+        if tag == 0 || tag > contenders {
+            return None;
+        }
+        Some(GrantEntry {
+            contender: (tag - 1) as u8,
+            others_waiting: ((tagged >> 8) & 0xff) as u8,
+            arrival: tagged >> 16,
+            granted_before,
+        })
     }
 }
 

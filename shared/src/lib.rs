@@ -6,8 +6,9 @@
 //!    deadline), [`errors`] (one-line error chains), [`text`] (terminal tables and durations),
 //!    [`runtime_dir`] (where sockets live), [`histwire`] (bounded histogram transfer).
 //! 2. [`arena`]: the sealed memfd the contenders map; its header holds the turn, the overlap
-//!    detector and the stop word. [`measure`]: what one contender records. [`placement`]: which
-//!    CPUs. [`locking`]: the four file-lock families. [`procinfo`]: what `/proc` says.
+//!    detector and the stop word. [`measure`]: what one contender records. [`order`]: bypass,
+//!    LWSS and MTTR from the arena's grant log (who got the lock in what order). [`placement`]:
+//!    which CPUs. [`locking`]: the four file-lock families. [`procinfo`]: what `/proc` says.
 //! 3. [`variant`]: one file per handoff mechanism (file locks, eventfd, futex, pipe, ticket, …),
 //!    all behind the `Handoff` trait.
 //! 4. [`session`]: the two round loops (turns, free), the start line and the watchdog, once for
@@ -45,6 +46,7 @@ pub mod ktrace;
 pub mod locking;
 pub mod matrix;
 pub mod measure;
+pub mod order;
 pub mod outcome;
 pub mod peer;
 pub mod placement;

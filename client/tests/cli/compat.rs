@@ -643,7 +643,7 @@ fn seed_compat_refuses_wrong_descriptors_closes_them_and_plays_a_good_one() {
     assert!(
         server
             .wait_for_line("compat session", LIMIT)
-            .contains("12288-byte")
+            .contains(&format!("{}-byte", lockfair::arena::ARENA_SIZE))
     );
 }
 

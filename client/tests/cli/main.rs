@@ -8,6 +8,7 @@ mod compat;
 mod contenders;
 mod crash;
 mod garbage;
+mod handoff_locks;
 mod hostile;
 mod ktrace;
 mod liveness;

@@ -154,6 +154,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     let collected = collect(mine, &mut channel, &mut others);
     let kernel = tracing.map(Tracing::finish);
     let (server, client, others) = collected?;
+    let order = (opts.shape.mode == Mode::Free)
+        .then(|| crate::order::from_arena(&session.arena, opts.shape.contenders))
+        .flatten();
     Ok(RunReport {
         variant: opts.variant,
         mode: opts.shape.mode,
@@ -163,6 +166,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         client,
         others,
         kernel,
+        order,
     })
 }
 

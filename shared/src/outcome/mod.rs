@@ -3,7 +3,7 @@
 //! It sits below both the code that measures ([`experiment`](crate::experiment) fills it) and the code
 //! that renders ([`report`](crate::report) turns it into tables, Markdown, JSON, `.hgrm` and SVG),
 //! so neither has to know the other. It uses only [`measure`](crate::measure),
-//! [`variant`](crate::variant) and [`placement`](crate::placement).
+//! [`order`](crate::order), [`variant`](crate::variant) and [`placement`](crate::placement).
 //!
 //! - [`run`]: one session's results ([`RunReport`]) and the `run --json` shape.
 //! - [`fairness`]: Jain's index, the barging rate, the longest wait of one run.
@@ -26,4 +26,4 @@ pub use compare::{CompareReport, Contender, Failure, HistKey, Metric, RunRecord,
 pub use fairness::jain_index;
 pub use machine::Machine;
 pub use run::{ContenderJson, RunJson, RunReport};
-pub use summary::{CellMetrics, Spread, SummaryRow, summarize};
+pub use summary::{CellMetrics, OrderFigures, OrderSpread, Spread, SummaryRow, summarize};

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kernel::{KernelFigures, KernelTrace};
 use crate::measure::{ContenderStats, ContenderStatsJson, Summary};
+use crate::order::OrderStats;
 use crate::placement::Placement;
 use crate::variant::{Mode, Variant};
 
@@ -23,6 +24,9 @@ pub struct RunReport {
     pub others: Vec<ContenderStats>,
     /// `--kernel-trace`: the kernel's account of the run, or why there is none.
     pub kernel: Option<KernelTrace>,
+    /// `free` mode: who got the lock in what order (bypass, LWSS, MTTR), from the arena's grant
+    /// log.
+    pub order: Option<OrderStats>,
 }
 
 /// `run --json`. Field names are an interface: keep them.
@@ -53,6 +57,10 @@ pub struct RunJson {
     pub kernel: Option<KernelFigures>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub kernel_note: Option<String>,
+    /// `free` only: the order of the grants (see [`OrderStats`]): bypass (about the lock),
+    /// LWSS, MTTR and how many contenders were waiting at a grant (also the scheduler).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub order: Option<OrderStats>,
 }
 
 /// One contender in `run --json`'s `contenders` list.
@@ -112,6 +120,7 @@ impl RunReport {
                 .as_ref()
                 .and_then(|k| k.note())
                 .map(str::to_string),
+            order: self.order.clone(),
         }
     }
 }

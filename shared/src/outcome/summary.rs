@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RunReport;
 use crate::measure::new_histogram;
+use crate::order::OrderStats;
 use crate::placement::Placement;
 use crate::variant::Variant;
 
@@ -34,6 +35,45 @@ pub struct CellMetrics {
     pub jain_index: Option<f64>,
     /// The barging rate (see `run --json`).
     pub barging_rate: f64,
+    /// Acquisitions (`free`) or turns (`turns`) of all contenders per second of wall time: the
+    /// throughput the frontier plot shows.
+    #[serde(default)]
+    pub acquisitions_per_sec: f64,
+    /// The wait over all contenders, 99.9th percentile.
+    #[serde(default)]
+    pub wait_p999_ns: u64,
+    /// `free` mode: the order measures of `run --json`'s `order` (none in `turns` mode).
+    #[serde(default)]
+    pub order: OrderFigures,
+}
+
+/// The order measures a cell keeps of one run (see [`crate::order::OrderStats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderFigures {
+    pub bypass_p50: Option<u64>,
+    pub bypass_p99: Option<u64>,
+    pub bypass_max: Option<u64>,
+    pub lwss: Option<f64>,
+    pub mttr: Option<f64>,
+    /// Contenders waiting at a grant, the one granted included, averaged.
+    pub contending: Option<f64>,
+}
+
+impl OrderFigures {
+    fn of(order: Option<&OrderStats>) -> Self {
+        let Some(o) = order else {
+            return OrderFigures::default();
+        };
+        // Bypass percentiles need waits that waited; none means nobody was ever overtaken.
+        OrderFigures {
+            bypass_p50: Some(o.bypass_p50),
+            bypass_p99: Some(o.bypass_p99),
+            bypass_max: Some(o.bypass_max),
+            lwss: o.lwss,
+            mttr: o.mttr,
+            contending: (o.window > 0).then_some(o.contending_mean),
+        }
+    }
 }
 
 impl CellMetrics {
@@ -72,6 +112,13 @@ impl CellMetrics {
             cpu_ns_per_round: per_round(sum(all.iter().map(|s| s.rusage.cpu_ns)) as f64),
             jain_index: r.jain_index(),
             barging_rate: r.barging_rate(),
+            acquisitions_per_sec: if wall == 0 {
+                0.0
+            } else {
+                sum(all.iter().map(|s| s.rounds)) as f64 * 1e9 / wall as f64
+            },
+            wait_p999_ns: q(&wait, 0.999),
+            order: OrderFigures::of(r.order.as_ref()),
         }
     }
 }
@@ -133,6 +180,42 @@ pub struct SummaryRow {
     #[serde(default)]
     pub jain_repeats: usize,
     pub barging_rate: Spread,
+    #[serde(default)]
+    pub acquisitions_per_sec: Spread,
+    #[serde(default)]
+    pub wait_p999_ns: Spread,
+    /// The order measures over the repeats that had them ([`SummaryRow::order_repeats`]).
+    #[serde(default)]
+    pub order: OrderSpread,
+    #[serde(default)]
+    pub order_repeats: usize,
+}
+
+/// The order measures of a cell, each over the repeats where it was defined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderSpread {
+    pub bypass_p50: Spread,
+    pub bypass_p99: Spread,
+    pub bypass_max: Spread,
+    pub lwss: Spread,
+    pub mttr: Spread,
+    pub contending: Spread,
+}
+
+impl OrderSpread {
+    fn of(cell: &[&CellMetrics]) -> Self {
+        let over = |f: fn(&OrderFigures) -> Option<f64>| {
+            Spread::of(cell.iter().filter_map(|m| f(&m.order)).collect())
+        };
+        OrderSpread {
+            bypass_p50: over(|o| o.bypass_p50.map(|x| x as f64)),
+            bypass_p99: over(|o| o.bypass_p99.map(|x| x as f64)),
+            bypass_max: over(|o| o.bypass_max.map(|x| x as f64)),
+            lwss: over(|o| o.lwss),
+            mttr: over(|o| o.mttr),
+            contending: over(|o| o.contending),
+        }
+    }
 }
 
 /// Summarises `runs` (variant, placement, metrics), in the order of `variants` × `placements`.
@@ -171,6 +254,10 @@ pub fn summarize(
                 jain_index: Spread::of(cell.iter().filter_map(|m| m.jain_index).collect()),
                 jain_repeats: cell.iter().filter(|m| m.jain_index.is_some()).count(),
                 barging_rate: spread(|m| m.barging_rate),
+                acquisitions_per_sec: spread(|m| m.acquisitions_per_sec),
+                wait_p999_ns: spread(|m| m.wait_p999_ns as f64),
+                order: OrderSpread::of(&cell),
+                order_repeats: cell.iter().filter(|m| m.order.bypass_max.is_some()).count(),
             });
         }
     }

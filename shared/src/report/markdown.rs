@@ -26,6 +26,9 @@ impl Exporter for Markdown {
              one got everything), the barging rate and the longest wait, per variant.\n\n",
         );
         out.push_str(&summary::contenders_table(&rows).to_markdown());
+        if rows.iter().any(|r| r.order_repeats > 0) {
+            out.push_str(&format!("\n{}\n", summary::LOCK_OR_SCHEDULER));
+        }
         if let Some(cmp) = report.against_baseline() {
             out.push_str("\n## Against the baseline\n\n");
             for line in baseline::baseline_notes(&cmp) {

@@ -3,11 +3,12 @@
 //!
 //! [`terminal`] prints a run or a comparison as aligned tables. A [`ReportDir`] writes a
 //! [`CompareReport`] out through one exporter per format (`summary.md`, `summary.json`, `.hgrm`
-//! files, SVG plots, `report.html`), each file replaced atomically, after every cell: a crash or a Ctrl-C keeps
-//! what was finished.
+//! files, SVG plots, `frontier.svg` in `free` mode, `report.html`), each file replaced
+//! atomically, after every cell: a crash or a Ctrl-C keeps what was finished.
 
 pub mod baseline;
 pub mod family;
+pub(crate) mod frontier;
 pub mod hgrm;
 pub mod html;
 pub mod json;
@@ -74,11 +75,12 @@ impl ReportDir {
 
     fn write(&self, report: &CompareReport) -> io::Result<()> {
         // The page last: it links the files the others wrote.
-        let exporters: [&dyn Exporter; 5] = [
+        let exporters: [&dyn Exporter; 6] = [
             &markdown::Markdown,
             &json::Json,
             &HgrmFiles,
             &plots::Plots,
+            &frontier::Frontier,
             &html::Html,
         ];
         for e in exporters {

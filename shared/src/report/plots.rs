@@ -44,7 +44,7 @@ impl Exporter for Plots {
 
 const SIZE: (u32, u32) = (960, 600);
 
-fn color(i: usize) -> RGBColor {
+pub(super) fn color(i: usize) -> RGBColor {
     // Distinct on white; the Tableau 10 palette plus two.
     const C: [(u8, u8, u8); 12] = [
         (31, 119, 180),

@@ -56,21 +56,28 @@ pub fn summary_table(rows: &[SummaryRow], mode: crate::variant::Mode) -> Table {
     t
 }
 
-/// The contenders section: how fairly each variant shares the lock or the turn.
+/// What the contenders table's columns are about, printed under it.
+pub const LOCK_OR_SCHEDULER: &str = "About the lock alone: bypass (acquisitions that overtook a \
+     wait, over the waits during which another contender got the lock) and the barging rate. \
+     Also the scheduler: Jain's index, waiting (contenders waiting at a grant, of N), LWSS (ideal \
+     N) and MTTR (ideal N-1): a contender that is not running is in no lock's queue.";
+
+/// The contenders section: how fairly each variant shares the lock or the turn. With `free`
+/// runs it also shows the order measures: bypass, and beside Jain's index how many contenders
+/// were actually waiting, LWSS and MTTR.
 pub fn contenders_table(rows: &[SummaryRow]) -> Table {
-    let mut t = Table::new(
-        &[
-            "variant",
-            "placement",
-            "Jain index",
-            "barging rate",
-            "max wait",
-            "wait p99",
-        ],
-        2,
-    );
+    let order = rows.iter().any(|r| r.order_repeats > 0);
+    let mut header = vec!["variant", "placement", "Jain index"];
+    if order {
+        header.push("waiting");
+    }
+    header.extend(["barging rate", "max wait", "wait p99"]);
+    if order {
+        header.extend(["bypass p50", "bypass p99", "bypass max", "LWSS", "MTTR"]);
+    }
+    let mut t = Table::new(&header, 2);
     for r in rows {
-        t.push(vec![
+        let mut row = vec![
             r.variant.to_string(),
             r.placement.to_string(),
             match r.jain_repeats {
@@ -83,12 +90,37 @@ pub fn contenders_table(rows: &[SummaryRow]) -> Table {
                 ),
                 _ => spread_cell(&r.jain_index, fmt_ratio, fmt_ratio),
             },
+        ];
+        if order {
+            row.push(order_cell(r, &r.order.contending, fmt_count));
+        }
+        row.extend([
             spread_cell(&r.barging_rate, fmt_ratio, fmt_ratio),
             ns_cell(&r.handoff_max_ns),
             ns_cell(&r.handoff_p99_ns),
         ]);
+        if order {
+            let o = &r.order;
+            row.extend([
+                order_cell(r, &o.bypass_p50, fmt_whole),
+                order_cell(r, &o.bypass_p99, fmt_whole),
+                order_cell(r, &o.bypass_max, fmt_whole),
+                order_cell(r, &o.lwss, fmt_count),
+                order_cell(r, &o.mttr, fmt_count),
+            ]);
+        }
+        t.push(row);
     }
     t
+}
+
+/// An order measure's cell: "-" for a cell with no `free` repeat.
+fn order_cell(r: &SummaryRow, s: &Spread, fmt: fn(f64) -> String) -> String {
+    if r.order_repeats == 0 {
+        "-".into()
+    } else {
+        spread_cell(s, fmt, fmt)
+    }
 }
 
 /// A ratio in [0, 1] with three decimals.

@@ -3,6 +3,7 @@
 
 use super::{baseline, summary};
 use crate::measure::{ContenderStats, ContenderStatsJson, Summary, end_name};
+use crate::order::OrderStats;
 use crate::outcome::{CompareReport, Contender, RunReport};
 use crate::text::{Table, fmt_ns};
 use crate::variant::Mode;
@@ -35,6 +36,36 @@ pub fn run_text(r: &RunReport) -> String {
         ),
         r.barging_rate(),
         fmt_ns(r.max_wait_ns() as f64),
+    ) + &r.order.as_ref().map_or(String::new(), |o| order_text(r, o))
+}
+
+/// The order measures of a `free` run, split by what they are about: the lock alone, or the lock
+/// and the scheduler together (with how many contenders were in the race at all).
+pub fn order_text(r: &RunReport, o: &OrderStats) -> String {
+    let n = r.contender_count();
+    let logged = if o.truncated {
+        format!("first {} acquisitions logged", o.logged)
+    } else {
+        format!("{} acquisitions logged", o.logged)
+    };
+    let or_na = |x: Option<f64>, digits: usize| x.map_or("n/a".into(), |x| format!("{x:.digits$}"));
+    format!(
+        "About the lock: bypass p50 {}, p99 {}, max {} (over the {} waits during which another \
+         contender got the lock; {logged}), barging rate {:.3}\n\
+         Also the scheduler: Jain {} with {:.2} of {n} contenders waiting at a grant on average, \
+         LWSS {} (ideal {n}), MTTR {} (ideal {}), over the {} acquisitions before the first \
+         contender finished\n",
+        o.bypass_p50,
+        o.bypass_p99,
+        o.bypass_max,
+        o.waited,
+        r.barging_rate(),
+        r.jain_index().map_or("n/a".into(), |j| format!("{j:.3}")),
+        o.contending_mean,
+        or_na(o.lwss, 2),
+        or_na(o.mttr, 1),
+        n.saturating_sub(1),
+        o.window,
     )
 }
 
@@ -45,6 +76,9 @@ pub fn compare_text(report: &CompareReport) -> String {
     let mut out = summary::summary_table(&rows, report.mode()).to_text();
     out.push_str("\nContenders: fairness of the handoff\n");
     out.push_str(&summary::contenders_table(&rows).to_text());
+    if rows.iter().any(|r| r.order_repeats > 0) {
+        out.push_str(&format!("{}\n", summary::LOCK_OR_SCHEDULER));
+    }
     out.push_str(&notes(report));
     if let Some(cmp) = report.against_baseline() {
         out.push_str("\nAgainst the baseline\n");

@@ -7,19 +7,20 @@ use std::sync::atomic::Ordering;
 use super::start::Stretch;
 use super::watchdog::Watchdog;
 use super::{Acquired, Plan, SessionError, acquire, retry};
-use crate::arena::{Header, StopReason};
+use crate::arena::{Arena, GrantEntry, Header, StopReason};
 use crate::measure::{ContenderStats, End, FreeStats};
 use crate::sys::clock::monotonic_ns;
 use crate::variant::Handoff;
 
 /// Takes the lock `plan.rounds` times (or fewer, if the run stops), measuring each acquisition.
 pub fn run_free(
-    header: &Header,
+    arena: &Arena,
     handoff: &mut dyn Handoff,
     plan: &Plan,
     dog: &Watchdog,
 ) -> Result<ContenderStats, SessionError> {
-    let result = contend(header, handoff, plan, dog);
+    let header = arena.header();
+    let result = contend(arena, handoff, plan, dog);
     // Only `release` itself can fail while we hold the lock, so there is nothing to give back
     // here: the others just need to hear that we are gone.
     if result.is_err() {
@@ -33,14 +34,16 @@ pub fn run_free(
 }
 
 fn contend(
-    h: &Header,
+    arena: &Arena,
     handoff: &mut dyn Handoff,
     plan: &Plan,
     dog: &Watchdog,
 ) -> Result<ContenderStats, SessionError> {
+    let h = arena.header();
     let stretch = Stretch::begin(h, plan, dog)?;
     h.begun.fetch_add(1, Ordering::AcqRel);
     let mut race = Race {
+        arena,
         h,
         handoff,
         plan,
@@ -52,6 +55,7 @@ fn contend(
         stats: ContenderStats::new(plan.contender, plan.cpu),
         free: FreeStats::new(),
         run: 0,
+        arrival: (0, 0),
     };
     let end = race.run()?;
     let stats = race.finish(end);
@@ -60,6 +64,7 @@ fn contend(
 
 /// One contender in the free-for-all, and what it measured so far.
 struct Race<'r, 'h> {
+    arena: &'r Arena,
     h: &'r Header,
     handoff: &'r mut (dyn Handoff + 'h),
     plan: &'r Plan,
@@ -74,6 +79,8 @@ struct Race<'r, 'h> {
     free: FreeStats,
     /// Consecutive acquisitions of ours so far.
     run: u64,
+    /// This wait's arrival number, and the grant counter when it began (for the grant log).
+    arrival: (u64, u64),
 }
 
 impl Race<'_, '_> {
@@ -109,6 +116,10 @@ impl Race<'_, '_> {
         if !self.handoff.marks_waiting() {
             h.waiting.fetch_or(self.my_bit, Ordering::AcqRel);
         }
+        self.arrival = (
+            h.arrivals.fetch_add(1, Ordering::AcqRel),
+            h.grants.load(Ordering::Acquire),
+        );
         let held = acquire(self.dog, h, self.handoff)?;
         let got = monotonic_ns();
         h.waiting.fetch_and(!self.my_bit, Ordering::AcqRel);
@@ -124,6 +135,7 @@ impl Race<'_, '_> {
         if h.enter(self.me) {
             self.stats.overlaps += 1;
         }
+        self.log_grant();
         // Who held it last, and was anyone else waiting when it was released? (Looking at
         // `waiting` now would also count contenders who asked after we got it.)
         let previous = h.last_holder.swap(self.my_tag, Ordering::AcqRel);
@@ -146,6 +158,20 @@ impl Race<'_, '_> {
             self.free.acquisitions_in_window += 1;
         }
         self.stats.rounds += 1;
+    }
+
+    /// Writes this acquisition into the arena's grant log, from inside the critical section so
+    /// grant numbers follow the lock's own order: the order measures are computed from it. A lock
+    /// that numbers its arrivals itself (a ticket) gives its own number.
+    fn log_grant(&self) {
+        let (arrival, granted_before) = self.arrival;
+        let others = self.h.waiting.load(Ordering::Acquire) & !self.my_bit;
+        self.arena.log_grant(GrantEntry {
+            contender: self.me as u8,
+            others_waiting: others.count_ones() as u8,
+            arrival: self.handoff.arrival().unwrap_or(arrival),
+            granted_before,
+        });
     }
 
     /// Leaves the critical section and unlocks, noting who was waiting at that moment.

@@ -121,7 +121,7 @@ pub fn run_contender(
             &spec.plan,
             &dog,
         ),
-        Mode::Free => free::run_free(arena.header(), opened.handoff.as_mut(), &spec.plan, &dog),
+        Mode::Free => free::run_free(arena, opened.handoff.as_mut(), &spec.plan, &dog),
     }
 }
 

@@ -49,3 +49,33 @@ pub fn wait_bits(word: &AtomicU32, expected: u32, bits: NonZeroU32) -> Result<()
 pub fn wake_bits(word: &AtomicU32, count: u32, bits: NonZeroU32) -> Result<usize, Errno> {
     futex::wake_bitset(word, futex::Flags::empty(), count, bits).map_err(super::errno)
 }
+
+/// PI futex word: set by the kernel while waiters are queued in it (the owner must unlock
+/// through [`unlock_pi`]).
+pub const PI_WAITERS: u32 = 0x8000_0000;
+/// PI futex word: the owner's TID part.
+pub const PI_TID_MASK: u32 = 0x3fff_ffff;
+
+/// The calling thread's id, the value a PI futex word holds while the thread owns it.
+pub fn thread_id() -> u32 {
+    rustix::thread::gettid().as_raw_nonzero().get() as u32
+}
+
+/// Takes the PI futex `word` in the kernel (FUTEX_LOCK_PI2, Linux ≥ 5.14): queues behind the
+/// current owner, boosting it, until the kernel hands the word over (it writes our TID there).
+/// Gives up with `ETIMEDOUT` at `deadline_ns` on CLOCK_MONOTONIC. A signal does not end the wait
+/// (the kernel restarts it), so the deadline is the only way out.
+pub fn lock_pi_until(word: &AtomicU32, deadline_ns: u64) -> Result<(), Errno> {
+    futex::lock_pi2(
+        word,
+        futex::Flags::empty(),
+        Some(&super::clock::timespec(deadline_ns)),
+    )
+    .map_err(super::errno)
+}
+
+/// Releases the PI futex `word` this thread owns: the kernel writes the top waiter's TID into
+/// it (handing the lock over) or 0 when nobody waits.
+pub fn unlock_pi(word: &AtomicU32) -> Result<(), Errno> {
+    futex::unlock_pi(word, futex::Flags::empty()).map_err(super::errno)
+}

@@ -25,17 +25,22 @@ use crate::measure::Role;
 use crate::sys::fdkind::{self, FdKind};
 
 mod eventfd;
+mod fair_futex;
 mod flock;
 mod futex;
 mod lock_chain;
 mod lockf;
 mod ofd;
+mod pi_futex;
 mod pipe;
 mod posix;
+mod robust_mutex;
 mod seed;
 mod spin_futex;
+mod starvation_futex;
 mod ticket;
 mod tokio_eventfd;
+mod wait_queue;
 
 /// The handoff mechanisms lockfair compares. Names are the command-line interface.
 #[derive(
@@ -78,6 +83,14 @@ pub enum Variant {
     TokioEventfd,
     /// Hand-over-hand OFD byte-range locks: file locks only, strictly alternating.
     LockChain,
+    /// A priority-inheritance futex (FUTEX_LOCK_PI): the kernel hands the lock to its top waiter.
+    PiFutex,
+    /// glibc's process-shared robust pthread mutex, placed in the arena.
+    RobustMutex,
+    /// Eventual fairness (parking_lot): barging, but a handoff once a random 0-1 ms deadline passed.
+    FairFutex,
+    /// Go's sync.Mutex: a waiter starved over 1 ms switches the lock to FIFO handoff.
+    StarvationFutex,
 }
 
 /// How contenders use the mechanism.
@@ -138,6 +151,12 @@ pub trait Handoff {
     /// the loop raises it just before calling `acquire`.
     fn marks_waiting(&self) -> bool {
         false
+    }
+    /// `free` mode, after [`Handoff::acquire`]: the arrival number of this wait, for a lock that
+    /// numbers its arrivals itself (a ticket). Otherwise the loop takes one from the arena's
+    /// `arrivals` counter just before calling `acquire`.
+    fn arrival(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -256,7 +275,7 @@ impl fmt::Debug for Opened<'_> {
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 12] = [
+    pub const ALL: [Variant; 16] = [
         Variant::Seed,
         Variant::Ofd,
         Variant::Posix,
@@ -269,6 +288,10 @@ impl Variant {
         Variant::SpinFutex,
         Variant::TokioEventfd,
         Variant::LockChain,
+        Variant::PiFutex,
+        Variant::RobustMutex,
+        Variant::FairFutex,
+        Variant::StarvationFutex,
     ];
 
     /// The name used on the command line and in reports.
@@ -286,6 +309,10 @@ impl Variant {
             Variant::SpinFutex => "spin-futex",
             Variant::TokioEventfd => "tokio-eventfd",
             Variant::LockChain => "lock-chain",
+            Variant::PiFutex => "pi-futex",
+            Variant::RobustMutex => "robust-mutex",
+            Variant::FairFutex => "fair-futex",
+            Variant::StarvationFutex => "starvation-futex",
         }
     }
 
@@ -359,6 +386,9 @@ impl Variant {
                 ticket::prepare(arena, mode, contenders);
                 Ok(())
             }
+            Variant::RobustMutex => {
+                robust_mutex::prepare(arena).map_err(sys("initialise the robust mutex"))
+            }
             _ => Ok(()),
         }
     }
@@ -407,6 +437,10 @@ impl Variant {
             (Variant::SpinFutex, Mode::Free) => Box::new(spin_futex::mutex(ctx)),
             (Variant::TokioEventfd, _) => Box::new(tokio_eventfd::open(ctx, fds)?),
             (Variant::LockChain, _) => Box::new(lock_chain::open(ctx)?),
+            (Variant::PiFutex, _) => Box::new(pi_futex::open(ctx)),
+            (Variant::RobustMutex, _) => Box::new(robust_mutex::open(ctx)),
+            (Variant::FairFutex, _) => Box::new(fair_futex::open(ctx)),
+            (Variant::StarvationFutex, _) => Box::new(starvation_futex::open(ctx)),
         };
         let turn: Box<dyn Turn + 'a> = match self {
             Variant::Seed => Box::new(seed::FileOffsetTurn::new(ctx)),

@@ -118,6 +118,14 @@ impl Handoff for TicketLock<'_> {
         self.mode == Mode::Free
     }
 
+    fn arrival(&self) -> Option<u64> {
+        // The ticket is the arrival order of the queue the lock serves.
+        (self.mode == Mode::Free)
+            .then_some(self.ticket)
+            .flatten()
+            .map(u64::from)
+    }
+
     fn wake_everyone(&mut self) -> Result<(), Errno> {
         if self.mode == Mode::Free {
             // Releases keep serving the queue; skipping a ticket would let two contenders in.

@@ -55,7 +55,8 @@ const SECTIONS: &[SectionFn] = &[
     sections::latency,
     sections::whoops,
     sections::contenders,
-    // The frontier goes here; holder death and the kernel's trace after it.
+    sections::frontier,
+    // Holder death and the kernel's trace go here.
     sections::baseline,
     sections::machine,
     files::files,

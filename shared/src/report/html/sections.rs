@@ -5,7 +5,7 @@ use std::io;
 use super::page::{esc, figure, paragraphs, table_html};
 use super::{Input, Section, verdict};
 use crate::outcome::Machine;
-use crate::report::{baseline, latency, plots, summary, terminal};
+use crate::report::{baseline, frontier, latency, plots, summary, terminal};
 use crate::variant::Mode;
 
 /// Three sentences from this run's figures.
@@ -83,7 +83,30 @@ pub fn contenders(p: &Input) -> io::Result<Option<Section>> {
          everything), the barging rate and the longest wait, per variant.",
     ]);
     body.push_str(&table_html(&summary::contenders_table(&p.rows)));
+    if p.rows.iter().any(|r| r.order_repeats > 0) {
+        body.push_str(&paragraphs(&[summary::LOCK_OR_SCHEDULER]));
+    }
     Ok(Some(Section::new("contenders", "Contenders", body)))
+}
+
+/// The throughput × fairness frontier (`free` mode).
+pub fn frontier(p: &Input) -> io::Result<Option<Section>> {
+    if p.report.mode() != Mode::Free {
+        return Ok(None);
+    }
+    let Some(svg) = frontier::frontier_svg(p.report).map_err(io::Error::other)? else {
+        return Ok(None);
+    };
+    let body = figure(
+        &svg,
+        "Acquisitions per second against unfairness, median and range over repeats; the \
+         variants no other beats on both axes are joined (frontier.svg)",
+    );
+    Ok(Some(Section::new(
+        "frontier",
+        "Throughput × fairness",
+        body,
+    )))
 }
 
 /// This run against `--baseline`.

@@ -1,0 +1,92 @@
+//! `pi-futex`: a priority-inheritance futex lock on the arena's `pi_word` (FUTEX_LOCK_PI2 /
+//! FUTEX_UNLOCK_PI). The word holds the owner's TID. Taking a free lock is a user-space
+//! compare-exchange 0 → TID; releasing one nobody waits for is TID → 0.
+//!
+//! Why it barges less than `futex`, from `kernel/futex/pi.c`: a contender that finds the word
+//! owned enters the kernel (`futex_lock_pi`), which, under the hash-bucket lock, sets
+//! FUTEX_WAITERS in the word (`futex_lock_pi_atomic`) and queues it on the word's rt_mutex. From
+//! then on the owner's TID → 0 compare-exchange fails, so its unlock goes to the kernel, and
+//! `wake_futex_pi` writes the top waiter's TID into the word (keeping FUTEX_WAITERS while PI
+//! state exists): the lock is handed over, still locked, and the releaser's next attempt finds
+//! it owned and queues behind. Among waiters of equal priority the rt_mutex is FIFO, and a
+//! waiter that was dequeued for wakeup stays the top waiter until it runs, so a newcomer of the
+//! same priority cannot steal it (only a higher priority one may).
+//!
+//! What barging remains is the user-space fast path: between a contender's failed
+//! compare-exchange and the moment the kernel sets FUTEX_WAITERS for it, the owner can still
+//! release TID → 0 and take it back 0 → TID; a contender preempted in that window is overtaken
+//! for as long as it is off the CPU. And once the queue is empty the lock is a race again: the
+//! last waiter is handed the word with FUTEX_WAITERS still set, its release goes through the
+//! kernel, which finds nobody queued and writes 0.
+//!
+//! A signal never ends FUTEX_LOCK_PI (the kernel restarts it), so the wait is cut into slices
+//! with a deadline; between slices the round loop looks at the stop flag and the watchdog.
+
+use std::sync::atomic::Ordering;
+
+use nix::errno::Errno;
+
+use super::{Ctx, Exclusion, Handoff};
+use crate::arena::Header;
+use crate::sys::clock::monotonic_ns;
+use crate::sys::futex;
+
+/// How long one kernel wait lasts before the round loop gets to look at the stop flag.
+const SLICE_NS: u64 = 20_000_000;
+
+pub(super) fn open<'a>(ctx: &Ctx<'a>) -> PiFutex<'a> {
+    PiFutex {
+        header: ctx.arena.header(),
+        tid: futex::thread_id(),
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct PiFutex<'a> {
+    header: &'a Header,
+    /// Our thread id: the word's value while we own it. The session runs on one thread.
+    tid: u32,
+}
+
+impl Handoff for PiFutex<'_> {
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Lock
+    }
+
+    fn acquire(&mut self) -> Result<(), Errno> {
+        let word = &self.header.pi_word;
+        if word
+            .compare_exchange(0, self.tid, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        match futex::lock_pi_until(word, monotonic_ns().saturating_add(SLICE_NS)) {
+            Ok(()) => Ok(()),
+            // Not ours yet: let the round loop look at the stop flag, then come back.
+            Err(Errno::ETIMEDOUT) => Err(Errno::EINTR),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn release(&mut self) -> Result<(), Errno> {
+        let word = &self.header.pi_word;
+        if word
+            .compare_exchange(self.tid, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        // FUTEX_WAITERS is set: the kernel hands the word to the top waiter.
+        futex::unlock_pi(word)
+    }
+
+    fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
+        self.release()
+    }
+
+    fn wake_everyone(&mut self) -> Result<(), Errno> {
+        // Waiters come out of the kernel at the end of their slice and see the stop flag.
+        Ok(())
+    }
+}
