@@ -140,11 +140,11 @@ fn description_locks_are_released_only_with_the_last_reference() {
 fn the_fast_handoffs_wait_forever_and_are_never_told() {
     let cells = crash_cells(&[
         "--variants",
-        "eventfd,tokio-eventfd,futex,ticket,spin-futex",
+        "eventfd,tokio-eventfd,futex,ticket,spin-futex,fair-futex,starvation-futex",
         "--limit",
         SHORT,
     ]);
-    assert_eq!(cells.len(), 5, "{cells:?}");
+    assert_eq!(cells.len(), 7, "{cells:?}");
     for c in &cells {
         assert_eq!(c["recovered"], false, "{c}");
         assert_eq!(c["owner_died_seen"], false, "{c}");
@@ -178,6 +178,38 @@ fn a_pipe_reader_gets_eof_only_when_the_dead_holder_had_the_only_write_end() {
 }
 
 #[test]
+fn the_robust_mutex_reports_eownerdead_and_breaks_without_repair() {
+    let plain = crash_cells(&["--variants", "robust-mutex", "--limit", GENEROUS]);
+    let c = cell(&plain, "robust-mutex", "own");
+    assert_eq!(c["recovered"], true, "the survivor holds it: {c}");
+    assert_eq!(c["owner_died_seen"], true, "EOWNERDEAD: {c}");
+    assert!(
+        c["how"].as_str().unwrap().contains("ENOTRECOVERABLE"),
+        "{c}"
+    );
+    let repaired = crash_cells(&[
+        "--survivable",
+        "--variants",
+        "robust-mutex",
+        "--limit",
+        GENEROUS,
+    ]);
+    let c = cell(&repaired, "robust-mutex", "own");
+    assert_eq!(c["recovered"], true, "{c}");
+    assert_eq!(c["owner_died_seen"], true, "{c}");
+    assert!(c["how"].as_str().unwrap().contains("clean"), "{c}");
+}
+
+#[test]
+fn a_pi_futex_tells_the_next_owner_that_the_last_one_died() {
+    let cells = crash_cells(&["--variants", "pi-futex", "--limit", GENEROUS]);
+    let c = cell(&cells, "pi-futex", "own");
+    // Queued in the kernel at the death: handed over with FUTEX_OWNER_DIED; between two timed
+    // waits: ESRCH. Told either way.
+    assert_eq!(c["owner_died_seen"], true, "{c}");
+}
+
+#[test]
 fn the_seed_never_excluded_the_survivor_at_all() {
     let cells = crash_cells(&["--variants", "seed", "--limit", GENEROUS]);
     let c = cell(&cells, "seed", "shared");
@@ -198,7 +230,14 @@ fn every_survivable_cell_recovers_and_reports_the_death() {
         assert_eq!(c["survivable"], true, "{c}");
         seen.push(format!("{} {}", c["variant"], c["holder_description"]));
     }
-    for want in ["eventfd", "tokio-eventfd", "futex", "ticket", "spin-futex"] {
+    for want in [
+        "eventfd",
+        "tokio-eventfd",
+        "futex",
+        "ticket",
+        "spin-futex",
+        "robust-mutex",
+    ] {
         assert!(
             seen.contains(&format!("\"{want}\" \"own\"")),
             "{want} missing: {seen:?}"

@@ -72,6 +72,10 @@ pub const PLAIN: &[(Variant, Description)] = &[
     (Variant::SpinFutex, Own),
     (Variant::Pipe, Own),
     (Variant::Pipe, Shared),
+    (Variant::PiFutex, Own),
+    (Variant::RobustMutex, Own),
+    (Variant::FairFutex, Own),
+    (Variant::StarvationFutex, Own),
 ];
 
 /// `crash --survivable`: the fast handoffs with their [`Protection`] on.
@@ -83,6 +87,7 @@ pub const SURVIVABLE: &[(Variant, Description)] = &[
     (Variant::Futex, Own),
     (Variant::Ticket, Own),
     (Variant::SpinFutex, Own),
+    (Variant::RobustMutex, Own),
 ];
 
 /// The cells of one run, restricted to the variants in `only` and the descriptions in `cases`
@@ -126,11 +131,30 @@ pub(super) fn play(
         abort: abort.as_fd(),
     };
     match job.role {
+        Role::Holder if job.variant == Variant::RobustMutex => {
+            super::robust::hold(&arena).map_err(sys("take the robust mutex"))?;
+            report(&Report::Inside).map_err(sys("report"))?;
+            stay();
+            Ok(())
+        }
         Role::Holder => {
             let mut opened = job.variant.open(&ctx, channels)?;
             acquire_turn(&mut opened).map_err(sys("take the lock or the turn"))?;
             arena.header().enter(0);
             report(&Report::Inside).map_err(sys("report"))?;
+            stay();
+            Ok(())
+        }
+        Role::Survivor if job.variant == Variant::RobustMutex => {
+            report(&Report::Waiting).map_err(sys("report"))?;
+            let s = super::robust::survive(&arena, job.survivable)
+                .map_err(sys("take the robust mutex"))?;
+            let got = Report::Got {
+                at_ns: s.at_ns,
+                owner_died: s.owner_died,
+                relock: Some(s.relock),
+            };
+            report(&got).map_err(sys("report"))?;
             stay();
             Ok(())
         }
@@ -226,7 +250,8 @@ fn survive(
     Ok(match result {
         Ok(()) => Report::Got {
             at_ns,
-            owner_died: watcher_fired,
+            owner_died: watcher_fired || owner_died_in_word(job.variant, ctx.arena),
+            relock: None,
         },
         // Told of the death: protected, the survivor takes the turn the dead never passed.
         Err(Errno::EOWNERDEAD | Errno::EPIPE) if job.survivable => {
@@ -234,6 +259,7 @@ fn survive(
             Report::Got {
                 at_ns,
                 owner_died: true,
+                relock: None,
             }
         }
         Err(Errno::EPIPE) => Report::Eof { at_ns },
@@ -244,11 +270,26 @@ fn survive(
     })
 }
 
+/// True if the lock word the survivor now holds carries FUTEX_OWNER_DIED: the kernel's own
+/// note that the previous owner died (a PI futex whose owner exited is handed on with it).
+fn owner_died_in_word(variant: Variant, arena: &Arena) -> bool {
+    let word = match variant {
+        Variant::PiFutex => &arena.header().pi_word,
+        _ => return false,
+    };
+    word.load(std::sync::atomic::Ordering::Acquire) & nix::libc::FUTEX_OWNER_DIED != 0
+}
+
 /// The experiment's outcome for a cell, as the driver saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Outcome {
-    /// The survivor got the lock or the turn; `early` if that was before the holder was killed.
-    Got { owner_died: bool, early: bool },
+    /// The survivor got the lock or the turn; `early` if that was before the holder was killed;
+    /// `relock`: what a second lock found after letting go (robust mutex only).
+    Got {
+        owner_died: bool,
+        early: bool,
+        relock: Option<Result<(), Errno>>,
+    },
     /// End-of-file: told that the holder is gone, but the turn will never come.
     Eof,
     /// The wait failed with this error.
@@ -303,6 +344,38 @@ pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
             "waits forever: a live process still holds the write end, so the reader gets no EOF"
         }
         (
+            Variant::RobustMutex,
+            Got {
+                owner_died: true,
+                relock: Some(Err(Errno::ENOTRECOVERABLE)),
+                ..
+            },
+        ) => {
+            "EOWNERDEAD: the kernel's robust-list walk marked the dead owner and glibc handed the survivor the lock; let go without pthread_mutex_consistent, it is ENOTRECOVERABLE for good"
+        }
+        (
+            Variant::RobustMutex,
+            Got {
+                owner_died: true,
+                relock: Some(Ok(())),
+                ..
+            },
+        ) => "EOWNERDEAD, repaired, pthread_mutex_consistent: the next lock found it clean",
+        (
+            Variant::PiFutex,
+            Got {
+                owner_died: true, ..
+            },
+        ) => {
+            "the kernel handed the PI futex to the waiter as the owner exited, with FUTEX_OWNER_DIED in the word"
+        }
+        (Variant::PiFutex, Got { .. }) => {
+            "the kernel handed the PI futex to the waiter as the owner exited"
+        }
+        (Variant::PiFutex, Refused(Errno::ESRCH)) => {
+            "ESRCH: the word names a dead owner (it died while the survivor was between two timed waits, not queued), and the kernel will not hand it on"
+        }
+        (
             _,
             Got {
                 owner_died: true, ..
@@ -313,7 +386,7 @@ pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
         (_, Got { .. }) => "got it",
         (_, Eof) => "EOF: told the holder is gone, given nothing",
         (_, Refused(errno)) => return format!("the wait failed: {}", errno.desc()),
-        (_, Nothing) => "nothing within the limit",
+        (_, Nothing) => "waits forever: nothing released the lock or told the survivor",
     };
     line.to_string()
 }

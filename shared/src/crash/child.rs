@@ -58,8 +58,13 @@ pub(super) enum Report {
     /// The survivor (or the echo) is set up and about to wait.
     Waiting,
     /// The survivor holds the lock or the turn, since `at_ns` (CLOCK_MONOTONIC); `owner_died`
-    /// if it was told that the holder died.
-    Got { at_ns: u64, owner_died: bool },
+    /// if it was told that the holder died; `relock`: for the robust mutex, the errno of a second
+    /// lock after letting go (0: it worked).
+    Got {
+        at_ns: u64,
+        owner_died: bool,
+        relock: Option<i32>,
+    },
     /// The survivor's wait ended with end-of-file at `at_ns`: told, but given nothing.
     Eof { at_ns: u64 },
     /// The survivor's wait failed with this errno at `at_ns`.

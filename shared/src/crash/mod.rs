@@ -23,6 +23,7 @@ pub mod cells;
 mod child;
 pub mod output;
 pub mod overhead;
+mod robust;
 pub mod survivable;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -299,7 +300,24 @@ fn sleeping(pid: i32) -> bool {
 
 fn result(cell: &Cell, report: Option<Report>, early: bool, kill_ns: u64) -> CellResult {
     let (outcome, at_ns) = match report {
-        Some(Report::Got { at_ns, owner_died }) => (Outcome::Got { owner_died, early }, at_ns),
+        Some(Report::Got {
+            at_ns,
+            owner_died,
+            relock,
+        }) => {
+            let relock = relock.map(|e| match e {
+                0 => Ok(()),
+                e => Err(Errno::from_raw(e)),
+            });
+            (
+                Outcome::Got {
+                    owner_died,
+                    early,
+                    relock,
+                },
+                at_ns,
+            )
+        }
         Some(Report::Eof { at_ns }) => (Outcome::Eof, at_ns),
         Some(Report::Refused { at_ns, errno }) => (Outcome::Refused(Errno::from_raw(errno)), at_ns),
         _ => (Outcome::Nothing, 0),
@@ -313,7 +331,7 @@ fn result(cell: &Cell, report: Option<Report>, early: bool, kill_ns: u64) -> Cel
         owner_died_seen: matches!(
             outcome,
             Outcome::Eof
-                | Outcome::Refused(Errno::EOWNERDEAD | Errno::ENOTRECOVERABLE)
+                | Outcome::Refused(Errno::EOWNERDEAD | Errno::ENOTRECOVERABLE | Errno::ESRCH)
                 | Outcome::Got {
                     owner_died: true,
                     ..

@@ -157,7 +157,8 @@ pub fn markdown_section(
              the eventfd or pipe (for tokio-eventfd, registered in the same runtime and the same \
              `select!`); for the futex variants (a futex cannot wait on a pidfd, and a \
              robust futex list only covers a word holding its owner's TID), a thread asleep on \
-             the peers' pidfds that passes the turn on and wakes the sleeper.\n\n",
+             the peers' pidfds that passes the turn on and wakes the sleeper; for the robust \
+             mutex, `EOWNERDEAD`, repair, `pthread_mutex_consistent`.\n\n",
         );
         out.push_str(&table(s).to_markdown());
     }
