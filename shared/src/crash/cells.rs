@@ -300,49 +300,76 @@ pub(super) enum Outcome {
 
 /// `how`, in one line: what happened, and the kernel's reason for it.
 pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
-    use Outcome::{Eof, Got, Nothing, Refused};
-    let v = cell.variant;
+    if let Some(line) = file_lock_reason(cell, outcome).or_else(|| handoff_reason(cell, outcome)) {
+        return line.to_string();
+    }
+    match outcome {
+        Outcome::Got {
+            owner_died: true, ..
+        } if cell.survivable => survived(cell.variant),
+        Outcome::Got { .. } => "got it".to_string(),
+        Outcome::Eof => "EOF: told the holder is gone, given nothing".to_string(),
+        Outcome::Refused(errno) => format!("the wait failed: {}", errno.desc()),
+        Outcome::Nothing => {
+            "waits forever: nothing released the lock or told the survivor".to_string()
+        }
+    }
+}
+
+/// The file locks' answers, from fs/locks.c: whose lock it was decides.
+fn file_lock_reason(cell: &Cell, outcome: Outcome) -> Option<&'static str> {
+    use Outcome::{Got, Nothing};
     let shared = cell.description == Shared;
-    let line = match (v, outcome) {
-        (Variant::Seed, Got { early: true, .. }) => {
-            "never excluded: holder and survivor lock through one open file description, one owner (see `probe`)"
-        }
-        (Variant::Posix | Variant::Lockf, Got { .. }) if shared => {
-            "released at the holder's exit, though a live process still holds the description: a POSIX lock belongs to the process"
-        }
-        (Variant::Posix | Variant::Lockf, Got { .. }) => {
-            "released at the holder's exit: a POSIX lock belongs to the process, and the kernel drops it as the process closes its files"
-        }
-        (Variant::Ofd | Variant::Flock, Got { .. }) => {
-            "released when the holder's own description closed at its exit: the lock belongs to the open file description"
-        }
-        (Variant::Ofd | Variant::Flock, Nothing) if shared => {
-            "held forever by a dead process: the lock belongs to the open file description, which a live process still holds"
-        }
-        (Variant::LockChain, Got { .. }) => {
-            "the next link came free when the holder's own description closed: the links are OFD locks"
-        }
-        (Variant::LockChain, Nothing) if shared => {
-            "held forever: the dead holder's links are OFD locks on a description a live process still holds"
-        }
+    match (cell.variant, outcome) {
+        (Variant::Seed, Got { early: true, .. }) => Some(
+            "never excluded: holder and survivor lock through one open file description, one owner (see `probe`)",
+        ),
+        (Variant::Posix | Variant::Lockf, Got { .. }) if shared => Some(
+            "released at the holder's exit, though a live process still holds the description: a POSIX lock belongs to the process",
+        ),
+        (Variant::Posix | Variant::Lockf, Got { .. }) => Some(
+            "released at the holder's exit: a POSIX lock belongs to the process, and the kernel drops it as the process closes its files",
+        ),
+        (Variant::Ofd | Variant::Flock, Got { .. }) => Some(
+            "released when the holder's own description closed at its exit: the lock belongs to the open file description",
+        ),
+        (Variant::Ofd | Variant::Flock, Nothing) if shared => Some(
+            "held forever by a dead process: the lock belongs to the open file description, which a live process still holds",
+        ),
+        (Variant::LockChain, Got { .. }) => Some(
+            "the next link came free when the holder's own description closed: the links are OFD locks",
+        ),
+        (Variant::LockChain, Nothing) if shared => Some(
+            "held forever: the dead holder's links are OFD locks on a description a live process still holds",
+        ),
+        _ => None,
+    }
+}
+
+/// The handoffs' answers: a word, a counter or a descriptor the kernel knows no owner of, or
+/// (robust mutex, PI futex) one whose owner it does know.
+fn handoff_reason(cell: &Cell, outcome: Outcome) -> Option<&'static str> {
+    use Outcome::{Eof, Got, Nothing, Refused};
+    let shared = cell.description == Shared;
+    match (cell.variant, outcome) {
         (Variant::Eventfd | Variant::TokioEventfd, Nothing) => {
-            "waits forever: nothing tells an eventfd reader that the only writer died"
+            Some("waits forever: nothing tells an eventfd reader that the only writer died")
         }
-        (Variant::Futex, Nothing) => {
-            "held forever: nobody passes the turn word on, and the kernel does not know who owned it"
-        }
-        (Variant::Ticket, Nothing) => {
-            "held forever: the dead holder's ticket is never served on, and every later ticket waits behind it"
-        }
-        (Variant::SpinFutex, Nothing) => {
-            "held forever: the survivor spins, then sleeps on a flag only a live holder clears"
-        }
-        (Variant::Pipe, Eof) => {
-            "EOF: the dead holder had the only write end; the turn will never come, and the reader knows it"
-        }
-        (Variant::Pipe, Nothing) if shared => {
-            "waits forever: a live process still holds the write end, so the reader gets no EOF"
-        }
+        (Variant::Futex, Nothing) => Some(
+            "held forever: nobody passes the turn word on, and the kernel does not know who owned it",
+        ),
+        (Variant::Ticket, Nothing) => Some(
+            "held forever: the dead holder's ticket is never served on, and every later ticket waits behind it",
+        ),
+        (Variant::SpinFutex, Nothing) => Some(
+            "held forever: the survivor spins, then sleeps on a flag only a live holder clears",
+        ),
+        (Variant::Pipe, Eof) => Some(
+            "EOF: the dead holder had the only write end; the turn will never come, and the reader knows it",
+        ),
+        (Variant::Pipe, Nothing) if shared => Some(
+            "waits forever: a live process still holds the write end, so the reader gets no EOF",
+        ),
         (
             Variant::RobustMutex,
             Got {
@@ -350,9 +377,9 @@ pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
                 relock: Some(Err(Errno::ENOTRECOVERABLE)),
                 ..
             },
-        ) => {
-            "EOWNERDEAD: the kernel's robust-list walk marked the dead owner and glibc handed the survivor the lock; let go without pthread_mutex_consistent, it is ENOTRECOVERABLE for good"
-        }
+        ) => Some(
+            "EOWNERDEAD: the kernel's robust-list walk marked the dead owner and glibc handed the survivor the lock; let go without pthread_mutex_consistent, it is ENOTRECOVERABLE for good",
+        ),
         (
             Variant::RobustMutex,
             Got {
@@ -360,35 +387,23 @@ pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
                 relock: Some(Ok(())),
                 ..
             },
-        ) => "EOWNERDEAD, repaired, pthread_mutex_consistent: the next lock found it clean",
+        ) => Some("EOWNERDEAD, repaired, pthread_mutex_consistent: the next lock found it clean"),
         (
             Variant::PiFutex,
             Got {
                 owner_died: true, ..
             },
-        ) => {
-            "the kernel handed the PI futex to the waiter as the owner exited, with FUTEX_OWNER_DIED in the word"
-        }
+        ) => Some(
+            "the kernel handed the PI futex to the waiter as the owner exited, with FUTEX_OWNER_DIED in the word",
+        ),
         (Variant::PiFutex, Got { .. }) => {
-            "the kernel handed the PI futex to the waiter as the owner exited"
+            Some("the kernel handed the PI futex to the waiter as the owner exited")
         }
-        (Variant::PiFutex, Refused(Errno::ESRCH)) => {
-            "ESRCH: the word names a dead owner (it died while the survivor was between two timed waits, not queued), and the kernel will not hand it on"
-        }
-        (
-            _,
-            Got {
-                owner_died: true, ..
-            },
-        ) if cell.survivable => {
-            return survived(v);
-        }
-        (_, Got { .. }) => "got it",
-        (_, Eof) => "EOF: told the holder is gone, given nothing",
-        (_, Refused(errno)) => return format!("the wait failed: {}", errno.desc()),
-        (_, Nothing) => "waits forever: nothing released the lock or told the survivor",
-    };
-    line.to_string()
+        (Variant::PiFutex, Refused(Errno::ESRCH)) => Some(
+            "ESRCH: the word names a dead owner (it died while the survivor was between two timed waits, not queued), and the kernel will not hand it on",
+        ),
+        _ => None,
+    }
 }
 
 fn survived(v: Variant) -> String {
