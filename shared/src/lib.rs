@@ -19,7 +19,7 @@
 //! 6. The programs' logic: [`server`]; [`experiment`] (the client's `run`, `compare`, `bench`,
 //!    `probe`); [`peer`] (a helper that locks on request); [`matrix`] (the lock semantics
 //!    experiments); [`compat`] (the blog's own protocol, so its unchanged programs can face
-//!    lockfair); [`ktrace`] (the kernel's account, from tracefs); [`crash`] (what every
+//!    lockfair); [`ktrace`] (the kernel's account, from tracefs); [`crash`](mod@crash) (what every
 //!    mechanism does when the holder dies inside its critical section, and the way out).
 //! 7. [`outcome`]: the result model and its figures, below the code that renders it, [`report`]
 //!    (terminal, Markdown, JSON, `.hgrm`, SVG, HTML).

@@ -1,6 +1,6 @@
 //! `lockfair-client crash`: what every mechanism does when the holder dies, by experiment.
 //!
-//! For each cell ([`cells`]) the driver starts a holder (a child process, contender 0) that
+//! For each cell ([`cells`](mod@cells)) the driver starts a holder (a child process, contender 0) that
 //! takes the lock or holds the turn and says it is inside its critical section, then a survivor
 //! (contender 1) that waits for the lock or the turn. Once the survivor sleeps, the holder gets
 //! SIGKILL. The survivor uses the mechanism alone: no watchdog, no pidfd, no session logic; the
@@ -11,13 +11,18 @@
 //! `flock` locks belong to the open file description and are dropped only when its last
 //! reference closes (`locks_remove_file`), so a description that a live process also holds keeps
 //! a dead process's lock. A futex word, an eventfd or a ticket counter has no owner the kernel
-//! knows of. A pipe's reader sees EOF once every write end is closed.
+//! knows of. A pipe's reader sees EOF once every write end is closed. Two words do name their
+//! owner's TID: a PI futex (at exit, `exit_pi_state_list` hands it to the top waiter, and the
+//! fix-up writes FUTEX_OWNER_DIED into it) and glibc's robust mutex (the kernel walks the dead
+//! thread's robust list, marks the word FUTEX_OWNER_DIED and wakes a waiter: `EOWNERDEAD`).
+//! Beside each cell, `/proc/locks` says who the kernel thinks holds the arena.
 //!
 //! `crash --survivable` runs the fast handoffs with a protection on ([`survivable`]), and
 //! [`overhead`] measures what that protection costs when nobody dies.
 //!
-//! Files: [`cells`] (the cell table, what each child does, `how`), `child` (the child processes),
-//! [`survivable`] (the protections), [`output`] (table, JSON, Markdown), [`overhead`].
+//! Files: [`cells`](mod@cells) (the cell table, what each child does, `how`), `child` (the child processes),
+//! `robust` (the robust mutex's cells, through `sys::robust_mutex`), [`survivable`] (the
+//! protections), [`output`] (table, JSON, Markdown), [`overhead`].
 
 pub mod cells;
 mod child;

@@ -3,7 +3,7 @@
 //! ratio share the same processes, CPUs and moment. Only ratios are reported (the median over
 //! pairs of adjacent blocks): absolute times belong to `compare` and `bench`.
 //!
-//! The driver (contender 0) always runs a [`DeathWatcher`] as a safety net, so a child that
+//! The driver (contender 0) always runs a `DeathWatcher` as a safety net, so a child that
 //! dies cannot leave it asleep: for the futex variants that is the protection itself, for
 //! eventfd and pipe an idle thread. What differs between blocks: for eventfd and pipe, both
 //! sides wait with `poll` on the descriptor and the peer's pidfd, then `read`, instead of a bare

@@ -1,18 +1,18 @@
 //! The way out: survivors that learn of the holder's death without polling and without hanging.
 //!
-//! - **eventfd, pipe**: [`PidfdRing`] waits in one `poll` on its own eventfd (or pipe) *and* a
+//! - **eventfd, pipe**: `PidfdRing` waits in one `poll` on its own eventfd (or pipe) *and* a
 //!   pidfd of every peer. A pidfd becomes readable when its process exits, so the death wakes the
 //!   waiter exactly as a handoff would, and the waiter knows which it was.
-//! - **tokio-eventfd**: [`TokioPidfdRing`] registers the peers' pidfds with the same runtime as
+//! - **tokio-eventfd**: `TokioPidfdRing` registers the peers' pidfds with the same runtime as
 //!   its eventfd and selects on both. The registration is made once (epoll), so a wait costs no
 //!   more than before.
 //! - **futex, ticket, spin-futex**: a futex waits on a memory word, and `FUTEX_WAITV` waits on
 //!   several words, never on a descriptor. A robust futex list (`set_robust_list`, the kernel
 //!   sets `FUTEX_OWNER_DIED` and wakes a waiter) only works for a word that holds its owner's
 //!   TID, a mutex; a turn word, a ticket counter or a `parked` flag holds no TID. A bounded
-//!   `FUTEX_WAIT` plus a pidfd check would be polling. So a [`DeathWatcher`] thread sleeps in
+//!   `FUTEX_WAIT` plus a pidfd check would be polling. So a `DeathWatcher` thread sleeps in
 //!   `poll` on the peers' pidfds; when one dies it repairs the shared state for its own
-//!   contender ([`take_over`]: the turn, or the ticket being served, passes on) and wakes it. It
+//!   contender (`take_over`: the turn, or the ticket being served, passes on) and wakes it. It
 //!   changes the very word the contender sleeps on before waking it, and FUTEX_WAIT compares
 //!   that word under the kernel's lock, so the wakeup cannot be lost. In the no-crash case it
 //!   adds no syscall to a handoff: it costs a sleeping thread.
