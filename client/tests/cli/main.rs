@@ -10,5 +10,6 @@ mod liveness;
 mod matrix;
 mod probe;
 mod run;
+mod uring;
 mod util;
 mod variants;

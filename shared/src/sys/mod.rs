@@ -19,6 +19,7 @@ pub mod reactor;
 pub mod rusage;
 pub mod scm;
 pub mod signal;
+pub mod uring;
 
 use nix::errno::Errno;
 

@@ -36,6 +36,7 @@ mod seed;
 mod spin_futex;
 mod ticket;
 mod tokio_eventfd;
+mod uring_futex;
 
 /// The handoff mechanisms lockfair compares. Names are the command-line interface.
 #[derive(
@@ -78,6 +79,8 @@ pub enum Variant {
     TokioEventfd,
     /// Hand-over-hand OFD byte-range locks: file locks only, strictly alternating.
     LockChain,
+    /// FUTEX_WAIT / FUTEX_WAKE on the turn word submitted through io_uring (Linux ≥ 6.7).
+    UringFutex,
 }
 
 /// How contenders use the mechanism.
@@ -228,6 +231,11 @@ pub enum SetupError {
     },
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
+    #[error("{variant} cannot run on this machine: {why}")]
+    Unavailable {
+        variant: Variant,
+        why: crate::sys::uring::Unavailable,
+    },
 }
 
 pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SetupError {
@@ -256,7 +264,7 @@ impl fmt::Debug for Opened<'_> {
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 12] = [
+    pub const ALL: [Variant; 13] = [
         Variant::Seed,
         Variant::Ofd,
         Variant::Posix,
@@ -269,6 +277,7 @@ impl Variant {
         Variant::SpinFutex,
         Variant::TokioEventfd,
         Variant::LockChain,
+        Variant::UringFutex,
     ];
 
     /// The name used on the command line and in reports.
@@ -286,6 +295,7 @@ impl Variant {
             Variant::SpinFutex => "spin-futex",
             Variant::TokioEventfd => "tokio-eventfd",
             Variant::LockChain => "lock-chain",
+            Variant::UringFutex => "uring-futex",
         }
     }
 
@@ -310,6 +320,9 @@ impl Variant {
                 mode,
                 why: "it is a turn protocol made of locks, not a lock; use --mode turns",
             });
+        }
+        if self == Variant::UringFutex {
+            uring_futex::available()?;
         }
         Ok(())
     }
@@ -407,6 +420,8 @@ impl Variant {
             (Variant::SpinFutex, Mode::Free) => Box::new(spin_futex::mutex(ctx)),
             (Variant::TokioEventfd, _) => Box::new(tokio_eventfd::open(ctx, fds)?),
             (Variant::LockChain, _) => Box::new(lock_chain::open(ctx)?),
+            (Variant::UringFutex, Mode::Turns) => Box::new(uring_futex::turns(ctx)?),
+            (Variant::UringFutex, Mode::Free) => Box::new(uring_futex::mutex(ctx)?),
         };
         let turn: Box<dyn Turn + 'a> = match self {
             Variant::Seed => Box::new(seed::FileOffsetTurn::new(ctx)),
