@@ -1,6 +1,7 @@
 //! Integration tests: they start the real `lockfair-server` and `lockfair-client` binaries.
 //! One test binary, one module per feature.
 
+mod bench;
 mod compare;
 mod compat;
 mod contenders;
