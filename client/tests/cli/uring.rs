@@ -92,3 +92,76 @@ fn refused_here() {
         "{err}"
     );
 }
+
+/// With io_uring switched off (simulated: the switch read from a file holding 2), `run` refuses
+/// the variant in one line and `compare` lists its cells as not run, with the reason, while the
+/// other variants run.
+#[test]
+fn where_io_uring_is_off_run_refuses_and_compare_lists_it_as_not_run() {
+    let dir = crate::util::TestDir::new("uring-off");
+    let switch = dir.path().join("io_uring_disabled");
+    std::fs::write(&switch, "2\n").unwrap();
+    let env = (lockfair::variant::URING_SYSCTL_ENV, &switch);
+
+    let out = crate::util::run_within(
+        std::process::Command::new(crate::util::client_bin())
+            .args([
+                "run",
+                "--socket",
+                "/nonexistent/lockfair.sock",
+                "--variant",
+                "uring-futex",
+            ])
+            .env(env.0, env.1),
+        Duration::from_secs(30),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("uring-futex cannot run on this machine"),
+        "{err}"
+    );
+    assert!(err.contains("io_uring_disabled = 2"), "{err}");
+
+    let report = dir.path().join("report");
+    let out = crate::util::run_within(
+        std::process::Command::new(crate::util::client_bin())
+            .args([
+                "compare",
+                "--variants",
+                "futex,uring-futex",
+                "--placements",
+                "same-cpu",
+            ])
+            .args([
+                "--rounds",
+                "100",
+                "--max-seconds",
+                "5",
+                "--repeats",
+                "1",
+                "--out",
+            ])
+            .arg(&report)
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .env(env.0, env.1),
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("summary.json")).unwrap())
+            .unwrap();
+    let skipped = json["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["variant"], "uring-futex");
+    let reason = skipped[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("io_uring_disabled = 2"), "{reason}");
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["variant"], "futex");
+}

@@ -37,6 +37,7 @@ mod spin_futex;
 mod ticket;
 mod tokio_eventfd;
 mod uring_futex;
+pub use uring_futex::SYSCTL_ENV as URING_SYSCTL_ENV;
 
 /// The handoff mechanisms lockfair compares. Names are the command-line interface.
 #[derive(

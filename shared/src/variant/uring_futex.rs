@@ -12,7 +12,6 @@
 //! signal like a plain futex wait (`io_uring_enter` returns `EINTR`); the request stays queued and
 //! the next wait picks it up.
 
-use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -23,11 +22,21 @@ use crate::arena::{Header, NO_TURN};
 use crate::sys::futex::bit;
 use crate::sys::uring::{self, ALL_BITS, FutexRing, Unavailable};
 
+/// Where to read io_uring's disable switch instead of [`uring::DISABLED_SYSCTL`]: a file holding
+/// `2` shows what a machine with io_uring switched off does (the variant refused, `compare`
+/// listing it as not run) without switching it off for everyone. The wire protocol knows
+/// nothing of it: each process probes its own kernel.
+pub const SYSCTL_ENV: &str = "LOCKFAIR_IO_URING_SYSCTL";
+
 /// Whether this machine can run `uring-futex`, asked of the kernel once per process.
 pub(super) fn available() -> Result<(), SetupError> {
     static PROBED: OnceLock<Result<(), Unavailable>> = OnceLock::new();
     PROBED
-        .get_or_init(|| uring::probe(Path::new(uring::DISABLED_SYSCTL)))
+        .get_or_init(|| {
+            let path = std::env::var_os(SYSCTL_ENV)
+                .map_or_else(|| uring::DISABLED_SYSCTL.into(), std::path::PathBuf::from);
+            uring::probe(&path)
+        })
         .clone()
         .map_err(refusal)
 }
