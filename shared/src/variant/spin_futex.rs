@@ -30,7 +30,10 @@
 //! unconditional swap of the next contender's `parked` took that contender's slot line away, to
 //! be fetched back at its next `acquire`. Putting the turn word on the hot line (one line per
 //! handoff) measured slower: the spinner's polls then pull the line away from the holder between
-//! its writes during its turn, and each write must own the line again.
+//! its writes during its turn, and each write must own the line again. What can be hidden is
+//! the wait for the hot line: the holder is done with it before it passes the turn, so the
+//! spinner asks for it (`prefetchw`) the moment it sees the turn, and the transfer overlaps
+//! the timestamp the session takes before `enter`.
 
 use std::sync::atomic::{Ordering, fence};
 
@@ -38,7 +41,7 @@ use nix::errno::Errno;
 
 use super::{Ctx, Exclusion, Handoff};
 use crate::arena::{Arena, Header, NO_TURN, Slot};
-use crate::sys::{cpu, futex};
+use crate::sys::{cpu, futex, prefetch};
 
 pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> SpinTurns<'a> {
     SpinTurns {
@@ -99,7 +102,13 @@ impl Handoff for SpinTurns<'_> {
         let my_cpu = publish_cpu(self.arena, self.me);
         for _ in 0..self.spin {
             let t = h.turn.load(Ordering::Acquire);
-            if t == me || t == NO_TURN || h.stopped().is_some() {
+            if t == me {
+                // The holder finished with the hot line before it passed the turn: ask for the
+                // line now, so the overlap detector's `enter` finds it on its way.
+                prefetch::for_write(&h.occupant);
+                return Ok(());
+            }
+            if t == NO_TURN || h.stopped().is_some() {
                 return Ok(());
             }
             if !holder_runs_elsewhere(self.arena, t as usize, self.contenders, my_cpu) {
