@@ -192,7 +192,7 @@ struct BenchArgs {
     /// Round trips per run
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
-    /// Alternating runs of each side; medians are compared
+    /// Alternating runs of each side per cell; medians are compared, ranges shown
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
     repeats: u64,
     /// Placements (comma-separated)
@@ -204,6 +204,9 @@ struct BenchArgs {
     /// Print Markdown instead of aligned text
     #[arg(long)]
     markdown: bool,
+    /// Print the table as JSON (stable field names; medians and ranges over the repeats)
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -281,27 +284,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(args) => {
-            use lockfair::experiment::bench;
-            let opts = bench::BenchOptions {
-                pingpong: args.pingpong.unwrap_or_default(),
-                rounds: args.rounds,
-                repeats: args.repeats as usize,
-                placements: args.placements,
-                server_bin: args.server_bin,
-            };
-            let table = if args.spin_sweep {
-                bench::sweep_table(&bench::spin_sweep(&opts, |line| eprintln!("{line}"))?)
-            } else {
-                bench::table(&bench::bench(&opts, |line| eprintln!("{line}"))?)
-            };
-            if args.markdown {
-                print!("{}", table.to_markdown());
-            } else {
-                print!("{}", table.to_text());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Bench(args) => run_bench(args),
         Command::Crash(args) => run_crash(args),
         Command::CrashChild => {
             lockfair::crash::serve_child(std::io::stdin().as_fd())?;
@@ -330,6 +313,39 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    use lockfair::experiment::bench;
+    let opts = bench::BenchOptions {
+        pingpong: args.pingpong.unwrap_or_default(),
+        rounds: args.rounds,
+        repeats: args.repeats as usize,
+        placements: args.placements,
+        server_bin: args.server_bin,
+    };
+    let progress = |line: &str| eprintln!("{line}");
+    let table = if args.spin_sweep {
+        let rows = bench::spin_sweep(&opts, progress)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        bench::sweep_table(&rows)
+    } else {
+        let report = bench::bench(&opts, progress)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        bench::table(&report)
+    };
+    if args.markdown {
+        print!("{}", table.to_markdown());
+    } else {
+        print!("{}", table.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -71,7 +71,8 @@ pub struct Header {
     _identity_pad: [AtomicU64; 5],
 
     // Cache line 1: what waiters poll. Alone on its line, so a spinner polling the turn does not
-    // steal the line the holder is writing during its turn (that cost spin-futex a microsecond).
+    // steal the line the holder is writing during its turn (that cost spin-futex a microsecond;
+    // with the hot line below merged into this one, 1.4× the round trip of two lines).
     /// Whose turn it is (a contender index). Also the futex word of the `futex` variant.
     pub turn: AtomicU32,
     /// Non-zero once someone stopped the run; see [`StopReason`].
@@ -394,11 +395,15 @@ impl Header {
     /// Marks `contender` inside the critical section. Returns true if someone else was already
     /// inside: an overlap, i.e. mutual exclusion failed.
     ///
-    /// A `fetch_or` on a bit mask (rather than a compare-exchange of one owner) never misses an
-    /// entry, even when three sections nest.
+    /// Setting a bit in a mask (rather than a compare-exchange of one owner) never misses an
+    /// entry, even when three sections nest. It is a `fetch_add`: our bit is always clear here
+    /// (only we set it, and we cleared it when we left), so adding is or-ing, and x86 does it in
+    /// one `lock xadd`, one ownership request for the line. A `fetch_or` whose result is used
+    /// compiles to a load and a `lock cmpxchg` loop: a read miss, then a second transaction to
+    /// own the line, on every handoff's critical path.
     pub fn enter(&self, contender: usize) -> bool {
         let me = 1u64 << contender;
-        self.occupant.fetch_or(me, Ordering::AcqRel) & !me != 0
+        self.occupant.fetch_add(me, Ordering::AcqRel) & !me != 0
     }
 
     /// Clears `contender`'s bit.

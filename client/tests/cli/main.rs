@@ -2,6 +2,7 @@
 //! One test binary, one module per feature.
 
 mod baseline;
+mod bench;
 mod binaries;
 mod compare;
 mod compat;
@@ -17,5 +18,6 @@ mod matrix;
 mod probe;
 mod report_html;
 mod run;
+mod uring;
 mod util;
 mod variants;

@@ -76,6 +76,7 @@ pub const PLAIN: &[(Variant, Description)] = &[
     (Variant::RobustMutex, Own),
     (Variant::FairFutex, Own),
     (Variant::StarvationFutex, Own),
+    (Variant::UringFutex, Own),
 ];
 
 /// `crash --survivable`: the fast handoffs with their [`Protection`] on.
@@ -360,6 +361,9 @@ fn handoff_reason(cell: &Cell, outcome: Outcome) -> Option<&'static str> {
         ),
         (Variant::Ticket, Nothing) => Some(
             "held forever: the dead holder's ticket is never served on, and every later ticket waits behind it",
+        ),
+        (Variant::UringFutex, Nothing) => Some(
+            "held forever: a futex word waited on through io_uring is still a word with no owner the kernel knows",
         ),
         (Variant::SpinFutex, Nothing) => Some(
             "held forever: the survivor spins, then sleeps on a flag only a live holder clears",

@@ -91,6 +91,16 @@ pub struct CellResult {
 #[derive(Clone, Debug, Serialize)]
 pub struct CrashReport {
     pub cells: Vec<CellResult>,
+    /// Cells that could not be set up on this machine (a variant the kernel refuses), and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A cell that did not run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub variant: Variant,
+    pub holder_description: Description,
+    pub why: String,
 }
 
 /// Why the experiment could not run.
@@ -134,16 +144,32 @@ pub fn crash(
         return Err(CrashError::NoCells);
     }
     let mut results = Vec::new();
+    let mut skipped = Vec::new();
     for cell in chosen {
-        let result = run_cell(opts, &cell).map_err(|e| CrashError::Cell {
-            variant: cell.variant,
-            description: cell.description.name(),
-            source: Box::new(e),
-        })?;
-        progress(&result);
-        results.push(result);
+        match run_cell(opts, &cell) {
+            Ok(result) => {
+                progress(&result);
+                results.push(result);
+            }
+            // The variant itself could not be set up here (its child said why): say so, go on.
+            Err(CrashError::ChildFailed(why)) => skipped.push(Skipped {
+                variant: cell.variant,
+                holder_description: cell.description,
+                why,
+            }),
+            Err(e) => {
+                return Err(CrashError::Cell {
+                    variant: cell.variant,
+                    description: cell.description.name(),
+                    source: Box::new(e),
+                });
+            }
+        }
     }
-    Ok(CrashReport { cells: results })
+    Ok(CrashReport {
+        cells: results,
+        skipped,
+    })
 }
 
 /// The whole "When the holder dies" section: the plain experiment, the survivable one and the

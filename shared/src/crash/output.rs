@@ -49,9 +49,18 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 impl CrashReport {
-    /// The terminal table.
+    /// The terminal table, then the cells that could not run.
     pub fn to_text(&self) -> String {
-        table(self).to_text()
+        let mut out = table(self).to_text();
+        for s in &self.skipped {
+            out.push_str(&format!(
+                "not run: {} ({}): {}\n",
+                s.variant,
+                s.holder_description.name(),
+                s.why
+            ));
+        }
+        out
     }
 
     /// `--json`: one object, `{"cells": [...]}`.
@@ -141,6 +150,14 @@ pub fn markdown_section(
          through (received over SCM_RIGHTS), or the pipe's write end.\n\n",
     );
     out.push_str(&table(plain).to_markdown());
+    for s in &plain.skipped {
+        out.push_str(&format!(
+            "\nNot run: {} ({}): {}\n",
+            s.variant,
+            s.holder_description.name(),
+            s.why
+        ));
+    }
     out.push('\n');
     out.push_str(&verdicts(plain).to_markdown());
     out.push_str(
@@ -190,6 +207,7 @@ mod tests {
                 survivable: false,
                 kernel_view: None,
             }],
+            skipped: vec![],
         }
     }
 

@@ -4,7 +4,9 @@
 //! (`bench/pingpong.c`: fork, two processes, nothing measured inside the loop) with lockfair runs
 //! of the same mechanism, in the same process placement, and compares the mean round trip. Runs
 //! alternate so that drift on a noisy machine (frequency, neighbours) hits both alike; medians over
-//! the repeats are compared.
+//! the repeats are compared, each cell with its range. On split CPUs it also sets `spin-futex`
+//! against the C program's pure spin (two CPUs spinning on one word: the cache-line floor).
+//! `--json` prints [`BenchReport`], the same table as data.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,17 +32,42 @@ pub struct BenchOptions {
     pub server_bin: Option<PathBuf>,
 }
 
-/// One mechanism on one placement.
-#[derive(Clone, Debug, serde::Serialize)]
+/// What `bench` measured: the table as data (`bench --json`), with its shape, so scripts can
+/// track the ratios across runs.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct BenchReport {
+    /// Round trips per run.
+    pub rounds: u64,
+    /// Alternating runs of each side per cell.
+    pub repeats: usize,
+    pub rows: Vec<BenchRow>,
+}
+
+/// One mechanism on one placement. The `*_ns` medians and `ratio` are the table's figures; the
+/// spreads give median and range over the repeats.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BenchRow {
     pub placement: Placement,
-    pub mechanism: &'static str,
+    /// The C ping-pong's mode: `eventfd`, `futex`, `pipe`, or `spin` (both sides spinning on one
+    /// word: the cache-line floor).
+    pub mechanism: String,
+    /// The lockfair variant run against it (`spin-futex` against `spin`).
+    pub variant: Variant,
     /// Median of the C ping-pong's mean round trips, ns.
     pub c_ns: f64,
     /// Median of lockfair's mean round trips (client wall time / turns), ns.
     pub lockfair_ns: Option<f64>,
-    /// lockfair / C.
+    /// lockfair / C, of the medians.
     pub ratio: Option<f64>,
+    /// The C ping-pong's mean round trip over the repeats, ns.
+    pub c_spread_ns: Spread,
+    /// lockfair's mean round trip over the repeats, ns.
+    pub lockfair_spread_ns: Spread,
+    /// lockfair's median round trip (its own histogram, the client side) over the repeats, ns:
+    /// what a turn costs when no preemption lands in it, which the means above include.
+    pub lockfair_p50_spread_ns: Spread,
+    /// lockfair / C of each repeat's pair of runs, over the repeats.
+    pub ratio_spread: Spread,
 }
 
 /// Why the benchmark could not run.
@@ -56,11 +83,14 @@ pub enum BenchError {
     Interrupted,
 }
 
-/// The mechanisms both sides implement.
-const MECHANISMS: [(&str, Variant); 3] = [
-    ("eventfd", Variant::Eventfd),
-    ("futex", Variant::Futex),
-    ("pipe", Variant::Pipe),
+/// The mechanisms both sides implement: the C ping-pong's mode, lockfair's variant, and the
+/// placements where the pair is worth running (spinning on one CPU would take a scheduler tick
+/// per turn: `spin` only on split CPUs).
+const MECHANISMS: [(&str, Variant, Option<Placement>); 4] = [
+    ("eventfd", Variant::Eventfd, None),
+    ("futex", Variant::Futex, None),
+    ("pipe", Variant::Pipe, None),
+    ("spin", Variant::SpinFutex, Some(Placement::Split)),
 ];
 
 /// Starts the private server and keeps the placements this machine can honour (saying which it
@@ -88,55 +118,70 @@ fn prepare(
 pub fn bench(
     opts: &BenchOptions,
     mut progress: impl FnMut(&str),
-) -> Result<Vec<BenchRow>, BenchError> {
+) -> Result<BenchReport, BenchError> {
     let (server, placements) = prepare(opts, &mut progress)?;
     let mut rows = Vec::new();
     for placement in placements {
-        for (name, variant) in MECHANISMS {
-            let (mut c, mut ours) = (Vec::new(), Vec::new());
-            for _ in 0..opts.repeats {
-                if signal::stop_requested() {
-                    return Err(BenchError::Interrupted);
-                }
-                c.push(pingpong(&opts.pingpong, name, opts.rounds, placement)?);
-                let r = run(&RunOptions::new(
-                    server.socket().to_path_buf(),
-                    variant,
-                    placement,
-                    Shape::new(opts.rounds, 600.0),
-                ))?;
-                ours.push(r.client.wall_ns as f64 / r.client.rounds.max(1) as f64);
+        for (name, variant, only) in MECHANISMS {
+            if only.is_some_and(|p| p != placement) {
+                continue;
             }
-            let (c_ns, lf_ns) = (median(&mut c), median(&mut ours));
+            let row = cell(opts, &server, placement, name, variant)?;
             progress(&format!(
-                "{placement} {name}: C {} lockfair {}",
-                fmt_ns(c_ns),
-                fmt_ns(lf_ns)
+                "{placement} {name}: C {} lockfair {} ({variant}, p50 {})",
+                fmt_ns(row.c_ns),
+                fmt_ns(row.lockfair_spread_ns.median),
+                fmt_ns(row.lockfair_p50_spread_ns.median),
             ));
-            rows.push(BenchRow {
-                placement,
-                mechanism: name,
-                c_ns,
-                lockfair_ns: Some(lf_ns),
-                ratio: Some(lf_ns / c_ns),
-            });
-        }
-        if placement == Placement::Split {
-            // The cache-line limit: two CPUs spinning on one word. C only (spinning on one CPU
-            // would take a scheduler tick per turn).
-            let mut spin: Vec<f64> = (0..opts.repeats)
-                .map(|_| pingpong(&opts.pingpong, "spin", opts.rounds * 10, placement))
-                .collect::<Result<_, _>>()?;
-            rows.push(BenchRow {
-                placement,
-                mechanism: "spin (C only)",
-                c_ns: median(&mut spin),
-                lockfair_ns: None,
-                ratio: None,
-            });
+            rows.push(row);
         }
     }
-    Ok(rows)
+    Ok(BenchReport {
+        rounds: opts.rounds,
+        repeats: opts.repeats,
+        rows,
+    })
+}
+
+/// One cell: `repeats` alternating pairs of a C run and a lockfair run.
+fn cell(
+    opts: &BenchOptions,
+    server: &SpawnedServer,
+    placement: Placement,
+    name: &str,
+    variant: Variant,
+) -> Result<BenchRow, BenchError> {
+    let (mut c, mut ours, mut p50, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..opts.repeats {
+        if signal::stop_requested() {
+            return Err(BenchError::Interrupted);
+        }
+        let c_ns = pingpong(&opts.pingpong, name, opts.rounds, placement)?;
+        let r = run(&RunOptions::new(
+            server.socket().to_path_buf(),
+            variant,
+            placement,
+            Shape::new(opts.rounds, 600.0),
+        ))?;
+        let lf_ns = r.client.wall_ns as f64 / r.client.rounds.max(1) as f64;
+        c.push(c_ns);
+        ours.push(lf_ns);
+        p50.push(r.client.round_trip.value_at_quantile(0.5) as f64);
+        ratios.push(lf_ns / c_ns);
+    }
+    let (c, ours) = (Spread::of(c), Spread::of(ours));
+    Ok(BenchRow {
+        placement,
+        mechanism: name.to_string(),
+        variant,
+        c_ns: c.median,
+        lockfair_ns: Some(ours.median),
+        ratio: Some(ours.median / c.median),
+        c_spread_ns: c,
+        lockfair_spread_ns: ours,
+        lockfair_p50_spread_ns: Spread::of(p50),
+        ratio_spread: Spread::of(ratios),
+    })
 }
 
 /// Runs the C ping-pong once; returns its mean round trip in ns.
@@ -170,8 +215,9 @@ fn median(v: &mut Vec<f64>) -> f64 {
     Spread::of(std::mem::take(v)).median
 }
 
-/// The table the terminal and README show.
-pub fn table(rows: &[BenchRow]) -> Table {
+/// The table the terminal and README show: medians, the ratio's range over the repeats beside
+/// it.
+pub fn table(report: &BenchReport) -> Table {
     let mut t = Table::new(
         &[
             "placement",
@@ -179,23 +225,32 @@ pub fn table(rows: &[BenchRow]) -> Table {
             "C ping-pong",
             "lockfair",
             "lockfair / C",
+            "range",
+            "lockfair p50",
         ],
         2,
     );
-    for r in rows {
+    for r in &report.rows {
+        let mechanism = if r.mechanism == r.variant.name() {
+            r.mechanism.clone()
+        } else {
+            format!("{} (lockfair: {})", r.mechanism, r.variant)
+        };
         t.push(vec![
             r.placement.to_string(),
-            r.mechanism.to_string(),
+            mechanism,
             fmt_ns(r.c_ns),
             r.lockfair_ns.map_or("-".into(), fmt_ns),
             r.ratio.map_or("-".into(), |x| format!("{x:.2}×")),
+            format!("{:.2}–{:.2}×", r.ratio_spread.min, r.ratio_spread.max),
+            fmt_ns(r.lockfair_p50_spread_ns.median),
         ]);
     }
     t
 }
 
 /// One spin bound on one placement, against plain `futex` there.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SweepRow {
     pub placement: Placement,
     /// `None`: plain `futex`, the reference.

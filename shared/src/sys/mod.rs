@@ -15,12 +15,14 @@ pub mod mapping;
 pub mod memfd;
 pub mod mount;
 pub mod pidfd;
+pub mod prefetch;
 pub mod reactor;
 pub mod robust_mutex;
 pub mod rusage;
 pub mod scm;
 pub mod signal;
 pub mod tracefs;
+pub mod uring;
 
 use nix::errno::Errno;
 

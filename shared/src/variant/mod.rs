@@ -40,7 +40,9 @@ mod spin_futex;
 mod starvation_futex;
 mod ticket;
 mod tokio_eventfd;
+mod uring_futex;
 mod wait_queue;
+pub use uring_futex::SYSCTL_ENV as URING_SYSCTL_ENV;
 
 /// The handoff mechanisms lockfair compares. Names are the command-line interface.
 #[derive(
@@ -91,6 +93,8 @@ pub enum Variant {
     FairFutex,
     /// Go's sync.Mutex: a waiter starved over 1 ms switches the lock to FIFO handoff.
     StarvationFutex,
+    /// FUTEX_WAIT / FUTEX_WAKE on the turn word submitted through io_uring (Linux ≥ 6.7).
+    UringFutex,
 }
 
 /// How contenders use the mechanism.
@@ -247,6 +251,11 @@ pub enum SetupError {
     },
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
+    #[error("{variant} cannot run on this machine: {why}")]
+    Unavailable {
+        variant: Variant,
+        why: crate::sys::uring::Unavailable,
+    },
 }
 
 pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SetupError {
@@ -275,7 +284,7 @@ impl fmt::Debug for Opened<'_> {
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 16] = [
+    pub const ALL: [Variant; 17] = [
         Variant::Seed,
         Variant::Ofd,
         Variant::Posix,
@@ -292,6 +301,7 @@ impl Variant {
         Variant::RobustMutex,
         Variant::FairFutex,
         Variant::StarvationFutex,
+        Variant::UringFutex,
     ];
 
     /// The name used on the command line and in reports.
@@ -313,6 +323,7 @@ impl Variant {
             Variant::RobustMutex => "robust-mutex",
             Variant::FairFutex => "fair-futex",
             Variant::StarvationFutex => "starvation-futex",
+            Variant::UringFutex => "uring-futex",
         }
     }
 
@@ -337,6 +348,9 @@ impl Variant {
                 mode,
                 why: "it is a turn protocol made of locks, not a lock; use --mode turns",
             });
+        }
+        if self == Variant::UringFutex {
+            uring_futex::available()?;
         }
         Ok(())
     }
@@ -441,6 +455,8 @@ impl Variant {
             (Variant::RobustMutex, _) => Box::new(robust_mutex::open(ctx)),
             (Variant::FairFutex, _) => Box::new(fair_futex::open(ctx)),
             (Variant::StarvationFutex, _) => Box::new(starvation_futex::open(ctx)),
+            (Variant::UringFutex, Mode::Turns) => Box::new(uring_futex::turns(ctx)?),
+            (Variant::UringFutex, Mode::Free) => Box::new(uring_futex::mutex(ctx)?),
         };
         let turn: Box<dyn Turn + 'a> = match self {
             Variant::Seed => Box::new(seed::FileOffsetTurn::new(ctx)),

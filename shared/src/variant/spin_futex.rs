@@ -20,6 +20,20 @@
 //! (`bench --spin-sweep` hit it about once in 40 runs). Waiting on `parked` itself, the cleared
 //! flag is the futex value changing: the sleeper is woken or never sleeps, re-parks and looks
 //! at the turn again.
+//!
+//! Cache lines a handoff moves between CPUs (two contenders on split CPUs, the spinner never
+//! parked). The C floor (`bench/pingpong.c spin`) moves one: the turn word. Here the next holder
+//! fetches the turn line (turn, stop) and then owns the arena's hot line (occupant, release
+//! timestamp, "line n") with one `lock xadd` ([`Header::enter`]): two lines, each moved once.
+//! Until issue 17 it was four transfers: the hot line cost a read miss and then a second
+//! transaction to own it (`fetch_or` compiled to a load and a `lock cmpxchg`), and the waker's
+//! unconditional swap of the next contender's `parked` took that contender's slot line away, to
+//! be fetched back at its next `acquire`. Putting the turn word on the hot line (one line per
+//! handoff) measured slower: the spinner's polls then pull the line away from the holder between
+//! its writes during its turn, and each write must own the line again. What can be hidden is
+//! the wait for the hot line: the holder is done with it before it passes the turn, so the
+//! spinner asks for it (`prefetchw`) the moment it sees the turn, and the transfer overlaps
+//! the timestamp the session takes before `enter`.
 
 use std::sync::atomic::{Ordering, fence};
 
@@ -27,7 +41,7 @@ use nix::errno::Errno;
 
 use super::{Ctx, Exclusion, Handoff};
 use crate::arena::{Arena, Header, NO_TURN, Slot};
-use crate::sys::{cpu, futex};
+use crate::sys::{cpu, futex, prefetch};
 
 pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> SpinTurns<'a> {
     SpinTurns {
@@ -88,7 +102,13 @@ impl Handoff for SpinTurns<'_> {
         let my_cpu = publish_cpu(self.arena, self.me);
         for _ in 0..self.spin {
             let t = h.turn.load(Ordering::Acquire);
-            if t == me || t == NO_TURN || h.stopped().is_some() {
+            if t == me {
+                // The holder finished with the hot line before it passed the turn: ask for the
+                // line now, so the overlap detector's `enter` finds it on its way.
+                prefetch::for_write(&h.occupant);
+                return Ok(());
+            }
+            if t == NO_TURN || h.stopped().is_some() {
                 return Ok(());
             }
             if !holder_runs_elsewhere(self.arena, t as usize, self.contenders, my_cpu) {
@@ -129,7 +149,11 @@ impl Handoff for SpinTurns<'_> {
         // of two wakeups per round.
         fence(Ordering::SeqCst);
         let parked = &self.arena.slot(next).parked;
-        if parked.swap(0, Ordering::SeqCst) != 0 {
+        // Look before writing: when the next contender spins (the case that must be fast), its
+        // flag is down, and a read leaves its slot's line shared in both caches, where a swap
+        // would take the line away and the spinner would fetch it back: two more line transfers
+        // per handoff. The fence above is what the park protocol needs, not the swap.
+        if parked.load(Ordering::SeqCst) != 0 && parked.swap(0, Ordering::SeqCst) != 0 {
             futex::wake(parked, 1)?;
         }
         Ok(())
