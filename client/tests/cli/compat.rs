@@ -152,7 +152,7 @@ fn send_unbound(path: &Path, bytes: &[u8], fds: &[RawFd]) {
 
 /// Waits (bounded) until the server holds exactly `baseline` descriptors again.
 fn assert_fds_return_to(server: &Server, baseline: usize) {
-    let give_up = Instant::now() + Duration::from_secs(3);
+    let give_up = Instant::now() + crate::util::HANG;
     while server.fd_count() != baseline && Instant::now() < give_up {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -189,7 +189,7 @@ fn compat_block(server: &Server, target: u64) -> Block {
         header.contains("-byte sealed memfd; played the blog's server"),
         "{header}"
     );
-    let next = || server.next_line(Duration::from_secs(5)).expect("a line");
+    let next = || server.next_line(crate::util::HANG).expect("a line");
     let ending = next();
     let counts = next();
     assert!(counts.starts_with("lines written: "), "{counts}");
