@@ -4,16 +4,18 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use thiserror::Error;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
-use super::peer_watch::{self, PeerWatch};
-use super::{Server, discard, error_chain};
+use super::peer_watch::{PeerWatch, WatchError, run_watched};
+use super::{Server, discard};
 use crate::admission::{self, check_sender};
 use crate::compat::writer::{BlogSession, WriterReport};
 use crate::compat::{CompatError, SeedCompat};
+use crate::errors::error_chain;
 use crate::proto::Message;
-use crate::session::watchdog::{AbortHandle, AbortReason};
+use crate::session::watchdog::AbortHandle;
 use crate::sys::scm::{Credentials, Received};
 
 /// Why a blog hello was not played, and whether to print it whatever `--verbose` says.
@@ -89,20 +91,18 @@ impl Server {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
             match outcome {
-                Ok(Ok(report)) => println!("{}", report.to_text(id)),
-                // Refused: the descriptor did not check out.
-                Ok(Err(Err(e))) => refused(
+                Ok(report) => println!("{}", report.to_text(id)),
+                Err(Unplayed::Refused(e)) => refused(
                     &server,
                     Refusal {
                         why: e.to_string(),
                         loud: true,
                     },
                 ),
-                Ok(Err(Ok(e))) => println!(
+                Err(e) => println!(
                     "compat session {id} (pid {pid}): failed: {}",
                     error_chain(&e)
                 ),
-                Err(e) => println!("compat session {id} (pid {pid}): failed: {e}"),
             }
         });
     }
@@ -150,13 +150,22 @@ struct BlogHello {
     handle: AbortHandle,
 }
 
-/// What became of a blog hello: a report; `Err(Err)` refused (the descriptor did not check out);
-/// `Err(Ok)` failed while playing.
-type Played = Result<WriterReport, Result<CompatError, CompatError>>;
+/// Why a blog hello was not played to its end.
+#[derive(Debug, Error)]
+enum Unplayed {
+    /// The descriptor did not check out: refused, as loudly as a bad hello.
+    #[error(transparent)]
+    Refused(CompatError),
+    /// Failed while playing.
+    #[error(transparent)]
+    Failed(CompatError),
+    #[error(transparent)]
+    Server(#[from] WatchError),
+}
 
 /// Checks the descriptor and plays the blog's server on a blocking thread, and aborts the play
-/// when the client's pidfd says it exited. `Err` if the thread or the pidfd watch failed.
-async fn play(blog: BlogHello) -> Result<Played, String> {
+/// when the client's pidfd says it exited.
+async fn play(blog: BlogHello) -> Result<WriterReport, Unplayed> {
     let BlogHello {
         pid,
         fds,
@@ -165,21 +174,10 @@ async fn play(blog: BlogHello) -> Result<Played, String> {
         handle,
     } = blog;
     let watch_pid = peer.watchdog_pid();
-    let peer = peer
-        .into_async()
-        .map_err(|e| format!("cannot watch the client's pidfd: {e}"))?;
-    let watchdog = handle.clone();
-    let run = tokio::task::spawn_blocking(move || {
-        let blog = BlogSession::accept(fds, pid, &compat).map_err(Err)?;
-        blog.play(handle, watch_pid).map_err(Ok)
-    });
-    tokio::pin!(run);
-    let outcome = tokio::select! {
-        outcome = &mut run => outcome,
-        () = peer_watch::exited(&peer) => {
-            watchdog.abort(AbortReason::PeerDied(pid));
-            run.await
-        }
-    };
-    outcome.map_err(|e| format!("the session thread failed: {e}"))
+    let peer = peer.into_async()?;
+    run_watched(&peer, handle.clone(), pid, move || {
+        let blog = BlogSession::accept(fds, pid, &compat).map_err(Unplayed::Refused)?;
+        blog.play(handle, watch_pid).map_err(Unplayed::Failed)
+    })
+    .await?
 }
