@@ -11,8 +11,10 @@ use lockfair::variant::Variant;
 use memfd::{FileSeal, MemfdOptions};
 use nix::sys::signal::Signal;
 
-use crate::garbage::{exchange, hello, raw_client};
-use crate::util::{HANG, Server, client, client_bin, run_json, run_within, wait_exit};
+use crate::garbage::hello;
+use crate::util::{
+    HANG, Server, client, client_bin, exchange, raw_client, run_json, run_within, wait_exit,
+};
 
 /// Resident memory of `pid`, in KiB.
 fn rss_kib(pid: i32) -> u64 {

@@ -8,10 +8,10 @@
 //! socket dies with it, unless it shared it), so the pid was still the sender's.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+use nix::sys::socket::UnixAddr;
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
 use tokio::task::JoinError;
@@ -56,24 +56,13 @@ pub(super) fn sender_watch(
 /// The fallback for kernels without `SCM_PIDFD`.
 fn checked_open(pid: i32, from: &UnixAddr) -> Result<PeerWatch, Refusal> {
     match crate::sys::pidfd::open(pid) {
-        Ok(fd) => match still_bound(from) {
+        Ok(fd) => match crate::channel::probe(from) {
             Ok(()) => Ok(PeerWatch::Pidfd(fd)),
             Err(e) => Err(Refusal::SenderGone(e)),
         },
         Err(Errno::ESRCH) => Err(Refusal::SenderGone(Errno::ESRCH)),
         Err(_) => Ok(PeerWatch::Pid(pid)),
     }
-}
-
-/// Whether a socket is still bound at `addr` (a datagram `connect` succeeds only then).
-fn still_bound(addr: &UnixAddr) -> Result<(), Errno> {
-    let probe = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    connect(probe.as_raw_fd(), addr)
 }
 
 impl PeerWatch {
@@ -129,15 +118,10 @@ pub(super) async fn exited(pidfd: &Option<AsyncFd<OwnedFd>>) {
 mod tests {
     use super::*;
     use nix::sys::socket::bind;
+    use std::os::fd::AsRawFd;
 
     fn bound_socket() -> (OwnedFd, UnixAddr) {
-        let s = socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .unwrap();
+        let s = crate::channel::datagram_socket().unwrap();
         bind(s.as_raw_fd(), &UnixAddr::new_unnamed()).unwrap();
         let addr: UnixAddr = nix::sys::socket::getsockname(s.as_raw_fd()).unwrap();
         (s, addr)
