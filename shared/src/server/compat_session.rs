@@ -4,6 +4,7 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use nix::sys::socket::UnixAddr;
 use thiserror::Error;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
@@ -22,6 +23,30 @@ use crate::sys::scm::{Credentials, Received};
 struct Refusal {
     why: String,
     loud: bool,
+}
+
+/// Who sent a blog hello, for its refusal.
+struct BlogSender {
+    id: u64,
+    pid: i32,
+    /// Only a sender that bound its socket can be answered; the blog's client does not.
+    from: Option<UnixAddr>,
+}
+
+impl BlogSender {
+    /// Prints the refusal (on stderr when loud, else only with `--verbose`) and answers it to a
+    /// sender that has an address.
+    fn refuse(&self, server: &Server, Refusal { why, loud }: Refusal) {
+        let BlogSender { id, pid, .. } = *self;
+        if loud {
+            eprintln!("lockfair-server: compat datagram {id} (pid {pid}): refused: {why}");
+        } else {
+            server.log(id, &why);
+        }
+        if let Some(to) = &self.from {
+            server.reply_now(to, &Message::Error(why));
+        }
+    }
 }
 
 impl Server {
@@ -46,21 +71,15 @@ impl Server {
             from,
             ..
         } = got;
-        let pid = credentials.map_or(0, |c| c.pid);
-        let refused = move |server: &Server, Refusal { why, loud }: Refusal| {
-            if loud {
-                eprintln!("lockfair-server: compat datagram {id} (pid {pid}): refused: {why}");
-            } else {
-                server.log(id, &why);
-            }
-            if let Some(to) = &from {
-                server.reply_now(to, &Message::Error(why));
-            }
+        let sender = BlogSender {
+            id,
+            pid: credentials.map_or(0, |c| c.pid),
+            from,
         };
         let permit = match self.admit_compat(credentials, control_truncated) {
             Ok(permit) => permit,
             Err(refusal) => {
-                refused(self, refusal);
+                sender.refuse(self, refusal);
                 return discard(fds);
             }
         };
@@ -68,19 +87,31 @@ impl Server {
             eprintln!("lockfair-server: compat datagram {id}: server out of resources (eventfd)");
             return discard(fds);
         };
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, handle.clone());
-        // The session ends when its turns are done, the client exits, or `--seed-max-seconds`
-        // passes: the blog's client never gives up, so the server must.
         let blog = BlogHello {
-            pid,
+            pid: sender.pid,
             fds,
-            peer: client_watch(pidfd, pid),
+            peer: client_watch(pidfd, sender.pid),
             compat: compat.clone(),
             handle,
         };
+        self.start_compat(sender, blog, permit, tasks);
+    }
+
+    /// Plays an admitted blog hello as a task, and prints how it ended. The session ends when
+    /// its turns are done, the client exits, or `--seed-max-seconds` passes: the blog's client
+    /// never gives up, so the server must.
+    fn start_compat(
+        self: &Arc<Self>,
+        sender: BlogSender,
+        blog: BlogHello,
+        permit: OwnedSemaphorePermit,
+        tasks: &mut JoinSet<()>,
+    ) {
+        let BlogSender { id, pid, .. } = sender;
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, blog.handle.clone());
         let server = self.clone();
         tasks.spawn(async move {
             let _permit = permit;
@@ -92,7 +123,7 @@ impl Server {
                 .remove(&id);
             match outcome {
                 Ok(report) => println!("{}", report.to_text(id)),
-                Err(Unplayed::Refused(e)) => refused(
+                Err(Unplayed::Refused(e)) => sender.refuse(
                     &server,
                     Refusal {
                         why: e.to_string(),
