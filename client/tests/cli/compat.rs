@@ -19,8 +19,8 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::UnixAddr;
 
 use crate::util::{
-    Server, TestDir, client, client_bin, error_text, exchange, fds_back_to, raw_client, run_json,
-    send_datagram, server_bin, wait_exit,
+    HANG, Server, TestDir, client, client_bin, error_text, exchange, fds_back_to, raw_client,
+    run_json, send_datagram, server_bin, wait_exit,
 };
 
 const HELLO: &[u8] = b"CACHEDFILE HELLO";
@@ -150,7 +150,7 @@ fn compat_block(server: &Server, target: u64) -> Block {
         header.contains("-byte sealed memfd; played the blog's server"),
         "{header}"
     );
-    let next = || server.next_line(Duration::from_secs(5)).expect("a line");
+    let next = || server.next_line(HANG).expect("a line");
     let ending = next();
     let counts = next();
     assert!(counts.starts_with("lines written: "), "{counts}");

@@ -391,7 +391,7 @@ fn of_two_servers_started_at_once_exactly_one_serves_and_nothing_is_left() {
     .unwrap();
     assert_eq!(line.trim(), format!("listening on {}", path.display()));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(won.id() as i32), Signal::SIGTERM).unwrap();
-    let status = wait_exit(won, Duration::from_secs(5)).expect("SIGTERM stops it");
+    let status = wait_exit(won, HANG).expect("SIGTERM stops it");
     assert!(status.success());
     assert!(!path.exists(), "no socket left");
     assert!(
