@@ -120,8 +120,7 @@ fn body(datagram: &[u8]) -> Result<&[u8], DecodeError> {
 }
 
 fn exactly<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let (value, rest) =
-        postcard::take_from_bytes::<T>(bytes).map_err(DecodeError::Body)?;
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(DecodeError::Body)?;
     if !rest.is_empty() {
         return Err(DecodeError::Trailing(rest.len()));
     }
