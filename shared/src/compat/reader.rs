@@ -20,13 +20,11 @@ use nix::sys::socket::{UnixAddr, connect, setsockopt, sockopt};
 use rustix::fs::{SeekFrom, seek};
 
 use super::overlap::{Holder, Sharing, command, holders, sharing_with, socket_owner};
-use super::turns::{BlogRole, Counts, Decimal, Played, StopWords, Taken, run_turns};
+use super::turns::{BlogRole, Counts, Decimal, Played, StopWords, Taken, run_turns, side_watchdog};
 use super::{BLOG_FILE_SIZE, BLOG_HELLO, CompatError, sys};
 use crate::arena::REQUIRED_SEALS;
 use crate::channel::{SEND_TIMEOUT, datagram_socket, nobody_listening};
-use crate::session::SessionError;
-use crate::session::watchdog::{AbortHandle, Watchdog, WatchdogSpec};
-use crate::sys::clock::monotonic_ns;
+use crate::session::watchdog::{AbortHandle, Watchdog};
 use crate::sys::memfd;
 use crate::sys::scm::send_with_fds;
 
@@ -116,17 +114,8 @@ pub fn run_reader(opts: &ReaderOptions) -> Result<ReaderReport, CompatError> {
     let command = server_pid.map(command).unwrap_or_default();
     send_hello(&opts.socket, &file)?;
 
-    let dog = Watchdog::start(WatchdogSpec {
-        peer_pids: server_pid.into_iter().collect(),
-        stop: None,
-        deadline_ns: monotonic_ns().saturating_add((opts.max_seconds * 1e9) as u64),
-        watch: None,
-        handle: AbortHandle::new().map_err(sys("create an abort handle"))?,
-    })
-    .map_err(|errno| SessionError::Sys {
-        what: "start the watchdog",
-        errno,
-    })?;
+    let handle = AbortHandle::new().map_err(sys("create an abort handle"))?;
+    let dog = side_watchdog(server_pid, opts.max_seconds, handle)?;
     let words = StopWords {
         peer: "server",
         command: command.clone(),
