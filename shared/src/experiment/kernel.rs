@@ -130,7 +130,7 @@ impl Tracing {
                     timeline,
                 }))
             }
-            Err(e) => KernelTrace::Unavailable(format!("kernel trace lost: {e}")),
+            Err(e) => KernelTrace::Unavailable(format!("kernel trace lost: {}", error_chain(&e))),
         }
     }
 }
@@ -138,9 +138,9 @@ impl Tracing {
 /// The one line a run without its trace prints.
 fn unavailable(e: &TraceError) -> String {
     if e.is_unavailable() {
-        format!("no kernel trace: {e}")
+        format!("no kernel trace: {}", error_chain(e))
     } else {
-        format!("no kernel trace, tracefs failed: {e}")
+        format!("no kernel trace, tracefs failed: {}", error_chain(e))
     }
 }
 
