@@ -431,7 +431,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     };
     let outcome = compare::compare(&opts, plan, |report| dir.update(report))?;
     if args.json {
-        println!("{}", lockfair::report::json::to_json(&outcome.report));
+        println!("{}", lockfair::report::json::to_json(&outcome.report)?);
     } else {
         print!("{}", terminal::compare_text(&outcome.report));
         print!("{}", kernel::compare_kernel_text(&outcome.report));

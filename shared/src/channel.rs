@@ -36,6 +36,32 @@ pub enum ChannelError {
     Truncated,
 }
 
+/// A new Unix datagram socket, close-on-exec: what every socket of lockfair's starts as.
+pub fn datagram_socket() -> Result<OwnedFd, Errno> {
+    socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+}
+
+/// Whether `errno`, from a `connect` or a send to a socket path, means nobody listens there: no
+/// such file, a socket nobody holds, or a path through something that is not a directory.
+pub fn nobody_listening(errno: Errno) -> bool {
+    matches!(errno, Errno::ENOENT | Errno::ECONNREFUSED | Errno::ENOTDIR)
+}
+
+/// Connects a fresh socket to `addr`: `Ok` only if a socket is bound there now (a datagram
+/// `connect` to a socket that nobody holds any more is refused).
+pub fn probe(addr: &UnixAddr) -> Result<(), Errno> {
+    connect(datagram_socket()?.as_raw_fd(), addr)
+}
+
+/// How long a send may wait on a full queue before it fails: a server that never reads must not
+/// block its client forever.
+pub const SEND_TIMEOUT: TimeVal = TimeVal::new(5, 0);
+
 fn sys(what: &'static str) -> impl FnOnce(Errno) -> ChannelError {
     move |errno| ChannelError::Sys { what, errno }
 }
@@ -58,23 +84,16 @@ pub struct ClientChannel {
 impl ClientChannel {
     /// Autobinds a datagram socket and connects it to the server at `server`.
     pub fn connect(server: &Path) -> Result<Self, ChannelError> {
-        let socket = socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .map_err(sys("create a socket"))?;
+        let socket = datagram_socket().map_err(sys("create a socket"))?;
         bind(socket.as_raw_fd(), &UnixAddr::new_unnamed())
             .map_err(sys("bind the client socket"))?;
         setsockopt(&socket, sockopt::PassCred, &true).map_err(sys("enable SO_PASSCRED"))?;
-        // A full server queue must not block the client forever.
-        setsockopt(&socket, sockopt::SendTimeout, &TimeVal::new(5, 0))
+        setsockopt(&socket, sockopt::SendTimeout, &SEND_TIMEOUT)
             .map_err(sys("set a send timeout"))?;
         let addr = UnixAddr::new(server).map_err(sys("use the socket path"))?;
         match connect(socket.as_raw_fd(), &addr) {
             Ok(()) => {}
-            Err(Errno::ENOENT | Errno::ECONNREFUSED | Errno::ENOTDIR) => {
+            Err(errno) if nobody_listening(errno) => {
                 return Err(ChannelError::NoServer(server.to_path_buf()));
             }
             Err(errno) => {

@@ -129,19 +129,8 @@ pub fn serialize<S: SerdeSerializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, 
 /// `#[serde(with = "histwire")]`: bytes back into a histogram, bounded.
 pub fn deserialize<'de, D: SerdeDeserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
     let bytes: Vec<u8> = serde_bytes_vec(d)?;
-    decode(&bytes).map_err(|e| D::Error::custom(chain(&e)))
-}
-
-/// The error and its sources on one line: serde's custom errors keep only a message.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+    // On one line with its sources: serde's custom errors keep only a message.
+    decode(&bytes).map_err(|e| D::Error::custom(crate::errors::error_chain(&e)))
 }
 
 fn serde_bytes_vec<'de, D: SerdeDeserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {

@@ -298,7 +298,7 @@ fn mount_mandatory(
 }
 
 fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<Held>>) -> PeerReply {
-    let io = |e: std::io::Error| PeerReply::Failed(crate::sys::io_errno(&e) as i32);
+    let io = io_failed;
     let errno = |e: Errno| PeerReply::Failed(e as i32);
     let done = |r: Result<(), Errno>| r.map_or_else(errno, |()| PeerReply::Done);
     match req {
@@ -311,17 +311,7 @@ fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<Held>>) -
             Ok(f) => keep(slots, f),
             Err(e) => io(e),
         },
-        PeerRequest::Reopen { slot } => match get(slots, slot) {
-            Some(fd) => match File::options()
-                .read(true)
-                .write(true)
-                .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-            {
-                Ok(f) => keep(slots, f),
-                Err(e) => io(e),
-            },
-            None => errno(Errno::EBADF),
-        },
+        PeerRequest::Reopen { slot } => reopen(slots, slot),
         PeerRequest::Dup { slot } => match get(slots, slot).map(|fd| fd.try_clone_to_owned()) {
             Some(Ok(fd)) => keep(slots, File::from(fd)),
             Some(Err(e)) => io(e),
@@ -340,25 +330,53 @@ fn act(req: PeerRequest, mut fds: Vec<OwnedFd>, slots: &mut Vec<Option<Held>>) -
             Some(fd) => done(family.unlock(fd)),
             None => errno(Errno::EBADF),
         },
-        PeerRequest::Close { slot } => match slots.get_mut(slot as usize).and_then(Option::take) {
-            Some(Held::File(f)) => {
-                drop(f);
-                PeerReply::Done
-            }
-            // fd 1 is not ours to close: point it at /dev/null, which drops the inherited
-            // reference to the description just the same.
-            Some(Held::Inherited(_)) => match File::options().write(true).open("/dev/null") {
-                Ok(null) => done(nix::unistd::dup2_stdout(&null)),
-                Err(e) => io(e),
-            },
-            None => errno(Errno::EBADF),
-        },
+        PeerRequest::Close { slot } => close(slots, slot),
         // Handled by `serve`, which needs to attach a descriptor to the reply.
         PeerRequest::MountMandatory { .. } => errno(Errno::EINVAL),
         PeerRequest::Inherited => {
             slots.push(Some(Held::Inherited(std::io::stdout())));
             PeerReply::Slot(slots.len() as u32 - 1)
         }
+    }
+}
+
+/// The failure reply for an I/O error.
+fn io_failed(e: std::io::Error) -> PeerReply {
+    PeerReply::Failed(crate::sys::io_errno(&e) as i32)
+}
+
+/// Opens the file in `slot` again through `/proc/self/fd`: a new open file description.
+fn reopen(slots: &mut Vec<Option<Held>>, slot: u32) -> PeerReply {
+    let Some(fd) = get(slots, slot) else {
+        return PeerReply::Failed(Errno::EBADF as i32);
+    };
+    match File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    {
+        Ok(f) => keep(slots, f),
+        Err(e) => io_failed(e),
+    }
+}
+
+/// Closes the descriptor in `slot` (the slot stays, empty).
+fn close(slots: &mut [Option<Held>], slot: u32) -> PeerReply {
+    match slots.get_mut(slot as usize).and_then(Option::take) {
+        Some(Held::File(f)) => {
+            drop(f);
+            PeerReply::Done
+        }
+        // fd 1 is not ours to close: point it at /dev/null, which drops the inherited
+        // reference to the description just the same.
+        Some(Held::Inherited(_)) => match File::options().write(true).open("/dev/null") {
+            Ok(null) => match nix::unistd::dup2_stdout(&null) {
+                Ok(()) => PeerReply::Done,
+                Err(e) => PeerReply::Failed(e as i32),
+            },
+            Err(e) => io_failed(e),
+        },
+        None => PeerReply::Failed(Errno::EBADF as i32),
     }
 }
 

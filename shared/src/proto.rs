@@ -71,8 +71,9 @@ pub enum DecodeError {
         "peer speaks protocol version {got}, this build speaks {want}: run client and server from the same build"
     )]
     Version { got: u16, want: u16 },
+    /// postcard's reason is part of the one line the peer is sent back (refusals travel as text).
     #[error("malformed message body: {0}")]
-    Body(String),
+    Body(postcard::Error),
     #[error("message has {0} trailing bytes")]
     Trailing(usize),
     #[error("expected a hello")]
@@ -119,8 +120,7 @@ fn body(datagram: &[u8]) -> Result<&[u8], DecodeError> {
 }
 
 fn exactly<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let (value, rest) =
-        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Body(e.to_string()))?;
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(DecodeError::Body)?;
     if !rest.is_empty() {
         return Err(DecodeError::Trailing(rest.len()));
     }

@@ -138,7 +138,17 @@ fn time_unit(ns: f64) -> (f64, &'static str) {
 
 /// Three significant figures (whole numbers when `integer`).
 fn fmt_3(value: f64, integer: bool) -> String {
-    if integer || value >= 100.0 {
+    if integer {
+        format!("{value:.0}")
+    } else {
+        three_figures(value)
+    }
+}
+
+/// Three significant figures for a value under 1000 (`0.54` → `0.54`, `12.34` → `12.3`), and
+/// the whole number from 100 up.
+pub fn three_figures(value: f64) -> String {
+    if value >= 100.0 {
         format!("{value:.0}")
     } else if value >= 10.0 {
         format!("{value:.1}")

@@ -2,22 +2,11 @@
 //! run; the ratios and the "real" marks must follow from the two runs' own summaries.
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::util::{TestDir, client_bin, run_within};
-
-fn compare(runtime: &Path, args: &[&str]) -> Output {
-    run_within(
-        Command::new(client_bin())
-            .arg("compare")
-            .args(args)
-            .env("XDG_RUNTIME_DIR", runtime),
-        Duration::from_secs(120),
-    )
-}
+use crate::util::{TestDir, compare};
 
 fn small_run(runtime: &Path, variants: &str, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![

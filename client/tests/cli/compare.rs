@@ -9,18 +9,7 @@ use lockfair::report::summary::{fmt_count, ns_cell};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::util::{HANG, TestDir, client_bin, placements, run_within, wait_exit};
-
-/// Runs compare with `args` and XDG_RUNTIME_DIR pointing into `runtime`, bounded in time.
-fn compare(runtime: &Path, args: &[&str]) -> std::process::Output {
-    run_within(
-        Command::new(client_bin())
-            .arg("compare")
-            .args(args)
-            .env("XDG_RUNTIME_DIR", runtime),
-        Duration::from_secs(120),
-    )
-}
+use crate::util::{HANG, TestDir, client_bin, compare, placements, wait_exit};
 
 /// The runtime directory holds nothing: no private socket directory survived the run.
 fn assert_no_socket_dir_left(runtime: &TestDir, what: &str) {

@@ -7,22 +7,21 @@
 //! is always also an overlap, nothing hangs, and a side whose peer is gone stops and says why.
 //! Whoops, overlap and wrong-read counts depend on scheduling: they are parsed, never pinned.
 
-use std::io::{BufRead, BufReader, IoSlice, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use lockfair::arena::Arena;
-use lockfair::proto::Message;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, sendmsg, socket,
-};
+use nix::sys::socket::UnixAddr;
 
-use crate::garbage::{exchange, raw_client};
-use crate::util::{Server, TestDir, client, client_bin, run_json, server_bin, wait_exit};
+use crate::util::{
+    HANG, Server, TestDir, client, client_bin, error_text, exchange, fds_back_to, raw_client,
+    run_json, send_datagram, server_bin, wait_exit,
+};
 
 const HELLO: &[u8] = b"CACHEDFILE HELLO";
 const LIMIT: Duration = Duration::from_secs(20);
@@ -128,46 +127,8 @@ fn blog_seals() -> SealFlag {
 
 /// Sends `bytes` with `fds` from an unbound socket, as the blog's client does: no reply can come.
 fn send_unbound(path: &Path, bytes: &[u8], fds: &[RawFd]) {
-    let s = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
-        vec![]
-    } else {
-        vec![ControlMessage::ScmRights(fds)]
-    };
-    sendmsg(
-        s.as_raw_fd(),
-        &[IoSlice::new(bytes)],
-        &cmsgs,
-        MsgFlags::empty(),
-        Some(&UnixAddr::new(path).unwrap()),
-    )
-    .unwrap();
-}
-
-/// Waits (bounded) until the server holds exactly `baseline` descriptors again.
-fn assert_fds_return_to(server: &Server, baseline: usize) {
-    let give_up = Instant::now() + crate::util::HANG;
-    while server.fd_count() != baseline && Instant::now() < give_up {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(
-        server.fd_count(),
-        baseline,
-        "every received descriptor was closed"
-    );
-}
-
-fn error_text(m: Message) -> String {
-    match m {
-        Message::Error(why) => why,
-        other => panic!("expected an error reply, got {other:?}"),
-    }
+    let unbound = lockfair::channel::datagram_socket().unwrap();
+    send_datagram(&unbound, bytes, fds, Some(path));
 }
 
 /// One compat session's block on the server's stdout.
@@ -189,7 +150,7 @@ fn compat_block(server: &Server, target: u64) -> Block {
         header.contains("-byte sealed memfd; played the blog's server"),
         "{header}"
     );
-    let next = || server.next_line(crate::util::HANG).expect("a line");
+    let next = || server.next_line(HANG).expect("a line");
     let ending = next();
     let counts = next();
     assert!(counts.starts_with("lines written: "), "{counts}");
@@ -523,13 +484,7 @@ fn lockfair_client_gives_up_on_a_server_that_never_plays_at_its_time_limit() {
     // A bound socket nobody reads: the hello is queued, and no line is ever written.
     let dir = TestDir::new("mute");
     let path = dir.path().join("test_socket");
-    let mute = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
+    let mute = lockfair::channel::datagram_socket().unwrap();
     nix::sys::socket::bind(mute.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
     for _ in 0..2 {
         let out = client(
@@ -572,7 +527,7 @@ fn without_seed_compat_a_bare_blog_hello_is_not_served() {
     // From a bound socket: lockfair's own protocol refuses it, as any non-lockfair datagram.
     let why = error_text(exchange(&raw_client(&server), HELLO, &[good.as_raw_fd()]));
     assert!(why.contains("bad magic"), "{why}");
-    assert_fds_return_to(&server, baseline);
+    fds_back_to(&server, baseline);
     assert_eq!(
         server.next_line(Duration::from_millis(300)),
         None,
@@ -612,7 +567,7 @@ fn seed_compat_refuses_wrong_descriptors_closes_them_and_plays_a_good_one() {
         assert!(why.contains(want), "{want:?} in {why:?}");
         send_unbound(&server.socket, HELLO, fds);
     }
-    assert_fds_return_to(&server, baseline);
+    fds_back_to(&server, baseline);
 
     // A good one, sent as the blog's client sends it. This process neither locks nor moves the
     // offset, so the server writes line 0 and then whoops until its limit, and says so; and this
@@ -636,7 +591,7 @@ fn seed_compat_refuses_wrong_descriptors_closes_them_and_plays_a_good_one() {
             "{verdict}"
         );
     }
-    assert_fds_return_to(&server, baseline);
+    fds_back_to(&server, baseline);
     // A lockfair-made arena is a memfd with the blog's seals too: it is accepted as one.
     let arena = Arena::create(2).unwrap();
     send_unbound(&server.socket, HELLO, &[arena.file().as_raw_fd()]);

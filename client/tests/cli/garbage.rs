@@ -1,57 +1,14 @@
 //! Datagrams that are not a proper hello get an `error` reply; the server keeps serving and
 //! closes every descriptor it received.
 
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use lockfair::arena::Arena;
 use lockfair::placement::Placement;
 use lockfair::proto::{self, Hello, Message};
 use lockfair::variant::{Mode, Variant};
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, bind, connect, recv,
-    sendmsg, socket,
-};
 
-use crate::util::{HANG, Server, run_json};
-
-/// A bound, connected datagram socket, like a client's.
-pub fn raw_client(server: &Server) -> OwnedFd {
-    let s = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    bind(s.as_raw_fd(), &UnixAddr::new_unnamed()).unwrap();
-    connect(s.as_raw_fd(), &UnixAddr::new(&server.socket).unwrap()).unwrap();
-    s
-}
-
-/// Sends `bytes` with `fds` and returns the server's reply, decoded.
-pub fn exchange(sock: &OwnedFd, bytes: &[u8], fds: &[i32]) -> Message {
-    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
-        vec![]
-    } else {
-        vec![ControlMessage::ScmRights(fds)]
-    };
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(bytes)],
-        &cmsgs,
-        MsgFlags::empty(),
-        None,
-    )
-    .unwrap();
-    assert!(
-        lockfair::channel::wait_readable(sock, HANG).unwrap(),
-        "no reply within {HANG:?}"
-    );
-    let mut buf = vec![0u8; proto::MAX_DATAGRAM];
-    let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
-    proto::decode(&buf[..n]).expect("the reply is a lockfair message")
-}
+use crate::util::{Server, error_text, exchange, raw_client, run_json};
 
 pub fn hello(variant: Variant) -> Hello {
     Hello {
@@ -64,13 +21,6 @@ pub fn hello(variant: Variant) -> Hello {
         max_ms: 1000,
         cpu: None,
         spin: 0,
-    }
-}
-
-fn error_text(m: Message) -> String {
-    match m {
-        Message::Error(why) => why,
-        other => panic!("expected an error reply, got {other:?}"),
     }
 }
 

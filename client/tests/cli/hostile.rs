@@ -11,8 +11,10 @@ use lockfair::variant::Variant;
 use memfd::{FileSeal, MemfdOptions};
 use nix::sys::signal::Signal;
 
-use crate::garbage::{exchange, hello, raw_client};
-use crate::util::{HANG, Server, client, client_bin, run_json, run_within, wait_exit};
+use crate::garbage::hello;
+use crate::util::{
+    HANG, Server, client, client_bin, exchange, raw_client, run_json, run_within, wait_exit,
+};
 
 /// Resident memory of `pid`, in KiB.
 fn rss_kib(pid: i32) -> u64 {
@@ -389,7 +391,7 @@ fn of_two_servers_started_at_once_exactly_one_serves_and_nothing_is_left() {
     .unwrap();
     assert_eq!(line.trim(), format!("listening on {}", path.display()));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(won.id() as i32), Signal::SIGTERM).unwrap();
-    let status = wait_exit(won, crate::util::HANG).expect("SIGTERM stops it");
+    let status = wait_exit(won, HANG).expect("SIGTERM stops it");
     assert!(status.success());
     assert!(!path.exists(), "no socket left");
     assert!(

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{TestDir, client_bin, run_within};
+use crate::util::{TestDir, compare, run_within};
 
 /// Chromium, if installed: `$LOCKFAIR_CHROMIUM`, else `chromium` or `chromium-browser` on PATH.
 fn chromium() -> Option<PathBuf> {
@@ -167,25 +167,22 @@ fn report_html_renders_every_section_offline_with_text_escaped() {
     let dir = TestDir::new("html");
     // The folder's name is in the command line the page shows: it must come out as text.
     let report = dir.path().join("run <b>&'\"");
-    let out = run_within(
-        Command::new(client_bin())
-            .args([
-                "compare",
-                "--variants",
-                "ofd,pipe,ticket",
-                "--placements",
-                "same-cpu,free",
-                "--rounds",
-                "200",
-                "--max-seconds",
-                "0.2",
-                "--repeats",
-                "1",
-                "--out",
-            ])
-            .arg(&report)
-            .env("XDG_RUNTIME_DIR", runtime.path()),
-        Duration::from_secs(120),
+    let out = compare(
+        runtime.path(),
+        &[
+            "--variants",
+            "ofd,pipe,ticket",
+            "--placements",
+            "same-cpu,free",
+            "--rounds",
+            "200",
+            "--max-seconds",
+            "0.2",
+            "--repeats",
+            "1",
+            "--out",
+            report.to_str().unwrap(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

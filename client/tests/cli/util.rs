@@ -1,6 +1,7 @@
 //! Starting the real binaries, with a deadline on everything.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, IoSlice};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -8,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use lockfair::proto::{self, Message};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, bind, connect, recv, sendmsg};
 use nix::unistd::Pid;
 
 /// How long a test waits for something that must happen before it calls it a hang. Generous on
@@ -185,6 +188,66 @@ pub fn fds_back_to(server: &Server, baseline: usize) {
             server.fd_count()
         );
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `lockfair-client compare` with `args`, its private servers' sockets under `runtime`
+/// (`XDG_RUNTIME_DIR`), bounded in time.
+pub fn compare(runtime: &Path, args: &[&str]) -> Output {
+    run_within(
+        Command::new(client_bin())
+            .arg("compare")
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime),
+        Duration::from_secs(120),
+    )
+}
+
+/// A datagram socket bound to an address the kernel picks and connected to `server`, as a
+/// client's is, with no lockfair client behind it.
+pub fn raw_client(server: &Server) -> OwnedFd {
+    let s = lockfair::channel::datagram_socket().unwrap();
+    bind(s.as_raw_fd(), &UnixAddr::new_unnamed()).unwrap();
+    connect(s.as_raw_fd(), &UnixAddr::new(&server.socket).unwrap()).unwrap();
+    s
+}
+
+/// Sends one datagram of `bytes` with `fds` as SCM_RIGHTS: to the socket at `to`, or with
+/// `None` to the peer `sock` is connected to.
+pub fn send_datagram(sock: &OwnedFd, bytes: &[u8], fds: &[RawFd], to: Option<&Path>) {
+    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+        vec![]
+    } else {
+        vec![ControlMessage::ScmRights(fds)]
+    };
+    let to = to.map(|path| UnixAddr::new(path).unwrap());
+    sendmsg(
+        sock.as_raw_fd(),
+        &[IoSlice::new(bytes)],
+        &cmsgs,
+        MsgFlags::empty(),
+        to.as_ref(),
+    )
+    .unwrap();
+}
+
+/// Sends `bytes` with `fds` and returns the server's reply, decoded.
+pub fn exchange(sock: &OwnedFd, bytes: &[u8], fds: &[RawFd]) -> Message {
+    send_datagram(sock, bytes, fds, None);
+    assert!(
+        lockfair::channel::wait_readable(sock, HANG).unwrap(),
+        "no reply within {HANG:?}"
+    );
+    let mut buf = vec![0u8; proto::MAX_DATAGRAM];
+    let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
+    proto::decode(&buf[..n]).expect("the reply is a lockfair message")
+}
+
+/// The reason an `error` reply gives; any other reply fails the test.
+pub fn error_text(m: Message) -> String {
+    match m {
+        Message::Error(why) => why,
+        other => panic!("expected an error reply, got {other:?}"),
     }
 }
 

@@ -5,6 +5,21 @@ use crate::util::{
 };
 use std::process::Command;
 
+/// `run --json` of `variant` on `placement` for `rounds` rounds, against `server`.
+fn run_on(server: &Server, variant: &str, placement: &str, rounds: &str) -> serde_json::Value {
+    run_json(
+        server,
+        &[
+            "--variant",
+            variant,
+            "--placement",
+            placement,
+            "--rounds",
+            rounds,
+        ],
+    )
+}
+
 fn check_exclusion(report: &serde_json::Value, what: &str) {
     for side in ["server", "client"] {
         let s = &report[side];
@@ -21,17 +36,7 @@ fn eventfd_futex_and_pipe_never_whoop_on_any_placement() {
     for placement in placements() {
         for variant in ["eventfd", "futex", "pipe"] {
             let what = format!("{variant} {placement}");
-            let r = run_json(
-                &server,
-                &[
-                    "--variant",
-                    variant,
-                    "--placement",
-                    placement,
-                    "--rounds",
-                    "2000",
-                ],
-            );
+            let r = run_on(&server, variant, placement, "2000");
             assert_eq!(
                 r["placement"], placement,
                 "{what}: the output names the placement"
@@ -58,17 +63,7 @@ fn file_locks_exclude_on_every_placement() {
             // A waiting side barges back in thousands of times per turn, and on a loaded machine
             // a turn can take tens of milliseconds: few rounds, and run_json's generous deadline,
             // so every turn is taken however loaded the machine is.
-            let r = run_json(
-                &server,
-                &[
-                    "--variant",
-                    variant,
-                    "--placement",
-                    placement,
-                    "--rounds",
-                    "100",
-                ],
-            );
+            let r = run_on(&server, variant, placement, "100");
             // Whoops are this variant's finding and their number is the scheduler's; what is
             // asserted is that they are counted consistently (check_exclusion: a completed side's
             // whoops all belong to its turns, one value per turn).
@@ -120,43 +115,13 @@ fn max_seconds_stops_both_sides_and_they_report_what_they_did() {
 #[test]
 fn placements_pin_where_they_say() {
     let server = Server::start();
-    let same = run_json(
-        &server,
-        &[
-            "--variant",
-            "futex",
-            "--placement",
-            "same-cpu",
-            "--rounds",
-            "100",
-        ],
-    );
+    let same = run_on(&server, "futex", "same-cpu", "100");
     assert!(same["server"]["cpu"].is_u64());
     assert_eq!(same["server"]["cpu"], same["client"]["cpu"]);
-    let free = run_json(
-        &server,
-        &[
-            "--variant",
-            "futex",
-            "--placement",
-            "free",
-            "--rounds",
-            "100",
-        ],
-    );
+    let free = run_on(&server, "futex", "free", "100");
     assert!(free["server"]["cpu"].is_null() && free["client"]["cpu"].is_null());
     if placements().contains(&"split") {
-        let split = run_json(
-            &server,
-            &[
-                "--variant",
-                "futex",
-                "--placement",
-                "split",
-                "--rounds",
-                "100",
-            ],
-        );
+        let split = run_on(&server, "futex", "split", "100");
         assert!(split["server"]["cpu"].is_u64() && split["client"]["cpu"].is_u64());
         assert_ne!(split["server"]["cpu"], split["client"]["cpu"]);
     }

@@ -135,22 +135,7 @@ pub fn holders(ours: BorrowedFd<'_>) -> Result<Vec<Holder>, Errno> {
     let me = std::process::id() as i32;
     let mut found = Vec::new();
     let mut refused = None;
-    let procs = std::fs::read_dir("/proc").map_err(|e| crate::sys::io_errno(&e))?;
-    for proc_entry in procs.flatten() {
-        let Some(pid) = proc_entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        // Other users' processes (and exited ones) are skipped: we may not look.
-        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
-            continue;
-        };
+    for (pid, fds) in other_processes().map_err(|e| crate::sys::io_errno(&e))? {
         for entry in fds.flatten() {
             let Some(fd) = fd_number(&entry) else {
                 continue;
@@ -181,6 +166,19 @@ pub fn holders(ours: BorrowedFd<'_>) -> Result<Vec<Holder>, Errno> {
 /// anything): the socket's inode from `/proc/net/unix`, then the process holding `socket:[inode]`.
 /// `None` if it cannot be told (a relative path bound elsewhere, another user's process).
 pub fn socket_owner(path: &Path) -> Option<i32> {
+    let inodes = sockets_bound_at(path)?;
+    other_processes().ok()?.find_map(|(pid, fds)| {
+        let owns = fds.flatten().any(|entry| {
+            std::fs::read_link(entry.path())
+                .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+        });
+        owns.then_some(pid)
+    })
+}
+
+/// The sockets bound at `path` (under each name it may have in `/proc/net/unix`), as a
+/// descriptor's link in `/proc/PID/fd` names them: `socket:[inode]`. `None` if there are none.
+fn sockets_bound_at(path: &Path) -> Option<Vec<String>> {
     let mut names = vec![path.to_path_buf()];
     if let Ok(cwd) = std::env::current_dir() {
         names.push(cwd.join(path));
@@ -208,30 +206,23 @@ pub fn socket_owner(path: &Path) -> Option<i32> {
                 .then(|| format!("socket:[{}]", fields[6]))
         })
         .collect();
-    if inodes.is_empty() {
-        return None;
-    }
+    (!inodes.is_empty()).then_some(inodes)
+}
+
+/// Every other process whose descriptors we may list: its pid and its `/proc/PID/fd`. Other
+/// users' processes, and those that exit meanwhile, are skipped: we may not look.
+fn other_processes() -> std::io::Result<impl Iterator<Item = (i32, std::fs::ReadDir)>> {
     let me = std::process::id() as i32;
-    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = proc_entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
-            continue;
-        };
-        let owns = fds.flatten().any(|entry| {
-            std::fs::read_link(entry.path())
-                .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
-        });
-        if owns && pid != me {
-            return Some(pid);
-        }
-    }
-    None
+    Ok(std::fs::read_dir("/proc")?
+        .flatten()
+        .filter_map(move |entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            if pid == me {
+                return None;
+            }
+            let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
+            Some((pid, fds))
+        }))
 }
 
 fn fd_number(entry: &std::fs::DirEntry) -> Option<RawFd> {

@@ -16,19 +16,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, UnixAddr, connect, setsockopt, socket, sockopt,
-};
-use nix::sys::time::TimeVal;
+use nix::sys::socket::{UnixAddr, connect, setsockopt, sockopt};
 use rustix::fs::{SeekFrom, seek};
 
 use super::overlap::{Holder, Sharing, command, holders, sharing_with, socket_owner};
-use super::turns::{BlogRole, Counts, Decimal, Played, StopWords, Taken, run_turns};
+use super::turns::{BlogRole, Counts, Decimal, Played, StopWords, Taken, run_turns, side_watchdog};
 use super::{BLOG_FILE_SIZE, BLOG_HELLO, CompatError, sys};
 use crate::arena::REQUIRED_SEALS;
-use crate::session::SessionError;
-use crate::session::watchdog::{AbortHandle, Watchdog, WatchdogSpec};
-use crate::sys::clock::monotonic_ns;
+use crate::channel::{SEND_TIMEOUT, datagram_socket, nobody_listening};
+use crate::session::watchdog::{AbortHandle, Watchdog};
 use crate::sys::memfd;
 use crate::sys::scm::send_with_fds;
 
@@ -118,17 +114,8 @@ pub fn run_reader(opts: &ReaderOptions) -> Result<ReaderReport, CompatError> {
     let command = server_pid.map(command).unwrap_or_default();
     send_hello(&opts.socket, &file)?;
 
-    let dog = Watchdog::start(WatchdogSpec {
-        peer_pids: server_pid.into_iter().collect(),
-        stop: None,
-        deadline_ns: monotonic_ns().saturating_add((opts.max_seconds * 1e9) as u64),
-        watch: None,
-        handle: AbortHandle::new().map_err(sys("create an abort handle"))?,
-    })
-    .map_err(|errno| SessionError::Sys {
-        what: "start the watchdog",
-        errno,
-    })?;
+    let handle = AbortHandle::new().map_err(sys("create an abort handle"))?;
+    let dog = side_watchdog(server_pid, opts.max_seconds, handle)?;
     let words = StopWords {
         peer: "server",
         command: command.clone(),
@@ -190,21 +177,11 @@ fn play_and_watch(
 /// Sends the blog's hello as the blog's client does: an unbound socket, `connect`ed to the
 /// server's path, one datagram.
 fn send_hello(path: &Path, file: &File) -> Result<(), CompatError> {
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(sys("create a socket"))?;
-    // A server that never reads must not block us forever once its queue is full.
-    setsockopt(&sock, sockopt::SendTimeout, &TimeVal::new(5, 0))
-        .map_err(sys("set a send timeout"))?;
+    let sock = datagram_socket().map_err(sys("create a socket"))?;
+    setsockopt(&sock, sockopt::SendTimeout, &SEND_TIMEOUT).map_err(sys("set a send timeout"))?;
     let addr = UnixAddr::new(path).map_err(sys("use the socket path"))?;
     let no_server = |errno| match errno {
-        Errno::ENOENT | Errno::ECONNREFUSED | Errno::ENOTDIR => {
-            CompatError::NoServer(path.to_path_buf())
-        }
+        errno if nobody_listening(errno) => CompatError::NoServer(path.to_path_buf()),
         errno => CompatError::Sys {
             what: "send CACHEDFILE HELLO",
             errno,

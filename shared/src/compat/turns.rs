@@ -16,8 +16,9 @@ use rustix::fs::{SeekFrom, seek};
 use thiserror::Error;
 
 use super::overlap::OffsetWitness;
-use crate::session::watchdog::{AbortReason, Watchdog};
+use crate::session::watchdog::{AbortHandle, AbortReason, Watchdog, WatchdogSpec};
 use crate::session::{SessionError, retry};
+use crate::sys::clock::monotonic_ns;
 use crate::sys::locks::{self, ByteRange, LockMode, RecordOwner, Wait};
 
 /// How many wrong reads a report names one by one; the rest are only counted.
@@ -204,6 +205,26 @@ impl Played {
     }
 }
 
+/// The watchdog of one side of the blog's protocol: it stops the turns when process `peer`
+/// exits, once `seconds` have passed, or through `handle` (shutdown, the server's pidfd watch).
+pub(crate) fn side_watchdog(
+    peer: Option<i32>,
+    seconds: f64,
+    handle: AbortHandle,
+) -> Result<Watchdog, SessionError> {
+    Watchdog::start(WatchdogSpec {
+        peer_pids: peer.into_iter().collect(),
+        stop: None,
+        deadline_ns: monotonic_ns().saturating_add((seconds * 1e9) as u64),
+        watch: None,
+        handle,
+    })
+    .map_err(|errno| SessionError::Sys {
+        what: "start the watchdog",
+        errno,
+    })
+}
+
 /// The shared file offset, read without moving it.
 pub(crate) fn offset(file: &File) -> Result<u64, Errno> {
     seek(file, SeekFrom::Current(0)).map_err(crate::sys::errno)
@@ -302,8 +323,6 @@ mod tests {
     use super::*;
     use crate::compat::reader::Reader;
     use crate::compat::writer::Writer;
-    use crate::session::watchdog::{AbortHandle, WatchdogSpec};
-    use crate::sys::clock::monotonic_ns;
 
     fn blog_file() -> File {
         crate::sys::memfd::create_sealed("turns-test", 64, crate::arena::REQUIRED_SEALS).unwrap()
@@ -319,15 +338,8 @@ mod tests {
     }
 
     /// Runs `role` on this thread for `turns` turns, watched like a compat session.
-    fn play(file: &File, role: &mut dyn BlogRole, turns: u64, peers: Vec<i32>, s: f64) -> Played {
-        let dog = Watchdog::start(WatchdogSpec {
-            peer_pids: peers,
-            stop: None,
-            deadline_ns: monotonic_ns() + (s * 1e9) as u64,
-            watch: None,
-            handle: AbortHandle::new().unwrap(),
-        })
-        .unwrap();
+    fn play(file: &File, role: &mut dyn BlogRole, turns: u64, peer: Option<i32>, s: f64) -> Played {
+        let dog = side_watchdog(peer, s, AbortHandle::new().unwrap()).unwrap();
         run_turns(file, role, turns, &dog, &words("peer", s))
     }
 
@@ -338,8 +350,8 @@ mod tests {
             // One open file description, as SCM_RIGHTS makes it.
             let theirs = file.try_clone().unwrap();
             let (wrote, read) = std::thread::scope(|s| {
-                let w = s.spawn(|| play(&file, &mut Writer, 100, vec![], 60.0));
-                let r = play(&theirs, &mut Reader::default(), 100, vec![], 60.0);
+                let w = s.spawn(|| play(&file, &mut Writer, 100, None, 60.0));
+                let r = play(&theirs, &mut Reader::default(), 100, None, 60.0);
                 (w.join().unwrap(), r)
             });
             for side in [&wrote, &read] {
@@ -366,7 +378,7 @@ mod tests {
     #[test]
     fn a_side_alone_whoops_until_its_limit_and_says_so() {
         let file = blog_file();
-        let played = play(&file, &mut Reader::default(), 100, vec![], 0.2);
+        let played = play(&file, &mut Reader::default(), 100, None, 0.2);
         assert_eq!(played.counts.turns, 0);
         assert!(played.counts.whoops > 0);
         assert!(
@@ -397,7 +409,7 @@ mod tests {
         let pid = peer.id() as i32;
         peer.kill().unwrap();
         // Not reaped yet: its pidfd opens, and is readable at once.
-        let played = play(&file, &mut Writer, 100, vec![pid], 60.0);
+        let played = play(&file, &mut Writer, 100, Some(pid), 60.0);
         peer.wait().unwrap();
         // The writer's first turn needs nobody; the second waits for a reader that is gone.
         assert!(played.counts.turns <= 1, "{played:?}");

@@ -11,11 +11,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use nix::errno::Errno;
 
 use super::overlap::{Sharing, command, sharing_with};
-use super::turns::{BlogRole, Decimal, Played, StopWords, Taken, run_turns};
+use super::turns::{BlogRole, Decimal, Played, StopWords, Taken, run_turns, side_watchdog};
 use super::{CompatError, SeedCompat, check_blog_fds};
-use crate::session::SessionError;
-use crate::session::watchdog::{AbortHandle, Watchdog, WatchdogSpec};
-use crate::sys::clock::monotonic_ns;
+use crate::session::watchdog::AbortHandle;
 
 /// The writer's turn: the offset is 0; it writes the decimal `n` there, which moves the offset.
 #[derive(Debug, Default)]
@@ -87,17 +85,7 @@ impl BlogSession {
     ) -> Result<WriterReport, CompatError> {
         // Blocking-pool threads are reused: undo a previous session's pinning.
         let _ = crate::placement::pin_current_thread(None);
-        let dog = Watchdog::start(WatchdogSpec {
-            peer_pids: watch_pid.into_iter().collect(),
-            stop: None,
-            deadline_ns: monotonic_ns().saturating_add(self.compat.max_seconds * 1_000_000_000),
-            watch: None,
-            handle,
-        })
-        .map_err(|errno| SessionError::Sys {
-            what: "start the watchdog",
-            errno,
-        })?;
+        let dog = side_watchdog(watch_pid, self.compat.max_seconds as f64, handle)?;
         let words = StopWords {
             peer: "client",
             command: self.command.clone(),

@@ -9,7 +9,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use thiserror::Error;
+
 use crate::arena::Arena;
+use crate::errors::error_chain;
 use crate::ktrace::timeline::{self, View};
 use crate::ktrace::{Recorder, TraceError, buffer_kb_for, handoff, kernel_figures};
 use crate::outcome::kernel::{KernelRun, KernelTrace};
@@ -19,6 +22,19 @@ use crate::variant::{Mode, Variant};
 const TID_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest stretch `timeline.svg` shows.
 const TIMELINE_NS: u64 = 3_000_000;
+
+/// Why a prepared trace was not armed: the run goes on without it, and says why.
+#[derive(Debug, Error)]
+enum ArmError {
+    #[error("the run stopped before it started")]
+    Stopped,
+    #[error("contender {contender} did not publish its thread id within {}s", TID_TIMEOUT.as_secs())]
+    NoThreadId { contender: usize },
+    #[error("cannot stat the arena")]
+    Stat(#[source] rustix::io::Errno),
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+}
 
 /// A session's kernel trace in progress, or why there is none.
 #[derive(Debug)]
@@ -79,22 +95,20 @@ impl Tracing {
         };
         let armed = wait_for_tids(arena, own, own_tid).and_then(|tids| {
             let inode = rustix::fs::fstat(arena.file())
-                .map_err(|e| format!("cannot stat the arena: {e}"))?
+                .map_err(ArmError::Stat)?
                 .st_ino;
-            recorder
-                .arm(inode, &tids)
-                .map_err(|e| e.to_string())
-                .map(|()| (tids, inode))
+            recorder.arm(inode, &tids)?;
+            Ok((tids, inode))
         });
         match armed {
             Ok((tids, inode)) => (self.tids, self.inode) = (tids, inode),
-            Err(why) => self.fail(why),
+            Err(why) => self.fail(&why),
         }
     }
 
-    fn fail(&mut self, why: String) {
+    fn fail(&mut self, why: &ArmError) {
         self.recorder = None;
-        self.note = Some(format!("kernel trace abandoned: {why}"));
+        self.note = Some(format!("kernel trace abandoned: {}", error_chain(why)));
     }
 
     /// Stops recording and rebuilds the kernel's account of the run.
@@ -116,7 +130,7 @@ impl Tracing {
                     timeline,
                 }))
             }
-            Err(e) => KernelTrace::Unavailable(format!("kernel trace lost: {e}")),
+            Err(e) => KernelTrace::Unavailable(format!("kernel trace lost: {}", error_chain(&e))),
         }
     }
 }
@@ -124,14 +138,14 @@ impl Tracing {
 /// The one line a run without its trace prints.
 fn unavailable(e: &TraceError) -> String {
     if e.is_unavailable() {
-        format!("no kernel trace: {e}")
+        format!("no kernel trace: {}", error_chain(e))
     } else {
-        format!("no kernel trace, tracefs failed: {e}")
+        format!("no kernel trace, tracefs failed: {}", error_chain(e))
     }
 }
 
 /// Every contender's thread id from its arena slot, ours filled in.
-fn wait_for_tids(arena: &Arena, own: usize, own_tid: i32) -> Result<Vec<i32>, String> {
+fn wait_for_tids(arena: &Arena, own: usize, own_tid: i32) -> Result<Vec<i32>, ArmError> {
     let n = arena.header().contenders.load(Ordering::Acquire) as usize;
     let deadline = Instant::now() + TID_TIMEOUT;
     loop {
@@ -146,13 +160,10 @@ fn wait_for_tids(arena: &Arena, own: usize, own_tid: i32) -> Result<Vec<i32>, St
             .collect();
         if let Some(missing) = tids.iter().position(|&t| t <= 0) {
             if arena.header().stopped().is_some() {
-                return Err("the run stopped before it started".into());
+                return Err(ArmError::Stopped);
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "contender {missing} did not publish its thread id within {}s",
-                    TID_TIMEOUT.as_secs()
-                ));
+                return Err(ArmError::NoThreadId { contender: missing });
             }
             std::thread::sleep(Duration::from_micros(200));
             continue;

@@ -221,62 +221,7 @@ impl ProbeReport {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for (n, case) in [(1, &self.passed_fd), (2, &self.reopened)] {
-            out.push_str(&format!(
-                "Experiment {n}: process A (pid {}) holds F_OFD_SETLK(F_WRLCK) on a descriptor {}.\n",
-                self.holder_pid, case.access
-            ));
-            out.push_str(&format!(
-                "  B (pid {}) F_OFD_GETLK:  {}\n",
-                self.prober_pid,
-                match &case.getlk_conflict {
-                    None => "no conflicting lock".to_string(),
-                    Some(c) => format!(
-                        "conflicts with an {} lock held by pid {} (-1: an OFD lock)",
-                        match c.mode {
-                            LockMode::Exclusive => "exclusive (write)",
-                            LockMode::Shared => "shared (read)",
-                        },
-                        c.pid
-                    ),
-                }
-            ));
-            out.push_str(&format!(
-                "  B F_OFD_SETLK(F_WRLCK): {}\n",
-                match &case.trylock_errno {
-                    None => "granted: A and B both \"hold\" the exclusive lock".to_string(),
-                    Some(e) => format!("refused with {e}"),
-                }
-            ));
-            out.push_str("  /proc/locks:\n");
-            for l in &case.proc_locks {
-                out.push_str(&format!("    {}\n", l.line));
-            }
-            if !case.proc_locks_while_waiting.is_empty() {
-                out.push_str(
-                    "  /proc/locks while B waits in F_OFD_SETLKW (-> marks the blocked request):\n",
-                );
-                for l in &case.proc_locks_while_waiting {
-                    out.push_str(&format!("    {}\n", l.line));
-                }
-            }
-            if let Some(granted) = case.waiter_granted_after_unlock {
-                out.push_str(&format!(
-                    "  A unlocks: B's F_OFD_SETLKW {}\n",
-                    if granted {
-                        "returns, granted"
-                    } else {
-                        "did not return"
-                    }
-                ));
-            }
-            out.push_str(&format!(
-                "  => {}\n\n",
-                if case.excluded {
-                    "two descriptions, two owners: the lock excludes"
-                } else {
-                    "one description, one owner: the lock excludes nobody"
-                }
-            ));
+            self.push_case(&mut out, n, case);
         }
         out.push_str(
             "OFD locks belong to the open file description. SCM_RIGHTS (like dup and fork) passes\n\
@@ -284,5 +229,65 @@ impl ProbeReport {
              exclusion. Reopening /proc/self/fd/N gives a description of one's own.\n",
         );
         out
+    }
+
+    /// One experiment's paragraph: what B was told, what `/proc/locks` showed, the verdict.
+    fn push_case(&self, out: &mut String, n: usize, case: &ProbeCase) {
+        out.push_str(&format!(
+            "Experiment {n}: process A (pid {}) holds F_OFD_SETLK(F_WRLCK) on a descriptor {}.\n",
+            self.holder_pid, case.access
+        ));
+        out.push_str(&format!(
+            "  B (pid {}) F_OFD_GETLK:  {}\n",
+            self.prober_pid,
+            match &case.getlk_conflict {
+                None => "no conflicting lock".to_string(),
+                Some(c) => format!(
+                    "conflicts with an {} lock held by pid {} (-1: an OFD lock)",
+                    match c.mode {
+                        LockMode::Exclusive => "exclusive (write)",
+                        LockMode::Shared => "shared (read)",
+                    },
+                    c.pid
+                ),
+            }
+        ));
+        out.push_str(&format!(
+            "  B F_OFD_SETLK(F_WRLCK): {}\n",
+            match &case.trylock_errno {
+                None => "granted: A and B both \"hold\" the exclusive lock".to_string(),
+                Some(e) => format!("refused with {e}"),
+            }
+        ));
+        out.push_str("  /proc/locks:\n");
+        for l in &case.proc_locks {
+            out.push_str(&format!("    {}\n", l.line));
+        }
+        if !case.proc_locks_while_waiting.is_empty() {
+            out.push_str(
+                "  /proc/locks while B waits in F_OFD_SETLKW (-> marks the blocked request):\n",
+            );
+            for l in &case.proc_locks_while_waiting {
+                out.push_str(&format!("    {}\n", l.line));
+            }
+        }
+        if let Some(granted) = case.waiter_granted_after_unlock {
+            out.push_str(&format!(
+                "  A unlocks: B's F_OFD_SETLKW {}\n",
+                if granted {
+                    "returns, granted"
+                } else {
+                    "did not return"
+                }
+            ));
+        }
+        out.push_str(&format!(
+            "  => {}\n\n",
+            if case.excluded {
+                "two descriptions, two owners: the lock excludes"
+            } else {
+                "one description, one owner: the lock excludes nobody"
+            }
+        ));
     }
 }

@@ -19,8 +19,12 @@ pub enum SpawnError {
         "cannot find lockfair-server next to {0}: build the whole workspace (`cargo build --release`) or pass --server-bin"
     )]
     NotFound(PathBuf),
-    #[error("cannot create a private directory for the server's socket: {0}")]
-    Dir(std::io::Error),
+    #[error(
+        "cannot find lockfair-server: the path of this program is unknown; pass --server-bin or set LOCKFAIR_SERVER"
+    )]
+    OwnPath(#[source] std::io::Error),
+    #[error("cannot create a private directory for the server's socket")]
+    Dir(#[source] crate::runtime_dir::PrivateDirError),
     #[error("cannot start {path}: {err}")]
     Start { path: PathBuf, err: std::io::Error },
     #[error("the server did not say `listening on` within {0:?}")]
@@ -72,7 +76,7 @@ pub fn find_server(explicit: Option<&Path>) -> Result<PathBuf, SpawnError> {
     if let Some(p) = std::env::var_os("LOCKFAIR_SERVER") {
         return Ok(PathBuf::from(p));
     }
-    let me = std::env::current_exe().unwrap_or_default();
+    let me = std::env::current_exe().map_err(SpawnError::OwnPath)?;
     let candidate = me.with_file_name("lockfair-server");
     if candidate.is_file() {
         Ok(candidate)
@@ -101,8 +105,7 @@ impl SpawnedServer {
             std::process::id(),
             crate::sys::clock::monotonic_ns()
         ));
-        crate::runtime_dir::ensure_private_dir(&dir)
-            .map_err(|e| SpawnError::Dir(std::io::Error::other(e.to_string())))?;
+        crate::runtime_dir::ensure_private_dir(&dir).map_err(SpawnError::Dir)?;
         let socket = dir.join("server.sock");
         let child = Command::new(binary)
             .arg("--socket")

@@ -31,7 +31,8 @@ pub mod tracefs;
 pub use figures::kernel_figures;
 pub use recorder::{Capture, Recorder, buffer_kb_for};
 
-/// Why the kernel trace could not be taken.
+/// Why the kernel trace could not be taken. Print it with its sources
+/// ([`crate::errors::error_chain`]): the io error or the format's fault is one of them.
 #[derive(Debug, Error)]
 pub enum TraceError {
     #[error(
@@ -49,13 +50,13 @@ pub enum TraceError {
         "kernel tracing is not allowed here ({path}: permission denied): run as root, or with CAP_SYS_ADMIN"
     )]
     NotAllowed { path: PathBuf },
-    #[error("cannot {what} {path}: {source}")]
+    #[error("cannot {what} {path}", path = .path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read the trace events' formats: {0}")]
+    #[error("cannot read the trace events' formats")]
     Format(#[from] format::FormatError),
 }
 
@@ -90,5 +91,21 @@ impl TraceError {
                 | TraceError::Mount(_)
                 | TraceError::NotAllowed { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::error_chain;
+
+    #[test]
+    fn a_failure_prints_its_reason_once_and_a_refusal_says_what_to_do() {
+        let io = TraceError::io("open", Path::new("/t/x"), std::io::Error::other("boom"));
+        assert_eq!(error_chain(&io), "cannot open /t/x: boom");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let refused = TraceError::io("open", Path::new("/t/x"), denied).or_not_allowed();
+        assert!(refused.is_unavailable());
+        assert!(error_chain(&refused).contains("run as root"));
     }
 }

@@ -123,6 +123,7 @@ mod tests {
 
     use super::*;
     use crate::arena::Arena;
+    use crate::errors::error_chain;
     use crate::ktrace::figures::kernel_figures;
     use crate::ktrace::handoff::rebuild;
     use crate::procinfo::proc_locks_for;
@@ -133,10 +134,10 @@ mod tests {
         match Recorder::prepare(MIN_BUFFER_KB) {
             Ok(r) => Some(r),
             Err(e) if e.is_unavailable() => {
-                eprintln!("skipped, kernel tracing unavailable: {e}");
+                eprintln!("skipped, kernel tracing unavailable: {}", error_chain(&e));
                 None
             }
-            Err(e) => panic!("{e}"),
+            Err(e) => panic!("{}", error_chain(&e)),
         }
     }
 

@@ -6,7 +6,7 @@
 //! The window starts just before the first barge; without one, when every contender has made
 //! its first lock call (or woke up), so that the start-up is not what people see.
 
-use super::event::{DEFERRED, Event, LockType, Record};
+use super::event::{DEFERRED, Event, LockCall, LockType, Record};
 use crate::outcome::kernel::{BargeChain, CpuState, Lane, LockState, Span, Timeline};
 
 /// How to draw: the longest window (a barge is zoomed on), and whether contenders take turns in ring order (then a
@@ -34,16 +34,7 @@ pub fn build(
 ) -> Timeline {
     let (start_ns, window_ns) = window(records, tids, chains, view.window_ns);
     let end_ns = start_ns.saturating_add(window_ns);
-    let mut lanes: Vec<Lane> = tids
-        .iter()
-        .enumerate()
-        .map(|(contender, &tid)| Lane {
-            contender,
-            tid,
-            lock: Vec::new(),
-            cpu: Vec::new(),
-        })
-        .collect();
+    let mut lanes = empty_lanes(tids);
     let mut now = vec![Now::default(); tids.len()];
     let mut next_turn = 0usize;
     let index = |tid: i32| tids.iter().position(|&t| t == tid);
@@ -52,16 +43,9 @@ pub fn build(
         match rec.event {
             Event::Lock(call) if call.inode == inode => {
                 let Some(c) = index(rec.tid) else { continue };
-                let state = match (call.kind, call.ret) {
-                    (LockType::Unlock, _) => None,
-                    (_, DEFERRED) => Some(LockState::Waiting),
-                    (_, 0) if !view.ring => Some(LockState::Holding),
-                    (_, 0) if c == next_turn => {
-                        next_turn = (next_turn + 1) % tids.len();
-                        Some(LockState::Holding)
-                    }
-                    (_, 0) => Some(LockState::Whooping),
-                    _ => continue,
+                let turn = view.ring.then_some((&mut next_turn, tids.len()));
+                let Some(state) = lock_state(call, c, turn) else {
+                    continue;
                 };
                 set(&mut now[c].lock, state, rec.ts_ns, &mut lanes[c].lock, clip);
             }
@@ -94,13 +78,52 @@ pub fn build(
         start_ns,
         end_ns,
         lanes,
-        chains: chains
-            .iter()
-            .filter(|c| c.unlock_ns.min(c.wake_ns.unwrap_or(u64::MAX)) >= start_ns)
-            .filter(|c| c.requeued_ns <= end_ns)
-            .copied()
-            .collect(),
+        chains: chains_within(chains, start_ns, end_ns),
     }
+}
+
+/// One empty lane per contender.
+fn empty_lanes(tids: &[i32]) -> Vec<Lane> {
+    tids.iter()
+        .enumerate()
+        .map(|(contender, &tid)| Lane {
+            contender,
+            tid,
+            lock: Vec::new(),
+            cpu: Vec::new(),
+        })
+        .collect()
+}
+
+/// What a lock call by contender `c` makes of its lock lane: `Some(None)` it let go, `None` the
+/// call changes nothing (refused). With `turn` (the next turn's contender, of how many) the
+/// contenders take turns in ring order: a grant out of turn is a whoop.
+fn lock_state(
+    call: LockCall,
+    c: usize,
+    turn: Option<(&mut usize, usize)>,
+) -> Option<Option<LockState>> {
+    Some(match (call.kind, call.ret, turn) {
+        (LockType::Unlock, _, _) => None,
+        (_, DEFERRED, _) => Some(LockState::Waiting),
+        (_, 0, None) => Some(LockState::Holding),
+        (_, 0, Some((next, contenders))) if c == *next => {
+            *next = (*next + 1) % contenders;
+            Some(LockState::Holding)
+        }
+        (_, 0, Some(_)) => Some(LockState::Whooping),
+        _ => return None,
+    })
+}
+
+/// The barge chains that fall inside the window.
+fn chains_within(chains: &[BargeChain], start_ns: u64, end_ns: u64) -> Vec<BargeChain> {
+    chains
+        .iter()
+        .filter(|c| c.unlock_ns.min(c.wake_ns.unwrap_or(u64::MAX)) >= start_ns)
+        .filter(|c| c.requeued_ns <= end_ns)
+        .copied()
+        .collect()
 }
 
 /// Ends the current state at `ts` (keeping what falls in the window) and starts `state`.

@@ -156,11 +156,10 @@ fn in_a_thread(
 ) -> Result<Result<(), nix::errno::Errno>, MatrixError> {
     let own = match access {
         Access::SameFd => None,
-        Access::DupFd => Some(a.try_clone().map_err(|err| MatrixError::File {
-            what: "dup a descriptor of",
-            path: path.display().to_string(),
-            err,
-        })?),
+        Access::DupFd => Some(
+            a.try_clone()
+                .map_err(super::file_err("dup a descriptor of", path))?,
+        ),
         Access::TwoFds => Some(scratch::open(path)?),
         Access::PassedFd => Some(File::from(pass_in_process(a)?)),
     };
@@ -188,11 +187,7 @@ fn in_the_helper(
     let inheritable = || -> Result<OwnedFd, MatrixError> {
         a.try_clone()
             .map(OwnedFd::from)
-            .map_err(|err| MatrixError::File {
-                what: "dup a descriptor of",
-                path: path.display().to_string(),
-                err,
-            })
+            .map_err(super::file_err("dup a descriptor of", path))
     };
     let helper_slot =
         |r: Result<u32, nix::errno::Errno>, what| r.map_err(|e| MatrixError::Helper(what, e));
@@ -213,12 +208,7 @@ fn in_the_helper(
             };
             (b, slot)
         }
-        Access::TwoFds => {
-            let mut b = PeerProcess::spawn(helper)?;
-            let path = scratch::utf8(path)?;
-            let slot = helper_slot(b.slot(&PeerRequest::Open { path }, None)?, "open the file")?;
-            (b, slot)
-        }
+        Access::TwoFds => super::helper_opening(helper, path)?,
         Access::PassedFd => {
             let mut b = PeerProcess::spawn(helper)?;
             let slot = helper_slot(

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::scratch::{self, ScratchDir};
 use super::{MatrixError, try_outcome};
 use crate::locking::LockFamily;
-use crate::peer::{PeerProcess, PeerRequest};
+use crate::peer::PeerRequest;
 use crate::procinfo::{ProcLock, lock_file_id, proc_locks_for_id};
 use crate::sys::locks::{LockMode, Wait};
 
@@ -48,15 +48,7 @@ fn measure(dir: &ScratchDir, helper: &Path, lock: LockFamily) -> Result<ClosePit
         "fstat the experiment's file",
         nix::errno::Errno::EBADF,
     ))?;
-    let mut other = PeerProcess::spawn(helper)?;
-    let slot = other
-        .slot(
-            &PeerRequest::Open {
-                path: scratch::utf8(&path)?,
-            },
-            None,
-        )?
-        .map_err(|e| MatrixError::Helper("open the file", e))?;
+    let (mut other, slot) = super::helper_opening(helper, &path)?;
 
     lock.lock(&ours, LockMode::Exclusive, Wait::NoWait)
         .map_err(|e| MatrixError::Sys("take the lock", e))?;

@@ -85,11 +85,7 @@ pub(super) fn measure(dir: &ScratchDir, helper: &Path) -> Result<MandatoryLockin
             std::fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&path)
-                .map_err(|err| MatrixError::File {
-                    what: "create the mount point",
-                    path: path.display().to_string(),
-                    err,
-                })?;
+                .map_err(super::file_err("create the mount point", &path))?;
             let mut holder = PeerProcess::spawn(helper)?;
             match holder.mount_mandatory(scratch::utf8(&path)?, "mandatory".to_string())? {
                 Ok((file, info)) => {
@@ -123,24 +119,13 @@ pub(super) fn measure(dir: &ScratchDir, helper: &Path) -> Result<MandatoryLockin
 /// The private directory's own filesystem: we create the setgid file, a helper locks it.
 fn default_filesystem(dir: &ScratchDir, helper: &Path) -> Result<MandatoryAttempt, MatrixError> {
     let (path, mut file) = dir.fresh("mandatory")?;
-    let file_err = |what| {
-        let path = path.display().to_string();
-        move |err| MatrixError::File { what, path, err }
-    };
+    let file_err = |what| super::file_err(what, &path);
     file.write_all(b"mandatory locking, as the article tried it\n")
         .map_err(file_err("write"))?;
     file.set_permissions(Permissions::from_mode(0o2644))
         .map_err(file_err("chmod 2644"))?;
 
-    let mut holder = PeerProcess::spawn(helper)?;
-    let slot = holder
-        .slot(
-            &PeerRequest::Open {
-                path: scratch::utf8(&path)?,
-            },
-            None,
-        )?
-        .map_err(|e| MatrixError::Helper("open the file", e))?;
+    let (mut holder, slot) = super::helper_opening(helper, &path)?;
     holder
         .act(&PeerRequest::Lock {
             slot,

@@ -37,7 +37,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::locking::LockFamily;
-use crate::peer::PeerError;
+use crate::peer::{PeerError, PeerProcess, PeerRequest};
 
 pub use cells::{Access, Cell, Concurrency};
 pub use close::ClosePitfall;
@@ -120,6 +120,25 @@ pub fn run_matrix(helper: &Path) -> Result<MatrixReport, MatrixError> {
         kernel_view: kernel_view::measure_all(&dir)?,
         mandatory: mandatory::measure(&dir, helper)?,
     })
+}
+
+/// Makes a [`MatrixError::File`] for `what` done to `path`.
+fn file_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MatrixError {
+    let path = path.display().to_string();
+    move |err| MatrixError::File { what, path, err }
+}
+
+/// A helper process with `path` open on a description of its own, and that descriptor's slot
+/// in the helper: the "other process" of most experiments.
+fn helper_opening(helper: &Path, path: &Path) -> Result<(PeerProcess, u32), MatrixError> {
+    let mut peer = PeerProcess::spawn(helper)?;
+    let open = PeerRequest::Open {
+        path: scratch::utf8(path)?,
+    };
+    let slot = peer
+        .slot(&open, None)?
+        .map_err(|e| MatrixError::Helper("open the file", e))?;
+    Ok((peer, slot))
 }
 
 /// The errno's symbolic name (`EAGAIN`), as the reports print it.

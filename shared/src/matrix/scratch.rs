@@ -25,11 +25,7 @@ impl ScratchDir {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&path)
-            .map_err(|err| MatrixError::File {
-                what: "create the private directory",
-                path: path.display().to_string(),
-                err,
-            })?;
+            .map_err(super::file_err("create the private directory", &path))?;
         // Canonical, so it matches what /proc/self/mountinfo prints for a mount inside it.
         let path = path.canonicalize().unwrap_or(path);
         Ok(ScratchDir { path })
@@ -47,11 +43,7 @@ impl ScratchDir {
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|err| MatrixError::File {
-                what: "create",
-                path: path.display().to_string(),
-                err,
-            })?;
+            .map_err(super::file_err("create", &path))?;
         Ok((path, file))
     }
 }
@@ -62,11 +54,7 @@ pub(super) fn open(path: &Path) -> Result<File, MatrixError> {
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|err| MatrixError::File {
-            what: "open",
-            path: path.display().to_string(),
-            err,
-        })
+        .map_err(super::file_err("open", path))
 }
 
 impl Drop for ScratchDir {

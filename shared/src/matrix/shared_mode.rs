@@ -10,10 +10,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::scratch::{self, ScratchDir};
+use super::scratch::ScratchDir;
 use super::{MatrixError, try_outcome};
 use crate::locking::LockFamily;
-use crate::peer::{PeerProcess, PeerRequest};
+use crate::peer::PeerRequest;
 use crate::procinfo::{ProcLock, proc_locks_for};
 use crate::sys::locks::{LockMode, Wait};
 
@@ -49,15 +49,7 @@ pub fn most_shared_mode(lock: LockFamily) -> LockMode {
 fn measure(dir: &ScratchDir, helper: &Path, lock: LockFamily) -> Result<SharedMode, MatrixError> {
     let mode = most_shared_mode(lock);
     let (path, first) = dir.fresh(&format!("shared-{lock}"))?;
-    let mut second = PeerProcess::spawn(helper)?;
-    let slot = second
-        .slot(
-            &PeerRequest::Open {
-                path: scratch::utf8(&path)?,
-            },
-            None,
-        )?
-        .map_err(|e| MatrixError::Helper("open the file", e))?;
+    let (mut second, slot) = super::helper_opening(helper, &path)?;
     lock.lock(&first, mode, Wait::NoWait)
         .map_err(|e| MatrixError::Sys("take the first lock", e))?;
     let attempt = second.act(&PeerRequest::Lock {

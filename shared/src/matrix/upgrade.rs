@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::scratch::{self, ScratchDir};
+use super::scratch::ScratchDir;
 use super::waiter::{POLL, Waiter};
 use super::{MatrixError, errno_name, try_outcome};
 use crate::locking::LockFamily;
@@ -96,15 +96,7 @@ pub(super) fn measure_all(dir: &ScratchDir, helper: &Path) -> Result<Vec<Upgrade
 
 /// A helper process holding a shared lock through its own open of `path`.
 fn shared_holder(helper: &Path, path: &Path, lock: LockFamily) -> Result<Holder, MatrixError> {
-    let mut p = PeerProcess::spawn(helper)?;
-    let slot = p
-        .slot(
-            &PeerRequest::Open {
-                path: scratch::utf8(path)?,
-            },
-            None,
-        )?
-        .map_err(|e| MatrixError::Helper("open the file", e))?;
+    let (mut p, slot) = super::helper_opening(helper, path)?;
     p.act(&PeerRequest::Lock {
         slot,
         family: lock,

@@ -26,8 +26,9 @@ struct SummaryJson<'a> {
     baseline: Option<BaselineComparison>,
 }
 
-/// The JSON text of `report`.
-pub fn to_json(report: &CompareReport) -> String {
+/// The JSON text of `report`. `Err` only if a figure cannot be written as JSON: an empty
+/// `summary.json` would read as a report with nothing in it.
+pub fn to_json(report: &CompareReport) -> serde_json::Result<String> {
     serde_json::to_string_pretty(&SummaryJson {
         machine: &report.machine,
         command: &report.command,
@@ -37,11 +38,10 @@ pub fn to_json(report: &CompareReport) -> String {
         failures: &report.failures,
         baseline: report.against_baseline(),
     })
-    .unwrap_or_default()
 }
 
 impl Exporter for Json {
     fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
-        write_atomically(&dir.join("summary.json"), to_json(report).as_bytes())
+        write_atomically(&dir.join("summary.json"), to_json(report)?.as_bytes())
     }
 }

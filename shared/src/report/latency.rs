@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::family::Family;
-use super::plots::{Swatch, line_style, side_legend};
+use super::plots::{DrawError, PlotError, Swatch, line_style, side_legend};
 use crate::outcome::CompareReport;
 use crate::placement::Placement;
 use crate::variant::{Mode, Variant};
@@ -44,32 +44,32 @@ const LEGEND: u32 = 190;
 pub(super) fn latency_svg(
     report: &CompareReport,
     placement: Placement,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, PlotError> {
     let panels = panels(report, placement);
     let Some(axes) = axes(&panels) else {
         return Ok(None);
     };
-    let height = CAPTION + PANEL * panels.len() as u32;
+    let title = match report.mode() {
+        Mode::Turns => format!("Wait for the turn (handoff latency) by percentile, {placement}"),
+        Mode::Free => format!("Wait for the lock by percentile, {placement}"),
+    };
     let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let title = match report.mode() {
-            Mode::Turns => {
-                format!("Wait for the turn (handoff latency) by percentile, {placement}")
-            }
-            Mode::Free => format!("Wait for the lock by percentile, {placement}"),
-        };
-        let body = root
-            .titled(&title, ("sans-serif", 22))
-            .map_err(|e| e.to_string())?;
-        let areas = body.split_evenly((panels.len(), 1));
-        for (panel, area) in panels.iter().zip(&areas) {
-            draw_panel(area, panel, axes)?;
-        }
-        root.present().map_err(|e| e.to_string())?;
-    }
+    draw_page(&mut svg, &title, &panels, axes)
+        .map_err(PlotError::drawing(format!("latency-{placement}.svg")))?;
     Ok(Some(svg))
+}
+
+/// The whole page: the title, then one panel per family, stacked.
+fn draw_page(svg: &mut String, title: &str, panels: &[Panel], axes: Axes) -> Result<(), DrawError> {
+    let height = CAPTION + PANEL * panels.len() as u32;
+    let root = SVGBackend::with_string(svg, (WIDTH, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let body = root.titled(title, ("sans-serif", 22))?;
+    let areas = body.split_evenly((panels.len(), 1));
+    for (panel, area) in panels.iter().zip(&areas) {
+        draw_panel(area, panel, axes)?;
+    }
+    root.present()
 }
 
 /// The families that have at least one curve on `placement`, in report order.
@@ -124,7 +124,7 @@ fn draw_panel(
     area: &DrawingArea<SVGBackend, Shift>,
     panel: &Panel,
     axes: Axes,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let (plot, legend) = area.split_horizontally(WIDTH - LEGEND);
     let mut chart = ChartBuilder::on(&plot)
         .caption(panel.family.title(), ("sans-serif", 17))
@@ -137,8 +137,7 @@ fn draw_panel(
         .build_cartesian_2d(
             (1.0..axes.x_max).log_scale(),
             (axes.y_min..axes.y_max).log_scale(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     chart
         .configure_mesh()
         .x_desc("percentile")
@@ -147,8 +146,7 @@ fn draw_panel(
         .axis_desc_style(("sans-serif", 14))
         .x_label_formatter(&|x| percentile_label(*x))
         .y_label_formatter(&|y| ns_tick(*y))
-        .draw()
-        .map_err(|e| e.to_string())?;
+        .draw()?;
     let mut entries = Vec::new();
     for (i, c) in panel.curves.iter().enumerate() {
         let style = line_style(i);
@@ -158,8 +156,7 @@ fn draw_panel(
             Some((on, off)) => {
                 chart.draw_series(DashedLineSeries::new(points, on, off, style.stroke()))
             }
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         entries.push((c.variant.to_string(), Swatch::Line(style)));
     }
     side_legend(&legend, &entries)

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::errors::error_chain;
 use crate::outcome::{CompareReport, Contender, Metric};
 use crate::placement::Placement;
 use crate::variant::Variant;
@@ -34,12 +35,13 @@ trait Exporter {
     fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()>;
 }
 
-/// Why the report folder cannot be used.
+/// Why the report folder cannot be used. `err` is shown with its sources (a plot that cannot be
+/// drawn travels as an `io::Error` carrying a [`plots::PlotError`]).
 #[derive(Debug, Error)]
 pub enum ReportError {
-    #[error("cannot write the report to {path}: {err}; pass a writable --out DIR", path = .path.display())]
+    #[error("cannot write the report to {path}: {chain}; pass a writable --out DIR", path = .path.display(), chain = error_chain(.err))]
     Unwritable { path: PathBuf, err: io::Error },
-    #[error("cannot update the report in {path}: {err}", path = .path.display())]
+    #[error("cannot update the report in {path}: {chain}", path = .path.display(), chain = error_chain(.err))]
     Update { path: PathBuf, err: io::Error },
 }
 
@@ -125,4 +127,23 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plotters::drawing::DrawingAreaErrorKind;
+
+    #[test]
+    fn a_plot_that_cannot_be_drawn_is_named_with_plotters_reason() {
+        let plot = plots::PlotError::drawing("whoops.svg")(DrawingAreaErrorKind::LayoutError);
+        let e = ReportError::Update {
+            path: PathBuf::from("/r"),
+            err: io::Error::other(plot),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot update the report in /r: cannot draw whoops.svg: Bad layout"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use thiserror::Error;
 
 use super::latency::latency_svg;
 use super::{Exporter, write_atomically};
@@ -20,6 +21,29 @@ use crate::placement::Placement;
 use crate::variant::Variant;
 
 pub(super) struct Plots;
+
+/// What plotters says when drawing on the SVG backend fails.
+pub(super) type DrawError = DrawingAreaErrorKind<io::Error>;
+
+/// Why a plot could not be drawn. plotters draws into a string here, so this is rare (a layout
+/// that does not fit); the plot is named, plotters' reason is the source.
+#[derive(Debug, Error)]
+#[error("cannot draw {plot}")]
+pub struct PlotError {
+    plot: String,
+    #[source]
+    source: DrawError,
+}
+
+impl PlotError {
+    /// Names the plot that `source` stopped.
+    pub(super) fn drawing(plot: impl Into<String>) -> impl FnOnce(DrawError) -> PlotError {
+        move |source| PlotError {
+            plot: plot.into(),
+            source,
+        }
+    }
+}
 
 impl Exporter for Plots {
     fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
@@ -109,7 +133,7 @@ pub(super) enum Swatch {
 pub(super) fn side_legend(
     area: &DrawingArea<SVGBackend, Shift>,
     entries: &[(String, Swatch)],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let font = ("sans-serif", 14).into_font();
     for (i, (label, swatch)) in entries.iter().enumerate() {
         let y = 44 + 22 * i as i32;
@@ -131,10 +155,8 @@ pub(super) fn side_legend(
             Swatch::Box(c) => {
                 area.draw(&Rectangle::new([(x0, y - 6), (x0 + 14, y + 6)], c.filled()))
             }
-        }
-        .map_err(|e| e.to_string())?;
-        area.draw(&Text::new(label.clone(), (text_x, y - 7), font.clone()))
-            .map_err(|e| e.to_string())?;
+        }?;
+        area.draw(&Text::new(label.clone(), (text_x, y - 7), font.clone()))?;
     }
     Ok(())
 }
@@ -195,33 +217,37 @@ impl WhoopsCells {
 const WHOOPS_FLOOR: f64 = 0.01;
 
 /// The SVG text of `whoops.svg`, or `None` before any cell has finished.
-pub(super) fn whoops_svg(report: &CompareReport) -> Result<Option<String>, String> {
+pub(super) fn whoops_svg(report: &CompareReport) -> Result<Option<String>, PlotError> {
     let Some(cells) = WhoopsCells::of(report) else {
         return Ok(None);
     };
     let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let body = root
-            .titled("Whoops per round (median over repeats)", ("sans-serif", 22))
-            .map_err(|e| e.to_string())?;
-        let (plot, legend) = body.split_horizontally(SIZE.0 - 150);
-        draw_whoops(&plot, &cells)?;
-        let entries: Vec<(String, Swatch)> = cells
-            .placements
-            .iter()
-            .enumerate()
-            .map(|(pi, p)| (p.to_string(), Swatch::Box(color(pi))))
-            .collect();
-        side_legend(&legend, &entries)?;
-        root.present().map_err(|e| e.to_string())?;
-    }
+    draw_whoops_page(&mut svg, &cells).map_err(PlotError::drawing("whoops.svg"))?;
     Ok(Some(svg))
 }
 
+/// The whole page of `whoops.svg`: title, bars, legend.
+fn draw_whoops_page(svg: &mut String, cells: &WhoopsCells) -> Result<(), DrawError> {
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let body = root.titled("Whoops per round (median over repeats)", ("sans-serif", 22))?;
+    let (plot, legend) = body.split_horizontally(SIZE.0 - 150);
+    draw_whoops(&plot, cells)?;
+    let entries: Vec<(String, Swatch)> = cells
+        .placements
+        .iter()
+        .enumerate()
+        .map(|(pi, p)| (p.to_string(), Swatch::Box(color(pi))))
+        .collect();
+    side_legend(&legend, &entries)?;
+    root.present()
+}
+
 /// The bars, and a "0" where a bar has no height.
-fn draw_whoops(area: &DrawingArea<SVGBackend, Shift>, cells: &WhoopsCells) -> Result<(), String> {
+fn draw_whoops(
+    area: &DrawingArea<SVGBackend, Shift>,
+    cells: &WhoopsCells,
+) -> Result<(), DrawError> {
     let top = cells
         .rows
         .iter()
@@ -233,8 +259,7 @@ fn draw_whoops(area: &DrawingArea<SVGBackend, Shift>, cells: &WhoopsCells) -> Re
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(80)
-        .build_cartesian_2d(0.0..n, (WHOOPS_FLOOR..top).log_scale())
-        .map_err(|e| e.to_string())?;
+        .build_cartesian_2d(0.0..n, (WHOOPS_FLOOR..top).log_scale())?;
     let names: Vec<String> = cells.variants.iter().map(|v| v.to_string()).collect();
     chart
         .configure_mesh()
@@ -252,16 +277,11 @@ fn draw_whoops(area: &DrawingArea<SVGBackend, Shift>, cells: &WhoopsCells) -> Re
         .axis_desc_style(("sans-serif", 14))
         .y_desc("whoops per round")
         .y_label_formatter(&|y| count_tick(*y))
-        .draw()
-        .map_err(|e| e.to_string())?;
+        .draw()?;
     for (pi, &placement) in cells.placements.iter().enumerate() {
         let c = color(pi);
-        chart
-            .draw_series(whoops_bars(cells, pi, placement, c))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(zero_labels(cells, pi, placement, c))
-            .map_err(|e| e.to_string())?;
+        chart.draw_series(whoops_bars(cells, pi, placement, c))?;
+        chart.draw_series(zero_labels(cells, pi, placement, c))?;
     }
     Ok(())
 }

@@ -169,12 +169,8 @@ pub fn fmt_rate(x: f64) -> String {
 pub fn fmt_count(x: f64) -> String {
     if x == 0.0 {
         "0".into()
-    } else if x >= 100.0 {
-        format!("{x:.0}")
-    } else if x >= 10.0 {
-        format!("{x:.1}")
     } else {
-        format!("{x:.2}")
+        crate::text::three_figures(x)
     }
 }
 

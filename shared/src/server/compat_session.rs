@@ -4,22 +4,49 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use nix::sys::socket::UnixAddr;
+use thiserror::Error;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
-use super::peer_watch::{self, PeerWatch};
-use super::{Server, discard, error_chain};
+use super::peer_watch::{PeerWatch, WatchError, run_watched};
+use super::{Server, discard};
 use crate::admission::{self, check_sender};
 use crate::compat::writer::{BlogSession, WriterReport};
 use crate::compat::{CompatError, SeedCompat};
+use crate::errors::error_chain;
 use crate::proto::Message;
-use crate::session::watchdog::{AbortHandle, AbortReason};
+use crate::session::watchdog::AbortHandle;
 use crate::sys::scm::{Credentials, Received};
 
 /// Why a blog hello was not played, and whether to print it whatever `--verbose` says.
 struct Refusal {
     why: String,
     loud: bool,
+}
+
+/// Who sent a blog hello, for its refusal.
+struct BlogSender {
+    id: u64,
+    pid: i32,
+    /// Only a sender that bound its socket can be answered; the blog's client does not.
+    from: Option<UnixAddr>,
+}
+
+impl BlogSender {
+    /// Prints the refusal (on stderr when loud, else only with `--verbose`) and answers it to a
+    /// sender that has an address.
+    fn refuse(&self, server: &Server, Refusal { why, loud }: Refusal) {
+        let BlogSender { id, pid, .. } = *self;
+        if loud {
+            eprintln!("lockfair-server: compat datagram {id} (pid {pid}): refused: {why}");
+        } else {
+            server.log(id, &why);
+        }
+        if let Some(to) = &self.from {
+            server.reply_now(to, &Message::Error(why));
+        }
+    }
 }
 
 impl Server {
@@ -44,21 +71,15 @@ impl Server {
             from,
             ..
         } = got;
-        let pid = credentials.map_or(0, |c| c.pid);
-        let refused = move |server: &Server, Refusal { why, loud }: Refusal| {
-            if loud {
-                eprintln!("lockfair-server: compat datagram {id} (pid {pid}): refused: {why}");
-            } else {
-                server.log(id, &why);
-            }
-            if let Some(to) = &from {
-                server.reply_now(to, &Message::Error(why));
-            }
+        let sender = BlogSender {
+            id,
+            pid: credentials.map_or(0, |c| c.pid),
+            from,
         };
         let permit = match self.admit_compat(credentials, control_truncated) {
             Ok(permit) => permit,
             Err(refusal) => {
-                refused(self, refusal);
+                sender.refuse(self, refusal);
                 return discard(fds);
             }
         };
@@ -66,19 +87,31 @@ impl Server {
             eprintln!("lockfair-server: compat datagram {id}: server out of resources (eventfd)");
             return discard(fds);
         };
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, handle.clone());
-        // The session ends when its turns are done, the client exits, or `--seed-max-seconds`
-        // passes: the blog's client never gives up, so the server must.
         let blog = BlogHello {
-            pid,
+            pid: sender.pid,
             fds,
-            peer: client_watch(pidfd, pid),
+            peer: client_watch(pidfd, sender.pid),
             compat: compat.clone(),
             handle,
         };
+        self.start_compat(sender, blog, permit, tasks);
+    }
+
+    /// Plays an admitted blog hello as a task, and prints how it ended. The session ends when
+    /// its turns are done, the client exits, or `--seed-max-seconds` passes: the blog's client
+    /// never gives up, so the server must.
+    fn start_compat(
+        self: &Arc<Self>,
+        sender: BlogSender,
+        blog: BlogHello,
+        permit: OwnedSemaphorePermit,
+        tasks: &mut JoinSet<()>,
+    ) {
+        let BlogSender { id, pid, .. } = sender;
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, blog.handle.clone());
         let server = self.clone();
         tasks.spawn(async move {
             let _permit = permit;
@@ -89,20 +122,18 @@ impl Server {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
             match outcome {
-                Ok(Ok(report)) => println!("{}", report.to_text(id)),
-                // Refused: the descriptor did not check out.
-                Ok(Err(Err(e))) => refused(
+                Ok(report) => println!("{}", report.to_text(id)),
+                Err(Unplayed::Refused(e)) => sender.refuse(
                     &server,
                     Refusal {
                         why: e.to_string(),
                         loud: true,
                     },
                 ),
-                Ok(Err(Ok(e))) => println!(
+                Err(e) => println!(
                     "compat session {id} (pid {pid}): failed: {}",
                     error_chain(&e)
                 ),
-                Err(e) => println!("compat session {id} (pid {pid}): failed: {e}"),
             }
         });
     }
@@ -150,13 +181,22 @@ struct BlogHello {
     handle: AbortHandle,
 }
 
-/// What became of a blog hello: a report; `Err(Err)` refused (the descriptor did not check out);
-/// `Err(Ok)` failed while playing.
-type Played = Result<WriterReport, Result<CompatError, CompatError>>;
+/// Why a blog hello was not played to its end.
+#[derive(Debug, Error)]
+enum Unplayed {
+    /// The descriptor did not check out: refused, as loudly as a bad hello.
+    #[error(transparent)]
+    Refused(CompatError),
+    /// Failed while playing.
+    #[error(transparent)]
+    Failed(CompatError),
+    #[error(transparent)]
+    Server(#[from] WatchError),
+}
 
 /// Checks the descriptor and plays the blog's server on a blocking thread, and aborts the play
-/// when the client's pidfd says it exited. `Err` if the thread or the pidfd watch failed.
-async fn play(blog: BlogHello) -> Result<Played, String> {
+/// when the client's pidfd says it exited.
+async fn play(blog: BlogHello) -> Result<WriterReport, Unplayed> {
     let BlogHello {
         pid,
         fds,
@@ -165,21 +205,10 @@ async fn play(blog: BlogHello) -> Result<Played, String> {
         handle,
     } = blog;
     let watch_pid = peer.watchdog_pid();
-    let peer = peer
-        .into_async()
-        .map_err(|e| format!("cannot watch the client's pidfd: {e}"))?;
-    let watchdog = handle.clone();
-    let run = tokio::task::spawn_blocking(move || {
-        let blog = BlogSession::accept(fds, pid, &compat).map_err(Err)?;
-        blog.play(handle, watch_pid).map_err(Ok)
-    });
-    tokio::pin!(run);
-    let outcome = tokio::select! {
-        outcome = &mut run => outcome,
-        () = peer_watch::exited(&peer) => {
-            watchdog.abort(AbortReason::PeerDied(pid));
-            run.await
-        }
-    };
-    outcome.map_err(|e| format!("the session thread failed: {e}"))
+    let peer = peer.into_async()?;
+    run_watched(&peer, handle.clone(), pid, move || {
+        let blog = BlogSession::accept(fds, pid, &compat).map_err(Unplayed::Refused)?;
+        blog.play(handle, watch_pid).map_err(Unplayed::Failed)
+    })
+    .await?
 }

@@ -26,19 +26,17 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-/// Still here for `client/compare.rs` and `compat_session.rs` (owned by other changes); it lives
-/// in [`crate::errors`]: import it from there, then drop this line.
-use crate::errors::error_chain;
 pub use socket_path::{BoundSocket, SocketPathError};
 
 use crate::admission::{Limits, Refusal, adopt, check_hello, check_sender, contender_spec};
 use crate::channel::send_to;
+use crate::errors::error_chain;
 use crate::measure::ContenderStats;
 use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
 use crate::session::watchdog::{AbortHandle, AbortReason};
 use crate::session::{SessionError, run_contender};
 use crate::sys::scm::{Credentials, Received, control_space, recv_with_fds};
-use peer_watch::PeerWatch;
+use peer_watch::{PeerWatch, WatchError, run_watched};
 
 /// How many descriptors a datagram may carry before the rest is cut off (`MSG_CTRUNC`).
 const MAX_FDS: usize = 8;
@@ -351,28 +349,21 @@ impl Server {
                 self.log(id, &why.to_string());
                 return Message::Error(why.to_string());
             }
-            Err(e) => return Message::Error(format!("the session thread failed: {e}")),
+            Err(e) => return Message::Error(error_chain(&WatchError::from(e))),
         };
         let peer = match peer.into_async() {
             Ok(peer) => peer,
-            Err(e) => return Message::Error(format!("cannot watch the client's pidfd: {e}")),
+            Err(e) => return Message::Error(error_chain(&e)),
         };
         let ready = Ready {
             cpu: spec.plan.cpu.map(|c| c as u16),
         };
         self.reply_now(from, &Message::Ready(ready));
         println!("{what}: started");
-        let watchdog = handle.clone();
-        let run =
-            tokio::task::spawn_blocking(move || run_contender(&spec, &arena, fds, None, handle));
-        tokio::pin!(run);
-        let outcome = tokio::select! {
-            outcome = &mut run => outcome,
-            () = peer_watch::exited(&peer) => {
-                watchdog.abort(AbortReason::PeerDied(creds.pid));
-                run.await
-            }
-        };
+        let outcome = run_watched(&peer, handle.clone(), creds.pid, move || {
+            run_contender(&spec, &arena, fds, None, handle)
+        })
+        .await;
         collect(what, outcome)
     }
 
@@ -412,7 +403,7 @@ impl Server {
 /// The session's last message, and its line on stdout.
 fn collect(
     what: &str,
-    outcome: Result<Result<ContenderStats, SessionError>, tokio::task::JoinError>,
+    outcome: Result<Result<ContenderStats, SessionError>, WatchError>,
 ) -> Message {
     match outcome {
         Ok(Ok(stats)) => {
@@ -430,6 +421,6 @@ fn collect(
             println!("{what}: failed: {}", error_chain(&e));
             Message::Error(error_chain(&e))
         }
-        Err(e) => Message::Error(format!("the session thread failed: {e}")),
+        Err(e) => Message::Error(error_chain(&e)),
     }
 }

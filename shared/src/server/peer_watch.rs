@@ -8,13 +8,16 @@
 //! socket dies with it, unless it shared it), so the pid was still the sender's.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+use nix::sys::socket::UnixAddr;
+use thiserror::Error;
 use tokio::io::unix::AsyncFd;
+use tokio::task::JoinError;
 
 use crate::admission::Refusal;
+use crate::session::watchdog::{AbortHandle, AbortReason};
 
 /// What the server watches to learn that a session's client exited.
 #[derive(Debug)]
@@ -23,6 +26,16 @@ pub(super) enum PeerWatch {
     Pidfd(OwnedFd),
     /// No pidfd could be had (no pidfd support): the session's watchdog looks at the pid.
     Pid(i32),
+}
+
+/// Why the server could not see a session through to its own end: its part failed, not the
+/// session's.
+#[derive(Debug, Error)]
+pub(super) enum WatchError {
+    #[error("cannot watch the client's pidfd")]
+    Pidfd(#[source] io::Error),
+    #[error("the session thread failed")]
+    Thread(#[from] JoinError),
 }
 
 /// The sender's pidfd: the one the kernel attached (`received`), else a checked `pidfd_open` of
@@ -43,24 +56,13 @@ pub(super) fn sender_watch(
 /// The fallback for kernels without `SCM_PIDFD`.
 fn checked_open(pid: i32, from: &UnixAddr) -> Result<PeerWatch, Refusal> {
     match crate::sys::pidfd::open(pid) {
-        Ok(fd) => match still_bound(from) {
+        Ok(fd) => match crate::channel::probe(from) {
             Ok(()) => Ok(PeerWatch::Pidfd(fd)),
             Err(e) => Err(Refusal::SenderGone(e)),
         },
         Err(Errno::ESRCH) => Err(Refusal::SenderGone(Errno::ESRCH)),
         Err(_) => Ok(PeerWatch::Pid(pid)),
     }
-}
-
-/// Whether a socket is still bound at `addr` (a datagram `connect` succeeds only then).
-fn still_bound(addr: &UnixAddr) -> Result<(), Errno> {
-    let probe = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    connect(probe.as_raw_fd(), addr)
 }
 
 impl PeerWatch {
@@ -72,13 +74,36 @@ impl PeerWatch {
         }
     }
 
-    /// Registers the pidfd with the reactor, for [`exited`].
-    pub(super) fn into_async(self) -> io::Result<Option<AsyncFd<OwnedFd>>> {
+    /// Registers the pidfd with the reactor, for [`exited`] and [`run_watched`].
+    pub(super) fn into_async(self) -> Result<Option<AsyncFd<OwnedFd>>, WatchError> {
         match self {
-            PeerWatch::Pidfd(fd) => crate::sys::reactor::register(fd).map(Some),
+            PeerWatch::Pidfd(fd) => crate::sys::reactor::register(fd)
+                .map(Some)
+                .map_err(WatchError::Pidfd),
             PeerWatch::Pid(_) => Ok(None),
         }
     }
+}
+
+/// Runs `work` (a session's blocking round loop) on a blocking thread and waits for it. If the
+/// client `pid` exits first, aborts the work through its watchdog's `abort` handle and still
+/// waits for it to return: it says after how much it stopped, and why.
+pub(super) async fn run_watched<T: Send + 'static>(
+    peer: &Option<AsyncFd<OwnedFd>>,
+    abort: AbortHandle,
+    pid: i32,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, WatchError> {
+    let run = tokio::task::spawn_blocking(work);
+    tokio::pin!(run);
+    let outcome = tokio::select! {
+        outcome = &mut run => outcome,
+        () = exited(peer) => {
+            abort.abort(AbortReason::PeerDied(pid));
+            run.await
+        }
+    };
+    Ok(outcome?)
 }
 
 /// Resolves when the watched process exits; never without a pidfd.
@@ -93,15 +118,10 @@ pub(super) async fn exited(pidfd: &Option<AsyncFd<OwnedFd>>) {
 mod tests {
     use super::*;
     use nix::sys::socket::bind;
+    use std::os::fd::AsRawFd;
 
     fn bound_socket() -> (OwnedFd, UnixAddr) {
-        let s = socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .unwrap();
+        let s = crate::channel::datagram_socket().unwrap();
         bind(s.as_raw_fd(), &UnixAddr::new_unnamed()).unwrap();
         let addr: UnixAddr = nix::sys::socket::getsockname(s.as_raw_fd()).unwrap();
         (s, addr)

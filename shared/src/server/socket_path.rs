@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, UnixAddr, bind, connect, setsockopt, socket, sockopt,
+    AddressFamily, SockFlag, SockType, UnixAddr, bind, setsockopt, socket, sockopt,
 };
 use nix::unistd::getuid;
 use thiserror::Error;
@@ -183,14 +183,7 @@ fn remove_if_stale(path: &Path, addr: &UnixAddr) -> Result<(), SocketPathError> 
             owner: meta.uid(),
         });
     }
-    let probe = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(errno_err("probe", path))?;
-    match connect(probe.as_raw_fd(), addr) {
+    match crate::channel::probe(addr) {
         Ok(()) => Err(SocketPathError::LiveServer(path.to_path_buf())),
         Err(Errno::ECONNREFUSED) => {
             fs::remove_file(path).map_err(io_err("remove stale socket", path))
@@ -274,13 +267,7 @@ mod tests {
         let dir = tempdir();
         let path = dir.join("s.sock");
         // A server that takes no lock (an older build) listening on the path.
-        let older = socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .unwrap();
+        let older = crate::channel::datagram_socket().unwrap();
         bind(older.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
         assert!(matches!(
             BoundSocket::bind(&path, true).unwrap_err(),
@@ -298,13 +285,7 @@ mod tests {
         let dir = tempdir();
         let path = dir.join("s.sock");
         // A crashed server: its socket closed, its path left behind.
-        let crashed = socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .unwrap();
+        let crashed = crate::channel::datagram_socket().unwrap();
         bind(crashed.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
         drop(crashed);
         assert!(path.exists());

@@ -197,93 +197,60 @@ mod tests {
             .into_file()
     }
 
+    /// The same file on an open file description of its own: another lock owner.
+    fn reopen(f: &File) -> File {
+        File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+            .unwrap()
+    }
+
+    /// A non-blocking OFD write lock on the whole file.
+    fn ofd_exclusive(fd: &File) -> Result<(), Errno> {
+        record_lock(
+            fd,
+            RecordOwner::Description,
+            LockMode::Exclusive,
+            ByteRange::ALL,
+            Wait::NoWait,
+        )
+    }
+
+    /// The lock that keeps an OFD request of `mode` on the whole file from `fd`, if any.
+    fn ofd_conflict(fd: &File, mode: LockMode) -> Option<Conflict> {
+        record_conflict(fd, RecordOwner::Description, mode, ByteRange::ALL).unwrap()
+    }
+
     #[test]
     fn ofd_lock_on_the_same_description_never_conflicts() {
         let f = memfd();
         let dup = f.try_clone().unwrap();
-        record_lock(
-            &f,
-            RecordOwner::Description,
-            LockMode::Exclusive,
-            ByteRange::ALL,
-            Wait::NoWait,
-        )
-        .unwrap();
+        ofd_exclusive(&f).unwrap();
         // A dup shares the description, so it is the same owner: granted.
-        record_lock(
-            &dup,
-            RecordOwner::Description,
-            LockMode::Exclusive,
-            ByteRange::ALL,
-            Wait::NoWait,
-        )
-        .unwrap();
-        assert_eq!(
-            record_conflict(
-                &dup,
-                RecordOwner::Description,
-                LockMode::Exclusive,
-                ByteRange::ALL
-            )
-            .unwrap(),
-            None
-        );
+        ofd_exclusive(&dup).unwrap();
+        assert_eq!(ofd_conflict(&dup, LockMode::Exclusive), None);
     }
 
     #[test]
     fn ofd_lock_on_a_reopened_description_conflicts() {
         let f = memfd();
-        let other = File::options()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
-            .unwrap();
-        record_lock(
-            &f,
-            RecordOwner::Description,
-            LockMode::Exclusive,
-            ByteRange::ALL,
-            Wait::NoWait,
-        )
-        .unwrap();
-        let err = record_lock(
-            &other,
-            RecordOwner::Description,
-            LockMode::Exclusive,
-            ByteRange::ALL,
-            Wait::NoWait,
-        )
-        .unwrap_err();
+        let other = reopen(&f);
+        ofd_exclusive(&f).unwrap();
+        let err = ofd_exclusive(&other).unwrap_err();
         assert_eq!(err, Errno::EAGAIN);
-        let conflict = record_conflict(
-            &other,
-            RecordOwner::Description,
-            LockMode::Shared,
-            ByteRange::ALL,
-        )
-        .unwrap()
-        .expect("the first description's lock conflicts");
+        let conflict =
+            ofd_conflict(&other, LockMode::Shared).expect("the first description's lock conflicts");
         assert_eq!(conflict.pid, -1, "OFD locks belong to no process");
         assert_eq!(conflict.mode, LockMode::Exclusive);
         record_unlock(&f, RecordOwner::Description, ByteRange::ALL).unwrap();
-        record_lock(
-            &other,
-            RecordOwner::Description,
-            LockMode::Exclusive,
-            ByteRange::ALL,
-            Wait::NoWait,
-        )
-        .unwrap();
+        ofd_exclusive(&other).unwrap();
     }
 
     #[test]
     fn flock_and_lockf_exclude_another_owner_until_released() {
         let f = memfd();
-        let other = File::options()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
-            .unwrap();
+        let other = reopen(&f);
         // flock belongs to the description: a dup of it is the same owner, a reopened one is not
         // until the lock is let go.
         flock(&f, Some(LockMode::Exclusive), Wait::NoWait).unwrap();
@@ -302,15 +269,7 @@ mod tests {
         // lockf takes a POSIX lock of this process from the offset (0) to the end: F_TEST passes
         // for its owner, the kernel names this process as the holder to another description,
         // which it excludes, and F_ULOCK really lets go.
-        let ask = || {
-            record_conflict(
-                &other,
-                RecordOwner::Description,
-                LockMode::Shared,
-                ByteRange::ALL,
-            )
-            .unwrap()
-        };
+        let ask = || ofd_conflict(&other, LockMode::Shared);
         lockf(&f, LockfCmd::TryLock, 0).unwrap();
         lockf(&f, LockfCmd::Test, 0).unwrap();
         let held = ask().expect("the lockf lock conflicts with another description");
@@ -321,13 +280,7 @@ mod tests {
         );
         assert_eq!(held.mode, LockMode::Exclusive, "lockf has no shared mode");
         assert_eq!(held.range, ByteRange::ALL);
-        let excluded = record_lock(
-            &other,
-            RecordOwner::Description,
-            LockMode::Exclusive,
-            ByteRange::ALL,
-            Wait::NoWait,
-        );
+        let excluded = ofd_exclusive(&other);
         assert_eq!(excluded, Err(Errno::EAGAIN));
         lockf(&f, LockfCmd::Unlock, 0).unwrap();
         assert_eq!(ask(), None, "F_ULOCK released it");
