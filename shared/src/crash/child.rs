@@ -14,13 +14,12 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::MsgFlags;
-use rustix::event::{PollFd, PollFlags, poll};
 use serde::{Deserialize, Serialize};
 
 use super::CrashError;
 use super::cells::Description;
+use crate::channel::wait_readable;
 use crate::child::ChildProcess;
-use crate::sys::clock::{monotonic_ns, timespec};
 use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
 use crate::variant::Variant;
 
@@ -151,24 +150,10 @@ impl ExperimentChild {
     }
 }
 
-/// True once `fd` is readable (or hung up), false after `timeout`. Retries on signals.
-pub(super) fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
-    let give_up = monotonic_ns().saturating_add(timeout.as_nanos() as u64);
-    loop {
-        let left = give_up.saturating_sub(monotonic_ns());
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&timespec(left))) {
-            Ok(n) => return Ok(n > 0),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(crate::sys::errno(e)),
-        }
-    }
-}
-
 /// The child's side, on the socket it got as stdin: reads its job and plays its role.
 pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
-    if !readable(socket, ANSWER_TIMEOUT)? {
+    if !wait_readable(socket, ANSWER_TIMEOUT).unwrap_or(false) {
         return Err(Errno::ETIMEDOUT);
     }
     let mut buf = [0u8; 1024];
@@ -185,7 +170,7 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
     };
     // The holder (and a survivor that got in) stays inside until the driver kills it.
     let stay = || {
-        let _ = readable(socket, PATIENCE);
+        let _ = wait_readable(socket, PATIENCE);
     };
     if let Err(why) = super::cells::play(&job, got.fds, &report, &stay) {
         report(&Report::Failed(why.to_string()))?;
