@@ -45,6 +45,8 @@ enum Command {
     },
     /// Compare lockfair's eventfd/futex/pipe round trips with a minimal C ping-pong, same run
     Bench(BenchArgs),
+    /// What every mechanism does when the holder dies inside its critical section, by experiment
+    Crash(CrashArgs),
     /// Print a shell completion script to stdout, e.g. `lockfair-client completions bash >
     /// ~/.local/share/bash-completion/completions/lockfair-client`
     Completions {
@@ -64,6 +66,9 @@ enum Command {
     /// (internal) an extra contender of `run --contenders N`, fed over stdin
     #[command(hide = true)]
     Contender,
+    /// (internal) a holder, survivor or echo of `crash`, fed over stdin
+    #[command(hide = true, name = lockfair::crash::CHILD_SUBCOMMAND)]
+    CrashChild,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -204,6 +209,37 @@ struct BenchArgs {
     json: bool,
 }
 
+#[derive(Debug, ClapArgs)]
+struct CrashArgs {
+    /// How long the survivor gets after the holder's SIGKILL, in seconds
+    #[arg(long, default_value_t = lockfair::crash::DEFAULT_LIMIT.as_secs_f64(), value_parser = parse_seconds)]
+    limit: f64,
+    /// Protect the fast handoffs (pidfd in the poll set, or a watcher thread) and show they survive
+    #[arg(long)]
+    survivable: bool,
+    /// Instead: what the protection costs when nobody dies (round trips, protected / plain)
+    #[arg(long, conflicts_with = "survivable")]
+    overhead: bool,
+    /// Only these variants (comma-separated) [default: every one the experiment has]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    variants: Vec<Variant>,
+    /// Only these cases of who else holds the holder's description (comma-separated) [default: both]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    descriptions: Vec<lockfair::crash::Description>,
+    /// --overhead: round trips per block
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// --overhead: pairs of blocks (plain, protected), alternating in one ping-pong
+    #[arg(long, default_value_t = 21, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    repeats: u64,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    json: bool,
+    /// Instead: the Markdown section for the report and the README (plain, survivable, overhead)
+    #[arg(long, conflicts_with_all = ["json", "survivable", "overhead"])]
+    markdown: bool,
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
@@ -249,6 +285,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => run_bench(args),
+        Command::Crash(args) => run_crash(args),
+        Command::CrashChild => {
+            lockfair::crash::serve_child(std::io::stdin().as_fd())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -413,6 +454,43 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
+    use lockfair::crash::{self, overhead};
+    let helper = std::env::current_exe().context("cannot find this executable")?;
+    let cost = overhead::OverheadOptions {
+        helper: helper.clone(),
+        rounds: args.rounds,
+        repeats: args.repeats as usize,
+        variants: args.variants.clone(),
+    };
+    let opts = crash::CrashOptions {
+        helper,
+        limit: std::time::Duration::from_secs_f64(args.limit),
+        survivable: args.survivable,
+        variants: args.variants,
+        descriptions: args.descriptions,
+    };
+    if args.markdown {
+        print!("{}", crash::markdown(&opts, &cost, &command_line())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (json, text) = if args.overhead {
+        let report = overhead::overhead(&cost, |_| {})?;
+        (report.to_json(), report.to_text())
+    } else {
+        let report = crash::crash(&opts, |c| {
+            eprintln!("{} ({}): done", c.variant, c.holder_description.name())
+        })?;
+        (report.to_json(), report.to_text())
+    };
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes one timeline picture into `dir` (made if missing).

@@ -19,7 +19,8 @@
 //! 6. The programs' logic: [`server`]; [`experiment`] (the client's `run`, `compare`, `bench`,
 //!    `probe`); [`peer`] (a helper that locks on request); [`matrix`] (the lock semantics
 //!    experiments); [`compat`] (the blog's own protocol, so its unchanged programs can face
-//!    lockfair); [`ktrace`] (the kernel's account, from tracefs).
+//!    lockfair); [`ktrace`] (the kernel's account, from tracefs); [`crash`](mod@crash) (what every
+//!    mechanism does when the holder dies inside its critical section, and the way out).
 //! 7. [`outcome`]: the result model and its figures, below the code that renders it, [`report`]
 //!    (terminal, Markdown, JSON, `.hgrm`, SVG, HTML).
 //!
@@ -37,6 +38,7 @@ pub mod channel;
 pub mod child;
 pub mod command;
 pub mod compat;
+pub mod crash;
 pub mod errors;
 pub mod experiment;
 pub mod histwire;
@@ -59,6 +61,7 @@ pub mod text;
 pub mod variant;
 
 pub use arena::Arena;
+pub use crash::{CrashOptions, CrashReport, crash};
 pub use experiment::compare::{CompareOptions, compare};
 pub use experiment::{RunError, RunOptions, Shape, run};
 pub use outcome::{CompareReport, RunJson, RunReport};

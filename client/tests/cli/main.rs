@@ -7,6 +7,7 @@ mod binaries;
 mod compare;
 mod compat;
 mod contenders;
+mod crash;
 mod garbage;
 mod handoff_locks;
 mod hostile;
