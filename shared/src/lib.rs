@@ -12,7 +12,8 @@
 //! 3. [`variant`]: one file per handoff mechanism (file locks, eventfd, futex, pipe, ticket, …),
 //!    all behind the `Handoff` trait.
 //! 4. [`session`]: the two round loops (turns, free), the start line and the watchdog, once for
-//!    every variant.
+//!    every variant. [`outcome`]: the result model (a run, a comparison) and the figures computed
+//!    from it, below both the code that fills it and the code that renders it.
 //! 5. [`proto`] and [`channel`]: versioned, length-checked datagrams over a Unix socket, with the
 //!    arena passed as SCM_RIGHTS; [`admission`]: the checks every side that answers a hello
 //!    makes; [`child`]: helper processes of our own, on a socketpair, reaped on drop.
@@ -21,8 +22,7 @@
 //!    experiments); [`compat`] (the blog's own protocol, so its unchanged programs can face
 //!    lockfair); [`ktrace`] (the kernel's account, from tracefs); [`crash`](mod@crash) (what every
 //!    mechanism does when the holder dies inside its critical section, and the way out).
-//! 7. [`outcome`]: the result model and its figures, below the code that renders it, [`report`]
-//!    (terminal, Markdown, JSON, `.hgrm`, SVG, HTML).
+//! 7. [`report`]: renders the result model (terminal, Markdown, JSON, `.hgrm`, SVG, HTML).
 //!
 //! The binaries (`lockfair-client`, `lockfair-server`) only parse their arguments and call the
 //! entry points re-exported here.

@@ -36,7 +36,7 @@ trait Exporter {
 }
 
 /// Why the report folder cannot be used. `err` is shown with its sources (a plot that cannot be
-/// drawn travels as an `io::Error` carrying a [`plots::PlotError`]).
+/// drawn travels as an `io::Error` carrying a `plots::PlotError`).
 #[derive(Debug, Error)]
 pub enum ReportError {
     #[error("cannot write the report to {path}: {chain}; pass a writable --out DIR", path = .path.display(), chain = error_chain(.err))]

@@ -272,7 +272,7 @@ mod tests {
         let order = Mutex::new(Vec::new());
         let (got_tx, got_rx) = mpsc::channel::<()>();
         let (go_tx, go_rx) = mpsc::channel::<()>();
-        let (before, after) = std::thread::scope(|scope| {
+        let (before, after, deadline) = std::thread::scope(|scope| {
             let mut a = Variant::FairFutex.open(&ctx(0), Vec::new()).unwrap();
             a.handoff.acquire().unwrap();
             let (b_ctx, order) = (ctx(1), &order);
@@ -293,6 +293,8 @@ mod tests {
             let before = monotonic_ns();
             a.handoff.release().unwrap();
             let after = monotonic_ns();
+            // Read now: B's release below may hand the lock back to A and draw a later deadline.
+            let deadline = h.fair_deadline.load(Ordering::Relaxed);
             // Handed over: still locked, on B's behalf.
             assert_ne!(h.handoff_state.load(Ordering::Relaxed) & LOCKED, 0);
             got_rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -300,10 +302,9 @@ mod tests {
             a.handoff.acquire().unwrap();
             order.lock().unwrap().push(0);
             a.handoff.release().unwrap();
-            (before, after)
+            (before, after, deadline)
         });
         assert_eq!(*order.lock().unwrap(), vec![1, 0]);
-        let deadline = h.fair_deadline.load(Ordering::Relaxed);
         assert!(
             deadline >= before && deadline <= after + FAIRNESS_WINDOW_NS,
             "deadline {deadline} outside [{before}, {after} + 1 ms]"
