@@ -8,6 +8,7 @@ mod compare;
 mod compat;
 mod contenders;
 mod crash;
+mod docs_links;
 mod garbage;
 mod handoff_locks;
 mod hostile;
