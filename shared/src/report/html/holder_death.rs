@@ -167,3 +167,67 @@ fn survivable(protected: &CrashReport, v: Variant) -> String {
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::CompareReport;
+    use crate::outcome::holder_death::Description;
+    use crate::placement::Placement;
+
+    fn cell(variant: Variant, recovered: bool, survivable: bool) -> CellResult {
+        CellResult {
+            variant,
+            holder_description: Description::Own,
+            recovered,
+            recovered_ns: recovered.then_some(1_500),
+            owner_died_seen: survivable,
+            how: "<held> & gone".into(),
+            survivable,
+            kernel_view: None,
+        }
+    }
+
+    #[test]
+    fn each_variant_gets_its_own_answers_and_text_is_escaped() {
+        let mut report = CompareReport::new(
+            "test".into(),
+            vec![Variant::Posix, Variant::Eventfd, Variant::Pipe],
+            vec![Placement::SameCpu],
+        );
+        report.holder_death = Some(CrashReport {
+            cells: vec![
+                cell(Variant::Posix, true, false),
+                cell(Variant::Eventfd, false, false),
+                cell(Variant::Eventfd, true, true),
+            ],
+            skipped: vec![],
+        });
+        let dir = std::path::Path::new("/nonexistent");
+        let input = Input {
+            rows: report.summary(),
+            report: &report,
+            dir,
+        };
+        let s = holder_death(&input).unwrap().expect("a section");
+        let plain = report.holder_death.as_ref().unwrap().part(false);
+        let t = verdict_table(
+            &input,
+            &plain,
+            &report.holder_death.as_ref().unwrap().part(true),
+        );
+        // pipe has no cell here: no row. No run measured: said so, not made up.
+        let names: Vec<&str> = t.rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(names, ["posix", "eventfd"]);
+        assert_eq!(t.rows[0][1], "not measured");
+        assert_eq!(t.rows[0][3], "own: yes, after 1.50 µs");
+        assert_eq!(t.rows[0][5], "no protected cell");
+        assert_eq!(t.rows[1][3], "own: no");
+        assert!(
+            t.rows[1][5].starts_with("1 of 1 cells survive"),
+            "{:?}",
+            t.rows[1]
+        );
+        assert!(!s.body.contains("<held>") && s.body.contains("&lt;held&gt; &amp; gone"));
+    }
+}
