@@ -12,7 +12,7 @@ use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
 use lockfair::experiment::compare::{self, CompareOptions};
 use lockfair::experiment::{RunOptions, probe, run};
 use lockfair::placement::Placement;
-use lockfair::report::timeline::timeline_svg;
+use lockfair::report::timeline::{timeline_file_name, timeline_svg};
 use lockfair::report::{ReportDir, kernel, terminal};
 use lockfair::runtime_dir::default_socket_path;
 use lockfair::variant::{Mode, Variant};
@@ -178,6 +178,10 @@ struct CompareArgs {
     /// folder gets timeline-<variant>-<placement>.svg for each cell's first repeat
     #[arg(long)]
     kernel_trace: bool,
+    /// After the cells, run the holder-death experiment (see `crash`) for these variants, plain
+    /// and survivable, and put it beside speed and fairness in the report (adds seconds)
+    #[arg(long)]
+    crash: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -429,20 +433,24 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let outcome = compare::compare(&opts, plan, |report| dir.update(report))?;
+    let mut outcome = compare::compare(&opts, plan, |report| dir.update(report))?;
+    for (variant, placement, t) in &outcome.timelines {
+        let svg = timeline_svg(t, &format!("{variant} {placement}"));
+        write_timeline(dir.path(), &timeline_file_name(*variant, *placement), &svg)?;
+    }
+    if args.crash && !outcome.interrupted {
+        outcome.report.holder_death = Some(holder_death(&opts.variants)?);
+    }
+    // Once more, now that the timelines and the holder death are there for report.html.
+    dir.update(&outcome.report)?;
     if args.json {
         println!("{}", lockfair::report::json::to_json(&outcome.report)?);
     } else {
         print!("{}", terminal::compare_text(&outcome.report));
         print!("{}", kernel::compare_kernel_text(&outcome.report));
-    }
-    for (variant, placement, t) in &outcome.timelines {
-        let svg = timeline_svg(t, &format!("{variant} {placement}"));
-        write_timeline(
-            dir.path(),
-            &format!("timeline-{variant}-{placement}.svg"),
-            &svg,
-        )?;
+        if let Some(deaths) = &outcome.report.holder_death {
+            print!("\nWhen the holder dies:\n{}", deaths.to_text());
+        }
     }
     eprintln!("report written to {}", dir.path().display());
     eprintln!("open {}", dir.path().join("report.html").display());
@@ -454,6 +462,20 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `compare --crash`: the holder-death experiment for `variants`, plain then survivable.
+fn holder_death(variants: &[Variant]) -> anyhow::Result<lockfair::CrashReport> {
+    use lockfair::crash;
+    let opts = crash::CrashOptions {
+        helper: std::env::current_exe().context("cannot find this executable")?,
+        limit: crash::DEFAULT_LIMIT,
+        survivable: false,
+        variants: variants.to_vec(),
+        descriptions: Vec::new(),
+    };
+    eprintln!("holder death: killing holders inside their critical section...");
+    crash::plain_and_survivable(&opts).context("the holder-death experiment (--crash) failed")
 }
 
 fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {

@@ -67,7 +67,7 @@ fn cell<'a>(cells: &'a [Value], variant: &str, description: &str) -> &'a Value {
 }
 
 /// Live processes whose environment holds `entry`.
-fn processes_with_env(entry: &str) -> Vec<String> {
+pub(crate) fn processes_with_env(entry: &str) -> Vec<String> {
     let mut found = Vec::new();
     for d in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = d.file_name().to_string_lossy().into_owned();

@@ -303,4 +303,32 @@ fn compare_writes_a_timeline_per_cell_and_the_kernel_in_summary_json() {
     }
     let text = String::from_utf8_lossy(&run.stdout);
     assert!(text.contains("The kernel's account"), "{text}");
+    // report.html: the kernel's figures beside lockfair's, and each cell's timeline inline.
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    let start = html
+        .find("<section id=\"kernel\">")
+        .expect("report.html has the kernel's account");
+    let section = &html[start..start + html[start..].find("</section>").unwrap()];
+    assert!(
+        section.contains("lockfair barging rate") && section.contains("kernel regrant rate"),
+        "{section}"
+    );
+    for r in runs {
+        let rate = format!("{:.3}", r["kernel"]["regrant_rate"].as_f64().unwrap());
+        let row = format!(
+            "<td>{}</td><td>same-cpu</td>",
+            r["variant"].as_str().unwrap()
+        );
+        let at = section
+            .find(&row)
+            .unwrap_or_else(|| panic!("{row} in {section}"));
+        let row = &section[at..at + section[at..].find("</tr>").unwrap()];
+        assert!(row.contains(&rate), "{rate} in {row}");
+    }
+    assert_eq!(
+        section.matches("<svg").count(),
+        runs.len(),
+        "a timeline per cell"
+    );
+    assert!(!section.contains("<script") && !section.contains("href="));
 }

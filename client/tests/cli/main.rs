@@ -5,6 +5,7 @@ mod baseline;
 mod bench;
 mod binaries;
 mod compare;
+mod compare_crash;
 mod compat;
 mod contenders;
 mod crash;

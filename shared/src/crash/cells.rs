@@ -9,7 +9,6 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use serde::{Deserialize, Serialize};
 
 use super::CrashError;
 use super::child::{Job, Report, Role, split_fds};
@@ -20,26 +19,7 @@ use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
 use crate::variant::{ArenaTurn, Ctx, Exclusion, Handoff, Mode, Opened, Variant};
 
-/// Who else holds what the holder locked or wrote through when it dies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Description {
-    /// The holder's descriptors were its own: its own open file description of the arena (a
-    /// reopen), and for a pipe the only write end of the survivor's pipe.
-    Own,
-    /// A live process (the driver) holds them too: the arena's description the holder received
-    /// over SCM_RIGHTS and locked through, or the pipe's write end.
-    Shared,
-}
-
-impl Description {
-    pub fn name(self) -> &'static str {
-        match self {
-            Description::Own => "own",
-            Description::Shared => "shared",
-        }
-    }
-}
+pub use crate::outcome::holder_death::Description;
 
 /// One experiment: who holds, through what, and whether the survivor is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

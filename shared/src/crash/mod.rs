@@ -36,7 +36,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use serde::Serialize;
 use thiserror::Error;
 
 pub use cells::{Cell, Description, cells};
@@ -67,41 +66,7 @@ pub struct CrashOptions {
     pub descriptions: Vec<Description>,
 }
 
-/// One cell's answer. The field names are the `--json` interface.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CellResult {
-    pub variant: Variant,
-    pub holder_description: Description,
-    /// Did the survivor get the lock or the turn within the limit?
-    pub recovered: bool,
-    /// After how long, from the holder's SIGKILL (0 if it never had to wait).
-    pub recovered_ns: Option<u64>,
-    /// Did the mechanism (or, survivable, its protection) tell the survivor the holder died?
-    pub owner_died_seen: bool,
-    /// What happened and why, in one line.
-    pub how: String,
-    /// Run with `--survivable`'s protection.
-    pub survivable: bool,
-    /// What `/proc/locks` said about the arena when the survivor's wait was judged (file locks
-    /// only): who the kernel thinks holds it, and how many wait.
-    pub kernel_view: Option<String>,
-}
-
-/// Every cell of one run.
-#[derive(Clone, Debug, Serialize)]
-pub struct CrashReport {
-    pub cells: Vec<CellResult>,
-    /// Cells that could not be set up on this machine (a variant the kernel refuses), and why.
-    pub skipped: Vec<Skipped>,
-}
-
-/// A cell that did not run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Skipped {
-    pub variant: Variant,
-    pub holder_description: Description,
-    pub why: String,
-}
+pub use crate::outcome::holder_death::{CellResult, CrashReport, Skipped};
 
 /// Why the experiment could not run.
 #[derive(Debug, Error)]
@@ -170,6 +135,24 @@ pub fn crash(
         cells: results,
         skipped,
     })
+}
+
+/// `compare --crash`: the plain cells of `opts`'s variants, then the protected ones where the
+/// experiment has them, in one report. Variants the experiment has no cell for are left out;
+/// none at all gives an empty report, not an error.
+pub fn plain_and_survivable(opts: &CrashOptions) -> Result<CrashReport, CrashError> {
+    let mut out = CrashReport::default();
+    for survivable in [false, true] {
+        if cells(survivable, &opts.variants, &opts.descriptions).is_empty() {
+            continue;
+        }
+        let part = CrashOptions {
+            survivable,
+            ..opts.clone()
+        };
+        out.extend(crash(&part, |_| {})?);
+    }
+    Ok(out)
 }
 
 /// The whole "When the holder dies" section: the plain experiment, the survivable one and the

@@ -5,8 +5,8 @@ use super::overhead::OverheadReport;
 use super::{CellResult, CrashReport};
 use crate::text::{Table, fmt_ns};
 
-/// The cells as a table; the time column aligns right.
-fn table(report: &CrashReport) -> Table {
+/// The cells as a table; the time column aligns right (`report.html` shows it too).
+pub fn cells_table(report: &CrashReport) -> Table {
     let mut t = Table::new(
         &[
             "variant",
@@ -51,7 +51,7 @@ fn yes_no(b: bool) -> &'static str {
 impl CrashReport {
     /// The terminal table, then the cells that could not run.
     pub fn to_text(&self) -> String {
-        let mut out = table(self).to_text();
+        let mut out = cells_table(self).to_text();
         for s in &self.skipped {
             out.push_str(&format!(
                 "not run: {} ({}): {}\n",
@@ -149,7 +149,7 @@ pub fn markdown_section(
          own; *shared*: a live process also held the open file description the holder locked \
          through (received over SCM_RIGHTS), or the pipe's write end.\n\n",
     );
-    out.push_str(&table(plain).to_markdown());
+    out.push_str(&cells_table(plain).to_markdown());
     for s in &plain.skipped {
         out.push_str(&format!(
             "\nNot run: {} ({}): {}\n",
@@ -177,7 +177,7 @@ pub fn markdown_section(
              the peers' pidfds that passes the turn on and wakes the sleeper; for the robust \
              mutex, `EOWNERDEAD`, repair, `pthread_mutex_consistent`.\n\n",
         );
-        out.push_str(&table(s).to_markdown());
+        out.push_str(&cells_table(s).to_markdown());
     }
     if let Some(o) = overhead {
         out.push_str(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::holder_death::CrashReport;
 use super::{
     Baseline, BaselineComparison, CellMetrics, Machine, RunJson, RunReport, SummaryRow, summarize,
 };
@@ -92,6 +93,9 @@ pub struct CompareReport {
     pub failures: Vec<Failure>,
     /// The earlier run to compare with (`--baseline`).
     pub baseline: Option<Baseline>,
+    /// `--crash`: the holder-death experiment for the variants compared, plain and protected
+    /// cells in one list (`crash --json`'s shape).
+    pub holder_death: Option<CrashReport>,
     /// Latency histograms per cell and contender, merged over repeats (bounded: one per key).
     histograms: BTreeMap<HistKey, Histogram<u64>>,
 }
@@ -108,6 +112,7 @@ impl CompareReport {
             skipped: Vec::new(),
             failures: Vec::new(),
             baseline: None,
+            holder_death: None,
             histograms: BTreeMap::new(),
         }
     }

@@ -10,12 +10,14 @@
 //! - [`summary`]: one run's combined figures, and the median and spread over repeats.
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`machine`]: the machine the numbers came from.
+//! - [`holder_death`]: what the holder-death experiment found (`crash`, `compare --crash`).
 //! - [`kernel`]: what the kernel recorded (`--kernel-trace`): its counts and a timeline.
 //! - [`baseline`]: this run against an earlier one (`compare --baseline`).
 
 pub mod baseline;
 pub mod compare;
 pub mod fairness;
+pub mod holder_death;
 pub mod kernel;
 pub mod machine;
 pub mod run;

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{Exporter, write_atomically};
+use crate::outcome::holder_death::CrashReport;
 use crate::outcome::{
     BaselineComparison, CompareReport, Failure, Machine, RunRecord, Skipped, SummaryRow,
 };
@@ -13,7 +14,7 @@ use crate::outcome::{
 pub(super) struct Json;
 
 /// `{"machine", "command", "runs", "summary", "skipped", "failures"}`, and `"baseline"` with
-/// `--baseline`. `runs` has one record per cell and repeat, shaped like `run --json`.
+/// `--baseline`, `"holder_death"` with `--crash`. `runs` has one record per cell and repeat, shaped like `run --json`.
 #[derive(Serialize)]
 struct SummaryJson<'a> {
     machine: &'a Machine,
@@ -24,6 +25,9 @@ struct SummaryJson<'a> {
     failures: &'a [Failure],
     #[serde(skip_serializing_if = "Option::is_none")]
     baseline: Option<BaselineComparison>,
+    /// `compare --crash`: `crash --json`'s object, plain and protected cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holder_death: Option<&'a CrashReport>,
 }
 
 /// The JSON text of `report`. `Err` only if a figure cannot be written as JSON: an empty
@@ -37,6 +41,7 @@ pub fn to_json(report: &CompareReport) -> serde_json::Result<String> {
         skipped: &report.skipped,
         failures: &report.failures,
         baseline: report.against_baseline(),
+        holder_death: report.holder_death.as_ref(),
     })
 }
 

@@ -104,18 +104,36 @@ fn verdict(k: &KernelFigures, proxy: f64) -> String {
 
 /// `compare --kernel-trace`'s table: one row per cell and repeat that has the kernel's figures.
 pub fn compare_kernel_text(report: &CompareReport) -> String {
+    match compare_kernel_table(report) {
+        Some(t) => format!(
+            "\nThe kernel's account (tracefs): proxy rate is lockfair's barging rate, kernel rate the grants to the last releaser while another contender was queued\n{}",
+            t.to_text()
+        ),
+        None => kernel_notes(report)
+            .first()
+            .map_or(String::new(), |n| format!("\n{n}\n")),
+    }
+}
+
+/// Why cells have no kernel figures (`kernel_note`), one line per cell and repeat.
+pub fn kernel_notes(report: &CompareReport) -> Vec<&str> {
+    report
+        .runs
+        .iter()
+        .filter_map(|r| r.run.kernel_note.as_deref())
+        .collect()
+}
+
+/// One row per cell and repeat the kernel traced, lockfair's barging rate (the proxy) beside
+/// the kernel's regrant rate; `None` if no cell was traced.
+pub fn compare_kernel_table(report: &CompareReport) -> Option<Table> {
     let traced: Vec<(&RunJson, &KernelFigures, usize)> = report
         .runs
         .iter()
         .filter_map(|r| r.run.kernel.as_ref().map(|k| (&r.run, k, r.repeat)))
         .collect();
-    let notes: Vec<&str> = report
-        .runs
-        .iter()
-        .filter_map(|r| r.run.kernel_note.as_deref())
-        .collect();
     if traced.is_empty() {
-        return notes.first().map_or(String::new(), |n| format!("\n{n}\n"));
+        return None;
     }
     let mut t = Table::new(
         &[
@@ -148,10 +166,7 @@ pub fn compare_kernel_text(report: &CompareReport) -> String {
             k.lost_events.to_string(),
         ]);
     }
-    format!(
-        "\nThe kernel's account (tracefs): proxy rate is lockfair's barging rate, kernel rate the grants to the last releaser while another contender was queued\n{}",
-        t.to_text()
-    )
+    Some(t)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@ use std::io;
 use std::path::Path;
 
 use super::{Exporter, baseline, summary, terminal, write_atomically};
+use crate::crash;
+use crate::outcome::holder_death::CrashReport;
 use crate::outcome::{CompareReport, Machine};
 
 pub(super) struct Markdown;
@@ -36,6 +38,10 @@ impl Exporter for Markdown {
             }
             out.push_str(&baseline::baseline_table(&cmp).to_markdown());
         }
+        if let Some(deaths) = &report.holder_death {
+            out.push('\n');
+            out.push_str(&holder_death_markdown(deaths, &report.command));
+        }
         let notes = terminal::notes(report);
         if !notes.is_empty() {
             out.push_str("\n```");
@@ -44,6 +50,13 @@ impl Exporter for Markdown {
         }
         write_atomically(&dir.join("summary.md"), out.as_bytes())
     }
+}
+
+/// `compare --crash`: `crash`'s own section, plain cells then protected ones.
+fn holder_death_markdown(deaths: &CrashReport, command: &str) -> String {
+    let protected = deaths.part(true);
+    let protected = (!protected.cells.is_empty()).then_some(&protected);
+    crash::output::markdown_section(&deaths.part(false), protected, None, command)
 }
 
 /// One Markdown line per fact about the machine.

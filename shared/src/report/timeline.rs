@@ -49,6 +49,11 @@ impl Page {
     }
 }
 
+/// `compare --kernel-trace`'s picture of one cell, in the report folder (`report.html` shows it).
+pub fn timeline_file_name(v: crate::variant::Variant, p: crate::placement::Placement) -> String {
+    format!("timeline-{v}-{p}.svg")
+}
+
 /// The whole picture.
 pub fn timeline_svg(t: &Timeline, title: &str) -> String {
     let page = Page::new(t);

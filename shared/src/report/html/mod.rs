@@ -7,6 +7,8 @@
 //! more function and one more line in that list.
 
 mod files;
+mod holder_death;
+mod kernel;
 mod page;
 mod sections;
 mod verdict;
@@ -47,7 +49,8 @@ impl Section {
 /// A section of the page: `None` when this report has nothing to show in it.
 type SectionFn = fn(&Input) -> io::Result<Option<Section>>;
 
-/// The page, in the order a reader asks: the verdict, the table, the plots, fairness, the
+/// The page, in the order a reader asks: the verdict, the table, the plots, fairness, what
+/// happens when the holder dies (`--crash`), the kernel's account (`--kernel-trace`), the
 /// comparison with a baseline, where the numbers came from, the data files.
 const SECTIONS: &[SectionFn] = &[
     sections::verdict,
@@ -56,7 +59,8 @@ const SECTIONS: &[SectionFn] = &[
     sections::whoops,
     sections::contenders,
     sections::frontier,
-    // Holder death and the kernel's trace go here.
+    holder_death::holder_death,
+    kernel::kernel,
     sections::baseline,
     sections::machine,
     files::files,
