@@ -10,6 +10,7 @@ use super::{Acquired, Plan, SessionError, acquire, retry};
 use crate::arena::{Arena, GrantEntry, Header, StopReason};
 use crate::measure::{ContenderStats, End, FreeStats};
 use crate::sys::clock::monotonic_ns;
+use crate::tally::Tally;
 use crate::variant::Handoff;
 
 /// Takes the lock `plan.rounds` times (or fewer, if the run stops), measuring each acquisition.
@@ -40,6 +41,12 @@ fn contend(
     dog: &Watchdog,
 ) -> Result<ContenderStats, SessionError> {
     let h = arena.header();
+    // Allocated before the clock starts.
+    let (stats, free) = (
+        ContenderStats::new(plan.contender, plan.cpu),
+        FreeStats::new(),
+    );
+    let (wait, runs) = (Tally::new(), Tally::new());
     let stretch = Stretch::begin(h, plan, dog)?;
     h.begun.fetch_add(1, Ordering::AcqRel);
     let mut race = Race {
@@ -52,8 +59,10 @@ fn contend(
         my_bit: 1u64 << plan.contender,
         my_tag: plan.contender as u32 + 1,
         deadline_ns: stretch.deadline_ns,
-        stats: ContenderStats::new(plan.contender, plan.cpu),
-        free: FreeStats::new(),
+        stats,
+        free,
+        wait,
+        runs,
         run: 0,
         arrival: (0, 0),
     };
@@ -77,6 +86,9 @@ struct Race<'r, 'h> {
     deadline_ns: u64,
     stats: ContenderStats,
     free: FreeStats,
+    /// `free.wait` and `free.runs` while the loop runs (cheaper to count; see [`Tally`]).
+    wait: Tally,
+    runs: Tally,
     /// Consecutive acquisitions of ours so far.
     run: u64,
     /// This wait's arrival number, and the grant counter when it began (for the grant log).
@@ -146,11 +158,11 @@ impl Race<'_, '_> {
             }
         } else {
             if self.run > 0 {
-                self.free.runs.saturating_record(self.run);
+                self.runs.record(self.run);
             }
             self.run = 1;
         }
-        self.free.wait.saturating_record(got.saturating_sub(asked));
+        self.wait.record(got.saturating_sub(asked));
         // The common window: everyone has asked at least once, nobody has finished yet.
         if h.begun.load(Ordering::Acquire) >= self.plan.contenders as u32
             && h.first_finished.load(Ordering::Acquire) == 0
@@ -186,7 +198,7 @@ impl Race<'_, '_> {
     /// The last run of acquisitions, and "first to finish" if we completed: our stats.
     fn finish(mut self, end: End) -> ContenderStats {
         if self.run > 0 {
-            self.free.runs.saturating_record(self.run);
+            self.runs.record(self.run);
         }
         if end == End::Completed {
             let _ = self.h.first_finished.compare_exchange(
@@ -196,6 +208,8 @@ impl Race<'_, '_> {
                 Ordering::Acquire,
             );
         }
+        self.free.wait = self.wait.to_histogram();
+        self.free.runs = self.runs.to_histogram();
         self.stats.free = Some(self.free);
         self.stats
     }

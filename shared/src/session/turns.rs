@@ -10,6 +10,7 @@ use super::{Acquired, Plan, SessionError, acquire, retry};
 use crate::arena::{Header, StopReason};
 use crate::measure::{ContenderStats, End};
 use crate::sys::clock::monotonic_ns;
+use crate::tally::Tally;
 use crate::variant::{Exclusion, Handoff, Turn};
 
 /// Takes `plan.rounds` turns (or fewer, if the run stops), measuring each.
@@ -37,6 +38,9 @@ fn take_turns(
     plan: &Plan,
     dog: &Watchdog,
 ) -> Result<ContenderStats, SessionError> {
+    // Allocated before the clock starts.
+    let tallies = Tallies::default();
+    let stats = ContenderStats::new(plan.contender, plan.cpu);
     let stretch = Stretch::begin(h, plan, dog)?;
     let mut ring = Ring {
         h,
@@ -47,11 +51,13 @@ fn take_turns(
         me: plan.contender,
         next: (plan.contender + 1) % plan.contenders,
         deadline_ns: stretch.deadline_ns,
-        stats: ContenderStats::new(plan.contender, plan.cpu),
+        stats,
         last_pass: None,
         whoops_this_turn: 0,
+        tallies,
     };
     let end = ring.run()?;
+    ring.tallies.store_into(&mut ring.stats);
     stretch.finish(ring.stats, end)
 }
 
@@ -70,6 +76,38 @@ struct Ring<'r, 'h> {
     /// When we last passed the turn on (the round trip runs from there).
     last_pass: Option<u64>,
     whoops_this_turn: u64,
+    tallies: Tallies,
+}
+
+/// What one turn measured, counted after the turn is passed on.
+struct TurnFigures {
+    handoff_ns: u64,
+    round_trip_ns: Option<u64>,
+    whoops: u64,
+}
+
+/// The turn histograms while the loop runs (see [`Tally`] for why not `Histogram` itself).
+#[derive(Default)]
+struct Tallies {
+    handoff: Tally,
+    round_trip: Tally,
+    whoops_per_round: Tally,
+}
+
+impl Tallies {
+    fn count(&mut self, f: &TurnFigures) {
+        self.handoff.record(f.handoff_ns);
+        if let Some(rt) = f.round_trip_ns {
+            self.round_trip.record(rt);
+        }
+        self.whoops_per_round.record(f.whoops);
+    }
+
+    fn store_into(&self, stats: &mut ContenderStats) {
+        stats.handoff = self.handoff.to_histogram();
+        stats.round_trip = self.round_trip.to_histogram();
+        stats.whoops_per_round = self.whoops_per_round.to_histogram();
+    }
 }
 
 impl Ring<'_, '_> {
@@ -137,7 +175,7 @@ impl Ring<'_, '_> {
             retry(dog, "release", || self.handoff.release())?;
             return Ok(ControlFlow::Break(stop_for_deadline(h, self.handoff)));
         }
-        self.record(now);
+        let figures = self.measure(now);
         // The release timestamp goes out just before the turn does.
         let early = self.turn.take_passes().then(|| stamp_release(h));
         let round = self.stats.rounds;
@@ -151,24 +189,24 @@ impl Ring<'_, '_> {
         self.stats.rounds += 1;
         self.last_pass = Some(passed);
         self.hand_over()?;
+        // Counted once the next contender has the turn: on another CPU it runs meanwhile, so the
+        // bookkeeping stays off the handoff's critical path.
+        self.tallies.count(&figures);
         Ok(ControlFlow::Continue(()))
     }
 
-    /// The handoff latency, the round trip and the whoops of the turn we just got at `now`.
-    fn record(&mut self, now: u64) {
+    /// The handoff latency, the round trip and the whoops of the turn we just got at `now`: read
+    /// now (before our own release stamp replaces the previous holder's), counted after the
+    /// handoff.
+    fn measure(&mut self, now: u64) -> TurnFigures {
         let released = self.h.release_ns.load(Ordering::Acquire);
-        self.stats
-            .handoff
-            .saturating_record(now.saturating_sub(released));
-        if let Some(passed) = self.last_pass {
-            self.stats
-                .round_trip
-                .saturating_record(now.saturating_sub(passed));
-        }
-        self.stats
-            .whoops_per_round
-            .saturating_record(self.whoops_this_turn);
+        let figures = TurnFigures {
+            handoff_ns: now.saturating_sub(released),
+            round_trip_ns: self.last_pass.map(|passed| now.saturating_sub(passed)),
+            whoops: self.whoops_this_turn,
+        };
         self.whoops_this_turn = 0;
+        figures
     }
 
     /// Wakes the next contender, unless this was the run's last turn.

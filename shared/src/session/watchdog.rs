@@ -129,6 +129,7 @@ impl Shared {
         }
     }
 
+    #[cold]
     fn reason(&self) -> AbortReason {
         self.reason
             .lock()
@@ -196,6 +197,7 @@ impl Watchdog {
     }
 
     /// `Err(reason)` once the session was aborted. Cheap: one atomic load.
+    #[inline]
     pub fn check(&self) -> Result<(), AbortReason> {
         if self.shared.aborted.load(Ordering::Acquire) {
             Err(self.shared.reason())

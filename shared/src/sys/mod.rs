@@ -16,6 +16,7 @@ pub mod memfd;
 pub mod mount;
 pub mod pidfd;
 pub mod prefetch;
+pub mod rawio;
 pub mod reactor;
 pub mod robust_mutex;
 pub mod rusage;

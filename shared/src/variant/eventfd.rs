@@ -11,6 +11,7 @@ use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::{Exclusion, Handoff, SetupError, sys};
+use crate::sys::rawio;
 
 /// `count` eventfds; the first starts at 1 (the first turn, or the free token, is there already).
 pub(super) fn create(count: usize, nonblocking: bool) -> Result<Vec<OwnedFd>, SetupError> {
@@ -76,7 +77,7 @@ impl Handoff for EventfdRing {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        self.mine.read().map(drop)
+        rawio::eventfd_read(&self.mine).map(drop)
     }
 
     fn release(&mut self) -> Result<(), Errno> {
@@ -84,12 +85,12 @@ impl Handoff for EventfdRing {
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
-        self.next.write(1).map(drop)
+        rawio::eventfd_write(&self.next, 1)
     }
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {
         // Each contender that wakes and sees the stop flag passes the wakeup on round the ring.
-        self.next.write(1).map(drop)
+        rawio::eventfd_write(&self.next, 1)
     }
 }
 
@@ -105,11 +106,11 @@ impl Handoff for EventfdToken {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        self.token.read().map(drop)
+        rawio::eventfd_read(&self.token).map(drop)
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        self.token.write(1).map(drop)
+        rawio::eventfd_write(&self.token, 1)
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {

@@ -6,7 +6,9 @@ use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::unistd::{pipe2, read, write};
+use nix::unistd::{pipe2, write};
+
+use crate::sys::rawio;
 
 use super::{Exclusion, Handoff, SetupError, sys};
 
@@ -65,7 +67,7 @@ pub(super) struct PipeHandoff {
 
 impl PipeHandoff {
     fn put(&self) -> Result<(), Errno> {
-        write(&self.tx, b"t").map(drop)
+        rawio::write(&self.tx, b"t").map(drop)
     }
 }
 
@@ -76,7 +78,7 @@ impl Handoff for PipeHandoff {
 
     fn acquire(&mut self) -> Result<(), Errno> {
         let mut byte = [0u8; 1];
-        match read(&self.rx, &mut byte)? {
+        match rawio::read(&self.rx, &mut byte)? {
             0 => Err(Errno::EPIPE),
             _ => Ok(()),
         }
