@@ -189,6 +189,11 @@ struct BenchArgs {
     /// The compiled C yardstick: `cc -O2 -o target/release/pingpong bench/pingpong.c`
     #[arg(long, required_unless_present = "spin_sweep")]
     pingpong: Option<PathBuf>,
+    /// Also set spin-futex against a C spin ping-pong that measures each turn as lockfair does
+    /// (two timestamps, the overlap detector, the release stamp): `cc -O2 -o
+    /// target/release/spin_anatomy bench/spin_anatomy.c`
+    #[arg(long)]
+    anatomy: Option<PathBuf>,
     /// Instead: run spin-futex with a range of spin bounds against plain futex, to choose the
     /// default bound
     #[arg(long)]
@@ -323,6 +328,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     use lockfair::experiment::bench;
     let opts = bench::BenchOptions {
         pingpong: args.pingpong.unwrap_or_default(),
+        anatomy: args.anatomy,
         rounds: args.rounds,
         repeats: args.repeats as usize,
         placements: args.placements,

@@ -8,10 +8,10 @@ use lockfair::experiment::bench::BenchReport;
 
 use crate::util::{TestDir, client, run_within, server_bin};
 
-/// Compiles `bench/pingpong.c` into `dir` with the C compiler Rust links with.
-fn build_pingpong(dir: &TestDir) -> String {
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/pingpong.c");
-    let out_path = dir.path().join("pingpong");
+/// Compiles `bench/<name>.c` into `dir` with the C compiler Rust links with.
+fn build_c(dir: &TestDir, name: &str) -> String {
+    let source = format!("{}/../bench/{name}.c", env!("CARGO_MANIFEST_DIR"));
+    let out_path = dir.path().join(name);
     let out = run_within(
         Command::new("cc")
             .args(["-O2", "-o"])
@@ -30,13 +30,16 @@ fn build_pingpong(dir: &TestDir) -> String {
 #[test]
 fn bench_json_round_trips_its_schema_with_every_cell() {
     let dir = TestDir::new("bench");
-    let pingpong = build_pingpong(&dir);
+    let pingpong = build_c(&dir, "pingpong");
+    let anatomy = build_c(&dir, "spin_anatomy");
     let server = server_bin();
     let split = lockfair::placement::allowed_cpus().len() >= 2;
     let placements = if split { "same-cpu,split" } else { "same-cpu" };
     let out = client(
         &[
             "bench",
+            "--anatomy",
+            &anatomy,
             "--pingpong",
             &pingpong,
             "--server-bin",
@@ -61,6 +64,7 @@ fn bench_json_round_trips_its_schema_with_every_cell() {
     let mut want = vec!["same-cpu eventfd", "same-cpu futex", "same-cpu pipe"];
     if split {
         want.extend(["split eventfd", "split futex", "split pipe", "split spin"]);
+        want.push("split measured-spin");
     }
     let got: Vec<String> = report
         .rows

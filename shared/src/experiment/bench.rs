@@ -26,6 +26,9 @@ use crate::variant::Variant;
 pub struct BenchOptions {
     /// The compiled `bench/pingpong.c`.
     pub pingpong: PathBuf,
+    /// The compiled `bench/spin_anatomy.c`: if given, split CPUs get one more row, `spin-futex`
+    /// against a C spin ping-pong that measures every turn the way lockfair does.
+    pub anatomy: Option<PathBuf>,
     pub rounds: u64,
     pub repeats: usize,
     pub placements: Vec<Placement>,
@@ -49,7 +52,8 @@ pub struct BenchReport {
 pub struct BenchRow {
     pub placement: Placement,
     /// The C ping-pong's mode: `eventfd`, `futex`, `pipe`, or `spin` (both sides spinning on one
-    /// word: the cache-line floor).
+    /// word: the cache-line floor); `measured-spin` is `spin_anatomy.c`'s last step (the same
+    /// spin, with lockfair's two timestamps, overlap detector and release stamp per turn).
     pub mechanism: String,
     /// The lockfair variant run against it (`spin-futex` against `spin`).
     pub variant: Variant,
@@ -75,7 +79,9 @@ pub struct BenchRow {
 pub enum BenchError {
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    #[error("cannot run {path}: {err} (build it with `cc -O2 -o {path} bench/pingpong.c`)")]
+    #[error(
+        "cannot run {path}: {err} (build it with `cc -O2 -o {path} bench/pingpong.c`, or bench/spin_anatomy.c for --anatomy)"
+    )]
     Pingpong { path: String, err: String },
     #[error("lockfair run failed")]
     Run(#[from] super::RunError),
@@ -92,6 +98,17 @@ const MECHANISMS: [(&str, Variant, Option<Placement>); 4] = [
     ("pipe", Variant::Pipe, None),
     ("spin", Variant::SpinFutex, Some(Placement::Split)),
 ];
+
+/// The row `--anatomy` adds on split CPUs, and the step of `spin_anatomy.c` it runs (the last:
+/// everything lockfair measures per turn).
+const MEASURED_SPIN: &str = "measured-spin";
+const ANATOMY_STEP: &str = "3";
+
+/// A C program and the mode argument it is run with.
+struct Yardstick<'a> {
+    path: &'a Path,
+    mode: &'a str,
+}
 
 /// Starts the private server and keeps the placements this machine can honour (saying which it
 /// skips).
@@ -126,14 +143,39 @@ pub fn bench(
             if only.is_some_and(|p| p != placement) {
                 continue;
             }
-            let row = cell(opts, &server, placement, name, variant)?;
-            progress(&format!(
-                "{placement} {name}: C {} lockfair {} ({variant}, p50 {})",
-                fmt_ns(row.c_ns),
-                fmt_ns(row.lockfair_spread_ns.median),
-                fmt_ns(row.lockfair_p50_spread_ns.median),
-            ));
-            rows.push(row);
+            let c = Yardstick {
+                path: &opts.pingpong,
+                mode: name,
+            };
+            rows.push(measured_cell(
+                opts,
+                &server,
+                placement,
+                name,
+                c,
+                variant,
+                &mut progress,
+            )?);
+        }
+        if let Some(path) = opts
+            .anatomy
+            .as_deref()
+            .filter(|_| placement == Placement::Split)
+        {
+            let c = Yardstick {
+                path,
+                mode: ANATOMY_STEP,
+            };
+            let (name, variant) = (MEASURED_SPIN, Variant::SpinFutex);
+            rows.push(measured_cell(
+                opts,
+                &server,
+                placement,
+                name,
+                c,
+                variant,
+                &mut progress,
+            )?);
         }
     }
     Ok(BenchReport {
@@ -143,12 +185,33 @@ pub fn bench(
     })
 }
 
+/// [`cell`], then a progress line with its medians.
+fn measured_cell(
+    opts: &BenchOptions,
+    server: &SpawnedServer,
+    placement: Placement,
+    name: &str,
+    c: Yardstick,
+    variant: Variant,
+    progress: &mut impl FnMut(&str),
+) -> Result<BenchRow, BenchError> {
+    let row = cell(opts, server, placement, name, c, variant)?;
+    progress(&format!(
+        "{placement} {name}: C {} lockfair {} ({variant}, p50 {})",
+        fmt_ns(row.c_ns),
+        fmt_ns(row.lockfair_spread_ns.median),
+        fmt_ns(row.lockfair_p50_spread_ns.median),
+    ));
+    Ok(row)
+}
+
 /// One cell: `repeats` alternating pairs of a C run and a lockfair run.
 fn cell(
     opts: &BenchOptions,
     server: &SpawnedServer,
     placement: Placement,
     name: &str,
+    yardstick: Yardstick,
     variant: Variant,
 ) -> Result<BenchRow, BenchError> {
     let (mut c, mut ours, mut p50, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -156,7 +219,7 @@ fn cell(
         if signal::stop_requested() {
             return Err(BenchError::Interrupted);
         }
-        let c_ns = pingpong(&opts.pingpong, name, opts.rounds, placement)?;
+        let c_ns = pingpong(yardstick.path, yardstick.mode, opts.rounds, placement)?;
         let r = run(&RunOptions::new(
             server.socket().to_path_buf(),
             variant,
@@ -215,8 +278,9 @@ fn median(v: &mut Vec<f64>) -> f64 {
     Spread::of(std::mem::take(v)).median
 }
 
-/// The table the terminal and README show: medians, the ratio's range over the repeats beside
-/// it.
+/// The table the terminal and README show: medians, and beside them the ratio of each repeat's
+/// pair of runs (their median and range). The paired median is the steadier figure on a host
+/// whose speed jumps between runs: both runs of a pair, back to back, mostly share a state.
 pub fn table(report: &BenchReport) -> Table {
     let mut t = Table::new(
         &[
@@ -225,6 +289,7 @@ pub fn table(report: &BenchReport) -> Table {
             "C ping-pong",
             "lockfair",
             "lockfair / C",
+            "paired",
             "range",
             "lockfair p50",
         ],
@@ -242,6 +307,7 @@ pub fn table(report: &BenchReport) -> Table {
             fmt_ns(r.c_ns),
             r.lockfair_ns.map_or("-".into(), fmt_ns),
             r.ratio.map_or("-".into(), |x| format!("{x:.2}×")),
+            format!("{:.2}×", r.ratio_spread.median),
             format!("{:.2}–{:.2}×", r.ratio_spread.min, r.ratio_spread.max),
             fmt_ns(r.lockfair_p50_spread_ns.median),
         ]);

@@ -1,0 +1,64 @@
+// What a *measured* spin handoff costs, built up step by step in C: the floor lockfair's
+// `spin-futex` should be compared with once it measures what it measures.
+// usage: spin_anatomy STEP ROUNDS [split]   (build: cc -O2 -o spin_anatomy spin_anatomy.c)
+//   STEP 0: pure spin ping-pong on one word (= pingpong.c spin)
+//   STEP 1: + two CLOCK_MONOTONIC reads per turn (acquired, released), as lockfair's handoff
+//           latency and round trip need
+//   STEP 2: + the overlap detector: a second cache line, entered with an atomic add and left
+//           with an atomic and, as lockfair's arena header does
+//   STEP 3: + the release timestamp and the turn's line written on that second line, read by the
+//           next holder (lockfair's "hot line")
+// Two processes (fork), pinned to CPUs 0 and 1 (the only placement: spinning on one CPU would
+// wait a scheduler tick per turn). Prints the mean round trip in pingpong.c's format, so
+// `lockfair-client bench --anatomy` reads it the same way.
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct shared {
+    _Alignas(64) _Atomic uint32_t turn;
+    _Alignas(64) _Atomic uint64_t occupant;
+    _Atomic uint64_t release_ns;
+    _Atomic uint64_t line[3];
+};
+
+static void pin(int cpu) { cpu_set_t s; CPU_ZERO(&s); CPU_SET(cpu, &s); sched_setaffinity(0, sizeof s, &s); }
+static uint64_t ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000000ull + t.tv_nsec; }
+
+int main(int argc, char **argv) {
+    if (argc < 3 || (argc > 3 && strcmp(argv[3], "split"))) { fprintf(stderr, "usage: %s STEP(0-3) ROUNDS [split]\n", argv[0]); return 2; }
+    int step = atoi(argv[1]); long n = atol(argv[2]);
+    struct shared *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid_t pid = fork();
+    uint32_t me = pid == 0;
+    pin(me);
+    uint64_t overlaps = 0, sum = 0;
+    double t0 = ns();
+    for (long i = 0; i < n; i++) {
+        while (atomic_load_explicit(&s->turn, memory_order_acquire) != me) __builtin_ia32_pause();
+        uint64_t got = step >= 1 ? ns() : 0;
+        if (step >= 2 && atomic_fetch_add(&s->occupant, 1ull << me) & ~(1ull << me)) overlaps++;
+        if (step >= 3) {
+            sum += got - atomic_load_explicit(&s->release_ns, memory_order_acquire);
+            atomic_store_explicit(&s->line[0], i, memory_order_relaxed);
+        }
+        uint64_t released = step >= 1 ? ns() : 0;
+        if (step >= 3) atomic_store_explicit(&s->release_ns, released, memory_order_release);
+        if (step >= 2) atomic_fetch_and(&s->occupant, ~(1ull << me));
+        atomic_store_explicit(&s->turn, 1 - me, memory_order_release);
+        sum += released - got;
+    }
+    double dt = ns() - t0;
+    if (me) _exit(overlaps != 0);
+    int status; waitpid(pid, &status, 0);
+    printf("step%d split %.3f us/round-trip (overlaps %lu, checksum %lu)\n", step, dt / n / 1e3, overlaps, sum & 1);
+    return 0;
+}
