@@ -8,6 +8,8 @@
 //           with an atomic and, as lockfair's arena header does
 //   STEP 3: + the release timestamp and the turn's line written on that second line, read by the
 //           next holder (lockfair's "hot line")
+//   STEP 4: STEP 3 with the two timestamps taken on one turn in 64 only (sampled timing): what
+//           the second line costs on its own
 // Two processes (fork), pinned to CPUs 0 and 1 (the only placement: spinning on one CPU would
 // wait a scheduler tick per turn). Prints the mean round trip in pingpong.c's format, so
 // `lockfair-client bench --anatomy` reads it the same way.
@@ -34,7 +36,7 @@ static void pin(int cpu) { cpu_set_t s; CPU_ZERO(&s); CPU_SET(cpu, &s); sched_se
 static uint64_t ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000000ull + t.tv_nsec; }
 
 int main(int argc, char **argv) {
-    if (argc < 3 || (argc > 3 && strcmp(argv[3], "split"))) { fprintf(stderr, "usage: %s STEP(0-3) ROUNDS [split]\n", argv[0]); return 2; }
+    if (argc < 3 || (argc > 3 && strcmp(argv[3], "split"))) { fprintf(stderr, "usage: %s STEP(0-4) ROUNDS [split]\n", argv[0]); return 2; }
     int step = atoi(argv[1]); long n = atol(argv[2]);
     struct shared *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     pid_t pid = fork();
@@ -44,13 +46,14 @@ int main(int argc, char **argv) {
     double t0 = ns();
     for (long i = 0; i < n; i++) {
         while (atomic_load_explicit(&s->turn, memory_order_acquire) != me) __builtin_ia32_pause();
-        uint64_t got = step >= 1 ? ns() : 0;
+        int timed = step >= 1 && (step < 4 || (i & 63) == 0);
+        uint64_t got = timed ? ns() : 0;
         if (step >= 2 && atomic_fetch_add(&s->occupant, 1ull << me) & ~(1ull << me)) overlaps++;
         if (step >= 3) {
             sum += got - atomic_load_explicit(&s->release_ns, memory_order_acquire);
             atomic_store_explicit(&s->line[0], i, memory_order_relaxed);
         }
-        uint64_t released = step >= 1 ? ns() : 0;
+        uint64_t released = timed ? ns() : 0;
         if (step >= 3) atomic_store_explicit(&s->release_ns, released, memory_order_release);
         if (step >= 2) atomic_fetch_and(&s->occupant, ~(1ull << me));
         atomic_store_explicit(&s->turn, 1 - me, memory_order_release);
