@@ -131,6 +131,32 @@ fn prepare(
     Ok((server, possible))
 }
 
+/// The cells of one placement: each mechanism where it is worth running, then (with
+/// `--anatomy`, on split CPUs) `spin-futex` against the C spin that times its turns.
+fn cells(opts: &BenchOptions, placement: Placement) -> Vec<(&'static str, Yardstick<'_>, Variant)> {
+    let mut cells: Vec<_> = MECHANISMS
+        .into_iter()
+        .filter(|(_, _, only)| only.is_none_or(|p| p == placement))
+        .map(|(name, variant, _)| {
+            let c = Yardstick {
+                path: &opts.pingpong,
+                mode: name,
+            };
+            (name, c, variant)
+        })
+        .collect();
+    if let Some(path) = opts.anatomy.as_deref()
+        && placement == Placement::Split
+    {
+        let c = Yardstick {
+            path,
+            mode: ANATOMY_STEP,
+        };
+        cells.push((MEASURED_SPIN, c, Variant::SpinFutex));
+    }
+    cells
+}
+
 /// Runs the comparison, calling `progress` with a line per finished measurement.
 pub fn bench(
     opts: &BenchOptions,
@@ -139,34 +165,7 @@ pub fn bench(
     let (server, placements) = prepare(opts, &mut progress)?;
     let mut rows = Vec::new();
     for placement in placements {
-        for (name, variant, only) in MECHANISMS {
-            if only.is_some_and(|p| p != placement) {
-                continue;
-            }
-            let c = Yardstick {
-                path: &opts.pingpong,
-                mode: name,
-            };
-            rows.push(measured_cell(
-                opts,
-                &server,
-                placement,
-                name,
-                c,
-                variant,
-                &mut progress,
-            )?);
-        }
-        if let Some(path) = opts
-            .anatomy
-            .as_deref()
-            .filter(|_| placement == Placement::Split)
-        {
-            let c = Yardstick {
-                path,
-                mode: ANATOMY_STEP,
-            };
-            let (name, variant) = (MEASURED_SPIN, Variant::SpinFutex);
+        for (name, c, variant) in cells(opts, placement) {
             rows.push(measured_cell(
                 opts,
                 &server,
