@@ -11,22 +11,34 @@ cd "$(dirname "$0")/.."
 bin=target/release
 work=$(mktemp -d)
 server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
 trap cleanup EXIT
 "$bin/lockfair-server" --socket "$work/s" >/dev/null 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do [ -S "$work/s" ] && break; sleep 0.1; done
+[ -S "$work/s" ] || { echo "lockfair-server did not start" >&2; exit 1; }
+fail() { echo "$1" >&2; kill $$; exit 1; }   # from inside $(...), which set -e does not stop
 
 loop() {  # variant rounds -> inclusive instructions of the round loop
+    rm -f "$work/cg"
     valgrind --tool=callgrind --callgrind-out-file="$work/cg" "$bin/lockfair-client" run \
-        --socket "$work/s" --variant "$1" --placement same-cpu --rounds "$2" >/dev/null 2>&1
-    callgrind_annotate --inclusive=yes "$work/cg" 2>/dev/null |
-        awk '/session\/mod\.rs:lockfair::session::run_contender/ { gsub(",", "", $1); if ($1 > m) m = $1 }
-             END { print m + 0 }'
+        --socket "$work/s" --variant "$1" --placement same-cpu --rounds "$2" >/dev/null 2>&1 ||
+        fail "lockfair-client run --variant $1 failed under valgrind"
+    local n
+    n=$(callgrind_annotate --inclusive=yes "$work/cg" 2>/dev/null |
+        awk '/session\/mod\.rs:lockfair::session::run_contender/ {
+                 gsub(",", "", $1); v = $1 + 0; if (v > m) m = v }
+             END { print m + 0 }')
+    [ "$n" -gt 0 ] || fail "no round loop in the $1 profile"
+    echo "$n"
 }
 c_round() {  # mode rounds -> the larger of the two processes' totals
     valgrind --tool=callgrind --callgrind-out-file="$work/c.%p" "$bin/pingpong" "$1" "$2" same \
-        >/dev/null 2>"$work/c.log"
+        >/dev/null 2>"$work/c.log" || fail "pingpong $1 failed under valgrind"
     awk '/Collected/ { print $NF }' "$work/c.log" | sort -n | tail -1
     rm -f "$work"/c.*
 }

@@ -52,7 +52,7 @@ pub struct BenchReport {
 pub struct BenchRow {
     pub placement: Placement,
     /// The C ping-pong's mode: `eventfd`, `futex`, `pipe`, or `spin` (both sides spinning on one
-    /// word: the cache-line floor); `measured-spin` is `spin_anatomy.c`'s last step (the same
+    /// word: the cache-line floor); `measured-spin` is `spin_anatomy.c`'s step 3 (the same
     /// spin, with lockfair's two timestamps, overlap detector and release stamp per turn).
     pub mechanism: String,
     /// The lockfair variant run against it (`spin-futex` against `spin`).
@@ -99,8 +99,8 @@ const MECHANISMS: [(&str, Variant, Option<Placement>); 4] = [
     ("spin", Variant::SpinFutex, Some(Placement::Split)),
 ];
 
-/// The row `--anatomy` adds on split CPUs, and the step of `spin_anatomy.c` it runs (the last:
-/// everything lockfair measures per turn).
+/// The row `--anatomy` adds on split CPUs, and the step of `spin_anatomy.c` it runs: step 3,
+/// everything lockfair measures per turn (step 4 samples the timing instead).
 const MEASURED_SPIN: &str = "measured-spin";
 const ANATOMY_STEP: &str = "3";
 
@@ -264,6 +264,10 @@ fn pingpong(path: &Path, mode: &str, rounds: u64, placement: Placement) -> Resul
     )
     .map_err(|e| fail(e.to_string()))?
     .ok_or_else(|| fail("did not finish within 60 s".into()))?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        return Err(fail(format!("{} ({})", out.status, why.trim())));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     // "eventfd split 45.032 us/round-trip"
     text.split_whitespace()

@@ -67,8 +67,20 @@ fn contend(
         arrival: (0, 0),
     };
     let end = race.run()?;
-    let stats = race.finish(end);
-    stretch.finish(stats, end)
+    let (stats, tallies) = race.finish(end);
+    // The clocks stop first: turning the tallies into histograms is not part of the run.
+    let mut stats = stretch.finish(stats, end)?;
+    if let Some(free) = stats.free.as_mut() {
+        free.wait = tallies.wait.to_histogram();
+        free.runs = tallies.runs.to_histogram();
+    }
+    Ok(stats)
+}
+
+/// `free.wait` and `free.runs` as the loop counted them.
+struct FreeTallies {
+    wait: Tally,
+    runs: Tally,
 }
 
 /// One contender in the free-for-all, and what it measured so far.
@@ -195,8 +207,9 @@ impl Race<'_, '_> {
         retry(self.dog, "release", || self.handoff.release())
     }
 
-    /// The last run of acquisitions, and "first to finish" if we completed: our stats.
-    fn finish(mut self, end: End) -> ContenderStats {
+    /// The last run of acquisitions, and "first to finish" if we completed: our stats, and the
+    /// tallies that become `free.wait` and `free.runs`.
+    fn finish(mut self, end: End) -> (ContenderStats, FreeTallies) {
         if self.run > 0 {
             self.runs.record(self.run);
         }
@@ -208,9 +221,11 @@ impl Race<'_, '_> {
                 Ordering::Acquire,
             );
         }
-        self.free.wait = self.wait.to_histogram();
-        self.free.runs = self.runs.to_histogram();
         self.stats.free = Some(self.free);
-        self.stats
+        let tallies = FreeTallies {
+            wait: self.wait,
+            runs: self.runs,
+        };
+        (self.stats, tallies)
     }
 }

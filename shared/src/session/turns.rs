@@ -57,8 +57,11 @@ fn take_turns(
         tallies,
     };
     let end = ring.run()?;
-    ring.tallies.store_into(&mut ring.stats);
-    stretch.finish(ring.stats, end)
+    let Ring { stats, tallies, .. } = ring;
+    // The clocks stop first: turning the tallies into histograms is not part of the run.
+    let mut stats = stretch.finish(stats, end)?;
+    tallies.store_into(&mut stats);
+    Ok(stats)
 }
 
 /// One contender's place in the ring of turns, and what it measured so far.
