@@ -15,7 +15,6 @@ use nix::sys::socket::{
     sockopt,
 };
 use nix::sys::time::TimeVal;
-use rustix::event::{PollFd, PollFlags, poll};
 use thiserror::Error;
 
 use crate::proto::{self, DecodeError, MAX_DATAGRAM, Message};
@@ -175,17 +174,14 @@ pub fn wait_readable(fd: impl AsFd, timeout: Duration) -> Result<bool, ChannelEr
     let give_up = crate::sys::clock::monotonic_ns().saturating_add(timeout.as_nanos() as u64);
     loop {
         let left = give_up.saturating_sub(crate::sys::clock::monotonic_ns());
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&crate::sys::clock::timespec(left))) {
-            Ok(n) => return Ok(n > 0),
-            Err(rustix::io::Errno::INTR) if crate::sys::signal::stop_requested() => {
-                return Ok(false);
-            }
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => {
+        match crate::sys::poll::readable_within(&fd, Duration::from_nanos(left)) {
+            Ok(readable) => return Ok(readable),
+            Err(Errno::EINTR) if crate::sys::signal::stop_requested() => return Ok(false),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => {
                 return Err(ChannelError::Sys {
                     what: "wait for the server",
-                    errno: crate::sys::errno(e),
+                    errno,
                 });
             }
         }

@@ -69,7 +69,7 @@ pub fn wait_within(
         match &pidfd {
             // Readable once the child has exited; EINTR or a timeout just go round again.
             Some(fd) => {
-                let _ = crate::sys::pidfd::wait_readable(fd, left);
+                let _ = crate::sys::poll::readable_within(fd, left);
             }
             // No pidfd (the child is already gone, or a kernel without pidfd_open).
             None => std::thread::sleep(left.min(Duration::from_millis(2))),

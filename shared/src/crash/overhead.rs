@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::CrashError;
 use super::cells::{Description, acquire_turn, open_protected};
 use super::child::{ExperimentChild, Job, Report, Role};
-use super::survivable::{DeathWatcher, Protection, post_eventfd, take_over};
+use super::survivable::{DeathWatcher, Protection, take_over};
 use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
 use crate::sys::pidfd;
@@ -180,7 +180,7 @@ fn ping_pong(opts: &OverheadOptions, variant: Variant) -> Result<Vec<u64>, Crash
     let times = std::thread::scope(|scope| {
         let arena = &arena;
         let watcher = DeathWatcher::start(scope, &pidfds, move || match &rescue {
-            Some(fd) => drop(post_eventfd(fd)),
+            Some(fd) => drop(crate::sys::rawio::eventfd_write(fd, 1)),
             None => take_over(variant, arena, 0, 1),
         })
         .map_err(sys("start the safety net"))?;

@@ -17,7 +17,7 @@
 //!   that word under the kernel's lock, so the wakeup cannot be lost. In the no-crash case it
 //!   adds no syscall to a handoff: it costs a sleeping thread.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::task::Poll;
@@ -30,7 +30,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::runtime::Runtime;
 
 use crate::arena::Arena;
-use crate::sys::{futex, reactor};
+use crate::sys::{futex, rawio, reactor};
 use crate::variant::{Exclusion, Handoff, Variant};
 
 /// How a variant's survivor learns of a death in `crash --survivable`.
@@ -122,9 +122,7 @@ impl PidfdRing {
     fn post(&self) -> Result<(), Errno> {
         let bytes = 1u64.to_ne_bytes();
         let token = if self.token == 8 { &bytes[..] } else { b"t" };
-        rustix::io::write(&self.next, token)
-            .map(drop)
-            .map_err(crate::sys::errno)
+        rawio::write(&self.next, token).map(drop)
     }
 }
 
@@ -245,7 +243,7 @@ impl Handoff for TokioPidfdRing {
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
-        post_eventfd(&self.next).map_err(crate::sys::errno)
+        rawio::eventfd_write(&self.next, 1)
     }
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {
@@ -365,9 +363,4 @@ pub(super) fn claim_turn(arena: &Arena, me: usize, dead: usize) {
         Ordering::AcqRel,
         Ordering::Acquire,
     );
-}
-
-/// Adds one to the eventfd `fd`: wakes its reader.
-pub(super) fn post_eventfd(fd: &impl AsFd) -> Result<(), rustix::io::Errno> {
-    rustix::io::write(fd, &1u64.to_ne_bytes()).map(drop)
 }

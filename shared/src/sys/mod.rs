@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod memfd;
 pub mod mount;
 pub mod pidfd;
+pub mod poll;
 pub mod prefetch;
 pub mod rawio;
 pub mod reactor;

@@ -13,16 +13,3 @@ pub fn open(pid: i32) -> Result<OwnedFd, Errno> {
     let pid = Pid::from_raw(pid).ok_or(Errno::ESRCH)?;
     pidfd_open(pid, PidfdFlags::empty()).map_err(super::errno)
 }
-
-/// Sleeps until `pidfd` is readable (its process has exited) or `timeout` passes; returns
-/// whether it became readable. `EINTR` counts as not yet.
-pub fn wait_readable(pidfd: &OwnedFd, timeout: std::time::Duration) -> Result<bool, Errno> {
-    use rustix::event::{PollFd, PollFlags, poll};
-    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-    let timeout = super::clock::timespec(timeout.as_nanos().min(u64::MAX as u128) as u64);
-    match poll(&mut fds, Some(&timeout)) {
-        Ok(n) => Ok(n > 0),
-        Err(rustix::io::Errno::INTR) => Ok(false),
-        Err(e) => Err(super::errno(e)),
-    }
-}

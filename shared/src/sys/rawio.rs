@@ -1,4 +1,4 @@
-//! `read(2)` and `write(2)` as bare syscalls, for the round loops' handoffs.
+//! `read(2)` and `write(2)` as bare syscalls, for the handoffs' eventfds and pipes.
 //!
 //! Through glibc (nix, std) each call also enters and leaves a pthread cancellation point: about
 //! 35 instructions per call that lockfair never uses (it cancels no thread), on every turn of an

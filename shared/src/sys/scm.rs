@@ -237,15 +237,8 @@ mod tests {
     /// wherever it was installed, has been closed. Checks those descriptors themselves, unlike a
     /// count of `/proc/self/fd`, which other tests' descriptors change.
     fn write_ends_all_closed(read_end: &OwnedFd, within_ms: i32) -> bool {
-        let mut fds = [rustix::event::PollFd::new(
-            read_end,
-            rustix::event::PollFlags::IN,
-        )];
-        let timeout = rustix::event::Timespec {
-            tv_sec: i64::from(within_ms / 1000),
-            tv_nsec: i64::from(within_ms % 1000) * 1_000_000,
-        };
-        if !matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(1)) {
+        let within = std::time::Duration::from_millis(u64::try_from(within_ms).unwrap_or(0));
+        if crate::sys::poll::readable_within(read_end, within) != Ok(true) {
             return false;
         }
         let mut byte = [0u8; 1];

@@ -7,7 +7,7 @@
 //! wait also listens to the session's abort eventfd.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -15,7 +15,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::runtime::Runtime;
 
 use super::{Ctx, Exclusion, Handoff, Mode, SetupError, sys};
-use crate::sys::reactor;
+use crate::sys::{rawio, reactor};
 
 pub(super) fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<TokioEventfd<'a>, SetupError> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -83,12 +83,6 @@ fn errno(e: io::Error) -> Errno {
     crate::sys::io_errno(&e)
 }
 
-fn post(fd: impl AsFd) -> Result<(), Errno> {
-    rustix::io::write(fd, &1u64.to_ne_bytes())
-        .map(drop)
-        .map_err(crate::sys::errno)
-}
-
 impl Handoff for TokioEventfd<'_> {
     fn exclusion(&self) -> Exclusion {
         match self.mode {
@@ -126,17 +120,17 @@ impl Handoff for TokioEventfd<'_> {
     fn release(&mut self) -> Result<(), Errno> {
         match self.mode {
             Mode::Turns => Ok(()),
-            Mode::Free => post(&self.next),
+            Mode::Free => rawio::eventfd_write(&self.next, 1),
         }
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
-        post(&self.next)
+        rawio::eventfd_write(&self.next, 1)
     }
 
     fn wake_everyone(&mut self) -> Result<(), Errno> {
         match self.mode {
-            Mode::Turns => post(&self.next),
+            Mode::Turns => rawio::eventfd_write(&self.next, 1),
             Mode::Free => Ok(()),
         }
     }
