@@ -12,7 +12,7 @@
 
 use super::event::{DEFERRED, Event, LockCall, LockType, Record};
 use crate::measure::new_histogram;
-use crate::outcome::kernel::{BargeChain, ContenderCounts};
+use crate::outcome::kernel::{BargeChain, ContenderCounts, LockCounts};
 use hdrhistogram::Histogram;
 
 /// Everything rebuilt from one trace.
@@ -109,7 +109,7 @@ impl Rebuild<'_> {
 
     fn lock(&mut self, c: usize, call: LockCall, ts: u64) {
         if call.kind == LockType::Unlock {
-            self.out.contenders[c].unlocks += 1;
+            self.out.contenders[c].counts.unlocks += 1;
             self.last_unlocker = Some(c);
             for (w, s) in self.state.iter_mut().enumerate() {
                 if let Some(q) = s
@@ -122,19 +122,19 @@ impl Rebuild<'_> {
             }
             return;
         }
-        self.out.contenders[c].lock_requests += 1;
+        self.out.contenders[c].counts.lock_requests += 1;
         match call.ret {
             0 => self.granted(c, call, ts),
             DEFERRED => self.queued(c, call, ts),
             _ => {
-                self.out.contenders[c].refused += 1;
+                self.out.contenders[c].counts.refused += 1;
                 self.state[c].queued = None;
             }
         }
     }
 
     fn granted(&mut self, c: usize, call: LockCall, ts: u64) {
-        self.out.contenders[c].grants += 1;
+        self.out.contenders[c].counts.grants += 1;
         let mut over_waiter = false;
         for (w, s) in self.state.iter_mut().enumerate() {
             let Some(q) = s
@@ -150,13 +150,13 @@ impl Rebuild<'_> {
             }
         }
         if over_waiter && self.last_unlocker == Some(c) {
-            self.out.contenders[c].regrants_over_waiter += 1;
+            self.out.contenders[c].counts.regrants_over_waiter += 1;
         }
         self.state[c].queued = None;
     }
 
     fn queued(&mut self, c: usize, call: LockCall, ts: u64) {
-        self.out.contenders[c].blocks += 1;
+        self.out.contenders[c].counts.blocks += 1;
         let before = self.state[c].queued.take();
         if let Some(Queued {
             released: Some((unlocker, unlock_ns)),
@@ -165,7 +165,7 @@ impl Rebuild<'_> {
             ..
         }) = before
         {
-            self.out.contenders[c].barges += 1;
+            self.out.contenders[c].counts.barges += 1;
             self.out.chains.push(BargeChain {
                 waiter: c,
                 unlocker,
@@ -191,10 +191,10 @@ impl Rebuild<'_> {
         if waker == woken {
             return;
         }
-        self.out.contenders[w].wakeups += 1;
+        self.out.contenders[w].counts.wakeups += 1;
         let s = &mut self.state[w];
         if let Some(q) = s.queued.as_mut() {
-            self.out.contenders[w].wakeups_of_queued += 1;
+            self.out.contenders[w].counts.wakeups_of_queued += 1;
             q.woken_ns.get_or_insert(ts);
         }
         // Woken on its way to sleep (still on its CPU) counts too: it runs again only when
@@ -218,9 +218,14 @@ impl Rebuild<'_> {
 }
 
 impl Handoffs {
-    /// Sums a count over every contender.
-    pub fn total(&self, f: impl Fn(&ContenderCounts) -> u64) -> u64 {
-        self.contenders.iter().map(f).fold(0, u64::saturating_add)
+    /// Every contender's counts added up.
+    pub fn totals(&self) -> LockCounts {
+        self.contenders
+            .iter()
+            .fold(LockCounts::default(), |mut sum, c| {
+                sum.add(&c.counts);
+                sum
+            })
     }
 }
 
@@ -263,14 +268,18 @@ mod tests {
         };
         for (c, tid) in [(0, SERVER), (1, CLIENT)] {
             let k = &h.contenders[c];
-            assert_eq!(k.unlocks, lines(tid, "F_UNLCK"), "contender {c}");
-            assert_eq!(k.lock_requests, lines(tid, "F_WRLCK"), "contender {c}");
+            assert_eq!(k.counts.unlocks, lines(tid, "F_UNLCK"), "contender {c}");
             assert_eq!(
-                k.blocks,
+                k.counts.lock_requests,
+                lines(tid, "F_WRLCK"),
+                "contender {c}"
+            );
+            assert_eq!(
+                k.counts.blocks,
                 lines(tid, "F_WRLCK fl_start=0 fl_end=9223372036854775807 ret=1")
             );
-            assert_eq!(k.grants + k.blocks, k.lock_requests);
-            assert_eq!(k.refused, 0);
+            assert_eq!(k.counts.grants + k.counts.blocks, k.counts.lock_requests);
+            assert_eq!(k.counts.refused, 0);
         }
         assert!(h.lock_events > 0);
     }
@@ -280,9 +289,9 @@ mod tests {
         let h = captured();
         let client = &h.contenders[1];
         // Every re-queue of the client after the first block was a kernel-confirmed barge.
-        assert!(client.barges >= 5, "{client:?}");
-        assert_eq!(client.barges, client.blocks - 1);
-        assert_eq!(h.chains.len() as u64, h.total(|c| c.barges));
+        assert!(client.counts.barges >= 5, "{client:?}");
+        assert_eq!(client.counts.barges, client.counts.blocks - 1);
+        assert_eq!(h.chains.len() as u64, h.totals().barges);
         for ch in &h.chains {
             assert_eq!((ch.waiter, ch.unlocker, ch.granted_to), (1, 0, 0));
             assert!(ch.unlock_ns <= ch.grant_ns && ch.grant_ns <= ch.requeued_ns);
@@ -290,11 +299,11 @@ mod tests {
             // The unlock wakes the waiter from inside the call, before its own event fires.
             assert!(wake <= ch.unlock_ns && wake <= ch.grant_ns, "{ch:?}");
         }
-        assert!(client.wakeups >= client.wakeups_of_queued);
-        assert!(client.wakeups_of_queued >= client.barges);
-        assert!(h.contenders[0].regrants_over_waiter >= client.barges);
+        assert!(client.counts.wakeups >= client.counts.wakeups_of_queued);
+        assert!(client.counts.wakeups_of_queued >= client.counts.barges);
+        assert!(h.contenders[0].counts.regrants_over_waiter >= client.counts.barges);
         assert!(
-            h.wake_to_run.len() >= client.barges,
+            h.wake_to_run.len() >= client.counts.barges,
             "wake-to-run sampled per wakeup"
         );
     }
@@ -351,10 +360,10 @@ mod tests {
             rec(10, 2, call(Write, 0, 0, 9)),
         ];
         let h = rebuild(&recs, &[1, 2], 7);
-        assert_eq!(h.total(|c| c.barges), 0);
-        assert_eq!(h.contenders[1].grants, 1);
-        assert_eq!(h.contenders[1].wakeups, 1);
-        assert_eq!(h.contenders[1].wakeups_of_queued, 1);
+        assert_eq!(h.totals().barges, 0);
+        assert_eq!(h.contenders[1].counts.grants, 1);
+        assert_eq!(h.contenders[1].counts.wakeups, 1);
+        assert_eq!(h.contenders[1].counts.wakeups_of_queued, 1);
         assert_eq!(h.wake_to_run.len(), 1);
         assert_eq!(h.wake_to_run.max(), h.wake_to_run.highest_equivalent(4));
     }
@@ -368,6 +377,6 @@ mod tests {
         let recs = [rec(1, 1, other), rec(2, 3, call(LockType::Write, 0, 0, 9))];
         let h = rebuild(&recs, &[1, 2], 7);
         assert_eq!(h.lock_events, 0);
-        assert_eq!(h.total(|c| c.lock_requests), 0);
+        assert_eq!(h.totals().lock_requests, 0);
     }
 }

@@ -208,17 +208,25 @@ mod tests {
         let k = kernel_figures(&h, cap.lost_events);
         assert_eq!(k.lost_events, 0);
         let (holder, waiter) = (&h.contenders[0], &h.contenders[1]);
-        assert_eq!((holder.lock_requests, holder.unlocks), (0, 1), "{holder:?}");
         assert_eq!(
-            (waiter.blocks, waiter.grants, waiter.unlocks),
+            (holder.counts.lock_requests, holder.counts.unlocks),
+            (0, 1),
+            "{holder:?}"
+        );
+        assert_eq!(
+            (
+                waiter.counts.blocks,
+                waiter.counts.grants,
+                waiter.counts.unlocks
+            ),
             (1, 1, 1),
             "{waiter:?}"
         );
         // The unlock woke it; so may the channel's `go`, if it slept on it.
-        assert!((1..=2).contains(&waiter.wakeups), "{waiter:?}");
+        assert!((1..=2).contains(&waiter.counts.wakeups), "{waiter:?}");
         // One sample per wakeup that put a sleeping contender back on a CPU (the join wakes us).
-        assert!(!h.wake_to_run.is_empty() && h.wake_to_run.len() <= k.wakeups);
-        assert_eq!(k.barges, 0);
+        assert!(!h.wake_to_run.is_empty() && h.wake_to_run.len() <= k.counts.wakeups);
+        assert_eq!(k.counts.barges, 0);
     }
 
     #[test]

@@ -42,26 +42,9 @@ pub struct KernelRun {
 /// The kernel's account of one run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KernelFigures {
-    /// Lock requests and retries on the arena (unlocks excluded), all contenders.
-    pub lock_requests: u64,
-    /// Requests granted (`ret=0`).
-    pub grants: u64,
-    /// Requests queued behind a conflicting lock (`ret=1`, `FILE_LOCK_DEFERRED`).
-    pub blocks: u64,
-    /// Requests refused without waiting.
-    pub refused: u64,
-    pub unlocks: u64,
-    /// Wakeups of a contender by another contender (for the explicit handoffs, the handoff
-    /// itself; for file locks also the start line's).
-    pub wakeups: u64,
-    /// Of those, wakeups of a contender queued in the lock's queue: the releaser waking a
-    /// blocked waiter.
-    pub wakeups_of_queued: u64,
-    /// Kernel-confirmed barges: a queued waiter released by an unlock, beaten by another
-    /// contender's grant before its retry, and queued again.
-    pub barges: u64,
-    /// Grants to the contender that released last while another one was queued in the kernel.
-    pub regrants_over_waiter: u64,
+    /// Every contender's counts added up (flattened: the JSON fields are the counts' own).
+    #[serde(flatten)]
+    pub counts: LockCounts,
     /// `regrants_over_waiter` per grant: the kernel's figure for lockfair's waiting-bit proxy.
     pub regrant_rate: f64,
     /// From `sched_waking` to `sched_switch` in (microsecond resolution: the trace prints µs).
@@ -75,7 +58,55 @@ pub struct KernelFigures {
 impl KernelFigures {
     /// Lock events seen at all: 0 for a mechanism that takes no file lock.
     pub fn lock_events(&self) -> u64 {
-        self.lock_requests.saturating_add(self.unlocks)
+        self.counts
+            .lock_requests
+            .saturating_add(self.counts.unlocks)
+    }
+}
+
+/// What the kernel recorded of one contender, or of all of them added up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockCounts {
+    /// Lock requests and retries on the arena (unlocks excluded).
+    pub lock_requests: u64,
+    /// Requests granted (`ret=0`).
+    pub grants: u64,
+    /// Requests queued behind a conflicting lock (`ret=1`, `FILE_LOCK_DEFERRED`).
+    pub blocks: u64,
+    /// Requests refused without waiting (`EAGAIN`, `EDEADLK`, ...).
+    pub refused: u64,
+    pub unlocks: u64,
+    /// Wakeups of a contender by another contender (for the explicit handoffs, the handoff
+    /// itself; for file locks also the start line's).
+    pub wakeups: u64,
+    /// Of those, wakeups of a contender queued in the lock's queue: the releaser waking a
+    /// blocked waiter.
+    pub wakeups_of_queued: u64,
+    /// Kernel-confirmed barges: a queued waiter released by an unlock, beaten by another
+    /// contender's grant before its retry, and queued again (counted for the waiter).
+    pub barges: u64,
+    /// Grants to the contender that released last while another one was queued in the kernel
+    /// (counted for the releaser).
+    pub regrants_over_waiter: u64,
+}
+
+impl LockCounts {
+    /// Adds `other` in, saturating.
+    pub fn add(&mut self, other: &LockCounts) {
+        let fields = [
+            (&mut self.lock_requests, other.lock_requests),
+            (&mut self.grants, other.grants),
+            (&mut self.blocks, other.blocks),
+            (&mut self.refused, other.refused),
+            (&mut self.unlocks, other.unlocks),
+            (&mut self.wakeups, other.wakeups),
+            (&mut self.wakeups_of_queued, other.wakeups_of_queued),
+            (&mut self.barges, other.barges),
+            (&mut self.regrants_over_waiter, other.regrants_over_waiter),
+        ];
+        for (sum, n) in fields {
+            *sum = sum.saturating_add(n);
+        }
     }
 }
 
@@ -85,23 +116,8 @@ pub struct ContenderCounts {
     pub contender: u16,
     /// The thread the contender ran on.
     pub tid: i32,
-    /// Lock and retry calls (unlocks excluded).
-    pub lock_requests: u64,
-    /// Requests granted.
-    pub grants: u64,
-    /// Requests queued behind a conflicting lock.
-    pub blocks: u64,
-    /// Requests refused without waiting (`EAGAIN`, `EDEADLK`, ...).
-    pub refused: u64,
-    pub unlocks: u64,
-    /// Wakeups it received from another contender.
-    pub wakeups: u64,
-    /// Of those, wakeups while it was queued behind a lock.
-    pub wakeups_of_queued: u64,
-    /// Times it was released, beaten to the lock and queued again (it suffered the barge).
-    pub barges: u64,
-    /// Grants it got right after its own unlock while another contender was queued.
-    pub regrants_over_waiter: u64,
+    #[serde(flatten)]
+    pub counts: LockCounts,
 }
 
 /// The chain of one barge, for the timeline: unlock → wake → someone else's grant → queued again.

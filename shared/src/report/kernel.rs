@@ -45,15 +45,15 @@ pub fn run_kernel_text(r: &RunReport) -> String {
             .map_or((0, 0), |s| (s.whoops, s.rounds.saturating_add(s.whoops)));
         t.push(vec![
             Contender(c.contender as usize).name(),
-            c.lock_requests.to_string(),
-            c.grants.to_string(),
-            c.blocks.to_string(),
-            c.refused.to_string(),
-            c.unlocks.to_string(),
-            c.wakeups.to_string(),
-            c.wakeups_of_queued.to_string(),
-            c.barges.to_string(),
-            c.regrants_over_waiter.to_string(),
+            c.counts.lock_requests.to_string(),
+            c.counts.grants.to_string(),
+            c.counts.blocks.to_string(),
+            c.counts.refused.to_string(),
+            c.counts.unlocks.to_string(),
+            c.counts.wakeups.to_string(),
+            c.counts.wakeups_of_queued.to_string(),
+            c.counts.barges.to_string(),
+            c.counts.regrants_over_waiter.to_string(),
             whoops.to_string(),
             own.to_string(),
         ]);
@@ -74,7 +74,7 @@ fn verdict(k: &KernelFigures, proxy: f64) -> String {
         let _ = writeln!(
             out,
             "kernel-confirmed barges: {} (a released waiter beaten to the lock and queued again), of {} blocks and {} wakeups of a queued waiter",
-            k.barges, k.blocks, k.wakeups_of_queued
+            k.counts.barges, k.counts.blocks, k.counts.wakeups_of_queued
         );
         let _ = writeln!(
             out,
@@ -156,10 +156,10 @@ pub fn compare_kernel_table(report: &CompareReport) -> Option<Table> {
             run.variant.to_string(),
             run.placement.to_string(),
             (repeat + 1).to_string(),
-            k.grants.to_string(),
-            k.blocks.to_string(),
-            k.barges.to_string(),
-            k.wakeups.to_string(),
+            k.counts.grants.to_string(),
+            k.counts.blocks.to_string(),
+            k.counts.barges.to_string(),
+            k.counts.wakeups.to_string(),
             fmt_ns(k.wake_to_run_ns.p50 as f64),
             format!("{:.3}", run.barging_rate),
             format!("{:.3}", k.regrant_rate),
@@ -173,11 +173,15 @@ pub fn compare_kernel_table(report: &CompareReport) -> Option<Table> {
 mod tests {
     use super::*;
     use crate::measure::Summary;
+    use crate::outcome::kernel::LockCounts;
 
     #[test]
     fn says_when_there_is_no_file_lock_and_when_events_were_lost() {
         let mut k = KernelFigures {
-            wakeups: 4,
+            counts: LockCounts {
+                wakeups: 4,
+                ..LockCounts::default()
+            },
             wake_to_run_ns: Summary {
                 count: 4,
                 p50: 3_000,
@@ -188,11 +192,11 @@ mod tests {
         let text = verdict(&k, 0.0);
         assert!(text.contains("no file-lock events"), "{text}");
         assert!(!text.contains("warning"));
-        k.grants = 10;
-        k.lock_requests = 12;
-        k.blocks = 2;
-        k.barges = 1;
-        k.regrants_over_waiter = 5;
+        k.counts.grants = 10;
+        k.counts.lock_requests = 12;
+        k.counts.blocks = 2;
+        k.counts.barges = 1;
+        k.counts.regrants_over_waiter = 5;
         k.regrant_rate = 0.5;
         k.lost_events = 7;
         let text = verdict(&k, 0.9);
