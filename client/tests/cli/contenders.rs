@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::util::{HANG, Server, client, client_bin, run_json, run_within, wait_exit};
+use crate::util::{
+    HANG, Server, assert_free_run_adds_up, client, client_bin, run_json, run_within, wait_exit,
+};
 
 /// Processes whose environment carries `tag` (helper contenders inherit the client's).
 fn tagged(tag: &str) -> Vec<u32> {
@@ -115,15 +117,8 @@ fn free_mode_totals_add_up_and_jain_stays_in_bounds() {
                     "60",
                 ],
             );
-            let contenders = r["contenders"].as_array().unwrap();
-            let total: u64 = contenders
-                .iter()
-                .map(|c| c["acquisitions"].as_u64().unwrap())
-                .sum();
-            assert_eq!(total, n as u64 * k, "{what}: N × K acquisitions");
-            for c in contenders {
-                assert_eq!(c["overlaps"], 0, "{what}: the lock excludes: {c}");
-                assert_eq!(c["wait_ns"]["count"], k, "{what}: one wait per acquisition");
+            assert_free_run_adds_up(&r, n as u64, k, &what);
+            for c in r["contenders"].as_array().unwrap() {
                 assert!(c["acquisitions_in_window"].as_u64().unwrap() <= k, "{what}");
             }
             if let Some(j) = r["jain_index"].as_f64() {

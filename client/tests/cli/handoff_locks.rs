@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{Server, TestDir, client_bin, run_json, run_within};
+use crate::util::{Server, TestDir, assert_free_run_adds_up, client_bin, run_json, run_within};
 
 const HANDOFF_LOCKS: [&str; 4] = ["pi-futex", "robust-mutex", "fair-futex", "starvation-futex"];
 
@@ -31,17 +31,7 @@ fn handoff_locks_exclude_in_free_mode_and_acquisitions_add_up() {
                     &k.to_string(),
                 ],
             );
-            let contenders = r["contenders"].as_array().unwrap();
-            assert_eq!(contenders.len(), n, "{what}");
-            let total: u64 = contenders
-                .iter()
-                .map(|c| c["acquisitions"].as_u64().unwrap())
-                .sum();
-            assert_eq!(total, n as u64 * k, "{what}: N × K acquisitions");
-            for c in contenders {
-                assert_eq!(c["overlaps"], 0, "{what}: the lock excludes: {c}");
-                assert_eq!(c["wait_ns"]["count"], k, "{what}: one wait per acquisition");
-            }
+            assert_free_run_adds_up(&r, n as u64, k, &what);
         }
     }
 }

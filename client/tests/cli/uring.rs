@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::util::{Server, client, run_json};
+use crate::util::{Server, assert_free_run_adds_up, client, run_json};
 
 /// Whether this machine can run the variant: the same probe the client and server use.
 fn io_uring_futexes_here() -> bool {
@@ -61,16 +61,7 @@ fn uring_futex_free_mode_acquisitions_add_up() {
             &k.to_string(),
         ],
     );
-    let contenders = r["contenders"].as_array().unwrap();
-    let total: u64 = contenders
-        .iter()
-        .map(|c| c["acquisitions"].as_u64().unwrap())
-        .sum();
-    assert_eq!(total, n * k, "N × K acquisitions");
-    for c in contenders {
-        assert_eq!(c["overlaps"], 0, "the lock excludes: {c}");
-        assert_eq!(c["wait_ns"]["count"], k, "one wait per acquisition: {c}");
-    }
+    assert_free_run_adds_up(&r, n, k, "uring-futex free with 3 contenders");
 }
 
 /// Where the kernel refuses io_uring futexes, `run` says why in one line and runs nothing.

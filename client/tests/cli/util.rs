@@ -283,6 +283,25 @@ pub fn run_json(server: &Server, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("run --json prints one JSON object")
 }
 
+/// What every `--mode free` run with `n` contenders taking the lock `k` times each must show:
+/// N × K acquisitions in all, no overlap, one wait per acquisition.
+pub fn assert_free_run_adds_up(r: &serde_json::Value, n: u64, k: u64, what: &str) {
+    let contenders = r["contenders"].as_array().unwrap();
+    assert_eq!(contenders.len() as u64, n, "{what}");
+    let total: u64 = contenders
+        .iter()
+        .map(|c| c["acquisitions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, n * k, "{what}: N × K acquisitions");
+    for c in contenders {
+        assert_eq!(c["overlaps"], 0, "{what}: the lock excludes: {c}");
+        assert_eq!(
+            c["wait_ns"]["count"], k,
+            "{what}: one wait per acquisition: {c}"
+        );
+    }
+}
+
 /// Open descriptors of process `pid`.
 pub fn fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
