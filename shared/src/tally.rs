@@ -7,6 +7,8 @@
 //! the run [`Tally::to_histogram`] records each bucket's count at that bucket's value, so the
 //! resulting histogram is identical to recording every value directly (the tests check it).
 
+use std::sync::OnceLock;
+
 use hdrhistogram::Histogram;
 
 use crate::histwire::{MAX_TRACKED, SIGNIFICANT_DIGITS, new_histogram};
@@ -42,7 +44,9 @@ impl Default for Tally {
 impl Tally {
     /// Empty, as long as the standard histogram's counts array.
     pub fn new() -> Self {
-        let len = new_histogram().distinct_values();
+        // The standard histogram's counts length, learnt once (a histogram is a 270 KB allocation).
+        static LEN: OnceLock<usize> = OnceLock::new();
+        let len = *LEN.get_or_init(|| new_histogram().distinct_values());
         let top = index_of(MAX_TRACKED);
         debug_assert!(top < len);
         Tally {
