@@ -19,6 +19,7 @@ mod manpages;
 mod matrix;
 mod probe;
 mod report_html;
+mod robust_attack;
 mod run;
 mod uring;
 mod util;

@@ -113,7 +113,7 @@ pub(super) fn play(
     };
     match job.role {
         Role::Holder if job.variant == Variant::RobustMutex => {
-            super::robust::hold(&arena).map_err(sys("take the robust mutex"))?;
+            let _held = super::robust::hold(&arena).map_err(sys("take the robust mutex"))?;
             report(&Report::Inside).map_err(sys("report"))?;
             stay();
             Ok(())

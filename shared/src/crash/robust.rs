@@ -1,13 +1,15 @@
-//! The robust mutex's cells: glibc's process-shared robust mutex, driven through
+//! The robust mutex's cells: the process-shared robust mutex (glibc's protocol), driven through
 //! [`crate::sys::robust_mutex`] directly (the `robust-mutex` variant repairs `EOWNERDEAD` inside
 //! its round loop, which would hide exactly what this experiment shows).
 //!
-//! The holder locks and dies. The kernel walks the dead thread's robust list (set up by glibc),
-//! finds the mutex's futex word holding its TID, sets FUTEX_OWNER_DIED and wakes a waiter; glibc
-//! gives that waiter the lock with `EOWNERDEAD`. Then the two ways on:
+//! The holder locks and dies. The kernel walks the dead thread's robust list (registered by
+//! `sys::robust_list`, in the holder's private memory), finds the mutex's futex word holding its
+//! TID, sets FUTEX_OWNER_DIED and wakes a waiter, which takes the lock and is told the owner died
+//! (glibc's `EOWNERDEAD`). Then the two ways on:
 //! - plain: the survivor unlocks without repair, as code that ignores the return value would;
-//!   glibc then marks the mutex `ENOTRECOVERABLE`, and the next lock attempt says so.
-//! - survivable: the survivor repairs and calls `pthread_mutex_consistent`; the next lock is clean.
+//!   the mutex becomes `ENOTRECOVERABLE`, and the next lock attempt says so.
+//! - survivable: the survivor repairs and marks it consistent (`pthread_mutex_consistent`); the
+//!   next lock is clean.
 
 use nix::errno::Errno;
 
@@ -15,11 +17,12 @@ use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
 use crate::sys::robust_mutex::{Locked, RobustMutex};
 
-/// The holder: takes the mutex (free at the start).
-pub(super) fn hold(arena: &Arena) -> Result<(), Errno> {
-    RobustMutex::attach(&arena.header().robust_mutex)
-        .lock()
-        .map(drop)
+/// The holder: takes the mutex (free at the start). Keep the handle until the process dies: it
+/// is what lets go if dropped.
+pub(super) fn hold(arena: &Arena) -> Result<RobustMutex<'_>, Errno> {
+    let mutex = RobustMutex::attach(&arena.header().robust_mutex)?;
+    mutex.lock()?;
+    Ok(mutex)
 }
 
 /// What the survivor saw: when it got the lock, whether it was told of the death, and what a
@@ -35,7 +38,7 @@ pub(super) struct Survived {
 /// The survivor: waits for the mutex with no bound (the driver kills it after the limit), then
 /// lets go, repairing first if `repair`, and tries again.
 pub(super) fn survive(arena: &Arena, repair: bool) -> Result<Survived, Errno> {
-    let mutex = RobustMutex::attach(&arena.header().robust_mutex);
+    let mutex = RobustMutex::attach(&arena.header().robust_mutex)?;
     let locked = mutex.lock()?;
     let at_ns = monotonic_ns();
     let owner_died = locked == Locked::OwnerDied;

@@ -19,6 +19,7 @@ pub mod poll;
 pub mod prefetch;
 pub mod rawio;
 pub mod reactor;
+pub mod robust_list;
 pub mod robust_mutex;
 pub mod rusage;
 pub mod scm;

@@ -1,151 +1,239 @@
-//! glibc's process-shared robust mutex: a `pthread_mutex_t` made with `PTHREAD_PROCESS_SHARED`
-//! and `PTHREAD_MUTEX_ROBUST`, placed in memory several processes map. This is the lock most C
-//! programs reach for across processes, and the one whose holder's death the kernel reports:
-//! the next locker gets `EOWNERDEAD` (surfaced here as [`Locked::OwnerDied`]), holds the lock,
-//! and must call [`RobustMutex::consistent`] before unlocking, or the mutex becomes
-//! `ENOTRECOVERABLE` for everyone.
+//! A process-shared robust mutex: glibc's protocol for a robust `pthread_mutex_t` (the lock most
+//! C programs reach for across processes), with nothing in shared memory that anyone follows as a
+//! pointer.
 //!
-//! The mutex lives in a [`MutexRoom`]: 64 bytes of atomics, so the memory around it keeps the
-//! "every bit pattern is valid" rule of shared mappings. glibc reads and writes the bytes itself
-//! (a futex word holding the owner's TID, and the links of the owner thread's robust list).
+//! The shared state is one futex word, as in glibc: the owner's TID, plus `FUTEX_WAITERS` while
+//! someone sleeps on it, plus `FUTEX_OWNER_DIED`, which the kernel sets when the owner exits
+//! holding it (and wakes one waiter). The next locker takes the word and is told
+//! [`Locked::OwnerDied`] (glibc's `EOWNERDEAD`); it must call [`RobustMutex::consistent`] before
+//! unlocking, or the unlock leaves the word [`NOT_RECOVERABLE`] and every later lock fails with
+//! `ENOTRECOVERABLE`, as glibc's does.
 //!
-//! Trust: glibc follows the robust-list links stored inside the mutex when it unlocks. A process
-//! that shares the mutex can therefore make another one write through a pointer of its choice;
-//! share one only with processes you trust, as with any C program doing the same.
+//! Why not glibc's own: glibc links the owner's robust list *through the mutex* (`__list`), and
+//! follows those links on unlock. Anyone who can write the shared mutex (the peer, or any process
+//! that can open the memfd) can make the owner write through a pointer of its choice, or crash it;
+//! and the links disclose the owner's thread control block address. Here the robust-list head and
+//! entry live in the locking thread's private memory ([`super::robust_list`]), and the word is
+//! only ever read, compared and swapped as an integer: a scribbled word can make a lock fail or
+//! wait (bounded by the caller's deadline), never touch anything else.
 
-use std::sync::atomic::AtomicU64;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
-use nix::libc;
-use nix::time::{ClockId, clock_gettime};
+
+use super::clock::monotonic_ns;
+use super::futex;
+use super::robust_list::RobustSlot;
+
+/// Set while at least one locker sleeps (or has slept) on the word.
+const WAITERS: u32 = 0x8000_0000;
+/// Set by the kernel when the owner died holding the word.
+const OWNER_DIED: u32 = 0x4000_0000;
+/// The owner's TID.
+const TID_MASK: u32 = 0x3fff_ffff;
+/// The word of a mutex unlocked without repair after its owner died: no thread has this TID
+/// (the kernel's pid limit is 2^22).
+pub const NOT_RECOVERABLE: u32 = TID_MASK;
 
 super::mapping::shared_atomics! {
-    /// Room for one `pthread_mutex_t` (40 bytes on 64-bit glibc), on a cache line of its own.
+    /// Room for the mutex: its futex word, on a cache line of its own.
     #[repr(align(64))]
     #[derive(Debug, Default)]
     pub struct MutexRoom {
-        words: [AtomicU64; 8],
+        word: AtomicU32,
+        _pad: [AtomicU32; 15],
     }
 }
 
-const _: () = assert!(size_of::<libc::pthread_mutex_t>() <= size_of::<MutexRoom>());
-const _: () = assert!(align_of::<libc::pthread_mutex_t>() <= align_of::<MutexRoom>());
-
-impl MutexRoom {
-    fn raw(&self) -> *mut libc::pthread_mutex_t {
-        // Every byte of the room is inside an atomic (an `UnsafeCell`), so writing through a
-        // pointer derived from a shared reference is allowed.
-        std::ptr::from_ref(self)
-            .cast_mut()
-            .cast::<libc::pthread_mutex_t>()
-    }
-}
+const _: () = assert!(size_of::<MutexRoom>() == 64);
 
 /// How a lock attempt that succeeded found the mutex.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Locked {
     /// Taken from a live owner's unlock (or free).
     Clean,
-    /// `EOWNERDEAD`: the previous owner died holding it. We hold it now; the data it guards
-    /// may be half-written. Call [`RobustMutex::consistent`] once repaired, then unlock.
+    /// The previous owner died holding it (glibc's `EOWNERDEAD`). We hold it now; the data it
+    /// guards may be half-written. Call [`RobustMutex::consistent`] once repaired, then unlock.
     OwnerDied,
 }
 
-/// A process-shared robust mutex in a [`MutexRoom`].
-#[derive(Debug, Clone, Copy)]
+/// One thread's handle on the robust mutex in a [`MutexRoom`]. It stays on the thread that
+/// attached it: the kernel's robust list is per thread.
+#[derive(Debug)]
 pub struct RobustMutex<'a> {
     room: &'a MutexRoom,
+    slot: RobustSlot,
+    tid: u32,
+    /// Taken with [`Locked::OwnerDied`] and not yet marked consistent.
+    inconsistent: Cell<bool>,
 }
 
-/// A pthread return code as a `Result`.
-fn check(rc: libc::c_int) -> Result<(), Errno> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_raw(rc))
-    }
-}
-
-/// A lock call's return code: success, the owner's death, or an error.
-fn locked(rc: libc::c_int) -> Result<Locked, Errno> {
-    match rc {
-        0 => Ok(Locked::Clean),
-        libc::EOWNERDEAD => Ok(Locked::OwnerDied),
-        rc => Err(Errno::from_raw(rc)),
-    }
+/// How long a lock attempt may wait.
+#[derive(Clone, Copy)]
+enum Patience {
+    Never,
+    Until(u64),
+    Forever,
 }
 
 impl<'a> RobustMutex<'a> {
-    /// Makes `room` a fresh, unlocked, process-shared robust mutex of the default type. Only
-    /// while no process uses it: re-initialising a mutex in use is undefined.
+    /// Makes `room` a fresh, unlocked mutex. Only while no process uses it.
     pub fn init(room: &'a MutexRoom) -> Result<Self, Errno> {
-        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-        // SAFETY: initialises the attribute object we own on the stack.
-        check(unsafe { libc::pthread_mutexattr_init(attr.as_mut_ptr()) })?;
-        let attr_ptr = attr.as_mut_ptr();
-        let result = (|| {
-            // SAFETY: `attr_ptr` points to the attribute initialised above.
-            check(unsafe {
-                libc::pthread_mutexattr_setpshared(attr_ptr, libc::PTHREAD_PROCESS_SHARED)
-            })?;
-            // SAFETY: as above.
-            check(unsafe {
-                libc::pthread_mutexattr_setrobust(attr_ptr, libc::PTHREAD_MUTEX_ROBUST)
-            })?;
-            // SAFETY: the room is large and aligned enough (const asserts) and made of
-            // interior-mutable atomics; the caller guarantees nobody uses it meanwhile.
-            check(unsafe { libc::pthread_mutex_init(room.raw(), attr_ptr) })
-        })();
-        // SAFETY: destroys the attribute initialised above; the mutex does not keep it.
-        unsafe { libc::pthread_mutexattr_destroy(attr_ptr) };
-        result.map(|()| RobustMutex { room })
+        room.word.store(0, Ordering::Release);
+        Self::attach(room)
     }
 
-    /// The mutex another process initialised in `room`.
-    pub fn attach(room: &'a MutexRoom) -> Self {
-        RobustMutex { room }
+    /// A handle on the mutex another process initialised in `room`, for this thread (which
+    /// registers its robust list with the kernel the first time).
+    pub fn attach(room: &'a MutexRoom) -> Result<Self, Errno> {
+        Ok(RobustMutex {
+            room,
+            slot: RobustSlot::for_this_thread()?,
+            tid: futex::thread_id(),
+            inconsistent: Cell::new(false),
+        })
     }
 
-    /// Blocks until this thread holds the mutex. Neither a signal nor anything else ends the
-    /// wait early: prefer [`RobustMutex::lock_within`] wherever a wait needs a bound.
+    /// Blocks until this thread holds the mutex; a signal does not end the wait.
     pub fn lock(&self) -> Result<Locked, Errno> {
-        // SAFETY: the room holds an initialised mutex (or bytes glibc rejects with an error).
-        locked(unsafe { libc::pthread_mutex_lock(self.room.raw()) })
+        self.acquire(Patience::Forever)
     }
 
-    /// Like [`RobustMutex::lock`], but gives up with `ETIMEDOUT` after `timeout_ns`. (The
-    /// deadline is on CLOCK_REALTIME, the only clock glibc's timedlock takes.)
+    /// Like [`RobustMutex::lock`], but gives up with `ETIMEDOUT` after `timeout_ns`, and with
+    /// `EINTR` when a signal interrupts the wait (the caller looks at why and calls again).
     pub fn lock_within(&self, timeout_ns: u64) -> Result<Locked, Errno> {
-        let now = clock_gettime(ClockId::CLOCK_REALTIME)?;
-        let total = now.tv_nsec() as u64 + timeout_ns % 1_000_000_000;
-        let deadline = libc::timespec {
-            tv_sec: now.tv_sec()
-                + (timeout_ns / 1_000_000_000) as i64
-                + (total / 1_000_000_000) as i64,
-            tv_nsec: (total % 1_000_000_000) as i64,
-        };
-        // SAFETY: as for `lock`; `deadline` outlives the call.
-        locked(unsafe { libc::pthread_mutex_timedlock(self.room.raw(), &deadline) })
+        self.acquire(Patience::Until(monotonic_ns().saturating_add(timeout_ns)))
     }
 
     /// Takes the mutex if it is free; `EBUSY` if someone holds it.
     pub fn try_lock(&self) -> Result<Locked, Errno> {
-        // SAFETY: as for `lock`.
-        locked(unsafe { libc::pthread_mutex_trylock(self.room.raw()) })
+        self.acquire(Patience::Never)
     }
 
     /// Releases the mutex this thread holds (`EPERM` if it does not). After
     /// [`Locked::OwnerDied`] without [`RobustMutex::consistent`], this makes the mutex
-    /// permanently `ENOTRECOVERABLE`.
+    /// permanently `ENOTRECOVERABLE` and wakes every waiter to say so.
     pub fn unlock(&self) -> Result<(), Errno> {
-        // SAFETY: as for `lock`.
-        check(unsafe { libc::pthread_mutex_unlock(self.room.raw()) })
+        let word = &self.room.word;
+        let ours = word.load(Ordering::Relaxed) & TID_MASK == self.tid;
+        if !ours || !self.slot.holding() || !self.slot.names(word) {
+            return Err(Errno::EPERM);
+        }
+        let broken = self.inconsistent.replace(false);
+        self.slot.begin_unlock();
+        let was = word.swap(if broken { NOT_RECOVERABLE } else { 0 }, Ordering::AcqRel);
+        let woken = if broken {
+            futex::wake(word, i32::MAX as u32)
+        } else if was & WAITERS != 0 {
+            futex::wake(word, 1)
+        } else {
+            Ok(0)
+        };
+        self.slot.settle();
+        woken.map(drop)
     }
 
-    /// Marks the mutex usable again after [`Locked::OwnerDied`]; this thread must hold it.
+    /// Marks the mutex usable again after [`Locked::OwnerDied`]; this thread must hold it
+    /// (`EINVAL` otherwise, as glibc).
     pub fn consistent(&self) -> Result<(), Errno> {
-        // SAFETY: as for `lock`.
-        check(unsafe { libc::pthread_mutex_consistent(self.room.raw()) })
+        if self.inconsistent.replace(false) {
+            Ok(())
+        } else {
+            Err(Errno::EINVAL)
+        }
+    }
+
+    fn acquire(&self, patience: Patience) -> Result<Locked, Errno> {
+        if self.slot.holding() {
+            // One lock at a time per thread (the list has room for one entry).
+            return Err(Errno::EDEADLK);
+        }
+        self.slot.begin_lock(&self.room.word);
+        let taken = self.take_word(patience);
+        match taken {
+            Ok(how) => {
+                self.slot.locked();
+                self.inconsistent.set(how == Locked::OwnerDied);
+            }
+            Err(_) => self.slot.settle(),
+        }
+        taken
+    }
+
+    /// glibc's robust lock: compare-exchange a free word to our TID (keeping `FUTEX_WAITERS`,
+    /// and setting it once we have slept, as others may sleep too), else mark waiters and sleep.
+    fn take_word(&self, patience: Patience) -> Result<Locked, Errno> {
+        let word = &self.room.word;
+        let mut slept = 0;
+        loop {
+            let seen = word.load(Ordering::Relaxed);
+            if seen == NOT_RECOVERABLE {
+                return Err(Errno::ENOTRECOVERABLE);
+            }
+            match seen & TID_MASK {
+                0 => {
+                    let mine = self.tid | (seen & WAITERS) | slept;
+                    if word
+                        .compare_exchange(seen, mine, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        let died = seen & OWNER_DIED != 0;
+                        return Ok(if died {
+                            Locked::OwnerDied
+                        } else {
+                            Locked::Clean
+                        });
+                    }
+                }
+                owner if owner == self.tid => return Err(Errno::EDEADLK),
+                _ => {
+                    self.sleep(seen, patience)?;
+                    slept = WAITERS;
+                }
+            }
+        }
+    }
+
+    /// Marks the word as having waiters and sleeps on it while it stays as seen.
+    fn sleep(&self, seen: u32, patience: Patience) -> Result<(), Errno> {
+        let word = &self.room.word;
+        let marked = seen | WAITERS;
+        if seen != marked
+            && word
+                .compare_exchange(seen, marked, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let waited = match patience {
+            Patience::Never => return Err(Errno::EBUSY),
+            Patience::Forever => futex::wait(word, marked),
+            Patience::Until(deadline) => match deadline.checked_sub(monotonic_ns()) {
+                Some(left) if left > 0 => futex::wait_for(word, marked, left),
+                _ => return Err(Errno::ETIMEDOUT),
+            },
+        };
+        match waited {
+            Ok(()) | Err(Errno::EAGAIN) => Ok(()),
+            Err(Errno::EINTR) if matches!(patience, Patience::Forever) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for RobustMutex<'_> {
+    /// A handle dropped while its thread still holds the mutex (a session ended early) lets it go:
+    /// a live thread is never "dead", so nobody else could ever take it. If the word no longer
+    /// names us (someone wrote over it), only our private entry is taken off the list.
+    fn drop(&mut self) {
+        if !self.slot.holding() || !self.slot.names(&self.room.word) {
+            return;
+        }
+        if self.unlock().is_err() {
+            self.slot.begin_unlock();
+            self.slot.settle();
+        }
     }
 }
 
@@ -160,7 +248,7 @@ mod tests {
         assert_eq!(m.lock().unwrap(), Locked::Clean);
         std::thread::scope(|s| {
             s.spawn(|| {
-                let other = RobustMutex::attach(&room);
+                let other = RobustMutex::attach(&room).unwrap();
                 assert_eq!(other.try_lock(), Err(Errno::EBUSY));
                 assert_eq!(other.lock_within(1_000_000), Err(Errno::ETIMEDOUT));
                 // Not the owner: refused.
@@ -173,17 +261,46 @@ mod tests {
     }
 
     #[test]
+    fn a_waiter_is_woken_by_the_unlock() {
+        let room = MutexRoom::default();
+        let m = RobustMutex::init(&room).unwrap();
+        m.lock().unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let other = RobustMutex::attach(&room).unwrap();
+                let got = other.lock_within(10_000_000_000);
+                other.unlock().unwrap();
+                got
+            });
+            // Let go once the waiter has marked the word.
+            let give_up = monotonic_ns() + 10_000_000_000;
+            while room.word.load(Ordering::Relaxed) & WAITERS == 0 && monotonic_ns() < give_up {
+                std::thread::yield_now();
+            }
+            m.unlock().unwrap();
+            assert_eq!(waiter.join().unwrap(), Ok(Locked::Clean));
+        });
+        assert_eq!(room.word.load(Ordering::Relaxed), 0, "free, nobody waiting");
+    }
+
+    #[test]
     fn a_dead_owner_is_reported_and_can_be_repaired() {
         let room = MutexRoom::default();
         let m = RobustMutex::init(&room).unwrap();
         // A thread that exits holding the mutex: the kernel walks its robust list.
         std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(m.lock().unwrap(), Locked::Clean));
+            s.spawn(|| {
+                let dying = RobustMutex::attach(&room).unwrap();
+                assert_eq!(dying.lock().unwrap(), Locked::Clean);
+                // Dies holding it: no handle left to let go.
+                std::mem::forget(dying);
+            });
         });
         assert_eq!(m.lock_within(5_000_000_000).unwrap(), Locked::OwnerDied);
         m.consistent().unwrap();
         m.unlock().unwrap();
         assert_eq!(m.lock().unwrap(), Locked::Clean);
+        assert_eq!(m.consistent(), Err(Errno::EINVAL), "nothing to repair");
         m.unlock().unwrap();
     }
 
@@ -192,10 +309,56 @@ mod tests {
         let room = MutexRoom::default();
         let m = RobustMutex::init(&room).unwrap();
         std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(m.lock().unwrap(), Locked::Clean));
+            s.spawn(|| {
+                let dying = RobustMutex::attach(&room).unwrap();
+                assert_eq!(dying.lock().unwrap(), Locked::Clean);
+                // Dies holding it: no handle left to let go.
+                std::mem::forget(dying);
+            });
         });
         assert_eq!(m.lock().unwrap(), Locked::OwnerDied);
         m.unlock().unwrap();
         assert_eq!(m.lock(), Err(Errno::ENOTRECOVERABLE));
+    }
+
+    #[test]
+    fn a_scribbled_word_fails_a_lock_and_touches_nothing_else() {
+        let room = MutexRoom::default();
+        let m = RobustMutex::init(&room).unwrap();
+        m.lock().unwrap();
+        // Another process writes whatever it likes while we hold the mutex.
+        for garbage in [u32::MAX, 0xdead_beef, OWNER_DIED, WAITERS | 1, 0] {
+            room.word.store(garbage, Ordering::Relaxed);
+            assert_eq!(m.unlock(), Err(Errno::EPERM), "{garbage:#x} is not ours");
+        }
+        // Our own TID written back: ours again, released normally.
+        room.word.store(m.tid, Ordering::Relaxed);
+        m.unlock().unwrap();
+        // A word naming a thread that is not there makes a bounded lock time out.
+        room.word.store(TID_MASK - 1, Ordering::Relaxed);
+        assert_eq!(m.lock_within(1_000_000), Err(Errno::ETIMEDOUT));
+        assert!(!m.slot.holding(), "a failed lock leaves nothing linked");
+    }
+
+    #[test]
+    fn a_handle_dropped_while_holding_lets_go_even_of_a_scribbled_word() {
+        let room = MutexRoom::default();
+        let m = RobustMutex::init(&room).unwrap();
+        m.lock().unwrap();
+        drop(m);
+        assert_eq!(room.word.load(Ordering::Relaxed), 0, "released on drop");
+        let m = RobustMutex::attach(&room).unwrap();
+        m.lock().unwrap();
+        room.word.store(0xdead_beef, Ordering::Relaxed);
+        drop(m);
+        assert_eq!(
+            room.word.load(Ordering::Relaxed),
+            0xdead_beef,
+            "not ours: untouched"
+        );
+        // The thread can lock again: its entry was taken off the list.
+        room.word.store(0, Ordering::Relaxed);
+        let m = RobustMutex::attach(&room).unwrap();
+        assert_eq!(m.try_lock(), Ok(Locked::Clean));
     }
 }

@@ -452,7 +452,9 @@ impl Variant {
             (Variant::TokioEventfd, _) => Box::new(tokio_eventfd::open(ctx, fds)?),
             (Variant::LockChain, _) => Box::new(lock_chain::open(ctx)?),
             (Variant::PiFutex, _) => Box::new(pi_futex::open(ctx)),
-            (Variant::RobustMutex, _) => Box::new(robust_mutex::open(ctx)),
+            (Variant::RobustMutex, _) => {
+                Box::new(robust_mutex::open(ctx).map_err(sys("attach to the robust mutex"))?)
+            }
             (Variant::FairFutex, _) => Box::new(fair_futex::open(ctx)),
             (Variant::StarvationFutex, _) => Box::new(starvation_futex::open(ctx)),
             (Variant::UringFutex, Mode::Turns) => Box::new(uring_futex::turns(ctx)?),
