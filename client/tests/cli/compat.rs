@@ -38,7 +38,11 @@ fn python3_available(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("skipping {test}: python3 with os.memfd_create (Python 3.8+) is not available");
+        crate::util::skip(
+            crate::util::Needs::Python3,
+            test,
+            "python3 with os.memfd_create (Python 3.8+) is not available",
+        );
     }
     ok
 }

@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::util::{Server, TestDir, client, client_bin, placements, wait_exit};
+use crate::util::{Needs, Server, TestDir, client, client_bin, placements, wait_exit};
 
 /// Traced runs fill and read back ring buffers of tens of MiB: one at a time, so they do not
 /// starve the rest of the suite on a small machine.
@@ -56,8 +56,12 @@ fn traced(server: &Server, args: &[&str]) -> Option<(Value, u32)> {
     let report: Value = serde_json::from_slice(&reader.join().unwrap().unwrap()).unwrap();
     if report.get("kernel").is_none() {
         let note = report["kernel_note"].as_str().unwrap_or("no note");
-        eprintln!("skipped the kernel-trace part: {note}");
         assert!(note.starts_with("no kernel trace"), "{note}");
+        crate::util::skip(
+            Needs::Tracefs,
+            &format!("the kernel-trace part of run {args:?}"),
+            note,
+        );
         return None;
     }
     assert!(
@@ -234,7 +238,11 @@ fn a_killed_runs_instance_is_swept_by_the_next_start() {
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
     assert!(wait_exit(&mut victim, Duration::from_secs(10)).is_some());
     let Some(dir) = dir else {
-        eprintln!("skipped: the run made no tracefs instance (tracing not allowed here?)");
+        crate::util::skip(
+            Needs::Tracefs,
+            "a_killed_runs_instance_is_swept_by_the_next_start",
+            "the run made no tracefs instance (tracing not allowed here?)",
+        );
         return;
     };
     assert!(dir.exists(), "SIGKILL leaves the instance behind");
@@ -293,7 +301,11 @@ fn compare_writes_a_timeline_per_cell_and_the_kernel_in_summary_json() {
     let runs = summary["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     if runs.iter().all(|r| r.get("kernel").is_none()) {
-        eprintln!("skipped the kernel-trace part: {}", runs[0]["kernel_note"]);
+        crate::util::skip(
+            Needs::Tracefs,
+            "the kernel-trace part of compare_writes_a_timeline_per_cell_and_the_kernel_in_summary_json",
+            &runs[0]["kernel_note"].to_string(),
+        );
         return;
     }
     for r in runs {

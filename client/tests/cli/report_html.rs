@@ -34,13 +34,10 @@ fn chromium() -> Option<PathBuf> {
 fn chromium_or_skip(test: &str) -> Option<PathBuf> {
     let found = chromium();
     if found.is_none() {
-        assert!(
-            std::env::var_os("LOCKFAIR_REQUIRE_CHROMIUM").is_none(),
-            "LOCKFAIR_REQUIRE_CHROMIUM is set but no chromium was found: install Debian's `chromium` package"
-        );
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "SKIPPED {test}: no chromium on PATH (install Debian's `chromium` package, or set LOCKFAIR_CHROMIUM)"
+        crate::util::skip(
+            crate::util::Needs::Chromium,
+            test,
+            "no chromium on PATH (install Debian's `chromium` package, or set LOCKFAIR_CHROMIUM)",
         );
     }
     found

@@ -19,6 +19,43 @@ use nix::unistd::Pid;
 /// asserts what happens, never how fast.
 pub const HANG: Duration = Duration::from_secs(60);
 
+/// What a test may need from the machine and skip without, except where CI requires it.
+#[derive(Clone, Copy, Debug)]
+pub enum Needs {
+    /// python3 with `os.memfd_create` (Python 3.8+), for the blog's programs.
+    Python3,
+    /// Kernel tracing: tracefs mountable and writable (root).
+    Tracefs,
+    /// Headless Chromium, for report.html.
+    Chromium,
+}
+
+impl Needs {
+    /// The variable that turns a skip into a failure (`.ci/run` sets them all).
+    pub fn require_var(self) -> &'static str {
+        match self {
+            Needs::Python3 => "LOCKFAIR_REQUIRE_PYTHON3",
+            Needs::Tracefs => "LOCKFAIR_REQUIRE_TRACEFS",
+            Needs::Chromium => "LOCKFAIR_REQUIRE_CHROMIUM",
+        }
+    }
+}
+
+/// Skips (part of) `test` because the machine lacks what it `needs`: said on stderr, past the
+/// harness's capture, so a skip is never silent; a failure instead where the requirement's
+/// variable is set, so CI never passes by skipping.
+pub fn skip(needs: Needs, test: &str, why: &str) {
+    let var = needs.require_var();
+    assert!(
+        std::env::var_os(var).is_none(),
+        "{var} is set, but {test} cannot run here: {why}"
+    );
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr().lock(),
+        format_args!("SKIPPED {test}: {why} (with {var}=1 this fails instead)\n"),
+    );
+}
+
 /// The client binary Cargo built for these tests.
 pub fn client_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lockfair-client"))
