@@ -10,7 +10,6 @@
 //! requests in this Chromium; then nothing leaves the machine anyway: every host name resolves
 //! to nothing (`--host-resolver-rules`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
