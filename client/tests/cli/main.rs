@@ -14,6 +14,7 @@ mod garbage;
 mod handoff_locks;
 mod hostile;
 mod ktrace;
+mod layout;
 mod liveness;
 mod manpages;
 mod matrix;
