@@ -115,7 +115,7 @@ pub fn notes(report: &CompareReport) -> String {
 pub fn turns_table() -> Table {
     Table::new(
         &[
-            "side",
+            "contender",
             "role",
             "cpu",
             "rounds",
