@@ -17,6 +17,7 @@ mod ktrace;
 mod liveness;
 mod manpages;
 mod matrix;
+mod out_dir;
 mod probe;
 mod report_html;
 mod run;
