@@ -371,11 +371,12 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     opts.kernel_trace = args.kernel_trace;
     // Opened before the run, so a bad --out fails before anything is measured.
-    let out = match args.out.as_deref().map(|dir| (dir, OutDir::open(dir))) {
+    let out = match args.out.as_deref().map(OutDir::open) {
         None => None,
-        Some((_, Ok(out))) => Some(out),
+        Some(Ok(out)) => Some(out),
         // A usage error, like a bad flag.
-        Some((dir, Err(e))) => {
+        Some(Err(e)) => {
+            let dir = args.out.unwrap_or_default();
             eprintln!(
                 "lockfair-client: cannot write the timeline to {}: {e}",
                 dir.display()

@@ -92,9 +92,9 @@ impl OutDir {
     ) -> io::Result<()> {
         check_name(name)?;
         let (tmp, mut file) = self.create_temporary(name, &mut next_temporary)?;
-        let written = file
-            .write_all(bytes)
-            .and_then(|()| Ok(renameat(&self.fd, tmp.as_str(), &self.fd, name)?));
+        let written = file.write_all(bytes).and_then(|()| {
+            renameat(&self.fd, tmp.as_str(), &self.fd, name).map_err(io::Error::from)
+        });
         if written.is_err() {
             let _ = unlinkat(&self.fd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
         }
