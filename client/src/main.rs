@@ -11,6 +11,7 @@ use lockfair::compat::reader::ReaderOptions;
 use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
 use lockfair::experiment::compare::{self, CompareOptions};
 use lockfair::experiment::{RunOptions, probe, run};
+use lockfair::out_dir::OutDir;
 use lockfair::placement::Placement;
 use lockfair::report::timeline::{timeline_file_name, timeline_svg};
 use lockfair::report::{ReportDir, kernel, terminal};
@@ -369,6 +370,20 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.shape.with_length(args.rounds, args.max_seconds),
     );
     opts.kernel_trace = args.kernel_trace;
+    // Opened before the run, so a bad --out fails before anything is measured.
+    let out = match args.out.as_deref().map(OutDir::open) {
+        None => None,
+        Some(Ok(out)) => Some(out),
+        // A usage error, like a bad flag.
+        Some(Err(e)) => {
+            let dir = args.out.unwrap_or_default();
+            eprintln!(
+                "lockfair-client: cannot write the timeline to {}: {e}",
+                dir.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
     let report = run(&opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
@@ -376,7 +391,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{}", terminal::run_text(&report));
         print!("{}", kernel::run_kernel_text(&report));
     }
-    if let (Some(dir), Some(k)) = (&args.out, report.kernel.as_ref().and_then(|k| k.run())) {
+    if let (Some(dir), Some(k)) = (&out, report.kernel.as_ref().and_then(|k| k.run())) {
         let title = format!("{} {}", report.variant, report.placement);
         write_timeline(dir, "timeline.svg", &timeline_svg(&k.timeline, &title))?;
     }
@@ -442,7 +457,11 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut outcome = compare::compare(&opts, plan, |report| dir.update(report))?;
     for (variant, placement, t) in &outcome.timelines {
         let svg = timeline_svg(t, &format!("{variant} {placement}"));
-        write_timeline(dir.path(), &timeline_file_name(*variant, *placement), &svg)?;
+        write_timeline(
+            dir.out_dir(),
+            &timeline_file_name(*variant, *placement),
+            &svg,
+        )?;
     }
     if args.crash && !outcome.interrupted {
         outcome.report.holder_death = Some(holder_death(&opts.variants)?);
@@ -521,30 +540,47 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes one timeline picture into `dir` (made if missing).
-fn write_timeline(dir: &std::path::Path, name: &str, svg: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(name);
-    std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+/// Writes one timeline picture into `dir`.
+fn write_timeline(dir: &OutDir, name: &str, svg: &str) -> anyhow::Result<()> {
+    let path = dir.path().join(name);
+    dir.write(name, svg.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("timeline written to {}", path.display());
     Ok(())
 }
 
-/// lockfair-client.1 and a page per visible subcommand, then lockfair-server.1 (its command
-/// line lives in the library for this), each path printed as written.
+/// lockfair-client.1 and a page per visible subcommand, and lockfair-server.1 (its command line
+/// lives in the library for this), each path printed as written, in name order.
 fn write_man_pages(out: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)?;
-    clap_mangen::generate_to(Cli::command(), out)?;
-    clap_mangen::generate_to(lockfair::server::args::ServerArgs::command(), out)?;
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(out)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "1"))
-        .collect();
+    let dir = OutDir::open(out)?;
+    let mut pages = man_pages(Cli::command())?;
+    pages.extend(man_pages(lockfair::server::args::ServerArgs::command())?);
     pages.sort();
-    for page in pages {
-        println!("{}", page.display());
+    for (name, roff) in pages {
+        dir.write(&name, &roff)?;
+        println!("{}", out.join(name).display());
     }
     Ok(())
+}
+
+/// The pages `clap_mangen::generate_to` would write for `cmd` (its file name and roff), rendered
+/// in memory so that they are written through an [`OutDir`] rather than `File::create`.
+fn man_pages(cmd: clap::Command) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    fn add(cmd: &clap::Command, pages: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            add(sub, pages)?;
+        }
+        let man = clap_mangen::Man::new(cmd.clone());
+        let mut roff = Vec::new();
+        man.render(&mut roff)?;
+        pages.push((man.get_filename(), roff));
+        Ok(())
+    }
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let mut pages = Vec::new();
+    add(&cmd, &mut pages)?;
+    Ok(pages)
 }
 
 /// This process's command line, quoted where a shell would need it.

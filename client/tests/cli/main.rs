@@ -18,6 +18,7 @@ mod layout;
 mod liveness;
 mod manpages;
 mod matrix;
+mod out_dir;
 mod probe;
 mod report_html;
 mod robust_attack;

@@ -6,23 +6,23 @@
 //! joined by a line.
 
 use std::io;
-use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{Exporter, write_atomically};
+use super::Exporter;
+use crate::out_dir::OutDir;
 use crate::outcome::{CompareReport, Spread, SummaryRow};
 use crate::variant::Mode;
 
 pub(super) struct Frontier;
 
 impl Exporter for Frontier {
-    fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
+    fn export(&self, report: &CompareReport, dir: &OutDir) -> io::Result<()> {
         if report.mode() != Mode::Free {
             return Ok(());
         }
         if let Some(svg) = frontier_svg(report).map_err(io::Error::other)? {
-            write_atomically(&dir.join("frontier.svg"), svg.as_bytes())?;
+            dir.write("frontier.svg", svg.as_bytes())?;
         }
         Ok(())
     }

@@ -1,11 +1,11 @@
 //! `summary.json`: the same report for programs.
 
 use std::io;
-use std::path::Path;
 
 use serde::Serialize;
 
-use super::{Exporter, write_atomically};
+use super::Exporter;
+use crate::out_dir::OutDir;
 use crate::outcome::holder_death::CrashReport;
 use crate::outcome::{
     BaselineComparison, CompareReport, Failure, Machine, RunRecord, Skipped, SummaryRow,
@@ -46,7 +46,7 @@ pub fn to_json(report: &CompareReport) -> serde_json::Result<String> {
 }
 
 impl Exporter for Json {
-    fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
-        write_atomically(&dir.join("summary.json"), to_json(report)?.as_bytes())
+    fn export(&self, report: &CompareReport, dir: &OutDir) -> io::Result<()> {
+        dir.write("summary.json", to_json(report)?.as_bytes())
     }
 }

@@ -1,17 +1,17 @@
 //! `summary.md`: the table a person reads, with the machine and the command that made it.
 
 use std::io;
-use std::path::Path;
 
-use super::{Exporter, baseline, summary, terminal, write_atomically};
+use super::{Exporter, baseline, summary, terminal};
 use crate::crash;
+use crate::out_dir::OutDir;
 use crate::outcome::holder_death::CrashReport;
 use crate::outcome::{CompareReport, Machine};
 
 pub(super) struct Markdown;
 
 impl Exporter for Markdown {
-    fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
+    fn export(&self, report: &CompareReport, dir: &OutDir) -> io::Result<()> {
         let mut out = String::from("# lockfair compare\n\n");
         out.push_str(&format!("Command: `{}`\n\n", report.command));
         out.push_str(&machine_markdown(&report.machine));
@@ -48,7 +48,7 @@ impl Exporter for Markdown {
             out.push_str(&notes);
             out.push_str("```\n");
         }
-        write_atomically(&dir.join("summary.md"), out.as_bytes())
+        dir.write("summary.md", out.as_bytes())
     }
 }
 

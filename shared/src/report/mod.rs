@@ -4,7 +4,8 @@
 //! [`terminal`] prints a run or a comparison as aligned tables. A [`ReportDir`] writes a
 //! [`CompareReport`] out through one exporter per format (`summary.md`, `summary.json`, `.hgrm`
 //! files, SVG plots, `frontier.svg` in `free` mode, `report.html`), each file replaced
-//! atomically, after every cell: a crash or a Ctrl-C keeps what was finished.
+//! atomically, after every cell: a crash or a Ctrl-C keeps what was finished. Every file goes
+//! through the folder's [`OutDir`], so no planted symlink redirects a write.
 
 pub mod baseline;
 pub mod family;
@@ -26,13 +27,14 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::errors::error_chain;
+use crate::out_dir::{OutDir, OutDirError};
 use crate::outcome::{CompareReport, Contender, Metric};
 use crate::placement::Placement;
 use crate::variant::Variant;
 
 /// A report format: writes its files for `report` into `dir`.
 trait Exporter {
-    fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()>;
+    fn export(&self, report: &CompareReport, dir: &OutDir) -> io::Result<()>;
 }
 
 /// Why the report folder cannot be used. `err` is shown with its sources (a plot that cannot be
@@ -41,36 +43,39 @@ trait Exporter {
 pub enum ReportError {
     #[error("cannot write the report to {path}: {chain}; pass a writable --out DIR", path = .path.display(), chain = error_chain(.err))]
     Unwritable { path: PathBuf, err: io::Error },
+    /// The folder cannot be made, opened, or is not safe to write in (its own advice follows).
+    #[error("cannot write the report to {path}: {why}", path = .path.display())]
+    Folder { path: PathBuf, why: OutDirError },
     #[error("cannot update the report in {path}: {chain}", path = .path.display(), chain = error_chain(.err))]
     Update { path: PathBuf, err: io::Error },
 }
 
-/// The report folder.
+/// The report folder, opened once.
 #[derive(Debug)]
 pub struct ReportDir {
-    path: PathBuf,
+    dir: OutDir,
 }
 
 impl ReportDir {
     /// Creates `path` and writes the (empty) report once, so a bad path fails before anything
     /// is measured.
     pub fn create(path: &Path, report: &CompareReport) -> Result<ReportDir, ReportError> {
-        let dir = ReportDir {
+        let dir = OutDir::open(path).map_err(|why| ReportError::Folder {
             path: path.to_path_buf(),
-        };
-        std::fs::create_dir_all(path)
-            .and_then(|()| dir.write(report))
-            .map_err(|err| ReportError::Unwritable {
-                path: path.to_path_buf(),
-                err,
-            })?;
+            why,
+        })?;
+        let dir = ReportDir { dir };
+        dir.write(report).map_err(|err| ReportError::Unwritable {
+            path: path.to_path_buf(),
+            err,
+        })?;
         Ok(dir)
     }
 
     /// Rewrites every file from `report`.
     pub fn update(&self, report: &CompareReport) -> Result<(), ReportError> {
         self.write(report).map_err(|err| ReportError::Update {
-            path: self.path.clone(),
+            path: self.path().to_path_buf(),
             err,
         })
     }
@@ -86,14 +91,19 @@ impl ReportDir {
             &html::Html,
         ];
         for e in exporters {
-            e.export(report, &self.path)?;
+            e.export(report, &self.dir)?;
         }
         Ok(())
     }
 
     /// The folder.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.dir.path()
+    }
+
+    /// The opened folder, for files beside the report (`compare --kernel-trace`'s timelines).
+    pub fn out_dir(&self) -> &OutDir {
+        &self.dir
     }
 }
 
@@ -101,10 +111,10 @@ impl ReportDir {
 struct HgrmFiles;
 
 impl Exporter for HgrmFiles {
-    fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
+    fn export(&self, report: &CompareReport, dir: &OutDir) -> io::Result<()> {
         for ((v, p, who, m), h) in report.histograms() {
             let name = hgrm_file_name(*v, *p, *who, *m);
-            write_atomically(&dir.join(name), hgrm::to_hgrm(h).as_bytes())?;
+            dir.write(&name, hgrm::to_hgrm(h).as_bytes())?;
         }
         Ok(())
     }
@@ -113,20 +123,6 @@ impl Exporter for HgrmFiles {
 /// `<variant>-<placement>-<contender>-<metric>.hgrm`.
 fn hgrm_file_name(v: Variant, p: Placement, who: Contender, m: Metric) -> String {
     format!("{v}-{p}-{}-{}.hgrm", who.name(), m.name())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader (or
-/// a crash) never sees half a file.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 #[cfg(test)]

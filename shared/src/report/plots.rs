@@ -7,15 +7,15 @@
 //! Both keep their legend in a strip of its own beside the data ([`side_legend`]).
 
 use std::io;
-use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use thiserror::Error;
 
+use super::Exporter;
 use super::latency::latency_svg;
-use super::{Exporter, write_atomically};
+use crate::out_dir::OutDir;
 use crate::outcome::{CompareReport, SummaryRow};
 use crate::placement::Placement;
 use crate::variant::Variant;
@@ -46,13 +46,10 @@ impl PlotError {
 }
 
 impl Exporter for Plots {
-    fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
+    fn export(&self, report: &CompareReport, dir: &OutDir) -> io::Result<()> {
         for &placement in &report.placements {
             if let Some(svg) = latency_svg(report, placement).map_err(io::Error::other)? {
-                write_atomically(
-                    &dir.join(format!("latency-{placement}.svg")),
-                    svg.as_bytes(),
-                )?;
+                dir.write(&format!("latency-{placement}.svg"), svg.as_bytes())?;
             }
         }
         // Whoops only exist where there is a turn to miss.
@@ -60,7 +57,7 @@ impl Exporter for Plots {
             return Ok(());
         }
         if let Some(svg) = whoops_svg(report).map_err(io::Error::other)? {
-            write_atomically(&dir.join("whoops.svg"), svg.as_bytes())?;
+            dir.write("whoops.svg", svg.as_bytes())?;
         }
         Ok(())
     }

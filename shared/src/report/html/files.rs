@@ -56,7 +56,7 @@ fn histogram_files(p: &Input) -> Vec<(String, Vec<(String, String)>)> {
     let mut cells: BTreeMap<(Placement, Variant), Vec<(String, String)>> = BTreeMap::new();
     for ((v, pl, who, m), _) in p.report.histograms() {
         let name = super::super::hgrm_file_name(*v, *pl, *who, *m);
-        if p.dir.join(&name).is_file() {
+        if p.dir.is_file(&name) {
             cells
                 .entry((*pl, *v))
                 .or_default()
@@ -71,17 +71,10 @@ fn histogram_files(p: &Input) -> Vec<(String, Vec<(String, String)>)> {
 
 /// The other data files in the folder, sorted by name.
 fn other_files(p: &Input) -> io::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(p.dir)? {
-        let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
+    let mut names = p.dir.file_names()?;
+    names.retain(|name| {
         let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
-        if LINKED.contains(&ext) && entry.file_type()?.is_file() {
-            names.push(name);
-        }
-    }
-    names.sort();
+        LINKED.contains(&ext)
+    });
     Ok(names)
 }

@@ -203,11 +203,12 @@ mod tests {
             ],
             skipped: vec![],
         });
-        let dir = std::path::Path::new("/nonexistent");
+        let scratch = crate::out_dir::Scratch::new("holder-death-html");
+        let dir = crate::out_dir::OutDir::open(&scratch.0).unwrap();
         let input = Input {
             rows: report.summary(),
             report: &report,
-            dir,
+            dir: &dir,
         };
         let s = holder_death(&input).unwrap().expect("a section");
         let plain = report.holder_death.as_ref().unwrap().part(false);

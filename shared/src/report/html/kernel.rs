@@ -51,7 +51,7 @@ pub fn kernel(p: &Input) -> io::Result<Option<Section>> {
 /// A cell's timeline from the report folder, inline when it is a self-contained SVG (no link,
 /// no script), else linked; nothing if the cell was not traced.
 fn timeline(p: &Input, name: &str) -> io::Result<String> {
-    let svg = match std::fs::read_to_string(p.dir.join(name)) {
+    let svg = match p.dir.read_to_string(name) {
         Ok(svg) => svg,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
         Err(e) => return Err(e),

@@ -14,11 +14,11 @@ mod sections;
 mod verdict;
 
 use std::io;
-use std::path::Path;
 
 pub use page::{esc, figure, table_html};
 
-use super::{Exporter, write_atomically};
+use super::Exporter;
+use crate::out_dir::OutDir;
 use crate::outcome::{CompareReport, SummaryRow};
 
 pub(super) struct Html;
@@ -29,7 +29,7 @@ pub(super) struct Html;
 pub struct Input<'a> {
     pub report: &'a CompareReport,
     pub rows: Vec<SummaryRow>,
-    pub dir: &'a Path,
+    pub dir: &'a OutDir,
 }
 
 /// One part of the page, under its own heading; `id` is its anchor in the navigation.
@@ -67,7 +67,7 @@ const SECTIONS: &[SectionFn] = &[
 ];
 
 /// The page's HTML for `report`, linking the files already in `dir`.
-pub fn render(report: &CompareReport, dir: &Path) -> io::Result<String> {
+pub fn render(report: &CompareReport, dir: &OutDir) -> io::Result<String> {
     let input = Input {
         report,
         rows: report.summary(),
@@ -90,7 +90,7 @@ pub fn render(report: &CompareReport, dir: &Path) -> io::Result<String> {
 }
 
 impl Exporter for Html {
-    fn export(&self, report: &CompareReport, dir: &Path) -> io::Result<()> {
-        write_atomically(&dir.join("report.html"), render(report, dir)?.as_bytes())
+    fn export(&self, report: &CompareReport, dir: &OutDir) -> io::Result<()> {
+        dir.write("report.html", render(report, dir)?.as_bytes())
     }
 }
