@@ -11,11 +11,11 @@ use lockfair::compat::reader::ReaderOptions;
 use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
 use lockfair::experiment::compare::{self, CompareOptions};
 use lockfair::experiment::{RunOptions, probe, run};
-use lockfair::out_dir::OutDir;
 use lockfair::placement::Placement;
 use lockfair::report::timeline::{timeline_file_name, timeline_svg};
 use lockfair::report::{ReportDir, kernel, terminal};
 use lockfair::runtime_dir::default_socket_path;
+use lockfair::sys::out_dir::OutDir;
 use lockfair::variant::{Mode, Variant};
 
 /// Measure how (un)fairly Linux hands a file lock between processes, and what to use instead.

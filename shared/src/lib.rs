@@ -1,12 +1,12 @@
 //! lockfair measures how Linux hands a file lock (or a turn) from one process to another.
 //!
 //! A tour, from the bottom up (each layer uses only those below it):
-//! 1. [`sys`]: the thin syscall wrappers, the only `unsafe` code; it knows no lockfair type.
-//!    Beside it, helpers with no lockfair knowledge either: [`command`] (another program, with a
-//!    deadline), [`errors`] (one-line error chains), [`text`] (terminal tables and durations),
-//!    [`runtime_dir`] (where sockets live), [`out_dir`] (output folders written without following
-//!    symlinks), [`histwire`] (bounded histogram transfer), [`tally`] (HdrHistogram's buckets as a
-//!    flat counter, for the hot loops).
+//! 1. [`sys`]: the thin syscall wrappers, the only `unsafe` code; it knows no lockfair type
+//!    (among them `sys::out_dir`: output folders written relative to a descriptor, never through
+//!    a symlink). Beside it, helpers with no lockfair knowledge either: [`command`] (another
+//!    program, with a deadline), [`errors`] (one-line error chains), [`text`] (terminal tables and
+//!    durations), [`runtime_dir`] (where sockets live), [`histwire`] (bounded histogram transfer),
+//!    [`tally`] (HdrHistogram's buckets as a flat counter, for the hot loops).
 //! 2. [`arena`]: the sealed memfd the contenders map; its header holds the turn, the overlap
 //!    detector and the stop word. [`measure`]: what one contender records. [`order`]: bypass,
 //!    LWSS and MTTR from the arena's grant log (who got the lock in what order). [`placement`]:
@@ -49,7 +49,6 @@ pub mod locking;
 pub mod matrix;
 pub mod measure;
 pub mod order;
-pub mod out_dir;
 pub mod outcome;
 pub mod peer;
 pub mod placement;

@@ -10,8 +10,8 @@ use std::io;
 use plotters::prelude::*;
 
 use super::Exporter;
-use crate::out_dir::OutDir;
 use crate::outcome::{CompareReport, Spread, SummaryRow};
+use crate::sys::out_dir::OutDir;
 use crate::variant::Mode;
 
 pub(super) struct Frontier;

@@ -5,11 +5,11 @@ use std::io;
 use serde::Serialize;
 
 use super::Exporter;
-use crate::out_dir::OutDir;
 use crate::outcome::holder_death::CrashReport;
 use crate::outcome::{
     BaselineComparison, CompareReport, Failure, Machine, RunRecord, Skipped, SummaryRow,
 };
+use crate::sys::out_dir::OutDir;
 
 pub(super) struct Json;
 

@@ -4,9 +4,9 @@ use std::io;
 
 use super::{Exporter, baseline, summary, terminal};
 use crate::crash;
-use crate::out_dir::OutDir;
 use crate::outcome::holder_death::CrashReport;
 use crate::outcome::{CompareReport, Machine};
+use crate::sys::out_dir::OutDir;
 
 pub(super) struct Markdown;
 

@@ -27,9 +27,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::errors::error_chain;
-use crate::out_dir::{OutDir, OutDirError};
 use crate::outcome::{CompareReport, Contender, Metric};
 use crate::placement::Placement;
+use crate::sys::out_dir::{OutDir, OutDirError};
 use crate::variant::Variant;
 
 /// A report format: writes its files for `report` into `dir`.

@@ -15,9 +15,9 @@ use thiserror::Error;
 
 use super::Exporter;
 use super::latency::latency_svg;
-use crate::out_dir::OutDir;
 use crate::outcome::{CompareReport, SummaryRow};
 use crate::placement::Placement;
+use crate::sys::out_dir::OutDir;
 use crate::variant::Variant;
 
 pub(super) struct Plots;

@@ -14,6 +14,7 @@ pub mod locks;
 pub mod mapping;
 pub mod memfd;
 pub mod mount;
+pub mod out_dir;
 pub mod pidfd;
 pub mod poll;
 pub mod prefetch;

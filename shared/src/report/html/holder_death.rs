@@ -203,8 +203,8 @@ mod tests {
             ],
             skipped: vec![],
         });
-        let scratch = crate::out_dir::Scratch::new("holder-death-html");
-        let dir = crate::out_dir::OutDir::open(&scratch.0).unwrap();
+        let scratch = crate::sys::out_dir::Scratch::new("holder-death-html");
+        let dir = crate::sys::out_dir::OutDir::open(&scratch.0).unwrap();
         let input = Input {
             rows: report.summary(),
             report: &report,

@@ -18,8 +18,8 @@ use std::io;
 pub use page::{esc, figure, table_html};
 
 use super::Exporter;
-use crate::out_dir::OutDir;
 use crate::outcome::{CompareReport, SummaryRow};
+use crate::sys::out_dir::OutDir;
 
 pub(super) struct Html;
 
