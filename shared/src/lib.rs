@@ -4,8 +4,9 @@
 //! 1. [`sys`]: the thin syscall wrappers, the only `unsafe` code; it knows no lockfair type.
 //!    Beside it, helpers with no lockfair knowledge either: [`command`] (another program, with a
 //!    deadline), [`errors`] (one-line error chains), [`text`] (terminal tables and durations),
-//!    [`runtime_dir`] (where sockets live), [`histwire`] (bounded histogram transfer), [`tally`]
-//!    (HdrHistogram's buckets as a flat counter, for the hot loops).
+//!    [`runtime_dir`] (where sockets and lock files live, and that nobody else could have put a
+//!    file there), [`histwire`] (bounded histogram transfer), [`tally`] (HdrHistogram's buckets
+//!    as a flat counter, for the hot loops).
 //! 2. [`arena`]: the sealed memfd the contenders map; its header holds the turn, the overlap
 //!    detector and the stop word. [`measure`]: what one contender records. [`order`]: bypass,
 //!    LWSS and MTTR from the arena's grant log (who got the lock in what order). [`placement`]:
