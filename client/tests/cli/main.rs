@@ -20,6 +20,7 @@ mod matrix;
 mod probe;
 mod report_html;
 mod run;
+mod socket_files;
 mod uring;
 mod util;
 mod variants;
