@@ -5,8 +5,9 @@
 //!    (among them `sys::out_dir`: output folders written relative to a descriptor, never through
 //!    a symlink). Beside it, helpers with no lockfair knowledge either: [`command`] (another
 //!    program, with a deadline), [`errors`] (one-line error chains), [`text`] (terminal tables and
-//!    durations), [`runtime_dir`] (where sockets live), [`histwire`] (bounded histogram transfer),
-//!    [`tally`] (HdrHistogram's buckets as a flat counter, for the hot loops).
+//!    durations), [`runtime_dir`] (where sockets and lock files live, and that nobody else could
+//!    have put a file there), [`histwire`] (bounded histogram transfer), [`tally`] (HdrHistogram's
+//!    buckets as a flat counter, for the hot loops).
 //! 2. [`arena`]: the sealed memfd the contenders map; its header holds the turn, the overlap
 //!    detector and the stop word. [`measure`]: what one contender records. [`order`]: bypass,
 //!    LWSS and MTTR from the arena's grant log (who got the lock in what order). [`placement`]:

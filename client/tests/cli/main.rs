@@ -23,6 +23,7 @@ mod probe;
 mod report_html;
 mod robust_attack;
 mod run;
+mod socket_files;
 mod uring;
 mod util;
 mod variants;

@@ -58,6 +58,8 @@ pub enum TraceError {
     },
     #[error("cannot read the trace events' formats")]
     Format(#[from] format::FormatError),
+    #[error(transparent)]
+    Guard(#[from] tracefs::GuardError),
 }
 
 impl TraceError {

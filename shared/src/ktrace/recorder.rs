@@ -49,7 +49,7 @@ impl Recorder {
     /// `buffer_kb` per-CPU buffer that keeps the start of the run if it fills, and reads the
     /// events' formats. Nothing is recorded yet.
     pub fn prepare(buffer_kb: u64) -> Result<Recorder, TraceError> {
-        let guard = MountGuard::take();
+        let guard = MountGuard::take()?;
         let tracefs = Tracefs::open(&guard)?;
         let swept = sweep_stale(tracefs.root());
         let made = Instance::create(tracefs.root()).map_err(TraceError::or_not_allowed);

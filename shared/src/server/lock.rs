@@ -9,15 +9,22 @@
 //! it still holds the lock, and whoever locks re-checks that the file it locked is still the one
 //! at the path (a newcomer that opened the file just before the holder unlinked it locks an
 //! orphan, notices, and tries again on a fresh file).
+//!
+//! The socket's directory is writable by us (or root) alone, so nobody else can make the file;
+//! it is still checked on its descriptor before it is locked, read or truncated (ours, regular,
+//! one name: see [`crate::runtime_dir::lock_file`]), so a file planted before that rule is
+//! refused rather than held, believed or wiped.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::unistd::geteuid;
 
 use super::socket_path::SocketPathError;
+use crate::runtime_dir::lock_file::open_checked;
 use crate::runtime_dir::lock_path;
 use crate::sys::locks::{LockMode, Wait, flock};
 
@@ -40,15 +47,7 @@ impl ServerLock {
             move |err| SocketPathError::Io { what, path, err }
         };
         for _ in 0..ATTEMPTS {
-            let mut file = File::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .custom_flags(nix::libc::O_NOFOLLOW)
-                .open(&path)
-                .map_err(io("open the lock file"))?;
+            let mut file = open_checked(&path, geteuid().as_raw())?;
             match flock(&file, Some(LockMode::Exclusive), Wait::NoWait) {
                 Ok(()) => {}
                 Err(Errno::EWOULDBLOCK) => {

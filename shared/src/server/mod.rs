@@ -45,8 +45,9 @@ const MAX_FDS: usize = 8;
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub socket: PathBuf,
-    /// Create and check the socket's directory as private (the default path); an explicit
-    /// `--socket` elsewhere only gets a warning if its directory is open.
+    /// Create and check the socket's directory as private (the default path); the directory of
+    /// an explicit `--socket` is refused if others own or can write it, and only warned about if
+    /// they can enter it.
     pub private_dir: bool,
     pub max_sessions: usize,
     /// Uids besides our own that may start sessions.

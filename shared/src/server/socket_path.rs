@@ -2,27 +2,32 @@
 //!
 //! The default is `$XDG_RUNTIME_DIR/lockfair/server.sock`, else `/tmp/lockfair-<uid>/server.sock`,
 //! in a directory only the user can enter (created 0700, refused if someone else owns it or can
-//! enter it). The socket itself is made 0600. An existing path is never unlinked blindly: if a
-//! server answers on it we refuse to start; only a socket nobody listens on (a crashed server's
-//! leftover) is removed. On exit the socket is removed if it is still the one we created.
-//! "One server per path" is atomic: the check and the bind happen under the path's lock
-//! ([`super::lock`]), held for the server's life.
+//! enter it). The directory of a `--socket` the user names must be ours (or root's) and writable
+//! by nobody else; if others can enter it, a warning. The socket is created 0600: its mode is set
+//! on the unbound socket (`fchmod`), which the kernel gives the file `bind` makes, so no other
+//! user can connect in between and no chmod by path can be redirected by a symlink. An existing
+//! path is never unlinked blindly: if a server answers on it we refuse to start; only a socket
+//! nobody listens on (a crashed server's leftover) is removed. On exit the socket is removed if
+//! it is still the one we created. "One server per path" is atomic: the check and the bind happen
+//! under the path's lock ([`super::lock`]), held for the server's life.
 
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, UnixAddr, bind, setsockopt, socket, sockopt,
 };
+use nix::sys::stat::{Mode, fchmod};
 use nix::unistd::getuid;
 use thiserror::Error;
 
 use super::lock::ServerLock;
-use crate::runtime_dir::{PrivateDirError, check_private_dir, ensure_private_dir};
+use crate::runtime_dir::lock_file::LockFileError;
+use crate::runtime_dir::{PrivateDirError, check_socket_dir, ensure_private_dir};
 
 /// Why the socket could not be set up.
 #[derive(Debug, Error)]
@@ -36,6 +41,12 @@ pub enum SocketPathError {
     NotASocket(PathBuf),
     #[error(transparent)]
     Dir(#[from] PrivateDirError),
+    #[error(transparent)]
+    LockFile(#[from] LockFileError),
+    #[error("{path} was replaced while we bound it (it is no longer our socket): someone else can write its directory; pass a --socket in a directory only you can write", path = .0.display())]
+    Replaced(PathBuf),
+    #[error("{path} came out mode {mode:03o}, not 0600: if your umask takes the owner's read or write bits, run with `umask 077`", path = .path.display())]
+    SocketMode { path: PathBuf, mode: u32 },
     #[error("{path} belongs to uid {owner}, not to us; pass another --socket")]
     ForeignOwner { path: PathBuf, owner: u32 },
     #[error("cannot {what} {path}: {err}", path = .path.display())]
@@ -98,7 +109,7 @@ impl BoundSocket {
             ensure_private_dir(dir)?;
             None
         } else {
-            check_private_dir(dir).err().map(|e| {
+            check_socket_dir(dir)?.map(|e| {
                 format!("warning: {e}; the socket itself is mode 0600 and peers' uids are checked")
             })
         };
@@ -106,13 +117,7 @@ impl BoundSocket {
         // Before the stale check and the bind: the two are one step for whoever holds the lock.
         let lock = ServerLock::acquire(path)?;
         remove_if_stale(path, &addr)?;
-        let socket = socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )
-        .map_err(errno_err("create a socket for", path))?;
+        let socket = private_socket(path)?;
         bind(socket.as_raw_fd(), &addr).map_err(errno_err("bind", path))?;
         match configure(path, &socket) {
             Ok(identity) => Ok(BoundSocket {
@@ -141,10 +146,39 @@ impl BoundSocket {
     }
 }
 
-/// Makes the freshly bound socket 0600, asks for credentials (and the sender's pidfd where the
-/// kernel has them) on every datagram; returns the socket file's identity.
+/// A non-blocking datagram socket whose file will be born 0600: Linux's `bind` gives the new
+/// file the socket inode's mode (less the umask), and that mode is set here, before any path
+/// exists. (A umask around `bind` would do it too, but the umask is the whole process's and the
+/// server has threads.)
+fn private_socket(path: &Path) -> Result<OwnedFd, SocketPathError> {
+    let socket = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(errno_err("create a socket for", path))?;
+    fchmod(&socket, Mode::from_bits_truncate(0o600))
+        .map_err(errno_err("set the mode of the socket for", path))?;
+    Ok(socket)
+}
+
+/// Checks the freshly bound socket's file (still a socket, 0600) without following a symlink,
+/// asks for credentials (and the sender's pidfd where the kernel has them) on every datagram;
+/// returns the socket file's identity.
 fn configure(path: &Path, socket: &OwnedFd) -> Result<(u64, u64), SocketPathError> {
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io_err("chmod", path))?;
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => meta,
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err("inspect", path)(e)),
+        _ => return Err(SocketPathError::Replaced(path.to_path_buf())),
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode != 0o600 {
+        return Err(SocketPathError::SocketMode {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
     setsockopt(socket, sockopt::PassCred, &true)
         .map_err(errno_err("enable SO_PASSCRED on", path))?;
     // Linux 6.5 and later: the sender's pidfd comes with its datagram; before, the session
@@ -152,7 +186,6 @@ fn configure(path: &Path, socket: &OwnedFd) -> Result<(u64, u64), SocketPathErro
     let _ = crate::sys::scm::pass_pidfd(socket);
     // Room for bursts of hellos; the kernel caps it at net.core.rmem_max.
     let _ = setsockopt(socket, sockopt::RcvBuf, &(1 << 20));
-    let meta = fs::symlink_metadata(path).map_err(io_err("inspect", path))?;
     Ok((meta.dev(), meta.ino()))
 }
 
@@ -174,7 +207,7 @@ fn remove_if_stale(path: &Path, addr: &UnixAddr) -> Result<(), SocketPathError> 
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_err("inspect", path)(e)),
     };
-    if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+    if !meta.file_type().is_socket() {
         return Err(SocketPathError::NotASocket(path.to_path_buf()));
     }
     if meta.uid() != getuid().as_raw() {
@@ -298,5 +331,39 @@ mod tests {
         ));
         fs::remove_file(&path).unwrap();
         fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_explicit_socket_in_a_directory_others_can_write_is_refused_and_nothing_is_made() {
+        let dir = tempdir();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+        let path = dir.join("s.sock");
+        let e = BoundSocket::bind(&path, false).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SocketPathError::Dir(PrivateDirError::WritableByOthers { .. })
+            ),
+            "{e}"
+        );
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing made");
+        fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_file_that_is_a_hard_link_is_refused_and_its_target_kept() {
+        let dir = tempdir();
+        let path = dir.join("s.sock");
+        let victim = dir.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        fs::hard_link(&victim, crate::runtime_dir::lock_path(&path)).unwrap();
+        let e = BoundSocket::bind(&path, true).unwrap_err();
+        assert!(
+            matches!(e, SocketPathError::LockFile(LockFileError::HardLink { .. })),
+            "{e}"
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert!(!path.exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
