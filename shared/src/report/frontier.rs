@@ -182,26 +182,48 @@ fn panel<DB: DrawingBackend>(
         .y_label_formatter(&|y| crate::report::summary::fmt_rate(*y))
         .draw()
         .map_err(|e| e.to_string())?;
-    let at = |s: &Spread| s.median.max(floor);
-    let front = pareto(
-        &pts.iter()
-            .map(|p| (at(&p.x), p.y.median))
-            .collect::<Vec<_>>(),
-    );
-    let on_front = front.iter().map(|&i| (at(&pts[i].x), pts[i].y.median));
+    draw_frontier(&mut chart, pts, floor)?;
+    draw_points(&mut chart, pts, floor)
+}
+
+/// A panel's chart: both axes logarithmic.
+type LogChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
+/// Where a point is drawn: its medians, unfairness raised to the axis floor.
+fn at(p: &Point, floor: f64) -> (f64, f64) {
+    (p.x.median.max(floor), p.y.median)
+}
+
+/// The Pareto frontier through the panel's points, each of its points ringed (a frontier of one
+/// point draws no line).
+fn draw_frontier<DB: DrawingBackend>(
+    chart: &mut LogChart<'_, DB>,
+    pts: &[Point],
+    floor: f64,
+) -> Result<(), String> {
+    let front = pareto(&pts.iter().map(|p| at(p, floor)).collect::<Vec<_>>());
+    let on_front = front.iter().map(|&i| at(&pts[i], floor));
     chart
         .draw_series(LineSeries::new(
             on_front.clone(),
             BLACK.mix(0.5).stroke_width(2),
         ))
         .map_err(|e| e.to_string())?;
-    // Ring the frontier's points: a frontier of one point draws no line.
     chart
         .draw_series(on_front.map(|xy| Circle::new(xy, 8, BLACK.mix(0.5).stroke_width(2))))
         .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Each variant's point with its error bars and its name.
+fn draw_points<DB: DrawingBackend>(
+    chart: &mut LogChart<'_, DB>,
+    pts: &[Point],
+    floor: f64,
+) -> Result<(), String> {
     for p in pts {
         let c = super::plots::color(p.colour);
-        let (x, y) = (at(&p.x), p.y.median);
+        let (x, y) = at(p, floor);
         chart
             .draw_series(error_bars(p, x, y, floor, c))
             .map_err(|e| e.to_string())?;
