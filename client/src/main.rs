@@ -107,6 +107,11 @@ struct RunArgs {
     /// one lane per contender
     #[arg(long, value_name = "DIR", requires = "kernel_trace")]
     out: Option<PathBuf>,
+    /// Hold every CPU out of idle for the run (/dev/cpu_dma_latency at 0, as cyclictest does;
+    /// needs root). A cross-CPU wakeup then costs a few µs instead of tens on a VM idled by
+    /// haltpoll; idle CPUs spin meanwhile
+    #[arg(long, conflicts_with = "seed_compat")]
+    hold_idle: bool,
     /// Turns of a --seed-compat run (the blog's 100); whoops do not count
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
           value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
@@ -183,6 +188,10 @@ struct CompareArgs {
     /// and survivable, and put it beside speed and fairness in the report (adds seconds)
     #[arg(long)]
     crash: bool,
+    /// Hold every CPU out of idle for the whole comparison (see `run --hold-idle`); the report's
+    /// machine section says so, beside the cross-CPU wakeup it measured
+    #[arg(long)]
+    hold_idle: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -370,6 +379,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.shape.with_length(args.rounds, args.max_seconds),
     );
     opts.kernel_trace = args.kernel_trace;
+    opts.hold_idle = args.hold_idle;
     // Opened before the run, so a bad --out fails before anything is measured.
     let out = match args.out.as_deref().map(OutDir::open) {
         None => None,
@@ -433,6 +443,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         server_bin: args.server_bin,
         command: command_line(),
         kernel_trace: args.kernel_trace,
+        hold_idle: args.hold_idle,
     };
     let mut plan = compare::plan(&opts);
     if let Some(dir) = &args.baseline {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use lockfair::report::summary::{fmt_count, ns_cell};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde_json::Value;
 
 use crate::util::{HANG, TestDir, client_bin, compare, placements, wait_exit};
 
@@ -429,4 +430,71 @@ fn ctrl_c_keeps_the_cells_already_finished_and_leaves_nothing_behind() {
     );
     assert!(servers_of(pid).is_empty(), "the private server is gone");
     assert_no_socket_dir_left(&runtime, "and its socket too");
+}
+
+#[test]
+fn the_report_records_the_idle_setup_and_whether_idle_was_held_off() {
+    let runtime = TestDir::new("cmp-idle-rt");
+    let dir = TestDir::new("cmp-idle");
+    let machine = |held: bool| {
+        let out = dir.path().join(if held { "held" } else { "free" });
+        let mut args = vec![
+            "--variants",
+            "pipe",
+            "--placements",
+            "free",
+            "--repeats",
+            "1",
+            "--rounds",
+            "50",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if held {
+            args.push("--hold-idle");
+        }
+        let done = compare(runtime.path(), &args);
+        (done, out)
+    };
+    let (done, out) = machine(false);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let idle = &json["machine"]["idle"];
+    assert_eq!(idle["held_off"], false, "{idle}");
+    assert!(
+        idle["driver"].is_string() && idle["states"].is_array(),
+        "{idle}"
+    );
+    // A wakeup is measured wherever there is a second CPU to wake.
+    let two_cpus = lockfair::placement::allowed_cpus().len() >= 2;
+    assert_eq!(idle["wakeup_ns"].is_u64(), two_cpus, "{idle}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        md.contains("- cpuidle: ") && md.contains("- cross-CPU wakeup: "),
+        "{md}"
+    );
+
+    let (done, out) = machine(true);
+    if nix::unistd::geteuid().is_root() {
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["machine"]["idle"]["held_off"], true);
+    } else {
+        let err = String::from_utf8_lossy(&done.stderr);
+        assert!(
+            !done.status.success() && err.contains("it needs root"),
+            "{err}"
+        );
+    }
 }

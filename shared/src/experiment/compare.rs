@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::progress;
-use super::run::{RunOptions, Shape, run};
+use super::run::{HoldIdleError, RunOptions, Shape, hold_idle, run};
 use super::spawn::{SpawnError, SpawnedServer, find_server};
+use super::wakeup::cross_cpu_wakeup_ns;
 use crate::outcome::kernel::{KernelTrace, Timeline};
 use crate::outcome::{CompareReport, Failure, Skipped};
 use crate::placement::{Placement, allowed_cpus};
@@ -29,6 +30,8 @@ pub struct CompareOptions {
     pub command: String,
     /// Record the kernel's account of every cell (`--kernel-trace`).
     pub kernel_trace: bool,
+    /// Hold every CPU out of idle for the whole comparison (`--hold-idle`).
+    pub hold_idle: bool,
 }
 
 /// Why the comparison could not run (a failing cell is not an error: it is reported). `E` is
@@ -39,6 +42,8 @@ pub enum CompareError<E> {
     Spawn(#[from] SpawnError),
     #[error(transparent)]
     Update(E),
+    #[error(transparent)]
+    HoldIdle(#[from] HoldIdleError),
 }
 
 /// The cells to run, and the report that already lists the ones that cannot run here.
@@ -132,6 +137,7 @@ pub fn compare<E>(
     mut update: impl FnMut(&CompareReport) -> Result<(), E>,
 ) -> Result<CompareOutcome, CompareError<E>> {
     signal::install_stop_handler();
+    let _held = hold_idle(opts.hold_idle)?;
     let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
     let bar = progress::bar((opts.repeats * plan.cells()) as u64);
     let ComparePlan {
@@ -139,6 +145,9 @@ pub fn compare<E>(
         placements,
         variants,
     } = plan;
+    // What a wakeup costs on this machine, as the cells will pay it.
+    report.machine.idle.held_off = opts.hold_idle;
+    report.machine.idle.wakeup_ns = cross_cpu_wakeup_ns();
     let mut interrupted = false;
     let mut timelines = Vec::new();
     'all: for repeat in 0..opts.repeats {
@@ -228,6 +237,7 @@ mod tests {
             server_bin: None,
             command: "test".into(),
             kernel_trace: false,
+            hold_idle: false,
         };
         let plan = plan(&opts);
         assert_eq!(plan.variants, [Variant::Ofd, Variant::Pipe]);

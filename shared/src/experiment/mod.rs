@@ -9,5 +9,6 @@ pub mod probe;
 pub mod progress;
 pub mod run;
 pub mod spawn;
+pub mod wakeup;
 
 pub use run::{RunError, RunOptions, Shape, run};

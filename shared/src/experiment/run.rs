@@ -20,6 +20,7 @@ use crate::placement::{Placement, PlacementError, allowed_cpus, pin_current_thre
 use crate::proto::{Hello, Message};
 use crate::session::watchdog::{AbortHandle, AbortReason, Watch, WatchVerdict};
 use crate::session::{ContenderSpec, Plan, SessionError, run_contender};
+use crate::sys::idle::IdleHold;
 use crate::variant::{Mode, SetupError, Variant};
 
 /// How long to wait for the server's `ready`.
@@ -73,7 +74,22 @@ pub struct RunOptions {
     pub helper: Option<PathBuf>,
     /// Record the kernel's account of the run (`--kernel-trace`).
     pub kernel_trace: bool,
+    /// Hold every CPU out of idle for the run (`--hold-idle`).
+    pub hold_idle: bool,
 }
+
+/// Holds the CPUs out of idle if asked (`--hold-idle`), for as long as the result lives.
+pub(super) fn hold_idle(asked: bool) -> Result<Option<IdleHold>, HoldIdleError> {
+    asked
+        .then(IdleHold::acquire)
+        .transpose()
+        .map_err(HoldIdleError)
+}
+
+/// `--hold-idle` could not be honoured.
+#[derive(Debug, Error)]
+#[error("--hold-idle: cannot hold the CPUs out of idle through {path}: {0}; it needs root", path = crate::sys::idle::CPU_DMA_LATENCY)]
+pub struct HoldIdleError(#[source] io::Error);
 
 impl RunOptions {
     /// This executable as the helper for contenders 2...
@@ -85,6 +101,7 @@ impl RunOptions {
             shape,
             helper: None,
             kernel_trace: false,
+            hold_idle: false,
         }
     }
 
@@ -115,6 +132,8 @@ pub enum RunError {
     Contender(#[from] ContenderError),
     #[error("cannot find this executable, which contenders 2.. run as")]
     NoHelper(#[source] io::Error),
+    #[error(transparent)]
+    HoldIdle(#[from] HoldIdleError),
     #[error("the server refused the session: {0}")]
     Refused(String),
     #[error("the server's side failed: {0}")]
@@ -132,6 +151,7 @@ pub enum RunError {
 
 /// Runs one session against the server at `opts.socket`.
 pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    let _held = hold_idle(opts.hold_idle)?;
     let shape = &opts.shape;
     let mut tracing = opts
         .kernel_trace

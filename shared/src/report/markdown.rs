@@ -62,7 +62,14 @@ fn holder_death_markdown(deaths: &CrashReport, command: &str) -> String {
 /// One Markdown line per fact about the machine.
 fn machine_markdown(m: &Machine) -> String {
     format!(
-        "- kernel: {}\n- CPU: {}\n- CPUs online: {}, allowed to this process: {}\n- clocksource: {}\n",
-        m.kernel, m.cpu_model, m.online_cpus, m.allowed_cpus, m.clocksource
+        "- kernel: {}\n- CPU: {}\n- CPUs online: {}, allowed to this process: {}\n- clocksource: {}\n\
+         - cpuidle: {}\n- cross-CPU wakeup: {}\n",
+        m.kernel,
+        m.cpu_model,
+        m.online_cpus,
+        m.allowed_cpus,
+        m.clocksource,
+        m.idle.describe(),
+        m.idle.wakeup()
     )
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cpu;
 pub mod fdkind;
 pub mod futex;
+pub mod idle;
 pub mod kcmp;
 pub mod locks;
 pub mod mapping;

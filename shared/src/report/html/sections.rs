@@ -140,6 +140,8 @@ pub fn machine(p: &Input) -> io::Result<Option<Section>> {
         ("CPUs online", m.online_cpus.to_string()),
         ("allowed to this process", m.allowed_cpus.clone()),
         ("clocksource", m.clocksource.clone()),
+        ("cpuidle", m.idle.describe()),
+        ("cross-CPU wakeup", m.idle.wakeup()),
     ];
     let mut body = String::from("<dl>\n");
     for (k, v) in facts {
