@@ -5,6 +5,12 @@
 //! requires the body to consume the datagram exactly. Histograms inside a result are decoded with
 //! bounds (see [`crate::histwire`]). Semantic checks on a hello (ranges, CPU, descriptors) live
 //! with the server, which knows its own limits.
+//!
+//! postcard encodes by position: a field added, removed or moved, a type changed, or an enum's
+//! variants reordered ([`Variant`], [`Mode`], [`Placement`] and the result's enums travel as
+//! their variant index) is an incompatible change, and needs a new [`VERSION`]. The golden bytes
+//! in `proto/testdata/` (checked by the `golden` tests) fail on any such change and say how to
+//! record the new encoding.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -15,8 +21,9 @@ use crate::variant::{Mode, Variant};
 
 /// First four bytes of every datagram.
 pub const MAGIC: [u8; 4] = *b"LKFR";
-/// Bumped on any incompatible change to [`Message`].
-pub const VERSION: u16 = 1;
+/// Bumped on any incompatible change to [`Message`] (the golden tests say when). 2: `Hello`
+/// gained `spin` and `ContenderStats` gained `free`, both without a bump from 1.
+pub const VERSION: u16 = 2;
 /// No lockfair datagram is larger than this; receivers size their buffers to it.
 pub const MAX_DATAGRAM: usize = 64 * 1024;
 
@@ -126,6 +133,9 @@ fn exactly<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeErro
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod golden;
 
 #[cfg(test)]
 mod tests {
