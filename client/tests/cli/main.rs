@@ -24,3 +24,4 @@ mod run;
 mod uring;
 mod util;
 mod variants;
+mod versions;
