@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use crate::arena::{Arena, ArenaError, MAX_CONTENDERS};
 use crate::placement::format_cpus;
-use crate::proto::{DecodeError, Hello, MAX_DATAGRAM};
+use crate::proto::{DecodeError, Hello, MAX_DATAGRAM, version_mismatch};
 use crate::session::{ContenderSpec, Plan};
 use crate::sys::scm::Credentials;
 use crate::variant::{SetupError, Variant};
@@ -53,7 +53,10 @@ pub enum Refusal {
     #[error("too many descriptors: ancillary data truncated (at most {max} fit)")]
     TooManyFds { max: usize },
     #[error(transparent)]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
+    /// The client's protocol version.
+    #[error("{}", version_mismatch("this server", "the client", *.0))]
+    Version(u16),
     #[error(transparent)]
     Hello(#[from] HelloError),
     #[error("server busy: {0} sessions running (--max-sessions); try again later")]
@@ -62,6 +65,15 @@ pub enum Refusal {
     OutOfResources(#[source] Errno),
     #[error("the sender exited before its session could start")]
     SenderGone(#[source] Errno),
+}
+
+impl From<DecodeError> for Refusal {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Version { got, .. } => Refusal::Version(got),
+            other => Refusal::Decode(other),
+        }
+    }
 }
 
 /// A hello field out of bounds, or a variant that cannot run as asked.

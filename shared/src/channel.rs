@@ -17,7 +17,7 @@ use nix::sys::socket::{
 use nix::sys::time::TimeVal;
 use thiserror::Error;
 
-use crate::proto::{self, DecodeError, MAX_DATAGRAM, Message};
+use crate::proto::{self, DecodeError, MAX_DATAGRAM, Message, version_mismatch};
 use crate::sys::scm::{Credentials, control_space, recv_with_fds, send_with_fds};
 
 /// How the channel failed.
@@ -30,9 +30,21 @@ pub enum ChannelError {
     #[error("no reply from the server within {0:?}")]
     Timeout(Duration),
     #[error("the server sent something lockfair cannot read")]
-    Decode(#[from] DecodeError),
+    Decode(#[source] DecodeError),
+    /// The server's protocol version (its every reply carries it, a refusal too).
+    #[error("{}", version_mismatch("this client", "the server", *.0))]
+    Version(u16),
     #[error("the server's reply was larger than {MAX_DATAGRAM} bytes")]
     Truncated,
+}
+
+impl From<DecodeError> for ChannelError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Version { got, .. } => ChannelError::Version(got),
+            other => ChannelError::Decode(other),
+        }
+    }
 }
 
 /// A new Unix datagram socket, close-on-exec: what every socket of lockfair's starts as.
@@ -185,5 +197,29 @@ pub fn wait_readable(fd: impl AsFd, timeout: Duration) -> Result<bool, ChannelEr
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::error_chain;
+    use crate::proto::{Ready, VERSION};
+
+    #[test]
+    fn a_reply_of_another_protocol_version_is_one_line_naming_both() {
+        let theirs = VERSION + 1;
+        let mut reply = proto::encode(&Message::Ready(Ready { cpu: None }));
+        reply[4..6].copy_from_slice(&theirs.to_le_bytes());
+        let e = ChannelError::from(proto::decode(&reply).unwrap_err());
+        assert_eq!(
+            error_chain(&e),
+            format!(
+                "this client speaks lockfair protocol {VERSION}, the server sent protocol \
+                 {theirs}: run a client and server from the same build"
+            )
+        );
+        let garbled = ChannelError::from(proto::decode(b"LKFR").unwrap_err());
+        assert!(matches!(garbled, ChannelError::Decode(_)), "{garbled}");
     }
 }

@@ -5,6 +5,12 @@
 //! requires the body to consume the datagram exactly. Histograms inside a result are decoded with
 //! bounds (see [`crate::histwire`]). Semantic checks on a hello (ranges, CPU, descriptors) live
 //! with the server, which knows its own limits.
+//!
+//! postcard encodes by position: a field added, removed or moved, a type changed, or an enum's
+//! variants reordered ([`Variant`], [`Mode`], [`Placement`] and the result's enums travel as
+//! their variant index) is an incompatible change, and needs a new [`VERSION`]. The golden bytes
+//! in `proto/testdata/` (checked by the `golden` tests) fail on any such change and say how to
+//! record the new encoding.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -15,8 +21,9 @@ use crate::variant::{Mode, Variant};
 
 /// First four bytes of every datagram.
 pub const MAGIC: [u8; 4] = *b"LKFR";
-/// Bumped on any incompatible change to [`Message`].
-pub const VERSION: u16 = 1;
+/// Bumped on any incompatible change to [`Message`] (the golden tests say when). 2: `Hello`
+/// gained `spin` and `ContenderStats` gained `free`, both without a bump from 1.
+pub const VERSION: u16 = 2;
 /// No lockfair datagram is larger than this; receivers size their buffers to it.
 pub const MAX_DATAGRAM: usize = 64 * 1024;
 
@@ -67,8 +74,9 @@ pub enum DecodeError {
     TooShort(usize),
     #[error("datagram is not a lockfair message (bad magic)")]
     BadMagic,
+    /// Each side names itself and its peer when it says this ([`version_mismatch`]).
     #[error(
-        "peer speaks protocol version {got}, this build speaks {want}: run client and server from the same build"
+        "this build speaks lockfair protocol {want}, its peer sent protocol {got}: {SAME_BUILD}"
     )]
     Version { got: u16, want: u16 },
     /// postcard's reason is part of the one line the peer is sent back (refusals travel as text).
@@ -78,6 +86,15 @@ pub enum DecodeError {
     Trailing(usize),
     #[error("expected a hello")]
     NotHello,
+}
+
+/// What to do about a peer of another protocol version.
+const SAME_BUILD: &str = "run a client and server from the same build";
+
+/// The one line a side gives when its peer speaks protocol `theirs`: `we` and `they` name the
+/// two sides as the reader knows them ("this server", "the client").
+pub fn version_mismatch(we: &str, they: &str, theirs: u16) -> String {
+    format!("{we} speaks lockfair protocol {VERSION}, {they} sent protocol {theirs}: {SAME_BUILD}")
 }
 
 /// Encodes `msg` into one datagram.
@@ -126,6 +143,9 @@ fn exactly<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeErro
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod golden;
 
 #[cfg(test)]
 mod tests {
@@ -191,13 +211,39 @@ mod tests {
         d[4] = 9;
         assert!(matches!(
             decode(&d).unwrap_err(),
-            DecodeError::Version { got: 9, .. }
+            DecodeError::Version {
+                got: 9,
+                want: VERSION
+            }
         ));
         assert_eq!(
             decode(b"CACHEDFILE HELLO").unwrap_err(),
             DecodeError::BadMagic
         );
         assert_eq!(decode(b"LK").unwrap_err(), DecodeError::TooShort(2));
+    }
+
+    #[test]
+    fn another_version_is_refused_before_its_body_is_read_naming_both_versions() {
+        for other in [VERSION - 1, VERSION + 1] {
+            let mut d = encode(&Message::Hello(hello()));
+            d[4..6].copy_from_slice(&other.to_le_bytes());
+            // A body this build cannot read either: the version decides first.
+            d.truncate(7);
+            let want = DecodeError::Version {
+                got: other,
+                want: VERSION,
+            };
+            assert_eq!(decode(&d).unwrap_err(), want);
+            assert_eq!(decode_hello(&d).unwrap_err(), want);
+        }
+        assert_eq!(
+            version_mismatch("this server", "the client", 1),
+            format!(
+                "this server speaks lockfair protocol {VERSION}, the client sent protocol 1: \
+                 run a client and server from the same build"
+            )
+        );
     }
 
     #[test]

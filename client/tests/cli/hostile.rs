@@ -61,7 +61,7 @@ fn malformed(i: usize) -> Case {
         2 => {
             let mut d = ofd.clone();
             d[4] = 0x7f;
-            (d, vec![], "protocol version")
+            (d, vec![], "the client sent protocol 127")
         }
         3 => (ofd.clone(), vec![], "exactly 1 descriptor"),
         4 => {

@@ -27,3 +27,4 @@ mod socket_files;
 mod uring;
 mod util;
 mod variants;
+mod versions;

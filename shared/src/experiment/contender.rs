@@ -26,7 +26,7 @@ use crate::channel::wait_readable;
 use crate::child::{ChildProcess, ChildStartError};
 use crate::errors::error_chain;
 use crate::measure::ContenderStats;
-use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
+use crate::proto::{self, DecodeError, Hello, MAX_DATAGRAM, Message, Ready, version_mismatch};
 use crate::session::run_contender;
 use crate::session::watchdog::AbortHandle;
 use crate::sys::scm::{control_space, recv_with_fds, send_with_fds};
@@ -48,6 +48,8 @@ pub enum ContenderError {
     Failed(usize, String),
     #[error("contender {0} sent something unreadable")]
     Garbled(usize),
+    #[error("{}", version_mismatch("this client", &format!("its contender {contender}"), *theirs))]
+    Version { contender: usize, theirs: u16 },
 }
 
 /// A running helper contender.
@@ -125,8 +127,19 @@ impl ContenderProcess {
                 "it exited without a word".into(),
             ));
         }
-        proto::decode(&buf[..got.len]).map_err(|_| ContenderError::Garbled(self.contender))
+        read_reply(self.contender, &buf[..got.len])
     }
+}
+
+/// A helper's reply; one of another protocol version is named as such.
+fn read_reply(contender: usize, datagram: &[u8]) -> Result<Message, ContenderError> {
+    proto::decode(datagram).map_err(|e| match e {
+        DecodeError::Version { got, .. } => ContenderError::Version {
+            contender,
+            theirs: got,
+        },
+        _ => ContenderError::Garbled(contender),
+    })
 }
 
 fn send(socket: BorrowedFd<'_>, msg: &Message, fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
@@ -178,4 +191,28 @@ pub fn serve(socket: BorrowedFd<'_>) -> Result<(), Errno> {
         Duration::from_millis(hello.max_ms) + 2 * READY_TIMEOUT + Duration::from_secs(10);
     let _ = wait_readable(socket, patience);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::VERSION;
+
+    #[test]
+    fn a_helper_of_another_protocol_version_is_named_with_both_versions() {
+        let theirs = VERSION + 1;
+        let mut reply = proto::encode(&Message::Ready(Ready { cpu: None }));
+        reply[4..6].copy_from_slice(&theirs.to_le_bytes());
+        assert_eq!(
+            read_reply(2, &reply).unwrap_err().to_string(),
+            format!(
+                "this client speaks lockfair protocol {VERSION}, its contender 2 sent protocol \
+                 {theirs}: run a client and server from the same build"
+            )
+        );
+        assert!(matches!(
+            read_reply(2, b"LKFR"),
+            Err(ContenderError::Garbled(2))
+        ));
+    }
 }
