@@ -20,6 +20,7 @@ mod matrix;
 mod probe;
 mod report_html;
 mod run;
+mod server_limits;
 mod uring;
 mod util;
 mod variants;

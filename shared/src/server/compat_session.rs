@@ -9,8 +9,8 @@ use thiserror::Error;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
+use super::Server;
 use super::peer_watch::{PeerWatch, WatchError, run_watched};
-use super::{Server, discard};
 use crate::admission::{self, check_sender};
 use crate::compat::writer::{BlogSession, WriterReport};
 use crate::compat::{CompatError, SeedCompat};
@@ -80,12 +80,12 @@ impl Server {
             Ok(permit) => permit,
             Err(refusal) => {
                 sender.refuse(self, refusal);
-                return discard(fds);
+                return self.closer.discard(fds);
             }
         };
         let Ok(handle) = AbortHandle::new() else {
             eprintln!("lockfair-server: compat datagram {id}: server out of resources (eventfd)");
-            return discard(fds);
+            return self.closer.discard(fds);
         };
         let blog = BlogHello {
             pid: sender.pid,

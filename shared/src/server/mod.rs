@@ -3,10 +3,13 @@
 //! The socket and every datagram on it are untrusted: the loop only receives, checks and replies;
 //! a session's round loop (blocking syscalls) runs on `spawn_blocking`, so one stuck session never
 //! holds up the others or the receive loop. Sessions are bounded (`--max-sessions`), and each is
-//! bounded in time by its watchdog and by the client's pidfd (`peer_watch`). Admission (who may
-//! ask, and for what) is [`crate::admission`], shared with the client's helper contenders.
+//! bounded in time by its watchdog and by the client's pidfd (`peer_watch`). What refused
+//! datagrams carried is closed on one thread of its own (`closer`), never on the loop or the
+//! sessions' pool. Admission (who may ask, and for what) is [`crate::admission`], shared with the
+//! client's helper contenders.
 
 pub mod args;
+mod closer;
 mod compat_session;
 mod lock;
 mod peer_watch;
@@ -36,6 +39,7 @@ use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
 use crate::session::watchdog::{AbortHandle, AbortReason};
 use crate::session::{SessionError, run_contender};
 use crate::sys::scm::{Credentials, Received, control_space, recv_with_fds};
+use closer::Closer;
 use peer_watch::{PeerWatch, WatchError, run_watched};
 
 /// How many descriptors a datagram may carry before the rest is cut off (`MSG_CTRUNC`).
@@ -74,6 +78,7 @@ struct Server {
     config: ServerConfig,
     uid: u32,
     slots: Arc<Semaphore>,
+    closer: Closer,
     running: Mutex<HashMap<u64, AbortHandle>>,
 }
 
@@ -143,27 +148,29 @@ pub async fn serve(
     let bound = BoundSocket::bind(&config.socket, config.private_dir)?;
     on_listening(&bound);
     let BoundSocket { socket, guard, .. } = bound;
+    let (closer, closing) =
+        Closer::start().map_err(|e| ServerError::Io("start the closer thread", e))?;
     let server = Arc::new(Server {
         socket: crate::sys::reactor::register(socket)
             .map_err(|e| ServerError::Io("register the socket", e))?,
         slots: Arc::new(Semaphore::new(config.max_sessions)),
+        closer,
         uid: nix::unistd::getuid().as_raw(),
         config,
         running: Mutex::new(HashMap::new()),
     });
     let mut tasks = JoinSet::new();
     let served = server.receive(&mut stop, &mut tasks).await;
+    // Nothing is refused any more: the closer ends once its queue is empty.
+    server.closer.stop();
     server.shut_down(tasks).await;
+    if !closing.finish(Duration::from_secs(1)).await {
+        eprintln!(
+            "lockfair-server: a refused datagram's descriptor is still closing (a slow file system?); exiting without waiting for it"
+        );
+    }
     drop(guard);
     served
-}
-
-/// Closes received descriptors off the receive loop: closing a file on a FUSE mount waits for
-/// its daemon, which a peer controls.
-pub(crate) fn discard(fds: Vec<OwnedFd>) {
-    if !fds.is_empty() {
-        drop(tokio::task::spawn_blocking(move || drop(fds)));
-    }
 }
 
 impl Server {
@@ -250,7 +257,7 @@ impl Server {
         // Without an address there is nobody to answer.
         let Some(from) = got.from.take() else {
             self.log(id, "datagram from an unbound socket: dropped");
-            return discard(got.fds);
+            return self.closer.discard(got.fds);
         };
         let payload = &buf[..got.len.min(buf.len())];
         match self.admit(&mut got, payload, &from) {
@@ -343,6 +350,9 @@ impl Server {
         } = admitted;
         let spec = contender_spec(&hello, &self.config.limits, peer.watchdog_pid());
         // Looking at the descriptors and mapping the arena happen off the receive loop too.
+        // This may close them (a refused arena, the wrong count) and so wait on a slow file
+        // system; unlike a refused datagram's, that costs no extra pool thread: an admitted
+        // session holds one for its whole run anyway, and its slot bounds how many there are.
         let (arena, fds) = match tokio::task::spawn_blocking(move || adopt(&hello, fds)).await {
             Ok(Ok(parts)) => parts,
             Ok(Err(why)) => {
@@ -371,7 +381,7 @@ impl Server {
     fn refuse(&self, id: u64, to: &UnixAddr, why: String, fds: Vec<OwnedFd>) {
         self.log(id, &why);
         self.reply_now(to, &Message::Error(why));
-        discard(fds);
+        self.closer.discard(fds);
     }
     /// One non-blocking attempt: a peer that does not read its socket gets nothing.
     fn reply_now(&self, to: &UnixAddr, msg: &Message) {
