@@ -4,16 +4,137 @@
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lockfair::arena::Arena;
 use lockfair::proto::{self, Message};
 use lockfair::variant::Variant;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::socket::{MsgFlags, setsockopt, sockopt};
+use nix::sys::socket::{ControlMessage, MsgFlags, UnixCredentials, sendmsg, setsockopt, sockopt};
 use nix::unistd::Pid;
 
 use crate::garbage::hello;
-use crate::util::{HANG, Server, error_text, exchange, raw_client, run_json};
+use crate::util::{HANG, Server, client_bin, error_text, exchange, raw_client, run_json};
+
+/// A child process, killed and reaped on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An ofd hello with its arena, as the sender `uid` (root may name any uid in SCM_CREDENTIALS).
+fn hello_as(server: &Server, uid: u32) -> Message {
+    let sock = raw_client(server);
+    let arena = Arena::create(2).unwrap();
+    let creds = UnixCredentials::from(nix::libc::ucred {
+        pid: std::process::id() as i32,
+        uid,
+        gid: uid,
+    });
+    let bytes = proto::encode(&Message::Hello(hello(Variant::Ofd)));
+    let fd = [arena.file().as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(&bytes)],
+        &[
+            ControlMessage::ScmCredentials(&creds),
+            ControlMessage::ScmRights(&fd),
+        ],
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    assert!(lockfair::channel::wait_readable(&sock, HANG).unwrap());
+    let mut buf = vec![0u8; proto::MAX_DATAGRAM];
+    let n = nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
+    proto::decode(&buf[..n]).unwrap()
+}
+
+/// An ofd hello with its arena, from this process; its session (if admitted) waits at the start
+/// line, bounded by the server's `--peer-timeout`.
+fn hello_with_arena(server: &Server) -> Message {
+    let arena = Arena::create(2).unwrap();
+    let bytes = proto::encode(&Message::Hello(hello(Variant::Ofd)));
+    exchange(&raw_client(server), &bytes, &[arena.file().as_raw_fd()])
+}
+
+#[test]
+fn a_uid_at_its_quota_is_refused_until_its_session_ends() {
+    let server = Server::start_with(&["--max-sessions-per-uid", "1", "--peer-timeout", "600"]);
+    let socket = server.socket.to_str().unwrap().to_string();
+    let mut first = Running(
+        Command::new(client_bin())
+            .args(["run", "--socket", &socket, "--variant", "eventfd"])
+            .args(["--rounds", "1000000000", "--max-seconds", "600"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    server.wait_for_line("started", HANG);
+    // Stopped, its session waits (in a blocking read) instead of spinning through rounds.
+    kill(Pid::from_raw(first.0.id() as i32), Signal::SIGSTOP).unwrap();
+
+    let uid = nix::unistd::getuid().as_raw();
+    let why = error_text(hello_with_arena(&server));
+    assert_eq!(
+        why,
+        format!(
+            "uid {uid} already runs 1 session (its quota; --max-sessions-per-uid); try again later"
+        )
+    );
+
+    let _ = first.0.kill();
+    let _ = first.0.wait();
+    // The session frees its slot before it prints its last line.
+    let line = server.wait_for_outcome("eventfd", HANG);
+    assert!(line.contains("exited mid-run"), "{line}");
+    assert!(
+        matches!(hello_with_arena(&server), Message::Ready(_)),
+        "admitted once the first session ended"
+    );
+}
+
+#[test]
+fn another_uid_gets_a_quarter_of_the_sessions_and_ours_all_of_them() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only root may send SCM_CREDENTIALS for another uid");
+        return;
+    }
+    let ours = nix::unistd::getuid().as_raw();
+    let server = Server::start_with(&[
+        "--allow-uid",
+        "65534",
+        "--max-sessions",
+        "4",
+        "--peer-timeout",
+        "600",
+    ]);
+    // Nobody plays these sessions' other side: they wait at the start line until the server
+    // stops, and hold their slots.
+    assert!(matches!(hello_as(&server, 65534), Message::Ready(_)));
+    let why = error_text(hello_as(&server, 65534));
+    assert_eq!(
+        why,
+        "uid 65534 already runs 1 session (its quota; --max-sessions-per-uid); try again later"
+    );
+    for i in 0..3 {
+        assert!(
+            matches!(hello_as(&server, ours), Message::Ready(_)),
+            "our own session {i}"
+        );
+    }
+    let why = error_text(hello_as(&server, ours));
+    assert_eq!(
+        why,
+        "server busy: 4 sessions running (--max-sessions); try again later"
+    );
+}
 
 /// A TCP socket whose last close waits (`SO_LINGER`) for data its peer never reads, and the
 /// peer: dropping the peer resets the connection, which ends the wait.

@@ -2,17 +2,18 @@
 //!
 //! The socket and every datagram on it are untrusted: the loop only receives, checks and replies;
 //! a session's round loop (blocking syscalls) runs on `spawn_blocking`, so one stuck session never
-//! holds up the others or the receive loop. Sessions are bounded (`--max-sessions`), and each is
-//! bounded in time by its watchdog and by the client's pidfd (`peer_watch`). What refused
-//! datagrams carried is closed on one thread of its own (`closer`), never on the loop or the
-//! sessions' pool. Admission (who may ask, and for what) is [`crate::admission`], shared with the
-//! client's helper contenders.
+//! holds up the others or the receive loop. Sessions are bounded (`--max-sessions` in all, a quota
+//! per uid: `slots`), and each is bounded in time by its watchdog and by the client's pidfd
+//! (`peer_watch`). What refused datagrams carried is closed on one thread of its own (`closer`),
+//! never on the loop or the sessions' pool. Admission (who may ask, and for what) is
+//! [`crate::admission`], shared with the client's helper contenders.
 
 pub mod args;
 mod closer;
 mod compat_session;
 mod lock;
 mod peer_watch;
+mod slots;
 mod socket_path;
 
 use std::collections::HashMap;
@@ -26,9 +27,9 @@ use nix::sys::socket::{MsgFlags, UnixAddr};
 use thiserror::Error;
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+pub use slots::default_quota;
 pub use socket_path::{BoundSocket, SocketPathError};
 
 use crate::admission::{Limits, Refusal, adopt, check_hello, check_sender, contender_spec};
@@ -41,6 +42,7 @@ use crate::session::{SessionError, run_contender};
 use crate::sys::scm::{Credentials, Received, control_space, recv_with_fds};
 use closer::Closer;
 use peer_watch::{PeerWatch, WatchError, run_watched};
+use slots::{Slot, Slots};
 
 /// How many descriptors a datagram may carry before the rest is cut off (`MSG_CTRUNC`).
 const MAX_FDS: usize = 8;
@@ -53,6 +55,9 @@ pub struct ServerConfig {
     /// `--socket` elsewhere only gets a warning if its directory is open.
     pub private_dir: bool,
     pub max_sessions: usize,
+    /// `--max-sessions-per-uid`, for every uid; without it our own uid may take every slot and
+    /// any other [`default_quota`].
+    pub max_sessions_per_uid: Option<usize>,
     /// Uids besides our own that may start sessions.
     pub allow_uids: Vec<u32>,
     pub limits: Limits,
@@ -77,7 +82,7 @@ struct Server {
     socket: AsyncFd<OwnedFd>,
     config: ServerConfig,
     uid: u32,
-    slots: Arc<Semaphore>,
+    slots: Slots,
     closer: Closer,
     running: Mutex<HashMap<u64, AbortHandle>>,
 }
@@ -86,7 +91,7 @@ struct Server {
 struct Admitted {
     hello: Hello,
     creds: Credentials,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
     handle: AbortHandle,
     peer: PeerWatch,
 }
@@ -150,12 +155,13 @@ pub async fn serve(
     let BoundSocket { socket, guard, .. } = bound;
     let (closer, closing) =
         Closer::start().map_err(|e| ServerError::Io("start the closer thread", e))?;
+    let uid = nix::unistd::getuid().as_raw();
     let server = Arc::new(Server {
         socket: crate::sys::reactor::register(socket)
             .map_err(|e| ServerError::Io("register the socket", e))?,
-        slots: Arc::new(Semaphore::new(config.max_sessions)),
+        slots: Slots::new(config.max_sessions, config.max_sessions_per_uid, uid),
         closer,
-        uid: nix::unistd::getuid().as_raw(),
+        uid,
         config,
         running: Mutex::new(HashMap::new()),
     });
@@ -267,7 +273,8 @@ impl Server {
     }
 
     /// Every check a datagram must pass before a session starts, in order: the sender, the
-    /// datagram's size, the hello, a free slot, and a way to know when the sender exits.
+    /// datagram's size, the hello, a free slot (within the sender's uid quota), and a way to
+    /// know when the sender exits. A refusal after the slot drops it, which frees it.
     fn admit(
         &self,
         got: &mut Received,
@@ -287,17 +294,13 @@ impl Server {
             &self.config.limits,
             crate::placement::allowed_cpus(),
         )?;
-        let permit = self
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Refusal::Busy(self.config.max_sessions))?;
+        let slot = self.slots.take(creds.uid)?;
         let handle = AbortHandle::new().map_err(Refusal::OutOfResources)?;
         let peer = peer_watch::sender_watch(got.pidfd.take(), creds.pid, from)?;
         Ok(Admitted {
             hello,
             creds,
-            permit,
+            slot,
             handle,
             peer,
         })
@@ -344,7 +347,7 @@ impl Server {
         let Admitted {
             hello,
             creds,
-            permit: _permit,
+            slot,
             handle,
             peer,
         } = admitted;
@@ -374,6 +377,8 @@ impl Server {
             run_contender(&spec, &arena, fds, None, handle)
         })
         .await;
+        // Free before the session's last line: whoever reads it may start the next at once.
+        drop(slot);
         collect(what, outcome)
     }
 
