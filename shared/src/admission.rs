@@ -61,6 +61,11 @@ pub enum Refusal {
     Hello(#[from] HelloError),
     #[error("server busy: {0} sessions running (--max-sessions); try again later")]
     Busy(usize),
+    #[error(
+        "uid {uid} already runs {quota} {} (its quota; --max-sessions-per-uid); try again later",
+        if *.quota == 1 { "session" } else { "sessions" }
+    )]
+    Quota { uid: u32, quota: usize },
     #[error("server out of resources (eventfd)")]
     OutOfResources(#[source] Errno),
     #[error("the sender exited before its session could start")]

@@ -23,6 +23,7 @@ mod probe;
 mod report_html;
 mod robust_attack;
 mod run;
+mod server_limits;
 mod socket_files;
 mod uring;
 mod util;

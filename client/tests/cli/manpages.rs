@@ -44,7 +44,7 @@ fn man_writes_a_page_per_binary_and_subcommand() {
         ("lockfair-client.1", "compare"),
         ("lockfair-client-compare.1", "baseline"),
         ("lockfair-client-run.1", "variant"),
-        ("lockfair-server.1", "max\\-sessions"),
+        ("lockfair-server.1", "max\\-sessions\\-per\\-uid"),
     ] {
         let path = out_dir.join(page);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{page}: {e}"));

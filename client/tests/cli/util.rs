@@ -215,7 +215,7 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::E
 }
 
 /// Waits (bounded) until the server's descriptor count is back at `baseline`: refused
-/// descriptors are closed on a blocking thread, just after the reply goes out.
+/// descriptors are closed on the server's closer thread, after the reply goes out.
 pub fn fds_back_to(server: &Server, baseline: usize) {
     let give_up = Instant::now() + HANG;
     while server.fd_count() != baseline {

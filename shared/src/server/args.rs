@@ -22,6 +22,9 @@ pub struct ServerArgs {
     /// Most sessions running at once; more get an `error` reply
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_sessions: u16,
+    /// Most sessions one uid may run at once, ours included [default: --max-sessions for our own uid, a quarter of it, rounded up, for each --allow-uid]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_sessions_per_uid: Option<u16>,
     /// Also accept sessions from this uid (repeatable); by default only our own uid
     #[arg(long = "allow-uid", value_name = "UID")]
     pub allow_uids: Vec<u32>,
@@ -60,6 +63,7 @@ impl ServerArgs {
             socket: self.socket.clone().unwrap_or_else(default_socket_path),
             private_dir: self.socket.is_none(),
             max_sessions: self.max_sessions.into(),
+            max_sessions_per_uid: self.max_sessions_per_uid.map(usize::from),
             allow_uids: self.allow_uids.clone(),
             limits: Limits {
                 max_ms: self.max_session_seconds * 1000,

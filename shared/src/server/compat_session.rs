@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use nix::sys::socket::UnixAddr;
 use thiserror::Error;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
+use super::Server;
 use super::peer_watch::{PeerWatch, WatchError, run_watched};
-use super::{Server, discard};
+use super::slots::Slot;
 use crate::admission::{self, check_sender};
 use crate::compat::writer::{BlogSession, WriterReport};
 use crate::compat::{CompatError, SeedCompat};
@@ -53,9 +53,10 @@ impl Server {
     /// Handles a datagram whose payload is exactly `CACHEDFILE HELLO` (only with `--seed-compat`).
     ///
     /// The blog's client does not bind, so it cannot be answered: refusals are printed on
-    /// stderr, and sent as an `error` datagram only to a sender that has an address. The uid check
-    /// and `--max-sessions` apply as to lockfair's own sessions. Checking the descriptor (and
-    /// asking kcmp about the sender's) happens on a blocking thread, off the receive loop.
+    /// stderr, and sent as an `error` datagram only to a sender that has an address. The uid
+    /// check, `--max-sessions` and the uid's quota apply as to lockfair's own sessions. Checking
+    /// the descriptor (and asking kcmp about the sender's) happens on a blocking thread, off the
+    /// receive loop.
     pub(super) fn handle_compat(
         self: &Arc<Self>,
         id: u64,
@@ -76,16 +77,16 @@ impl Server {
             pid: credentials.map_or(0, |c| c.pid),
             from,
         };
-        let permit = match self.admit_compat(credentials, control_truncated) {
-            Ok(permit) => permit,
+        let slot = match self.admit_compat(credentials, control_truncated) {
+            Ok(slot) => slot,
             Err(refusal) => {
                 sender.refuse(self, refusal);
-                return discard(fds);
+                return self.closer.discard(fds);
             }
         };
         let Ok(handle) = AbortHandle::new() else {
             eprintln!("lockfair-server: compat datagram {id}: server out of resources (eventfd)");
-            return discard(fds);
+            return self.closer.discard(fds);
         };
         let blog = BlogHello {
             pid: sender.pid,
@@ -94,7 +95,7 @@ impl Server {
             compat: compat.clone(),
             handle,
         };
-        self.start_compat(sender, blog, permit, tasks);
+        self.start_compat(sender, blog, slot, tasks);
     }
 
     /// Plays an admitted blog hello as a task, and prints how it ended. The session ends when
@@ -104,7 +105,7 @@ impl Server {
         self: &Arc<Self>,
         sender: BlogSender,
         blog: BlogHello,
-        permit: OwnedSemaphorePermit,
+        slot: Slot,
         tasks: &mut JoinSet<()>,
     ) {
         let BlogSender { id, pid, .. } = sender;
@@ -114,8 +115,8 @@ impl Server {
             .insert(id, blog.handle.clone());
         let server = self.clone();
         tasks.spawn(async move {
-            let _permit = permit;
             let outcome = play(blog).await;
+            drop(slot);
             server
                 .running
                 .lock()
@@ -139,25 +140,23 @@ impl Server {
     }
 
     /// The checks that need no look at the descriptor, in the order of `handle`'s: credentials,
-    /// uid, truncation, a free slot.
+    /// uid, truncation, a free slot within the uid's quota.
     fn admit_compat(
         &self,
         credentials: Option<Credentials>,
         control_truncated: bool,
-    ) -> Result<OwnedSemaphorePermit, Refusal> {
+    ) -> Result<Slot, Refusal> {
         let loud = |why: String| Refusal { why, loud: true };
         // Same words as lockfair's own sessions; a uid refusal is only printed with --verbose.
-        check_sender(credentials, self.uid, &self.config.allow_uids).map_err(|r| Refusal {
-            loud: !matches!(r, admission::Refusal::Uid { .. }),
-            why: r.to_string(),
-        })?;
+        let creds =
+            check_sender(credentials, self.uid, &self.config.allow_uids).map_err(|r| Refusal {
+                loud: !matches!(r, admission::Refusal::Uid { .. }),
+                why: r.to_string(),
+            })?;
         if control_truncated {
             return Err(loud(CompatError::FdsTruncated.to_string()));
         }
-        self.slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| loud(admission::Refusal::Busy(self.config.max_sessions).to_string()))
+        self.slots.take(creds.uid).map_err(|r| loud(r.to_string()))
     }
 }
 

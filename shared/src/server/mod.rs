@@ -2,14 +2,18 @@
 //!
 //! The socket and every datagram on it are untrusted: the loop only receives, checks and replies;
 //! a session's round loop (blocking syscalls) runs on `spawn_blocking`, so one stuck session never
-//! holds up the others or the receive loop. Sessions are bounded (`--max-sessions`), and each is
-//! bounded in time by its watchdog and by the client's pidfd (`peer_watch`). Admission (who may
-//! ask, and for what) is [`crate::admission`], shared with the client's helper contenders.
+//! holds up the others or the receive loop. Sessions are bounded (`--max-sessions` in all, a quota
+//! per uid: `slots`), and each is bounded in time by its watchdog and by the client's pidfd
+//! (`peer_watch`). What refused datagrams carried is closed on one thread of its own (`closer`),
+//! never on the loop or the sessions' pool. Admission (who may ask, and for what) is
+//! [`crate::admission`], shared with the client's helper contenders.
 
 pub mod args;
+mod closer;
 mod compat_session;
 mod lock;
 mod peer_watch;
+mod slots;
 mod socket_path;
 
 use std::collections::HashMap;
@@ -23,9 +27,9 @@ use nix::sys::socket::{MsgFlags, UnixAddr};
 use thiserror::Error;
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+pub use slots::default_quota;
 pub use socket_path::{BoundSocket, SocketPathError};
 
 use crate::admission::{Limits, Refusal, adopt, check_hello, check_sender, contender_spec};
@@ -36,7 +40,9 @@ use crate::proto::{self, Hello, MAX_DATAGRAM, Message, Ready};
 use crate::session::watchdog::{AbortHandle, AbortReason};
 use crate::session::{SessionError, run_contender};
 use crate::sys::scm::{Credentials, Received, control_space, recv_with_fds};
+use closer::Closer;
 use peer_watch::{PeerWatch, WatchError, run_watched};
+use slots::{Slot, Slots};
 
 /// How many descriptors a datagram may carry before the rest is cut off (`MSG_CTRUNC`).
 const MAX_FDS: usize = 8;
@@ -50,6 +56,9 @@ pub struct ServerConfig {
     /// they can enter it.
     pub private_dir: bool,
     pub max_sessions: usize,
+    /// `--max-sessions-per-uid`, for every uid; without it our own uid may take every slot and
+    /// any other [`default_quota`].
+    pub max_sessions_per_uid: Option<usize>,
     /// Uids besides our own that may start sessions.
     pub allow_uids: Vec<u32>,
     pub limits: Limits,
@@ -74,7 +83,8 @@ struct Server {
     socket: AsyncFd<OwnedFd>,
     config: ServerConfig,
     uid: u32,
-    slots: Arc<Semaphore>,
+    slots: Slots,
+    closer: Closer,
     running: Mutex<HashMap<u64, AbortHandle>>,
 }
 
@@ -82,7 +92,7 @@ struct Server {
 struct Admitted {
     hello: Hello,
     creds: Credentials,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
     handle: AbortHandle,
     peer: PeerWatch,
 }
@@ -144,27 +154,30 @@ pub async fn serve(
     let bound = BoundSocket::bind(&config.socket, config.private_dir)?;
     on_listening(&bound);
     let BoundSocket { socket, guard, .. } = bound;
+    let (closer, closing) =
+        Closer::start().map_err(|e| ServerError::Io("start the closer thread", e))?;
+    let uid = nix::unistd::getuid().as_raw();
     let server = Arc::new(Server {
         socket: crate::sys::reactor::register(socket)
             .map_err(|e| ServerError::Io("register the socket", e))?,
-        slots: Arc::new(Semaphore::new(config.max_sessions)),
-        uid: nix::unistd::getuid().as_raw(),
+        slots: Slots::new(config.max_sessions, config.max_sessions_per_uid, uid),
+        closer,
+        uid,
         config,
         running: Mutex::new(HashMap::new()),
     });
     let mut tasks = JoinSet::new();
     let served = server.receive(&mut stop, &mut tasks).await;
+    // Nothing is refused any more: the closer ends once its queue is empty.
+    server.closer.stop();
     server.shut_down(tasks).await;
+    if !closing.finish(Duration::from_secs(1)).await {
+        eprintln!(
+            "lockfair-server: a refused datagram's descriptor is still closing (a slow file system?); exiting without waiting for it"
+        );
+    }
     drop(guard);
     served
-}
-
-/// Closes received descriptors off the receive loop: closing a file on a FUSE mount waits for
-/// its daemon, which a peer controls.
-pub(crate) fn discard(fds: Vec<OwnedFd>) {
-    if !fds.is_empty() {
-        drop(tokio::task::spawn_blocking(move || drop(fds)));
-    }
 }
 
 impl Server {
@@ -251,7 +264,7 @@ impl Server {
         // Without an address there is nobody to answer.
         let Some(from) = got.from.take() else {
             self.log(id, "datagram from an unbound socket: dropped");
-            return discard(got.fds);
+            return self.closer.discard(got.fds);
         };
         let payload = &buf[..got.len.min(buf.len())];
         match self.admit(&mut got, payload, &from) {
@@ -261,7 +274,8 @@ impl Server {
     }
 
     /// Every check a datagram must pass before a session starts, in order: the sender, the
-    /// datagram's size, the hello, a free slot, and a way to know when the sender exits.
+    /// datagram's size, the hello, a free slot (within the sender's uid quota), and a way to
+    /// know when the sender exits. A refusal after the slot drops it, which frees it.
     fn admit(
         &self,
         got: &mut Received,
@@ -281,17 +295,13 @@ impl Server {
             &self.config.limits,
             crate::placement::allowed_cpus(),
         )?;
-        let permit = self
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Refusal::Busy(self.config.max_sessions))?;
+        let slot = self.slots.take(creds.uid)?;
         let handle = AbortHandle::new().map_err(Refusal::OutOfResources)?;
         let peer = peer_watch::sender_watch(got.pidfd.take(), creds.pid, from)?;
         Ok(Admitted {
             hello,
             creds,
-            permit,
+            slot,
             handle,
             peer,
         })
@@ -338,12 +348,15 @@ impl Server {
         let Admitted {
             hello,
             creds,
-            permit: _permit,
+            slot,
             handle,
             peer,
         } = admitted;
         let spec = contender_spec(&hello, &self.config.limits, peer.watchdog_pid());
         // Looking at the descriptors and mapping the arena happen off the receive loop too.
+        // This may close them (a refused arena, the wrong count) and so wait on a slow file
+        // system; unlike a refused datagram's, that costs no extra pool thread: an admitted
+        // session holds one for its whole run anyway, and its slot bounds how many there are.
         let (arena, fds) = match tokio::task::spawn_blocking(move || adopt(&hello, fds)).await {
             Ok(Ok(parts)) => parts,
             Ok(Err(why)) => {
@@ -365,6 +378,8 @@ impl Server {
             run_contender(&spec, &arena, fds, None, handle)
         })
         .await;
+        // Free before the session's last line: whoever reads it may start the next at once.
+        drop(slot);
         collect(what, outcome)
     }
 
@@ -372,7 +387,7 @@ impl Server {
     fn refuse(&self, id: u64, to: &UnixAddr, why: String, fds: Vec<OwnedFd>) {
         self.log(id, &why);
         self.reply_now(to, &Message::Error(why));
-        discard(fds);
+        self.closer.discard(fds);
     }
     /// One non-blocking attempt: a peer that does not read its socket gets nothing.
     fn reply_now(&self, to: &UnixAddr, msg: &Message) {
