@@ -1,277 +1,33 @@
 //! `lockfair-client`: runs sessions against a lockfair server, compares every variant, and shows
 //! by experiment how Linux file locks behave.
 
+mod cli;
+mod stdout;
+
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser};
+use cli::{BenchArgs, Cli, Command, CompareArgs, CrashArgs, RunArgs};
+use lockfair::compat::BLOG_SOCKET;
 use lockfair::compat::reader::ReaderOptions;
-use lockfair::compat::{BLOG_SOCKET, DEFAULT_TURNS, MAX_TURNS};
 use lockfair::experiment::compare::{self, CompareOptions};
 use lockfair::experiment::{RunOptions, probe, run};
-use lockfair::placement::Placement;
 use lockfair::report::timeline::{timeline_file_name, timeline_svg};
 use lockfair::report::{ReportDir, kernel, terminal};
 use lockfair::runtime_dir::default_socket_path;
 use lockfair::sys::out_dir::OutDir;
-use lockfair::variant::{Mode, Variant};
-
-/// Measure how (un)fairly Linux hands a file lock between processes, and what to use instead.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run one session against a running lockfair-server
-    Run(RunArgs),
-    /// Start a private server and run the variants side by side
-    Compare(CompareArgs),
-    /// Show, by experiment, why the seed's passed descriptor gives no mutual exclusion
-    Probe {
-        /// Print one JSON object instead of text
-        #[arg(long)]
-        json: bool,
-    },
-    /// The lock-semantics matrix: which lock kinds exclude across which kinds of access, by experiment
-    Matrix {
-        /// Print JSON instead of a table
-        #[arg(long)]
-        json: bool,
-    },
-    /// Compare lockfair's eventfd/futex/pipe round trips with a minimal C ping-pong, same run
-    Bench(BenchArgs),
-    /// What every mechanism does when the holder dies inside its critical section, by experiment
-    Crash(CrashArgs),
-    /// Print a shell completion script to stdout, e.g. `lockfair-client completions bash >
-    /// ~/.local/share/bash-completion/completions/lockfair-client`
-    Completions {
-        /// The shell to complete in
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Write the man pages of lockfair-client (one per subcommand) and lockfair-server into DIR
-    Man {
-        /// The folder to write the `.1` files into (created if missing)
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
-    /// (internal) the helper process the experiments drive over stdin
-    #[command(hide = true)]
-    Peer,
-    /// (internal) an extra contender of `run --contenders N`, fed over stdin
-    #[command(hide = true)]
-    Contender,
-    /// (internal) a holder, survivor or echo of `crash`, fed over stdin
-    #[command(hide = true, name = lockfair::crash::CHILD_SUBCOMMAND)]
-    CrashChild,
-}
-
-#[derive(Debug, ClapArgs)]
-struct RunArgs {
-    /// Handoff mechanism
-    #[arg(long, value_enum)]
-    variant: Variant,
-    /// Turns each side takes
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    rounds: u64,
-    /// Stop after this many seconds even if rounds remain
-    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
-    max_seconds: f64,
-    /// Where the processes run
-    #[arg(long, value_enum, default_value_t = Placement::Free)]
-    placement: Placement,
-    #[command(flatten)]
-    shape: Shape,
-    /// The server's socket [default: the server's default; /tmp/test_socket with --seed-compat]
-    #[arg(long)]
-    socket: Option<PathBuf>,
-    /// Print one JSON object instead of a table
-    #[arg(long)]
-    json: bool,
-    /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
-    #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
-    seed_compat: bool,
-    /// Record the kernel's own account of the run (tracefs: file-lock and scheduler events of
-    /// the contenders' threads; needs root, or CAP_SYS_ADMIN): requests, grants, blocks, unlocks,
-    /// wakeups, kernel-confirmed barges and wake-to-run latency, beside lockfair's own figures.
-    /// Without the right the run goes on without it and says why
-    #[arg(long, conflicts_with = "seed_compat")]
-    kernel_trace: bool,
-    /// With --kernel-trace: write DIR/timeline.svg, the first barge (or first milliseconds) as
-    /// one lane per contender
-    #[arg(long, value_name = "DIR", requires = "kernel_trace")]
-    out: Option<PathBuf>,
-    /// Hold every CPU out of idle for the run (/dev/cpu_dma_latency at 0, as cyclictest does;
-    /// needs root). A cross-CPU wakeup then costs a few µs instead of tens on a VM idled by
-    /// haltpoll; idle CPUs spin meanwhile
-    #[arg(long, conflicts_with = "seed_compat")]
-    hold_idle: bool,
-    /// Turns of a --seed-compat run (the blog's 100); whoops do not count
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
-          value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
-    seed_iterations: u64,
-}
-
-/// How many contend, in which order, and spin-futex's bound: the same for `run` and each cell of
-/// `compare`.
-#[derive(Debug, ClapArgs)]
-struct Shape {
-    /// Contenders in all: the server, the client, and child processes of the client for the rest
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
-    contenders: u16,
-    /// `turns`: a fixed round-robin order; `free`: every contender takes the lock --rounds
-    /// times, as fast as it can
-    #[arg(long, value_enum, default_value_t = Mode::Turns)]
-    mode: Mode,
-    /// spin-futex: how many times to look at the turn word before sleeping
-    #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
-    spin: u32,
-}
-
-impl Shape {
-    /// The library's shape of every session: this one, `rounds` long, stopped after
-    /// `max_seconds`.
-    fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::experiment::Shape {
-        lockfair::experiment::Shape {
-            contenders: self.contenders.into(),
-            mode: self.mode,
-            spin: self.spin,
-            rounds,
-            max_seconds,
-        }
-    }
-}
-
-#[derive(Debug, ClapArgs)]
-struct CompareArgs {
-    /// Variants to run (comma-separated)
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Variant::ALL)]
-    variants: Vec<Variant>,
-    /// Placements to run (comma-separated); impossible ones are skipped and reported
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Placement::ALL)]
-    placements: Vec<Placement>,
-    /// Turns per side in each cell
-    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
-    rounds: u64,
-    /// Time limit per cell, in seconds
-    #[arg(long, default_value_t = 0.25, value_parser = parse_seconds)]
-    max_seconds: f64,
-    /// Runs of every cell; the table shows the median and the spread
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
-    repeats: u64,
-    #[command(flatten)]
-    shape: Shape,
-    /// The report folder [default: results/<UTC date-time>]
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Print summary.json instead of the table
-    #[arg(long)]
-    json: bool,
-    /// The lockfair-server binary [default: next to this one]
-    #[arg(long)]
-    server_bin: Option<PathBuf>,
-    /// An earlier report folder to compare with: per cell, new/old of rounds/s, round trip p50
-    /// and whoops/round, and which changes are real
-    #[arg(long, value_name = "DIR")]
-    baseline: Option<PathBuf>,
-    /// Record the kernel's own account of every cell (see `run --kernel-trace`); the report
-    /// folder gets timeline-<variant>-<placement>.svg for each cell's first repeat
-    #[arg(long)]
-    kernel_trace: bool,
-    /// After the cells, run the holder-death experiment (see `crash`) for these variants, plain
-    /// and survivable, and put it beside speed and fairness in the report (adds seconds)
-    #[arg(long)]
-    crash: bool,
-    /// Hold every CPU out of idle for the whole comparison (see `run --hold-idle`); the report's
-    /// machine section says so, beside the cross-CPU wakeup it measured
-    #[arg(long)]
-    hold_idle: bool,
-}
-
-#[derive(Debug, ClapArgs)]
-struct BenchArgs {
-    /// The compiled C yardstick: `cc -O2 -o target/release/pingpong bench/pingpong.c`
-    #[arg(long, required_unless_present = "spin_sweep")]
-    pingpong: Option<PathBuf>,
-    /// Also set spin-futex against a C spin ping-pong that measures each turn as lockfair does
-    /// (two timestamps, the overlap detector, the release stamp): `cc -O2 -o
-    /// target/release/spin_anatomy bench/spin_anatomy.c`
-    #[arg(long)]
-    anatomy: Option<PathBuf>,
-    /// Instead: run spin-futex with a range of spin bounds against plain futex, to choose the
-    /// default bound
-    #[arg(long)]
-    spin_sweep: bool,
-    /// Round trips per run
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
-    rounds: u64,
-    /// Alternating runs of each side per cell; medians are compared, ranges shown
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    repeats: u64,
-    /// Placements (comma-separated)
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Placement::ALL)]
-    placements: Vec<Placement>,
-    /// The lockfair-server binary [default: next to this one]
-    #[arg(long)]
-    server_bin: Option<PathBuf>,
-    /// Print Markdown instead of aligned text
-    #[arg(long)]
-    markdown: bool,
-    /// Print the table as JSON (stable field names; medians and ranges over the repeats)
-    #[arg(long, conflicts_with = "markdown")]
-    json: bool,
-}
-
-#[derive(Debug, ClapArgs)]
-struct CrashArgs {
-    /// How long the survivor gets after the holder's SIGKILL, in seconds
-    #[arg(long, default_value_t = lockfair::crash::DEFAULT_LIMIT.as_secs_f64(), value_parser = parse_seconds)]
-    limit: f64,
-    /// Protect the fast handoffs (pidfd in the poll set, or a watcher thread) and show they survive
-    #[arg(long)]
-    survivable: bool,
-    /// Instead: what the protection costs when nobody dies (round trips, protected / plain)
-    #[arg(long, conflicts_with = "survivable")]
-    overhead: bool,
-    /// Only these variants (comma-separated) [default: every one the experiment has]
-    #[arg(long, value_enum, value_delimiter = ',')]
-    variants: Vec<Variant>,
-    /// Only these cases of who else holds the holder's description (comma-separated) [default: both]
-    #[arg(long, value_enum, value_delimiter = ',')]
-    descriptions: Vec<lockfair::crash::Description>,
-    /// --overhead: round trips per block
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
-    rounds: u64,
-    /// --overhead: pairs of blocks (plain, protected), alternating in one ping-pong
-    #[arg(long, default_value_t = 21, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    repeats: u64,
-    /// Print one JSON object instead of a table
-    #[arg(long)]
-    json: bool,
-    /// Instead: the Markdown section for the report and the README (plain, survivable, overhead)
-    #[arg(long, conflicts_with_all = ["json", "survivable", "overhead"])]
-    markdown: bool,
-}
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!(
-            "`{s}` is not a number of seconds between 0 and 86400"
-        )),
-    }
-}
+use lockfair::variant::Variant;
+use stdout::{print, println};
 
 fn main() -> ExitCode {
     lockfair::placement::allowed_cpus();
     match dispatch(Cli::parse()) {
         Ok(code) => code,
+        // `| head`: the reader has what it wanted.
+        Err(e) if stdout::reader_left(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lockfair-client: {e:#}");
             ExitCode::FAILURE
@@ -287,9 +43,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let helper = std::env::current_exe().context("cannot find this executable")?;
             let report = probe::probe(&helper)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println(serde_json::to_string_pretty(&report)?)?;
             } else {
-                print!("{}", report.to_text());
+                print(report.to_text())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -297,9 +53,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let helper = std::env::current_exe().context("cannot find this executable")?;
             let report = lockfair::matrix::run_matrix(&helper)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println(serde_json::to_string_pretty(&report)?)?;
             } else {
-                print!("{}", report.to_text());
+                print(report.to_text())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -310,12 +66,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "lockfair-client",
-                &mut std::io::stdout(),
-            );
+            // Into memory first: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "lockfair-client", &mut script);
+            print(script)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { out } => {
@@ -348,22 +102,22 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let table = if args.spin_sweep {
         let rows = bench::spin_sweep(&opts, progress)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            println(serde_json::to_string_pretty(&rows)?)?;
             return Ok(ExitCode::SUCCESS);
         }
         bench::sweep_table(&rows)
     } else {
         let report = bench::bench(&opts, progress)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            println(serde_json::to_string_pretty(&report)?)?;
             return Ok(ExitCode::SUCCESS);
         }
         bench::table(&report)
     };
     if args.markdown {
-        print!("{}", table.to_markdown());
+        print(table.to_markdown())?;
     } else {
-        print!("{}", table.to_text());
+        print(table.to_text())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -396,10 +150,10 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let report = run(&opts)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+        println(serde_json::to_string_pretty(&report.to_json())?)?;
     } else {
-        print!("{}", terminal::run_text(&report));
-        print!("{}", kernel::run_kernel_text(&report));
+        print(terminal::run_text(&report))?;
+        print(kernel::run_kernel_text(&report))?;
     }
     if let (Some(dir), Some(k)) = (&out, report.kernel.as_ref().and_then(|k| k.run())) {
         let title = format!("{} {}", report.variant, report.placement);
@@ -422,7 +176,7 @@ fn run_seed_compat(args: RunArgs) -> anyhow::Result<ExitCode> {
         turns: args.seed_iterations,
         max_seconds: args.max_seconds,
     })?;
-    print!("{}", report.to_text());
+    print(report.to_text())?;
     // Gave up (the server exited, --max-seconds passed): say so where errors go, and fail.
     if let Some(stop) = report.played.stop_line() {
         eprintln!("lockfair-client: {stop}");
@@ -480,12 +234,12 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     // Once more, now that the timelines and the holder death are there for report.html.
     dir.update(&outcome.report)?;
     if args.json {
-        println!("{}", lockfair::report::json::to_json(&outcome.report)?);
+        println(lockfair::report::json::to_json(&outcome.report)?)?;
     } else {
-        print!("{}", terminal::compare_text(&outcome.report));
-        print!("{}", kernel::compare_kernel_text(&outcome.report));
+        print(terminal::compare_text(&outcome.report))?;
+        print(kernel::compare_kernel_text(&outcome.report))?;
         if let Some(deaths) = &outcome.report.holder_death {
-            print!("\nWhen the holder dies:\n{}", deaths.to_text());
+            print(format!("\nWhen the holder dies:\n{}", deaths.to_text()))?;
         }
     }
     eprintln!("report written to {}", dir.path().display());
@@ -531,7 +285,7 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         descriptions: args.descriptions,
     };
     if args.markdown {
-        print!("{}", crash::markdown(&opts, &cost, &command_line())?);
+        print(crash::markdown(&opts, &cost, &command_line())?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let (json, text) = if args.overhead {
@@ -544,9 +298,9 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         (report.to_json(), report.to_text())
     };
     if args.json {
-        println!("{json}");
+        println(json)?;
     } else {
-        print!("{text}");
+        print(text)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -569,7 +323,7 @@ fn write_man_pages(out: &std::path::Path) -> anyhow::Result<()> {
     pages.sort();
     for (name, roff) in pages {
         dir.write(&name, &roff)?;
-        println!("{}", out.join(name).display());
+        println(format!("{}", out.join(name).display()))?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use lockfair::server::args::ServerArgs;
-use lockfair::server::serve;
+use lockfair::server::{say, serve};
 
 fn main() -> ExitCode {
     match run(ServerArgs::parse()) {
@@ -35,9 +35,11 @@ fn run(args: ServerArgs) -> anyhow::Result<()> {
         if let Some(w) = &bound.warning {
             eprintln!("lockfair-server: {w}");
         }
-        println!("listening on {}", bound.path().display());
+        say(&format!("listening on {}", bound.path().display()));
         if let Some(n) = compat_turns {
-            println!("--seed-compat: a bare CACHEDFILE HELLO gets the blog's server, {n} turns");
+            say(&format!(
+                "--seed-compat: a bare CACHEDFILE HELLO gets the blog's server, {n} turns"
+            ));
         }
     }))?;
     Ok(())

@@ -19,6 +19,7 @@ mod liveness;
 mod manpages;
 mod matrix;
 mod out_dir;
+mod pipes;
 mod probe;
 mod report_html;
 mod robust_attack;

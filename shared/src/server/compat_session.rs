@@ -123,7 +123,7 @@ impl Server {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
             match outcome {
-                Ok(report) => println!("{}", report.to_text(id)),
+                Ok(report) => super::say(report.to_text(id).trim_end_matches('\n')),
                 Err(Unplayed::Refused(e)) => sender.refuse(
                     &server,
                     Refusal {
@@ -131,10 +131,10 @@ impl Server {
                         loud: true,
                     },
                 ),
-                Err(e) => println!(
+                Err(e) => super::say(&format!(
                     "compat session {id} (pid {pid}): failed: {}",
                     error_chain(&e)
-                ),
+                )),
             }
         });
     }

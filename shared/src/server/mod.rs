@@ -17,7 +17,7 @@ mod slots;
 mod socket_path;
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -178,6 +178,17 @@ pub async fn serve(
     }
     drop(guard);
     served
+}
+
+/// One line of the server's log on stdout. When whoever reads it is gone (`| head`), the server
+/// stops as if told to (SIGTERM), like other Unix tools: its sessions end, its socket is removed,
+/// and it exits with status 0.
+pub fn say(line: &str) {
+    let mut out = io::stdout().lock();
+    let written = writeln!(out, "{line}").and_then(|()| out.flush());
+    if written.is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
+    }
 }
 
 impl Server {
@@ -373,7 +384,7 @@ impl Server {
             cpu: spec.plan.cpu.map(|c| c as u16),
         };
         self.reply_now(from, &Message::Ready(ready));
-        println!("{what}: started");
+        say(&format!("{what}: started"));
         let outcome = run_watched(&peer, handle.clone(), creds.pid, move || {
             run_contender(&spec, &arena, fds, None, handle)
         })
@@ -423,18 +434,18 @@ fn collect(
 ) -> Message {
     match outcome {
         Ok(Ok(stats)) => {
-            println!(
+            say(&format!(
                 "{what}: {} rounds, {} whoops, {} overlaps, {} wrong reads ({})",
                 stats.rounds,
                 stats.whoops,
                 stats.overlaps,
                 stats.wrong_reads,
                 crate::measure::end_name(stats.end)
-            );
+            ));
             Message::Result(Box::new(stats))
         }
         Ok(Err(e)) => {
-            println!("{what}: failed: {}", error_chain(&e));
+            say(&format!("{what}: failed: {}", error_chain(&e)));
             Message::Error(error_chain(&e))
         }
         Err(e) => Message::Error(error_chain(&e)),

@@ -1,0 +1,259 @@
+//! `lockfair-client`'s command line: every subcommand and flag, as clap parses them. `main.rs`
+//! only dispatches; `lockfair-client man` and `completions` read the same definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use lockfair::compat::{DEFAULT_TURNS, MAX_TURNS};
+use lockfair::placement::Placement;
+use lockfair::variant::{Mode, Variant};
+
+/// Measure how (un)fairly Linux hands a file lock between processes, and what to use instead.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run one session against a running lockfair-server
+    Run(RunArgs),
+    /// Start a private server and run the variants side by side
+    Compare(CompareArgs),
+    /// Show, by experiment, why the seed's passed descriptor gives no mutual exclusion
+    Probe {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// The lock-semantics matrix: which lock kinds exclude across which kinds of access, by experiment
+    Matrix {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare lockfair's eventfd/futex/pipe round trips with a minimal C ping-pong, same run
+    Bench(BenchArgs),
+    /// What every mechanism does when the holder dies inside its critical section, by experiment
+    Crash(CrashArgs),
+    /// Print a shell completion script to stdout, e.g. `lockfair-client completions bash >
+    /// ~/.local/share/bash-completion/completions/lockfair-client`
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of lockfair-client (one per subcommand) and lockfair-server into DIR
+    Man {
+        /// The folder to write the `.1` files into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// (internal) the helper process the experiments drive over stdin
+    #[command(hide = true)]
+    Peer,
+    /// (internal) an extra contender of `run --contenders N`, fed over stdin
+    #[command(hide = true)]
+    Contender,
+    /// (internal) a holder, survivor or echo of `crash`, fed over stdin
+    #[command(hide = true, name = lockfair::crash::CHILD_SUBCOMMAND)]
+    CrashChild,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct RunArgs {
+    /// Handoff mechanism
+    #[arg(long, value_enum)]
+    pub(crate) variant: Variant,
+    /// Turns each side takes
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) rounds: u64,
+    /// Stop after this many seconds even if rounds remain
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    pub(crate) max_seconds: f64,
+    /// Where the processes run
+    #[arg(long, value_enum, default_value_t = Placement::Free)]
+    pub(crate) placement: Placement,
+    #[command(flatten)]
+    pub(crate) shape: Shape,
+    /// The server's socket [default: the server's default; /tmp/test_socket with --seed-compat]
+    #[arg(long)]
+    pub(crate) socket: Option<PathBuf>,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
+    #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
+    pub(crate) seed_compat: bool,
+    /// Record the kernel's own account of the run (tracefs: file-lock and scheduler events of
+    /// the contenders' threads; needs root, or CAP_SYS_ADMIN): requests, grants, blocks, unlocks,
+    /// wakeups, kernel-confirmed barges and wake-to-run latency, beside lockfair's own figures.
+    /// Without the right the run goes on without it and says why
+    #[arg(long, conflicts_with = "seed_compat")]
+    pub(crate) kernel_trace: bool,
+    /// With --kernel-trace: write DIR/timeline.svg, the first barge (or first milliseconds) as
+    /// one lane per contender
+    #[arg(long, value_name = "DIR", requires = "kernel_trace")]
+    pub(crate) out: Option<PathBuf>,
+    /// Hold every CPU out of idle for the run (/dev/cpu_dma_latency at 0, as cyclictest does;
+    /// needs root). A cross-CPU wakeup then costs a few µs instead of tens on a VM idled by
+    /// haltpoll; idle CPUs spin meanwhile
+    #[arg(long, conflicts_with = "seed_compat")]
+    pub(crate) hold_idle: bool,
+    /// Turns of a --seed-compat run (the blog's 100); whoops do not count
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
+    pub(crate) seed_iterations: u64,
+}
+
+/// How many contend, in which order, and spin-futex's bound: the same for `run` and each cell of
+/// `compare`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Shape {
+    /// Contenders in all: the server, the client, and child processes of the client for the rest
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
+    pub(crate) contenders: u16,
+    /// `turns`: a fixed round-robin order; `free`: every contender takes the lock --rounds
+    /// times, as fast as it can
+    #[arg(long, value_enum, default_value_t = Mode::Turns)]
+    pub(crate) mode: Mode,
+    /// spin-futex: how many times to look at the turn word before sleeping
+    #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
+    pub(crate) spin: u32,
+}
+
+impl Shape {
+    /// The library's shape of every session: this one, `rounds` long, stopped after
+    /// `max_seconds`.
+    pub(crate) fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::experiment::Shape {
+        lockfair::experiment::Shape {
+            contenders: self.contenders.into(),
+            mode: self.mode,
+            spin: self.spin,
+            rounds,
+            max_seconds,
+        }
+    }
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct CompareArgs {
+    /// Variants to run (comma-separated)
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Variant::ALL)]
+    pub(crate) variants: Vec<Variant>,
+    /// Placements to run (comma-separated); impossible ones are skipped and reported
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Placement::ALL)]
+    pub(crate) placements: Vec<Placement>,
+    /// Turns per side in each cell
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) rounds: u64,
+    /// Time limit per cell, in seconds
+    #[arg(long, default_value_t = 0.25, value_parser = parse_seconds)]
+    pub(crate) max_seconds: f64,
+    /// Runs of every cell; the table shows the median and the spread
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub(crate) repeats: u64,
+    #[command(flatten)]
+    pub(crate) shape: Shape,
+    /// The report folder [default: results/<UTC date-time>]
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Print summary.json instead of the table
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The lockfair-server binary [default: next to this one]
+    #[arg(long)]
+    pub(crate) server_bin: Option<PathBuf>,
+    /// An earlier report folder to compare with: per cell, new/old of rounds/s, round trip p50
+    /// and whoops/round, and which changes are real
+    #[arg(long, value_name = "DIR")]
+    pub(crate) baseline: Option<PathBuf>,
+    /// Record the kernel's own account of every cell (see `run --kernel-trace`); the report
+    /// folder gets timeline-<variant>-<placement>.svg for each cell's first repeat
+    #[arg(long)]
+    pub(crate) kernel_trace: bool,
+    /// After the cells, run the holder-death experiment (see `crash`) for these variants, plain
+    /// and survivable, and put it beside speed and fairness in the report (adds seconds)
+    #[arg(long)]
+    pub(crate) crash: bool,
+    /// Hold every CPU out of idle for the whole comparison (see `run --hold-idle`); the report's
+    /// machine section says so, beside the cross-CPU wakeup it measured
+    #[arg(long)]
+    pub(crate) hold_idle: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct BenchArgs {
+    /// The compiled C yardstick: `cc -O2 -o target/release/pingpong bench/pingpong.c`
+    #[arg(long, required_unless_present = "spin_sweep")]
+    pub(crate) pingpong: Option<PathBuf>,
+    /// Also set spin-futex against a C spin ping-pong that measures each turn as lockfair does
+    /// (two timestamps, the overlap detector, the release stamp): `cc -O2 -o
+    /// target/release/spin_anatomy bench/spin_anatomy.c`
+    #[arg(long)]
+    pub(crate) anatomy: Option<PathBuf>,
+    /// Instead: run spin-futex with a range of spin bounds against plain futex, to choose the
+    /// default bound
+    #[arg(long)]
+    pub(crate) spin_sweep: bool,
+    /// Round trips per run
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) rounds: u64,
+    /// Alternating runs of each side per cell; medians are compared, ranges shown
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub(crate) repeats: u64,
+    /// Placements (comma-separated)
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Placement::ALL)]
+    pub(crate) placements: Vec<Placement>,
+    /// The lockfair-server binary [default: next to this one]
+    #[arg(long)]
+    pub(crate) server_bin: Option<PathBuf>,
+    /// Print Markdown instead of aligned text
+    #[arg(long)]
+    pub(crate) markdown: bool,
+    /// Print the table as JSON (stable field names; medians and ranges over the repeats)
+    #[arg(long, conflicts_with = "markdown")]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct CrashArgs {
+    /// How long the survivor gets after the holder's SIGKILL, in seconds
+    #[arg(long, default_value_t = lockfair::crash::DEFAULT_LIMIT.as_secs_f64(), value_parser = parse_seconds)]
+    pub(crate) limit: f64,
+    /// Protect the fast handoffs (pidfd in the poll set, or a watcher thread) and show they survive
+    #[arg(long)]
+    pub(crate) survivable: bool,
+    /// Instead: what the protection costs when nobody dies (round trips, protected / plain)
+    #[arg(long, conflicts_with = "survivable")]
+    pub(crate) overhead: bool,
+    /// Only these variants (comma-separated) [default: every one the experiment has]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) variants: Vec<Variant>,
+    /// Only these cases of who else holds the holder's description (comma-separated) [default: both]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) descriptions: Vec<lockfair::crash::Description>,
+    /// --overhead: round trips per block
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) rounds: u64,
+    /// --overhead: pairs of blocks (plain, protected), alternating in one ping-pong
+    #[arg(long, default_value_t = 21, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub(crate) repeats: u64,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Instead: the Markdown section for the report and the README (plain, survivable, overhead)
+    #[arg(long, conflicts_with_all = ["json", "survivable", "overhead"])]
+    pub(crate) markdown: bool,
+}
+
+pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
