@@ -47,6 +47,8 @@ pub enum Peer {
     Stops(StopReason),
     /// Dies: our watchdog sees its pid exit and aborts the session.
     Dies(i32),
+    /// Writes whatever it likes (the arena is shared: a peer can write any word).
+    Writes(fn(&Header)),
 }
 
 /// One call of `acquire`: how long it waits (on the test clock), what the peer does meanwhile,
@@ -193,6 +195,7 @@ impl<'a> FakeHandoff<'a> {
                 .store(clock::monotonic_ns() - ago, Ordering::Release),
             Peer::Stops(reason) => h.request_stop(reason),
             Peer::Dies(pid) => self.handle.abort(AbortReason::PeerDied(pid)),
+            Peer::Writes(write) => write(h),
         }
     }
 }

@@ -102,6 +102,21 @@ fn barging_and_runs_are_counted() {
     assert_eq!(bench.header().last_holder.load(Ordering::Relaxed), 1);
 }
 
+/// Only somebody else waiting makes a straight re-acquisition barging, whatever the releaser's
+/// mask says about us.
+#[test]
+fn our_own_bit_in_the_release_mask_is_not_barging() {
+    let bench = Bench::new(2);
+    let ours = |h: &crate::arena::Header| h.waiting_at_release.store(0b01, Ordering::Release);
+    let mut handoff = bench
+        .handoff(0, Exclusion::Lock)
+        .script([got(), got().with(Peer::Writes(ours))]);
+    let stats = bench.free(&plan(0, 2, 2), &mut handoff).unwrap();
+    assert_eq!(stats.rounds, 2);
+    assert_eq!(free(&stats).barging, 0);
+    assert_eq!(values(&free(&stats).runs), [(2, 1)]);
+}
+
 #[test]
 fn the_grant_log_records_who_got_it_and_who_waited() {
     let bench = Bench::new(2);
@@ -202,6 +217,8 @@ fn a_dead_peer_aborts_the_session_and_stops_the_others() {
         matches!(err, SessionError::Aborted(AbortReason::PeerDied(99))),
         "{err:?}"
     );
+    // The interrupted wait that found the watchdog fired was the last.
+    assert_eq!(handoff.count(Did::Acquire), 3);
     let h = bench.header();
     assert_eq!(h.stopped(), Some(StopReason::Aborted));
     // No longer waiting, so nobody counts it as jumped over.

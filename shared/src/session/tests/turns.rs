@@ -195,12 +195,14 @@ fn the_deadline_ends_the_loop_on_a_whoop() {
         max_ns: 1000,
         ..plan(1, 2, 5)
     };
-    let mut turn = FakeTurn::mine([true, false, false]);
+    // The turn would not come for a while yet: the whoop past the deadline is the last.
+    let mut turn = FakeTurn::mine([true, false, false, false, false]);
     let stats = bench.turns(&plan, &mut handoff, &mut turn).unwrap();
     assert_eq!(
         (stats.end, stats.rounds, stats.whoops),
         (End::Deadline, 1, 2)
     );
+    assert_eq!(handoff.count(Did::Acquire), 3);
     // The whoops of the turn that never came are in the total, not in the per-turn figures.
     assert_eq!(values(&stats.whoops_per_round), [(0, 1)]);
     assert_eq!(bench.header().stopped(), Some(StopReason::Deadline));
@@ -258,8 +260,28 @@ fn a_dead_peer_aborts_the_session_and_stops_the_others() {
         matches!(err, SessionError::Aborted(AbortReason::PeerDied(4242))),
         "{err:?}"
     );
+    // The interrupted wait that found the watchdog fired was the last.
+    assert_eq!(handoff.count(Did::Acquire), 2);
     assert_eq!(bench.header().stopped(), Some(StopReason::Aborted));
     assert_eq!(handoff.did.last(), Some(&Did::WakeEveryone));
+}
+
+#[test]
+fn a_peer_dying_while_we_look_at_the_turn_aborts_the_session() {
+    let bench = Bench::new(2);
+    let mut handoff = bench
+        .handoff(0, Exclusion::Lock)
+        .script([got().with(Peer::Dies(77))]);
+    let mut turn = FakeTurn::default().then_mine([Err(Errno::EINTR)]);
+    let err = bench
+        .turns(&plan(0, 2, 5), &mut handoff, &mut turn)
+        .unwrap_err();
+    assert!(
+        matches!(err, SessionError::Aborted(AbortReason::PeerDied(77))),
+        "{err:?}"
+    );
+    assert!(turn.taken.is_empty(), "{:?}", turn.taken);
+    assert_eq!(bench.header().stopped(), Some(StopReason::Aborted));
 }
 
 #[test]
