@@ -7,10 +7,9 @@ use std::sync::atomic::Ordering;
 use nix::errno::Errno;
 
 use super::watchdog::Watchdog;
-use super::{Plan, SessionError, sys};
+use super::{Plan, SessionError, monotonic_ns, sys};
 use crate::arena::Header;
 use crate::measure::{ContenderStats, End};
-use crate::sys::clock::monotonic_ns;
 use crate::sys::futex;
 use crate::sys::rusage::ThreadUsage;
 

@@ -6,10 +6,9 @@ use std::sync::atomic::Ordering;
 
 use super::start::Stretch;
 use super::watchdog::Watchdog;
-use super::{Acquired, Plan, SessionError, acquire, retry};
+use super::{Acquired, Plan, SessionError, acquire, monotonic_ns, retry};
 use crate::arena::{Header, StopReason};
 use crate::measure::{ContenderStats, End};
-use crate::sys::clock::monotonic_ns;
 use crate::tally::Tally;
 use crate::variant::{Exclusion, Handoff, Turn};
 

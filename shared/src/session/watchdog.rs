@@ -207,6 +207,18 @@ impl Watchdog {
     }
 }
 
+#[cfg(test)]
+impl Watchdog {
+    /// A watchdog without a thread, for the round loops' unit tests: it fires only when `handle`
+    /// aborts, and never signals anyone (the test's fake mechanism returns `EINTR` itself).
+    pub(crate) fn idle(handle: &AbortHandle) -> Watchdog {
+        Watchdog {
+            shared: handle.0.clone(),
+            thread: None,
+        }
+    }
+}
+
 impl Drop for Watchdog {
     fn drop(&mut self) {
         self.shared.done.store(true, Ordering::Release);
