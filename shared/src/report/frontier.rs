@@ -183,12 +183,7 @@ fn panel<DB: DrawingBackend>(
         .draw()
         .map_err(|e| e.to_string())?;
     let at = |s: &Spread| s.median.max(floor);
-    let front = pareto(
-        &pts.iter()
-            .map(|p| (at(&p.x), p.y.median))
-            .collect::<Vec<_>>(),
-    );
-    let on_front = front.iter().map(|&i| (at(&pts[i].x), pts[i].y.median));
+    let on_front = on_front(pts, floor);
     chart
         .draw_series(LineSeries::new(
             on_front.clone(),
@@ -217,6 +212,16 @@ fn panel<DB: DrawingBackend>(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The points on the Pareto frontier, in its order, at their medians (unfairness no lower than
+/// the axis' `floor`).
+fn on_front(pts: &[Point], floor: f64) -> impl Iterator<Item = (f64, f64)> + Clone {
+    let at: Vec<(f64, f64)> = pts
+        .iter()
+        .map(|p| (p.x.median.max(floor), p.y.median))
+        .collect();
+    pareto(&at).into_iter().map(move |i| at[i])
 }
 
 /// The spread over repeats as error bars: vertical for throughput, horizontal for unfairness,

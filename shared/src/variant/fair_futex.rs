@@ -25,12 +25,15 @@
 //! contender ahead of it: bounded, where the plain futex mutex is not, for the price of one
 //! sleeping handoff (a wakeup on the critical path) every half millisecond on average.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
+use super::holder_death::{Description, HolderDeath};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
 use super::wait_queue::{HANDOFF, IDLE, QUEUED, WOKEN, WaitQueue};
-use super::{Ctx, Exclusion, Handoff};
+use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
 use crate::arena::Header;
 use crate::sys::clock::monotonic_ns;
 
@@ -41,17 +44,31 @@ const FAIRNESS_WINDOW_NS: u64 = 1_000_000;
 /// Spin rounds before parking (each twice as long as the last), while nobody is parked.
 const SPIN_ROUNDS: u32 = 4;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FairFutex<'a> {
-    FairFutex {
+pub(super) const SPEC: Spec = Spec {
+    name: "fair-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(&[Description::Own], |_, _| None),
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no lock with a wait queue"),
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    let lock = FairFutex {
         header: ctx.arena.header(),
         queue: WaitQueue::new(ctx.arena, ctx.contenders),
         me: ctx.contender,
         rng: XorShift::seeded(ctx.contender),
-    }
+    };
+    Ok(Opened::in_arena(ctx, lock))
 }
 
 #[derive(Debug)]
-pub(super) struct FairFutex<'a> {
+struct FairFutex<'a> {
     header: &'a Header,
     queue: WaitQueue<'a>,
     me: usize,

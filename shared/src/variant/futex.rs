@@ -8,15 +8,65 @@
 //! Drepper's "Futexes Are Tricky"): a releaser that finds no waiter makes no syscall, and a
 //! waker does not hand over: the woken waiter competes with anyone arriving, barging included.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff};
-use crate::arena::{Header, NO_TURN};
+use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
+use crate::arena::{Arena, Header, NO_TURN};
 use crate::sys::futex;
 
-pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
+pub(super) const SPEC: Spec = Spec {
+    name: "futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath {
+        survivable: &[Description::Own],
+        protection: Some(Protected {
+            kind: Protection::WatcherThread,
+            token: 0,
+            repair: Repair::Words(take_over),
+            survived: None,
+        }),
+        ..HolderDeath::plain(&[Description::Own], no_owner)
+    },
+    whoops_in_storms: false,
+    yardstick: Yardstick::Counterpart {
+        mode: "futex",
+        only: None,
+    },
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(match ctx.mode {
+        Mode::Turns => Opened::in_arena(ctx, turns(ctx)),
+        Mode::Free => Opened::in_arena(ctx, mutex(ctx)),
+    })
+}
+
+fn no_owner(_: Description, outcome: Outcome) -> Option<&'static str> {
+    (outcome == Outcome::Nothing).then_some(
+        "held forever: nobody passes the turn word on, and the kernel does not know who owned it",
+    )
+}
+
+/// After `dead` died: the turn passes to `me` if `dead` held it, and `me` is woken.
+fn take_over(arena: &Arena, me: usize, dead: usize) {
+    let h = arena.header();
+    let _ = h
+        .turn
+        .compare_exchange(dead as u32, me as u32, Ordering::AcqRel, Ordering::Acquire);
+    let _ = futex::wake(&h.turn, i32::MAX as u32);
+}
+
+fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
     FutexTurns {
         header: ctx.arena.header(),
         me: ctx.contender as u32,
@@ -24,14 +74,14 @@ pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
     }
 }
 
-pub(super) fn mutex<'a>(ctx: &Ctx<'a>) -> FutexMutex<'a> {
+fn mutex<'a>(ctx: &Ctx<'a>) -> FutexMutex<'a> {
     FutexMutex {
         header: ctx.arena.header(),
     }
 }
 
 #[derive(Debug)]
-pub(super) struct FutexTurns<'a> {
+struct FutexTurns<'a> {
     header: &'a Header,
     me: u32,
     /// Two contenders: a handoff wakes the one waiter, and a wake can only mean our turn came (a
@@ -77,7 +127,7 @@ impl Handoff for FutexTurns<'_> {
 
 /// The three-state futex mutex on the arena's `mutex` word.
 #[derive(Debug)]
-pub(super) struct FutexMutex<'a> {
+struct FutexMutex<'a> {
     header: &'a Header,
 }
 

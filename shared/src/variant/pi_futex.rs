@@ -22,27 +22,71 @@
 //! A signal never ends FUTEX_LOCK_PI (the kernel restarts it), so the wait is cut into slices
 //! with a deadline; between slices the round loop looks at the stop flag and the watchdog.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff};
-use crate::arena::Header;
+use super::holder_death::{Description, HolderDeath, Outcome};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
+use crate::arena::{Arena, Header};
 use crate::sys::clock::monotonic_ns;
 use crate::sys::futex;
+
+pub(super) const SPEC: Spec = Spec {
+    name: "pi-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath {
+        owner_died: Some(owner_died),
+        ..HolderDeath::plain(&[Description::Own], handed_on_at_exit)
+    },
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no priority-inheritance lock"),
+};
 
 /// How long one kernel wait lasts before the round loop gets to look at the stop flag.
 const SLICE_NS: u64 = 20_000_000;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> PiFutex<'a> {
-    PiFutex {
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    let lock = PiFutex {
         header: ctx.arena.header(),
         tid: futex::thread_id(),
+    };
+    Ok(Opened::in_arena(ctx, lock))
+}
+
+/// True if the word carries FUTEX_OWNER_DIED: a PI futex whose owner exited is handed on with
+/// it.
+fn owner_died(arena: &Arena) -> bool {
+    arena.header().pi_word.load(Ordering::Acquire) & nix::libc::FUTEX_OWNER_DIED != 0
+}
+
+/// At the owner's exit, `exit_pi_state_list` hands the word to the top waiter.
+fn handed_on_at_exit(_: Description, outcome: Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Got {
+            owner_died: true, ..
+        } => Some(
+            "the kernel handed the PI futex to the waiter as the owner exited, with FUTEX_OWNER_DIED in the word",
+        ),
+        Outcome::Got { .. } => {
+            Some("the kernel handed the PI futex to the waiter as the owner exited")
+        }
+        Outcome::Refused(Errno::ESRCH) => Some(
+            "ESRCH: the word names a dead owner (it died while the survivor was between two timed waits, not queued), and the kernel will not hand it on",
+        ),
+        _ => None,
     }
 }
 
 #[derive(Debug)]
-pub(super) struct PiFutex<'a> {
+struct PiFutex<'a> {
     header: &'a Header,
     /// Our thread id: the word's value while we own it. The session runs on one thread.
     tid: u32,

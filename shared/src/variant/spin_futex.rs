@@ -35,15 +35,74 @@
 //! spinner asks for it (`prefetchw`) the moment it sees the turn, and the transfer overlaps
 //! the timestamp the session takes before `enter`.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{Ordering, fence};
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff};
+use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
 use crate::arena::{Arena, Header, NO_TURN, Slot};
+use crate::placement::Placement;
 use crate::sys::{cpu, futex, prefetch};
 
-pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> SpinTurns<'a> {
+pub(super) const SPEC: Spec = Spec {
+    name: "spin-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath {
+        survivable: &[Description::Own],
+        protection: Some(Protected {
+            kind: Protection::WatcherThread,
+            token: 0,
+            repair: Repair::Words(take_over),
+            survived: None,
+        }),
+        ..HolderDeath::plain(&[Description::Own], only_a_live_holder_clears)
+    },
+    whoops_in_storms: false,
+    // Spinning on one CPU would take a scheduler tick per turn: the pair only on split CPUs.
+    yardstick: Yardstick::Counterpart {
+        mode: "spin",
+        only: Some(Placement::Split),
+    },
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(match ctx.mode {
+        Mode::Turns => Opened::in_arena(ctx, turns(ctx)),
+        Mode::Free => Opened::in_arena(ctx, mutex(ctx)),
+    })
+}
+
+fn only_a_live_holder_clears(_: Description, outcome: Outcome) -> Option<&'static str> {
+    (outcome == Outcome::Nothing).then_some(
+        "held forever: the survivor spins, then sleeps on a flag only a live holder clears",
+    )
+}
+
+/// After `dead` died: the turn passes to `me` if `dead` held it, then the hand-over protocol
+/// wakes `me`: clear its flag, then wake it.
+fn take_over(arena: &Arena, me: usize, dead: usize) {
+    let _ = arena.header().turn.compare_exchange(
+        dead as u32,
+        me as u32,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    fence(Ordering::SeqCst);
+    let parked = &arena.slot(me).parked;
+    if parked.swap(0, Ordering::SeqCst) != 0 {
+        let _ = futex::wake(parked, 1);
+    }
+}
+
+fn turns<'a>(ctx: &Ctx<'a>) -> SpinTurns<'a> {
     SpinTurns {
         arena: ctx.arena,
         header: ctx.arena.header(),
@@ -53,7 +112,7 @@ pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> SpinTurns<'a> {
     }
 }
 
-pub(super) fn mutex<'a>(ctx: &Ctx<'a>) -> SpinMutex<'a> {
+fn mutex<'a>(ctx: &Ctx<'a>) -> SpinMutex<'a> {
     SpinMutex {
         arena: ctx.arena,
         header: ctx.arena.header(),
@@ -84,7 +143,7 @@ fn publish_cpu(arena: &Arena, me: usize) -> u32 {
 }
 
 #[derive(Debug)]
-pub(super) struct SpinTurns<'a> {
+struct SpinTurns<'a> {
     arena: &'a Arena,
     header: &'a Header,
     me: usize,
@@ -175,7 +234,7 @@ impl Handoff for SpinTurns<'_> {
 /// `free` mode: try the futex mutex, spinning while its owner runs on another CPU, then take the
 /// sleeping slow path of the three-state mutex.
 #[derive(Debug)]
-pub(super) struct SpinMutex<'a> {
+struct SpinMutex<'a> {
     arena: &'a Arena,
     header: &'a Header,
     me: usize,

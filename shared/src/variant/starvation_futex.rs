@@ -23,12 +23,15 @@
 //! one millisecond of losses, after which every queued waiter is served in order until the
 //! queue drains or a waiter got in quickly.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
+use super::holder_death::{Description, HolderDeath};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
 use super::wait_queue::WaitQueue;
-use super::{Ctx, Exclusion, Handoff};
+use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
 use crate::arena::Header;
 use crate::sys::clock::monotonic_ns;
 
@@ -40,16 +43,30 @@ const ONE_WAITER: u32 = 1 << WAITER_SHIFT;
 /// A waiter that has waited longer than this switches the lock to starvation mode.
 const STARVATION_NS: u64 = 1_000_000;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> StarvationFutex<'a> {
-    StarvationFutex {
+pub(super) const SPEC: Spec = Spec {
+    name: "starvation-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(&[Description::Own], |_, _| None),
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no lock with a wait queue"),
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    let lock = StarvationFutex {
         header: ctx.arena.header(),
         queue: WaitQueue::new(ctx.arena, ctx.contenders),
         me: ctx.contender,
-    }
+    };
+    Ok(Opened::in_arena(ctx, lock))
 }
 
 #[derive(Debug)]
-pub(super) struct StarvationFutex<'a> {
+struct StarvationFutex<'a> {
     header: &'a Header,
     queue: WaitQueue<'a>,
     me: usize,

@@ -7,16 +7,41 @@
 //! arena is prepared with `next_ticket = N`) and takes its next ticket while still holding the
 //! lock, so the queue is always the ring and no contender ever gets the lock out of turn.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff, Mode};
+use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
 use crate::arena::{Arena, Header};
 use crate::sys::futex;
 
+pub(super) const SPEC: Spec = Spec {
+    name: "ticket",
+    family: Family::FairLocks,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare,
+    open,
+    death: HolderDeath {
+        survivable: &[Description::Own],
+        protection: Some(Protected {
+            kind: Protection::WatcherThread,
+            token: 0,
+            repair: Repair::Words(take_over),
+            survived: None,
+        }),
+        ..HolderDeath::plain(&[Description::Own], never_served_on)
+    },
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no ticket lock"),
+};
+
 /// Sets the counters: in `turns` mode tickets 0..N-1 are already handed out, one per contender.
-pub(super) fn prepare(arena: &Arena, mode: Mode, contenders: usize) {
+fn prepare(arena: &Arena, mode: Mode, contenders: usize) -> Result<(), SetupError> {
     let h = arena.header();
     let issued = match mode {
         Mode::Turns => contenders as u32,
@@ -24,10 +49,11 @@ pub(super) fn prepare(arena: &Arena, mode: Mode, contenders: usize) {
     };
     h.next_ticket.store(issued, Ordering::Relaxed);
     h.now_serving.store(0, Ordering::Release);
+    Ok(())
 }
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> TicketLock<'a> {
-    TicketLock {
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    let lock = TicketLock {
         header: ctx.arena.header(),
         me: ctx.contender,
         mode: ctx.mode,
@@ -35,11 +61,35 @@ pub(super) fn open<'a>(ctx: &Ctx<'a>) -> TicketLock<'a> {
             Mode::Turns => Some(ctx.contender as u32),
             Mode::Free => None,
         },
+    };
+    Ok(Opened::in_arena(ctx, lock))
+}
+
+fn never_served_on(_: Description, outcome: Outcome) -> Option<&'static str> {
+    (outcome == Outcome::Nothing).then_some(
+        "held forever: the dead holder's ticket is never served on, and every later ticket waits behind it",
+    )
+}
+
+/// After `dead` died (`turns` mode, two contenders): if the ticket being served is the dead
+/// one's, it is skipped; then `me` is woken.
+fn take_over(arena: &Arena, _me: usize, dead: usize) {
+    let h = arena.header();
+    // Contender c holds tickets c, c+2, ...
+    let serving = h.now_serving.load(Ordering::Acquire);
+    if serving % 2 == dead as u32 {
+        let _ = h.now_serving.compare_exchange(
+            serving,
+            serving.wrapping_add(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
+    let _ = futex::wake_bits(&h.now_serving, i32::MAX as u32, std::num::NonZeroU32::MAX);
 }
 
 #[derive(Debug)]
-pub(super) struct TicketLock<'a> {
+struct TicketLock<'a> {
     header: &'a Header,
     me: usize,
     mode: Mode,
