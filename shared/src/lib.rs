@@ -7,7 +7,7 @@
 //!    [`runtime_dir`] (where sockets live), [`histwire`] (bounded histogram transfer), [`tally`]
 //!    (HdrHistogram's buckets as a flat counter, for the hot loops).
 //! 2. [`arena`]: the sealed memfd the contenders map; its header holds the turn, the overlap
-//!    detector and the stop word. [`measure`]: what one contender records. [`order`]: bypass,
+//!    detector and the stop word, and its variant region the words one variant lays out itself. [`measure`]: what one contender records. [`order`]: bypass,
 //!    LWSS and MTTR from the arena's grant log (who got the lock in what order). [`placement`]:
 //!    which CPUs. [`locking`]: the four file-lock families. [`procinfo`]: what `/proc` says.
 //! 3. [`variant`]: one file per handoff mechanism (file locks, eventfd, futex, pipe, ticket, …),

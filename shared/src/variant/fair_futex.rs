@@ -1,7 +1,7 @@
 //! `fair-futex`: eventual fairness, as parking_lot's `RawMutex` and WebKit's ParkingLot do it,
 //! across processes.
 //!
-//! The lock word (the arena's `handoff_state`) has a LOCKED bit and a PARKED bit (someone is in
+//! The lock word (`state` in the region of [`super::wait_queue`]) has a LOCKED bit and a PARKED bit (someone is in
 //! the wait queue, [`super::wait_queue`]). Taking the lock is a compare-exchange that sets
 //! LOCKED whenever it is clear, even with contenders parked: normally the lock barges, which is
 //! what makes it fast. A contender that finds it locked spins briefly (only while nobody is
@@ -32,9 +32,8 @@ use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath};
 use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
-use super::wait_queue::{HANDOFF, IDLE, QUEUED, WOKEN, WaitQueue};
+use super::wait_queue::{HANDOFF, IDLE, QUEUED, QueueWords, WOKEN, WaitQueue};
 use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
-use crate::arena::Header;
 use crate::sys::clock::monotonic_ns;
 
 const LOCKED: u32 = 1;
@@ -59,7 +58,7 @@ pub(super) const SPEC: Spec = Spec {
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
     let lock = FairFutex {
-        header: ctx.arena.header(),
+        words: ctx.arena.region(),
         queue: WaitQueue::new(ctx.arena, ctx.contenders),
         me: ctx.contender,
         rng: XorShift::seeded(ctx.contender),
@@ -69,7 +68,7 @@ fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
 
 #[derive(Debug)]
 struct FairFutex<'a> {
-    header: &'a Header,
+    words: &'a QueueWords,
     queue: WaitQueue<'a>,
     me: usize,
     rng: XorShift,
@@ -77,7 +76,7 @@ struct FairFutex<'a> {
 
 impl FairFutex<'_> {
     fn state(&self) -> &AtomicU32 {
-        &self.header.handoff_state
+        &self.words.state
     }
 
     /// Sets LOCKED if it is clear; true if we took the lock.
@@ -205,10 +204,10 @@ impl Handoff for FairFutex<'_> {
             return Ok(());
         };
         // While we hold LOCKED and the queue lock, nobody else changes the word.
-        let wake = if now >= self.header.fair_deadline.load(Ordering::Relaxed) {
+        let wake = if now >= self.words.fair_deadline.load(Ordering::Relaxed) {
             held.pop(HANDOFF);
             let ahead = self.rng.below(FAIRNESS_WINDOW_NS + 1);
-            self.header
+            self.words
                 .fair_deadline
                 .store(now.saturating_add(ahead), Ordering::Relaxed);
             let parked = if held.len() > 0 { PARKED } else { 0 };
@@ -269,6 +268,7 @@ mod tests {
     use super::{FAIRNESS_WINDOW_NS, LOCKED};
     use crate::arena::Arena;
     use crate::sys::clock::monotonic_ns;
+    use crate::variant::wait_queue::QueueWords;
     use crate::variant::{Ctx, Mode, Variant};
 
     /// Once the deadline has passed, unlock hands the lock to the parked contender, still
@@ -285,7 +285,7 @@ mod tests {
             spin: 0,
             abort: std::os::fd::AsFd::as_fd(&abort),
         };
-        let h = arena.header();
+        let h = arena.region::<QueueWords>();
         let order = Mutex::new(Vec::new());
         let (got_tx, got_rx) = mpsc::channel::<()>();
         let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -313,7 +313,7 @@ mod tests {
             // Read now: B's release below may hand the lock back to A and draw a later deadline.
             let deadline = h.fair_deadline.load(Ordering::Relaxed);
             // Handed over: still locked, on B's behalf.
-            assert_ne!(h.handoff_state.load(Ordering::Relaxed) & LOCKED, 0);
+            assert_ne!(h.state.load(Ordering::Relaxed) & LOCKED, 0);
             got_rx.recv_timeout(Duration::from_secs(10)).unwrap();
             go_tx.send(()).unwrap();
             a.handoff.acquire().unwrap();
@@ -326,6 +326,6 @@ mod tests {
             deadline >= before && deadline <= after + FAIRNESS_WINDOW_NS,
             "deadline {deadline} outside [{before}, {after} + 1 ms]"
         );
-        assert_eq!(h.handoff_state.load(Ordering::Relaxed), 0);
+        assert_eq!(h.state.load(Ordering::Relaxed), 0);
     }
 }

@@ -9,7 +9,7 @@
 //! waker does not hand over: the woken waiter competes with anyone arriving, barging included.
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
@@ -18,6 +18,7 @@ use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
 use crate::arena::{Arena, Header, NO_TURN};
 use crate::sys::futex;
+use crate::sys::mapping::shared_atomics;
 
 pub(super) const SPEC: Spec = Spec {
     name: "futex",
@@ -43,6 +44,20 @@ pub(super) const SPEC: Spec = Spec {
         only: None,
     },
 };
+
+shared_atomics! {
+/// `futex`'s region (and `uring-futex`'s): the three-state mutex of `--mode free` (0 free,
+/// 1 locked, 2 locked with waiters), on a cache line of its own. `turns` mode uses the arena's
+/// turn word.
+#[repr(align(64))]
+#[derive(Debug)]
+pub(super) struct MutexWord {
+    pub(super) word: AtomicU32,
+    _pad: [AtomicU32; 15],
+}
+}
+
+const _: () = assert!(size_of::<MutexWord>() == 64);
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
     Ok(match ctx.mode {
@@ -76,7 +91,7 @@ fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
 
 fn mutex<'a>(ctx: &Ctx<'a>) -> FutexMutex<'a> {
     FutexMutex {
-        header: ctx.arena.header(),
+        word: &ctx.arena.region::<MutexWord>().word,
     }
 }
 
@@ -125,14 +140,14 @@ impl Handoff for FutexTurns<'_> {
     }
 }
 
-/// The three-state futex mutex on the arena's `mutex` word.
+/// The three-state futex mutex on the region's word.
 #[derive(Debug)]
 struct FutexMutex<'a> {
-    header: &'a Header,
+    word: &'a AtomicU32,
 }
 
 /// Takes the futex mutex `word` (0 free, 1 locked, 2 locked and maybe waited for).
-pub(super) fn lock_slow(word: &std::sync::atomic::AtomicU32) -> Result<(), Errno> {
+pub(super) fn lock_slow(word: &AtomicU32) -> Result<(), Errno> {
     let mut c = match word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed) {
         Ok(_) => return Ok(()),
         Err(c) => c,
@@ -151,7 +166,7 @@ pub(super) fn lock_slow(word: &std::sync::atomic::AtomicU32) -> Result<(), Errno
 }
 
 /// Releases the futex mutex `word`, waking one waiter if there may be any.
-pub(super) fn unlock(word: &std::sync::atomic::AtomicU32) -> Result<(), Errno> {
+pub(super) fn unlock(word: &AtomicU32) -> Result<(), Errno> {
     if word.fetch_sub(1, Ordering::Release) != 1 {
         word.store(0, Ordering::Release);
         futex::wake(word, 1)?;
@@ -165,11 +180,11 @@ impl Handoff for FutexMutex<'_> {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        lock_slow(&self.header.mutex)
+        lock_slow(self.word)
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        unlock(&self.header.mutex)
+        unlock(self.word)
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {

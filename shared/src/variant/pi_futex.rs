@@ -1,4 +1,4 @@
-//! `pi-futex`: a priority-inheritance futex lock on the arena's `pi_word` (FUTEX_LOCK_PI2 /
+//! `pi-futex`: a priority-inheritance futex lock on the word of its region (FUTEX_LOCK_PI2 /
 //! FUTEX_UNLOCK_PI). The word holds the owner's TID. Taking a free lock is a user-space
 //! compare-exchange 0 → TID; releasing one nobody waits for is TID → 0.
 //!
@@ -23,16 +23,17 @@
 //! with a deadline; between slices the round loop looks at the stop flag and the watchdog.
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome};
 use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
 use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
-use crate::arena::{Arena, Header};
+use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
 use crate::sys::futex;
+use crate::sys::mapping::shared_atomics;
 
 pub(super) const SPEC: Spec = Spec {
     name: "pi-futex",
@@ -50,12 +51,24 @@ pub(super) const SPEC: Spec = Spec {
     yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no priority-inheritance lock"),
 };
 
+shared_atomics! {
+/// `pi-futex`'s region: the PI futex word (owner's TID, FUTEX_WAITERS, FUTEX_OWNER_DIED).
+#[repr(align(64))]
+#[derive(Debug)]
+struct PiWord {
+    word: AtomicU32,
+    _pad: [AtomicU32; 15],
+}
+}
+
+const _: () = assert!(size_of::<PiWord>() == 64);
+
 /// How long one kernel wait lasts before the round loop gets to look at the stop flag.
 const SLICE_NS: u64 = 20_000_000;
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
     let lock = PiFutex {
-        header: ctx.arena.header(),
+        word: &ctx.arena.region::<PiWord>().word,
         tid: futex::thread_id(),
     };
     Ok(Opened::in_arena(ctx, lock))
@@ -64,7 +77,7 @@ fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
 /// True if the word carries FUTEX_OWNER_DIED: a PI futex whose owner exited is handed on with
 /// it.
 fn owner_died(arena: &Arena) -> bool {
-    arena.header().pi_word.load(Ordering::Acquire) & nix::libc::FUTEX_OWNER_DIED != 0
+    arena.region::<PiWord>().word.load(Ordering::Acquire) & nix::libc::FUTEX_OWNER_DIED != 0
 }
 
 /// At the owner's exit, `exit_pi_state_list` hands the word to the top waiter.
@@ -87,7 +100,7 @@ fn handed_on_at_exit(_: Description, outcome: Outcome) -> Option<&'static str> {
 
 #[derive(Debug)]
 struct PiFutex<'a> {
-    header: &'a Header,
+    word: &'a AtomicU32,
     /// Our thread id: the word's value while we own it. The session runs on one thread.
     tid: u32,
 }
@@ -98,7 +111,7 @@ impl Handoff for PiFutex<'_> {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        let word = &self.header.pi_word;
+        let word = self.word;
         if word
             .compare_exchange(0, self.tid, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
@@ -114,7 +127,7 @@ impl Handoff for PiFutex<'_> {
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        let word = &self.header.pi_word;
+        let word = self.word;
         if word
             .compare_exchange(self.tid, 0, Ordering::Release, Ordering::Relaxed)
             .is_ok()

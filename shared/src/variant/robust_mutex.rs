@@ -45,9 +45,10 @@ pub(super) const SPEC: Spec = Spec {
 /// watchdog's signal arrive just before the wait begins.
 const SLICE_NS: u64 = 20_000_000;
 
-/// The arena's mutex room.
+/// The mutex room: `robust-mutex`'s region, all of it (so a peer writing over the region
+/// writes over the mutex, and nothing else of ours).
 fn room(arena: &Arena) -> &MutexRoom {
-    &arena.header().robust_mutex
+    arena.region::<MutexRoom>()
 }
 
 /// Makes the arena's mutex room a fresh process-shared robust mutex (client side, before

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
+use super::futex::MutexWord;
 use super::holder_death::{Description, HolderDeath, Outcome};
 use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, sys};
@@ -88,7 +89,7 @@ fn turns<'a>(ctx: &Ctx<'a>) -> Result<UringTurns<'a>, SetupError> {
 
 fn mutex<'a>(ctx: &Ctx<'a>) -> Result<UringMutex<'a>, SetupError> {
     Ok(UringMutex {
-        header: ctx.arena.header(),
+        word: &ctx.arena.region::<MutexWord>().word,
         ring: ring()?,
     })
 }
@@ -135,11 +136,11 @@ impl Handoff for UringTurns<'_> {
     }
 }
 
-/// The three-state futex mutex (0 free, 1 locked, 2 locked and maybe waited for) on the arena's
-/// `mutex` word, as `futex` runs it.
+/// The three-state futex mutex (0 free, 1 locked, 2 locked and maybe waited for) on the word
+/// of `futex`'s region, as `futex` runs it.
 #[derive(Debug)]
 struct UringMutex<'a> {
-    header: &'a Header,
+    word: &'a AtomicU32,
     ring: FutexRing,
 }
 
@@ -169,12 +170,12 @@ impl Handoff for UringMutex<'_> {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        let header = self.header;
-        self.lock(&header.mutex)
+        let word = self.word;
+        self.lock(word)
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        let word = &self.header.mutex;
+        let word = self.word;
         if word.fetch_sub(1, Ordering::Release) != 1 {
             word.store(0, Ordering::Release);
             self.ring.wake(word, 1, ALL_BITS)?;
