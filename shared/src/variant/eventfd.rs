@@ -61,14 +61,14 @@ fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> 
 
 /// In `turns` mode eventfd `i` wakes contender `i`: my own, then the next contender's. In
 /// `free` mode the one token.
-pub(super) fn pick(mode: Mode, contender: usize, contenders: usize) -> Vec<usize> {
+fn pick(mode: Mode, contender: usize, contenders: usize) -> Vec<usize> {
     match mode {
         Mode::Turns => vec![contender, (contender + 1) % contenders],
         Mode::Free => vec![0],
     }
 }
 
-pub(super) fn nobody_tells_the_reader(_: Description, outcome: Outcome) -> Option<&'static str> {
+fn nobody_tells_the_reader(_: Description, outcome: Outcome) -> Option<&'static str> {
     (outcome == Outcome::Nothing)
         .then_some("waits forever: nothing tells an eventfd reader that the only writer died")
 }
