@@ -16,12 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use nix::errno::Errno;
-use rustix::fs::SealFlags;
 use thiserror::Error;
 
 use crate::sys::fdkind::FdKind;
 use crate::sys::mapping::{SharedAtomics, SharedMapping, shared_atomics};
-use crate::sys::memfd::{self, CreateError, SealError};
+use crate::sys::memfd::{self, CreateError, SealError, SealFlags};
 
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");

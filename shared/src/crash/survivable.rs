@@ -18,7 +18,7 @@
 //!   that word under the kernel's lock, so the wakeup cannot be lost. In the no-crash case it
 //!   adds no syscall to a handoff: it costs a sleeping thread.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
@@ -26,11 +26,11 @@ use std::thread::{Scope, ScopedJoinHandle};
 
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use rustix::event::{PollFd, PollFlags, poll};
 use tokio::io::unix::AsyncFd;
 use tokio::runtime::Runtime;
 
 use crate::arena::Arena;
+use crate::sys::poll::PollSet;
 use crate::sys::{rawio, reactor};
 use crate::variant::{Exclusion, Handoff, Repair, Variant};
 
@@ -73,19 +73,18 @@ impl PidfdRing {
 
     /// Blocks until my descriptor is readable (`Ok(true)`) or a peer died (`Ok(false)`).
     fn wait(&self) -> Result<bool, Errno> {
-        let mut set = Vec::with_capacity(1 + self.peers.len());
-        set.push(PollFd::new(&self.mine, PollFlags::IN));
-        set.extend(self.peers.iter().map(|p| PollFd::new(p, PollFlags::IN)));
+        let mine = std::iter::once(self.mine.as_fd());
+        let mut set = PollSet::readable(mine.chain(self.peers.iter().map(AsFd::as_fd)));
         loop {
-            match poll(&mut set, None) {
+            match set.wait(None) {
                 Ok(_) => break,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(crate::sys::errno(e)),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
             }
         }
         // A turn that arrived counts, even if its sender died just after; otherwise poll woke
         // for a pidfd: a peer died.
-        Ok(!set[0].revents().is_empty())
+        Ok(set.ready(0))
     }
 
     fn post(&self) -> Result<(), Errno> {
@@ -105,10 +104,9 @@ impl Handoff for PidfdRing {
             return Err(Errno::EOWNERDEAD);
         }
         let mut buf = [0u8; 8];
-        match rustix::io::read(&self.mine, &mut buf[..self.token]) {
-            Ok(0) => Err(Errno::EPIPE),
-            Ok(_) => Ok(()),
-            Err(e) => Err(crate::sys::errno(e)),
+        match rawio::read(&self.mine, &mut buf[..self.token])? {
+            0 => Err(Errno::EPIPE),
+            _ => Ok(()),
         }
     }
 
@@ -192,8 +190,8 @@ impl Handoff for TokioPidfdRing {
                     ready = mine.readable() => {
                         let mut ready = ready.map_err(|e| crate::sys::io_errno(&e))?;
                         let got = ready.try_io(|fd| {
-                            rustix::io::read(fd.get_ref(), &mut [0u8; 8])
-                                .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+                            rawio::read(fd.get_ref(), &mut [0u8; 8])
+                                .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
                         });
                         match got {
                             Ok(Ok(_)) => return Ok(()),
@@ -269,17 +267,16 @@ impl<'scope> DeathWatcher<'scope> {
 
 /// Sleeps until `stop` or one of `pidfds` is readable; true if a peer died.
 fn watch(stop: &EventFd, pidfds: &[OwnedFd]) -> bool {
-    let mut set = Vec::with_capacity(1 + pidfds.len());
-    set.push(PollFd::new(stop, PollFlags::IN));
-    set.extend(pidfds.iter().map(|p| PollFd::new(p, PollFlags::IN)));
+    let all = std::iter::once(stop.as_fd()).chain(pidfds.iter().map(AsFd::as_fd));
+    let mut set = PollSet::readable(all);
     loop {
-        match poll(&mut set, None) {
+        match set.wait(None) {
             Ok(_) => break,
-            Err(rustix::io::Errno::INTR) => continue,
+            Err(Errno::EINTR) => continue,
             Err(_) => return false,
         }
     }
-    set[1..].iter().any(|p| !p.revents().is_empty())
+    (1..=pidfds.len()).any(|i| set.ready(i))
 }
 
 /// The repair after contender `dead` died, as `variant` declares it: if `dead` held the turn

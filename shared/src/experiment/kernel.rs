@@ -31,7 +31,7 @@ enum ArmError {
     #[error("contender {contender} did not publish its thread id within {}s", TID_TIMEOUT.as_secs())]
     NoThreadId { contender: usize },
     #[error("cannot stat the arena")]
-    Stat(#[source] rustix::io::Errno),
+    Stat(#[source] nix::errno::Errno),
     #[error(transparent)]
     Trace(#[from] TraceError),
 }
@@ -86,7 +86,7 @@ impl Tracing {
             return;
         };
         let armed = wait_for_tids(arena, own, own_tid).and_then(|tids| {
-            let inode = rustix::fs::fstat(arena.file())
+            let inode = nix::sys::stat::fstat(arena.file())
                 .map_err(ArmError::Stat)?
                 .st_ino;
             recorder.arm(inode, &tids)?;

@@ -3,12 +3,11 @@
 
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{SeekFrom, seek};
-
 use super::holder_death::{Description, HolderDeath};
 use super::spec::{Family, Fds, Spec, Supports, no_preparation};
-use super::{Ctx, Opened, SetupError, file_lock};
+use super::{Ctx, Opened, SetupError, file_lock, sys};
 use crate::locking::LockFamily;
+use crate::sys::rawio;
 
 pub(super) const SPEC: Spec = Spec {
     name: "lockf",
@@ -27,9 +26,6 @@ pub(super) const SPEC: Spec = Spec {
 };
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
-    seek(ctx.arena.file(), SeekFrom::Start(0)).map_err(|e| SetupError::Sys {
-        what: "seek the arena to offset 0 for lockf",
-        errno: crate::sys::errno(e),
-    })?;
+    rawio::seek_to(ctx.arena.file(), 0).map_err(sys("seek the arena to offset 0 for lockf"))?;
     Ok(file_lock::opened(ctx, LockFamily::Lockf))
 }

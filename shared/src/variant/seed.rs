@@ -14,7 +14,6 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use rustix::fs::{SeekFrom, seek};
 
 use super::holder_death::{Description, HolderDeath, Outcome};
 use super::spec::{Family, Fds, Spec, Supports};
@@ -22,6 +21,7 @@ use super::{Ctx, FileLockHandoff, Mode, Opened, SetupError, Turn, Variant, file_
 use crate::arena::{Arena, LINE_CAPACITY, LineCounter, SEED_OFFSET};
 use crate::locking::LockFamily;
 use crate::measure::Role;
+use crate::sys::rawio;
 
 pub(super) const SPEC: Spec = Spec {
     name: "seed",
@@ -64,9 +64,7 @@ fn prepare(arena: &Arena, _: Mode, _: usize) -> Result<(), SetupError> {
 /// Puts the shared offset at the start of the seed's page (the "writer's turn"), before the
 /// descriptor is sent: the offset travels with the description.
 fn prepare_offset(arena: &Arena) -> Result<(), Errno> {
-    seek(arena.file(), SeekFrom::Start(SEED_OFFSET))
-        .map(drop)
-        .map_err(crate::sys::errno)
+    rawio::seek_to(arena.file(), SEED_OFFSET)
 }
 
 /// The turn as the seed keeps it: in the file offset both sides share.
@@ -92,7 +90,7 @@ impl<'a> FileOffsetTurn<'a> {
 
 impl Turn for FileOffsetTurn<'_> {
     fn is_mine(&mut self) -> Result<bool, Errno> {
-        self.seen = seek(self.file, SeekFrom::Current(0)).map_err(crate::sys::errno)?;
+        self.seen = rawio::offset(self.file)?;
         Ok(match self.role {
             Role::Writer => self.seen == SEED_OFFSET,
             Role::Reader => self.seen != SEED_OFFSET,
@@ -104,7 +102,7 @@ impl Turn for FileOffsetTurn<'_> {
         match self.role {
             Role::Writer => {
                 // write(2) at the shared offset, which moves it: that is the seed's handoff.
-                rustix::io::write(self.file, line).map_err(crate::sys::errno)?;
+                rawio::write(self.file, line)?;
                 Ok(true)
             }
             Role::Reader => {
@@ -115,8 +113,7 @@ impl Turn for FileOffsetTurn<'_> {
                 if len == 0 || len > buf.len() {
                     return Ok(false);
                 }
-                let got = rustix::io::pread(self.file, &mut buf[..len], SEED_OFFSET)
-                    .map_err(crate::sys::errno)?;
+                let got = rawio::pread(self.file, &mut buf[..len], SEED_OFFSET)?;
                 Ok(&buf[..got] == line)
             }
         }
@@ -128,7 +125,7 @@ impl Turn for FileOffsetTurn<'_> {
 
     fn pass(&mut self, _next: usize) -> Result<(), Errno> {
         if self.role == Role::Reader {
-            seek(self.file, SeekFrom::Start(SEED_OFFSET)).map_err(crate::sys::errno)?;
+            rawio::seek_to(self.file, SEED_OFFSET)?;
         }
         Ok(())
     }

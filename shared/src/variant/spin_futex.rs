@@ -393,9 +393,7 @@ mod tests {
                 BEFORE_SLEEP.with(|hook| {
                     *hook.borrow_mut() = Some(Box::new(move || {
                         if std::mem::take(&mut first) {
-                            about_to_sleep
-                                .send(rustix::thread::gettid().as_raw_nonzero().get())
-                                .unwrap();
+                            about_to_sleep.send(nix::unistd::gettid().as_raw()).unwrap();
                             go_to_sleep.recv().unwrap();
                         }
                     }));

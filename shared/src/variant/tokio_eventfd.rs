@@ -135,8 +135,8 @@ impl Handoff for TokioEventfd<'_> {
                     ready = mine.readable() => {
                         let mut ready = ready.map_err(errno)?;
                         let got = ready.try_io(|fd| {
-                            rustix::io::read(fd.get_ref(), &mut [0u8; 8])
-                                .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
+                            rawio::read(fd.get_ref(), &mut [0u8; 8])
+                                .map_err(|e| io::Error::from_raw_os_error(e as i32))
                         });
                         match got {
                             Ok(Ok(_)) => return Ok(()),
