@@ -1,6 +1,6 @@
 //! What a variant's holder's death does, as the variant declares it: the cells `crash` runs for
 //! it, the kernel's reason for each outcome it can explain, and the way out `crash --survivable`
-//! gives its survivor. The experiment itself lives above, in [`crate::crash`].
+//! gives its survivor. The experiment itself lives above, in [`crate::crash`](mod@crate::crash).
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
