@@ -163,7 +163,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_seed_compat(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.variant != Variant::Seed {
+    if args.variant != lockfair::variant::BLOG_VARIANT {
         // A usage error, like a bad flag.
         eprintln!(
             "lockfair-client: --seed-compat speaks the blog's seed protocol: use it with --variant seed, not --variant {}",

@@ -4,9 +4,11 @@
 //! sealing. Shrink-sealed means a mapping of it can never SIGBUS under us, whatever the other side
 //! does; that is why the server checks the seals before it maps a single byte.
 //!
-//! Layout: page 0 holds the [`Header`], page 1 one [`Slot`] per contender, page 2 the `seed`
-//! variant's data, which lives in the file (offset + `write`/`pread`), away from the header; from
-//! page 3 on, the grant log of `--mode free` (two words per acquisition, see [`GrantEntry`]).
+//! Layout: page 0 holds the [`Header`] (only what every variant uses), page 1 one [`Slot`] per
+//! contender, page 2 the `seed` variant's data, which lives in the file (offset + `write`/`pread`),
+//! away from the header; pages 3 and 4 the variant region, whose words each variant declares for
+//! itself ([`Arena::region`]); from page 5 on, the grant log of `--mode free` (two words per
+//! acquisition, see [`GrantEntry`]).
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -14,22 +16,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use nix::errno::Errno;
-use rustix::fs::SealFlags;
 use thiserror::Error;
 
 use crate::sys::fdkind::FdKind;
-use crate::sys::mapping::{SharedMapping, shared_atomics};
-use crate::sys::memfd::{self, CreateError, SealError};
+use crate::sys::mapping::{SharedAtomics, SharedMapping, shared_atomics};
+use crate::sys::memfd::{self, CreateError, SealError, SealFlags};
 
 /// "LOCKFAIR" in little-endian bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LOCKFAIR");
 /// Bumped whenever the layout below, or how a variant uses it, changes (2: `spin-futex` sleeps on
 /// its own `parked` word; 3: each slot carries its contender's thread id; 4: the handoff locks'
-/// words and the grant log): sides of different versions refuse each other instead of hanging.
-pub const LAYOUT_VERSION: u32 = 4;
+/// words and the grant log; 5: a variant's own words moved out of the header and the slots into
+/// the variant region, which each variant lays out itself, and the grant log two pages on):
+/// sides of different versions refuse each other instead of hanging.
+pub const LAYOUT_VERSION: u32 = 5;
 const PAGE: usize = 4096;
+/// Where the variant region starts: the words one variant keeps in the arena, laid out by that
+/// variant's own structure ([`Arena::region`]).
+pub const REGION_OFFSET: usize = 3 * PAGE;
+/// The variant region's size: room for a cache line per contender and a few of shared words.
+pub const REGION_SIZE: usize = 2 * PAGE;
+/// The largest alignment a variant's region structure may ask for: a cache line.
+pub const REGION_ALIGN: usize = 64;
 /// Where the grant log starts: two words per acquisition, in grant order (`--mode free`).
-pub const GRANT_LOG_OFFSET: usize = 3 * PAGE;
+pub const GRANT_LOG_OFFSET: usize = REGION_OFFSET + REGION_SIZE;
 /// How many acquisitions the grant log holds: the order measures (bypass, LWSS, MTTR) cover the
 /// first this many acquisitions of a run, whatever its length (bounded memory: 16 MiB, and
 /// only the pages a run writes are ever allocated).
@@ -59,7 +69,8 @@ pub const LINE_CAPACITY: usize = 24;
 // (in `sys::mapping`, the only place allowed `unsafe`) enforces it: it refuses to compile a field
 // of any other type, and only types it declared can be mapped.
 shared_atomics! {
-/// Page 0. Every field is atomic: the other process may write any of them at any time.
+/// Page 0: what every variant uses (a variant's own words live in the variant region). Every
+/// field is atomic: the other process may write any of them at any time.
 #[repr(align(64))]
 #[derive(Debug)]
 pub struct Header {
@@ -99,21 +110,13 @@ pub struct Header {
     pub started: AtomicU32,
     _barrier_pad: [AtomicU64; 7],
 
-    // Cache line 4: free-running lock state (`--mode free`) and the ticket lock.
+    // Cache line 4: free-running lock state (`--mode free`).
     /// The contender that held the lock last (+1; 0 = nobody yet).
     pub last_holder: AtomicU32,
     /// Set (to the finisher's index + 1) by the first contender to finish its acquisitions.
     pub first_finished: AtomicU32,
     /// Bit `c` set while contender `c` waits for the lock.
     pub waiting: AtomicU64,
-    /// Ticket lock: next ticket to hand out.
-    pub next_ticket: AtomicU32,
-    /// Ticket lock: ticket now being served (futex word).
-    pub now_serving: AtomicU32,
-    /// Futex-based mutex word for `--mode free` (0 free, 1 locked, 2 locked with waiters).
-    pub mutex: AtomicU32,
-    /// Who holds `mutex` (contender index), so a spinner can see whether the holder is running.
-    pub mutex_owner: AtomicU32,
     /// How many contenders have asked for the lock at least once (`--mode free`): fairness is
     /// only compared once everyone is in the race.
     pub begun: AtomicU32,
@@ -121,7 +124,7 @@ pub struct Header {
     /// The `waiting` mask as the last releaser saw it just before unlocking: whether its next
     /// acquisition, if it gets one right away, jumped over somebody.
     pub waiting_at_release: AtomicU64,
-    _lock_pad2: [AtomicU64; 2],
+    _lock_pad2: [AtomicU64; 4],
 
     // Cache line 5: the order counters (`--mode free`), away from every lock word.
     /// Arrival sequence: fetch-added when a wait for the lock begins.
@@ -130,50 +133,20 @@ pub struct Header {
     /// acquisitions in the order the lock granted them; also the grant log's next index.
     pub grants: AtomicU64,
     _order_pad: [AtomicU64; 6],
-
-    // Cache line 6: the handoff locks (`pi-futex`, `fair-futex`, `starvation-futex`).
-    /// `pi-futex`: the PI futex word (owner's TID, FUTEX_WAITERS, FUTEX_OWNER_DIED).
-    pub pi_word: AtomicU32,
-    /// `fair-futex` / `starvation-futex`: the lock word (flags, and a waiter count for the
-    /// latter).
-    pub handoff_state: AtomicU32,
-    /// A three-state futex mutex guarding the wait queue below.
-    pub queue_lock: AtomicU32,
-    /// Contenders in the wait queue.
-    pub queue_len: AtomicU32,
-    /// Index in `queue` of the queue's head.
-    pub queue_head: AtomicU32,
-    /// `starvation-futex`: wakeups released while nobody was queued yet (a semaphore count).
-    pub queue_permits: AtomicU32,
-    /// `fair-futex`: CLOCK_MONOTONIC (ns) after which the next unlock hands the lock over.
-    pub fair_deadline: AtomicU64,
-    _queue_pad: [AtomicU64; 4],
-
-    // Cache lines 7-10: the wait queue, a ring of contender indices (+1).
-    pub queue: [AtomicU32; MAX_CONTENDERS],
-
-    // Cache line 11: `robust-mutex`'s pthread_mutex_t.
-    pub robust_mutex: crate::sys::robust_mutex::MutexRoom,
 }
 }
 
 shared_atomics! {
-/// Page 1: one cache line per contender.
+/// Page 1: one cache line per contender (a variant's own per-contender words live in its
+/// region).
 #[repr(align(64))]
 #[derive(Debug)]
 pub struct Slot {
-    /// Non-zero while this contender sleeps in FUTEX_WAIT (`spin-futex` wakes only sleepers).
-    pub parked: AtomicU32,
-    /// The CPU this contender last ran its turn on (`spin-futex` spins only for a holder that
-    /// runs on another CPU).
-    pub cpu: AtomicU32,
     /// The thread this contender runs on, written before it reaches the start line (0: not yet):
     /// `--kernel-trace` follows the contenders' threads, and the server's run on worker threads.
     pub tid: AtomicU32,
-    /// `fair-futex` / `starvation-futex`: what the unlocker left this queued contender
-    /// (futex word; see `variant::wait_queue`).
-    pub token: AtomicU32,
-    _pad: [AtomicU64; 6],
+    _pad: AtomicU32,
+    _pad2: [AtomicU64; 7],
 }
 }
 
@@ -185,9 +158,10 @@ const _: () = assert!(std::mem::offset_of!(Header, occupant) == 128);
 const _: () = assert!(std::mem::offset_of!(Header, arrived) == 192);
 const _: () = assert!(std::mem::offset_of!(Header, last_holder) == 256);
 const _: () = assert!(std::mem::offset_of!(Header, arrivals) == 320);
-const _: () = assert!(std::mem::offset_of!(Header, pi_word) == 384);
-const _: () = assert!(std::mem::offset_of!(Header, queue) == 448);
-const _: () = assert!(std::mem::offset_of!(Header, robust_mutex) == 704);
+const _: () = assert!(std::mem::offset_of!(Header, begun) == 272);
+const _: () = assert!(size_of::<Header>() == 384);
+const _: () = assert!(REGION_OFFSET.is_multiple_of(PAGE) && REGION_OFFSET >= 3 * PAGE);
+const _: () = assert!(REGION_ALIGN <= PAGE && GRANT_LOG_OFFSET.is_multiple_of(PAGE));
 
 /// Why a run stopped before every contender finished its rounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,6 +291,26 @@ impl Arena {
         self.map
             .get::<Header>(0)
             .expect("page 0 holds a Header: checked by the const asserts above")
+    }
+
+    /// The variant region, laid out as the variant's `T` says. `T`'s size and alignment are
+    /// checked at compile time against [`REGION_SIZE`] and [`REGION_ALIGN`]; every bit pattern
+    /// of it is valid (`T` is made of atomics), so whatever a peer wrote there is only wrong
+    /// numbers, never undefined behaviour.
+    pub fn region<T: SharedAtomics>(&self) -> &T {
+        const {
+            assert!(
+                size_of::<T>() <= REGION_SIZE,
+                "a variant's region outgrew REGION_SIZE"
+            );
+            assert!(
+                align_of::<T>() <= REGION_ALIGN,
+                "a variant's region asks too much alignment"
+            );
+        }
+        self.map
+            .get::<T>(REGION_OFFSET)
+            .expect("the region fits the arena and is page-aligned: checked at compile time")
     }
 
     /// Contender `index`'s slot on page 1 (`index < MAX_CONTENDERS`).
@@ -592,6 +586,20 @@ mod tests {
         arena.header().write_line(41, &Line::new(41));
         assert!(other.header().line_is(&Line::new(41)));
         assert!(!other.header().line_is(&Line::new(4)));
+    }
+
+    #[test]
+    fn both_sides_see_the_same_variant_region() {
+        let arena = Arena::create(2).unwrap();
+        let dup = OwnedFd::from(arena.file().try_clone().unwrap());
+        let other = Arena::adopt(dup, 2, true).unwrap();
+        let words = arena.region::<[AtomicU64; REGION_SIZE / 8]>();
+        assert!(words.iter().all(|w| w.load(Ordering::Relaxed) == 0));
+        words[REGION_SIZE / 8 - 1].store(7, Ordering::Relaxed);
+        let seen = other.region::<[AtomicU64; REGION_SIZE / 8]>();
+        assert_eq!(seen[REGION_SIZE / 8 - 1].load(Ordering::Relaxed), 7);
+        // Nothing of the region spills into the grant log.
+        assert_eq!(other.grant_log()[0].load(Ordering::Relaxed), 0);
     }
 
     #[test]

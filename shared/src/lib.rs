@@ -9,11 +9,13 @@
 //!    have put a file there), [`histwire`] (bounded histogram transfer), [`tally`] (HdrHistogram's
 //!    buckets as a flat counter, for the hot loops).
 //! 2. [`arena`]: the sealed memfd the contenders map; its header holds the turn, the overlap
-//!    detector and the stop word. [`measure`]: what one contender records. [`order`]: bypass,
+//!    detector and the stop word, and its variant region the words one variant lays out itself. [`measure`]: what one contender records. [`order`]: bypass,
 //!    LWSS and MTTR from the arena's grant log (who got the lock in what order). [`placement`]:
 //!    which CPUs. [`locking`]: the four file-lock families. [`procinfo`]: what `/proc` says.
 //! 3. [`variant`]: one file per handoff mechanism (file locks, eventfd, futex, pipe, ticket, …),
-//!    all behind the `Handoff` trait.
+//!    all behind the `Handoff` trait. Each file declares all its mechanism is in a `Spec` (what
+//!    it supports, its descriptors and arena words, its family, what its holder's death does,
+//!    its `bench` yardstick); one registry lists the variants, and the layers above ask the spec.
 //! 4. [`session`]: the two round loops (turns, free), the start line and the watchdog, once for
 //!    every variant. [`outcome`]: the result model (a run, a comparison) and the figures computed
 //!    from it, below both the code that fills it and the code that renders it.

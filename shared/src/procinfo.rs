@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::Command;
 
+use nix::sys::stat::{fstat, major, minor};
 use serde::Serialize;
 
 /// One `/proc/locks` line that concerns our file.
@@ -25,11 +26,11 @@ pub struct ProcLock {
 
 /// The `MAJ:MIN:INODE` id `/proc/locks` uses for the file behind `fd`.
 pub fn lock_file_id(fd: impl AsFd) -> Option<String> {
-    let st = rustix::fs::fstat(fd).ok()?;
+    let st = fstat(fd).ok()?;
     Some(format!(
         "{:02x}:{:02x}:{}",
-        rustix::fs::major(st.st_dev),
-        rustix::fs::minor(st.st_dev),
+        major(st.st_dev),
+        minor(st.st_dev),
         st.st_ino
     ))
 }
@@ -140,7 +141,7 @@ fn parse_proc_locks(text: &str, id: &str) -> Vec<ProcLock> {
 /// `lslocks`' lines (no header) for the file's inode, if `lslocks` is installed and answers
 /// within five seconds. Matched by inode number alone: `lslocks` prints no device.
 pub fn lslocks_for(fd: impl AsFd) -> Option<Vec<String>> {
-    let ino = rustix::fs::fstat(fd).ok()?.st_ino.to_string();
+    let ino = fstat(fd).ok()?.st_ino.to_string();
     let out = crate::command::output_within(
         Command::new("lslocks").args([
             "--noheadings",

@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lockfair::arena::Header;
+use lockfair::arena::REGION_OFFSET;
 
 use crate::util::{HANG, Server, client_bin, run_json, wait_exit};
 
@@ -30,7 +30,8 @@ fn a_third_process_writing_the_robust_mutex_cannot_crash_the_server() {
         .spawn()
         .unwrap();
     let arena = open_arena_of(&mut client);
-    let room = std::mem::offset_of!(Header, robust_mutex) as u64;
+    // `robust-mutex`'s region is its mutex room, all of it.
+    let room = REGION_OFFSET as u64;
 
     // First the links alone (the word untouched: the session goes on), then the whole room.
     let pointers = [0x10u64, 0xdead_beef_0000, u64::MAX - 7, 0x7fff_ffff_f000];

@@ -78,9 +78,9 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
+use crate::sys::memfd::SealFlags;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use rustix::fs::SealFlags;
 use thiserror::Error;
 
 use crate::arena::REQUIRED_SEALS;

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::socket::{UnixAddr, connect, setsockopt, sockopt};
-use rustix::fs::{SeekFrom, seek};
 
 use super::overlap::{Holder, Sharing, command, holders, sharing_with, socket_owner};
 use super::turns::{BlogRole, Counts, Decimal, Played, StopWords, Taken, run_turns, side_watchdog};
@@ -25,8 +24,8 @@ use super::{BLOG_FILE_SIZE, BLOG_HELLO, CompatError, sys};
 use crate::arena::REQUIRED_SEALS;
 use crate::channel::{SEND_TIMEOUT, datagram_socket, nobody_listening};
 use crate::session::watchdog::{AbortHandle, Watchdog};
-use crate::sys::memfd;
 use crate::sys::scm::send_with_fds;
+use crate::sys::{memfd, rawio};
 
 /// What `--seed-compat` runs.
 #[derive(Clone, Debug)]
@@ -58,10 +57,10 @@ impl BlogRole for Reader {
     fn take(&mut self, file: &File, offset: u64, n: u64) -> Result<Taken, Errno> {
         // The blog's order: seek first, then read. The writer may write its next line in
         // between (the lock keeps nobody out): that is a wrong read.
-        seek(file, SeekFrom::Start(0)).map_err(crate::sys::errno)?;
+        rawio::seek_to(file, 0)?;
         let mut buf = [0u8; BLOG_FILE_SIZE as usize];
         let len = usize::try_from(offset).map_or(buf.len(), |o| o.min(buf.len()));
-        let got = rustix::io::pread(file, &mut buf[..len], 0).map_err(crate::sys::errno)?;
+        let got = rawio::pread(file, &mut buf[..len], 0)?;
         let got = &buf[..got];
         Ok(Taken {
             left_at: 0,

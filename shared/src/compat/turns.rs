@@ -12,7 +12,6 @@ use std::fmt;
 use std::fs::File;
 
 use nix::errno::Errno;
-use rustix::fs::{SeekFrom, seek};
 use thiserror::Error;
 
 use super::overlap::OffsetWitness;
@@ -227,7 +226,7 @@ pub(crate) fn side_watchdog(
 
 /// The shared file offset, read without moving it.
 pub(crate) fn offset(file: &File) -> Result<u64, Errno> {
-    seek(file, SeekFrom::Current(0)).map_err(crate::sys::errno)
+    crate::sys::rawio::offset(file)
 }
 
 /// The blog's loop: while fewer than `turns` turns are done, lock the whole file
@@ -370,7 +369,7 @@ mod tests {
             );
             // The writer's last line is still there: "99", no newline.
             let mut last = [0u8; 3];
-            let n = rustix::io::pread(&file, &mut last, 0).unwrap();
+            let n = crate::sys::rawio::pread(&file, &mut last, 0).unwrap();
             assert_eq!(&last[..n], b"99\0");
         }
     }

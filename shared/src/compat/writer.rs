@@ -25,8 +25,7 @@ impl BlogRole for Writer {
     }
 
     fn take(&mut self, file: &File, offset: u64, n: u64) -> Result<Taken, Errno> {
-        let wrote =
-            rustix::io::write(file, Decimal::new(n).as_bytes()).map_err(crate::sys::errno)?;
+        let wrote = crate::sys::rawio::write(file, Decimal::new(n).as_bytes())?;
         Ok(Taken {
             left_at: offset + wrote as u64,
             wrong: None,

@@ -1,9 +1,10 @@
 //! The cells of the crash experiment, and what each child does in one.
 //!
 //! A cell is a variant, the holder's description case and whether the survivor is protected.
-//! Adding a cell is one entry in [`PLAIN`] or [`SURVIVABLE`]: the mechanism itself is the
-//! variant's own code ([`Variant::open`], contender 0 holds, contender 1 survives, `turns` mode),
-//! so the survivor uses the mechanism alone, as a real contender would.
+//! Each variant declares its cells ([`HolderDeath`](crate::variant::HolderDeath): `plain`,
+//! `survivable`): the mechanism itself is the variant's own code ([`Variant::open`], contender
+//! 0 holds, contender 1 survives, `turns` mode), so the survivor uses the mechanism alone, as a
+//! real contender would.
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -12,14 +13,14 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::CrashError;
 use super::child::{Job, Report, Role, split_fds};
-use super::survivable::{
-    DeathWatcher, PidfdRing, Protection, TokioPidfdRing, claim_turn, take_over,
-};
+use super::survivable::{DeathWatcher, PidfdRing, TokioPidfdRing, claim_turn, take_over};
 use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
-use crate::variant::{ArenaTurn, Ctx, Exclusion, Handoff, Mode, Opened, Variant};
+use crate::sys::robust_mutex::MutexRoom;
+use crate::variant::{ArenaTurn, Ctx, Exclusion, Handoff, Mode, Opened, Protection, Variant};
 
 pub use crate::outcome::holder_death::Description;
+pub(super) use crate::variant::holder_death::Outcome;
 
 /// One experiment: who holds, through what, and whether the survivor is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,63 +30,35 @@ pub struct Cell {
     pub survivable: bool,
 }
 
-use Description::{Own, Shared};
+use Description::Own;
 
-/// `crash`: every variant, the mechanism alone. The file locks (and lock-chain, made of OFD
-/// locks, and the pipe) twice; `seed` only shares, that is what it is.
-pub const PLAIN: &[(Variant, Description)] = &[
-    (Variant::Ofd, Own),
-    (Variant::Ofd, Shared),
-    (Variant::Posix, Own),
-    (Variant::Posix, Shared),
-    (Variant::Lockf, Own),
-    (Variant::Lockf, Shared),
-    (Variant::Flock, Own),
-    (Variant::Flock, Shared),
-    (Variant::LockChain, Own),
-    (Variant::LockChain, Shared),
-    (Variant::Seed, Shared),
-    (Variant::Eventfd, Own),
-    (Variant::TokioEventfd, Own),
-    (Variant::Futex, Own),
-    (Variant::Ticket, Own),
-    (Variant::SpinFutex, Own),
-    (Variant::Pipe, Own),
-    (Variant::Pipe, Shared),
-    (Variant::PiFutex, Own),
-    (Variant::RobustMutex, Own),
-    (Variant::FairFutex, Own),
-    (Variant::StarvationFutex, Own),
-    (Variant::UringFutex, Own),
-];
-
-/// `crash --survivable`: the fast handoffs with their [`Protection`] on.
-pub const SURVIVABLE: &[(Variant, Description)] = &[
-    (Variant::Eventfd, Own),
-    (Variant::TokioEventfd, Own),
-    (Variant::Pipe, Own),
-    (Variant::Pipe, Shared),
-    (Variant::Futex, Own),
-    (Variant::Ticket, Own),
-    (Variant::SpinFutex, Own),
-    (Variant::RobustMutex, Own),
-];
-
-/// The cells of one run, restricted to the variants in `only` and the descriptions in `cases`
-/// (each: all, if empty).
+/// The cells of one run, in report order, restricted to the variants in `only` and the
+/// descriptions in `cases` (each: all, if empty). `crash` runs every variant's plain cells,
+/// `crash --survivable` the cells of the variants that offer a way out.
 pub fn cells(survivable: bool, only: &[Variant], cases: &[Description]) -> Vec<Cell> {
-    let table = if survivable { SURVIVABLE } else { PLAIN };
-    table
-        .iter()
-        .filter(|(v, d)| {
-            (only.is_empty() || only.contains(v)) && (cases.is_empty() || cases.contains(d))
-        })
-        .map(|&(variant, description)| Cell {
-            variant,
-            description,
-            survivable,
-        })
-        .collect()
+    let mut cells = Vec::new();
+    for variant in Variant::ALL {
+        let death = &variant.spec().death;
+        let table = if survivable {
+            death.survivable
+        } else {
+            death.plain
+        };
+        cells.extend(
+            table
+                .iter()
+                .filter(|d| {
+                    (only.is_empty() || only.contains(&variant))
+                        && (cases.is_empty() || cases.contains(d))
+                })
+                .map(|&description| Cell {
+                    variant,
+                    description,
+                    survivable,
+                }),
+        );
+    }
+    cells
 }
 
 /// A child's part in a cell (or in the overhead ping-pong): runs on the child's main thread.
@@ -111,31 +84,15 @@ pub(super) fn play(
         spin: 0,
         abort: abort.as_fd(),
     };
+    if let Some(room) = job.variant.spec().death.robust_mutex {
+        return play_robust(job.role, room(&arena), job.survivable, report, stay);
+    }
     match job.role {
-        Role::Holder if job.variant == Variant::RobustMutex => {
-            let _held = super::robust::hold(&arena).map_err(sys("take the robust mutex"))?;
-            report(&Report::Inside).map_err(sys("report"))?;
-            stay();
-            Ok(())
-        }
         Role::Holder => {
             let mut opened = job.variant.open(&ctx, channels)?;
             acquire_turn(&mut opened).map_err(sys("take the lock or the turn"))?;
             arena.header().enter(0);
             report(&Report::Inside).map_err(sys("report"))?;
-            stay();
-            Ok(())
-        }
-        Role::Survivor if job.variant == Variant::RobustMutex => {
-            report(&Report::Waiting).map_err(sys("report"))?;
-            let s = super::robust::survive(&arena, job.survivable)
-                .map_err(sys("take the robust mutex"))?;
-            let got = Report::Got {
-                at_ns: s.at_ns,
-                owner_died: s.owner_died,
-                relock: Some(s.relock),
-            };
-            report(&got).map_err(sys("report"))?;
             stay();
             Ok(())
         }
@@ -151,6 +108,38 @@ pub(super) fn play(
             stay();
             Ok(())
         }
+    }
+}
+
+/// The robust mutex's holder or survivor, driving the mutex in `room` directly (`robust`).
+fn play_robust(
+    role: Role,
+    room: &MutexRoom,
+    repair: bool,
+    report: &dyn Fn(&Report) -> Result<(), Errno>,
+    stay: &dyn Fn(),
+) -> Result<(), CrashError> {
+    match role {
+        Role::Holder => {
+            let _held = super::robust::hold(room).map_err(sys("take the robust mutex"))?;
+            report(&Report::Inside).map_err(sys("report"))?;
+            stay();
+            Ok(())
+        }
+        Role::Survivor => {
+            report(&Report::Waiting).map_err(sys("report"))?;
+            let s = super::robust::survive(room, repair).map_err(sys("take the robust mutex"))?;
+            let got = Report::Got {
+                at_ns: s.at_ns,
+                owner_died: s.owner_died,
+                relock: Some(s.relock),
+            };
+            report(&got).map_err(sys("report"))?;
+            stay();
+            Ok(())
+        }
+        // No protection to measure: the overhead ping-pong never runs it.
+        Role::Echo { .. } => Err(CrashError::Garbled),
     }
 }
 
@@ -182,19 +171,19 @@ pub(super) fn open_protected<'a>(
     pidfds: &[OwnedFd],
     survivable: bool,
 ) -> Result<Opened<'a>, CrashError> {
-    let protection = Protection::of(variant).filter(|_| survivable);
-    if protection.is_none_or(|p| p == Protection::WatcherThread) {
+    let protected = variant.spec().death.protection.filter(|_| survivable);
+    let Some(protected) = protected.filter(|p| p.kind != Protection::WatcherThread) else {
         return Ok(variant.open(ctx, channels)?);
-    }
+    };
     let peers = pidfds
         .iter()
         .map(OwnedFd::try_clone)
         .collect::<std::io::Result<Vec<_>>>();
     let io = |e: std::io::Error| sys("set up the protected ring")(crate::sys::io_errno(&e));
-    let handoff: Box<dyn Handoff + 'a> = if protection == Some(Protection::PidfdsInRuntime) {
+    let handoff: Box<dyn Handoff + 'a> = if protected.kind == Protection::PidfdsInRuntime {
         Box::new(TokioPidfdRing::new(channels, peers.map_err(io)?).map_err(io)?)
     } else {
-        let ring = PidfdRing::new(variant, channels, peers.map_err(io)?);
+        let ring = PidfdRing::new(protected.token, channels, peers.map_err(io)?);
         Box::new(ring.map_err(sys("set up the protected ring"))?)
     };
     Ok(Opened {
@@ -220,7 +209,9 @@ fn survive(
         let (arena, variant) = (ctx.arena, job.variant);
         let watcher = watched
             .then(|| {
-                DeathWatcher::start(scope, pidfds, move || take_over(variant, arena, me, dead))
+                DeathWatcher::start(scope, pidfds, move || {
+                    take_over(variant, arena, (me, dead), None)
+                })
             })
             .transpose()?;
         let result = acquire_turn(&mut opened);
@@ -254,34 +245,16 @@ fn survive(
 /// True if the lock word the survivor now holds carries FUTEX_OWNER_DIED: the kernel's own
 /// note that the previous owner died (a PI futex whose owner exited is handed on with it).
 fn owner_died_in_word(variant: Variant, arena: &Arena) -> bool {
-    let word = match variant {
-        Variant::PiFutex => &arena.header().pi_word,
-        _ => return false,
-    };
-    word.load(std::sync::atomic::Ordering::Acquire) & nix::libc::FUTEX_OWNER_DIED != 0
-}
-
-/// The experiment's outcome for a cell, as the driver saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Outcome {
-    /// The survivor got the lock or the turn; `early` if that was before the holder was killed;
-    /// `relock`: what a second lock found after letting go (robust mutex only).
-    Got {
-        owner_died: bool,
-        early: bool,
-        relock: Option<Result<(), Errno>>,
-    },
-    /// End-of-file: told that the holder is gone, but the turn will never come.
-    Eof,
-    /// The wait failed with this error.
-    Refused(Errno),
-    /// Nothing within the limit.
-    Nothing,
+    variant
+        .spec()
+        .death
+        .owner_died
+        .is_some_and(|in_word| in_word(arena))
 }
 
 /// `how`, in one line: what happened, and the kernel's reason for it.
 pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
-    if let Some(line) = file_lock_reason(cell, outcome).or_else(|| handoff_reason(cell, outcome)) {
+    if let Some(line) = (cell.variant.spec().death.reason)(cell.description, outcome) {
         return line.to_string();
     }
     match outcome {
@@ -297,104 +270,13 @@ pub(super) fn how(cell: &Cell, outcome: Outcome) -> String {
     }
 }
 
-/// The file locks' answers, from fs/locks.c: whose lock it was decides.
-fn file_lock_reason(cell: &Cell, outcome: Outcome) -> Option<&'static str> {
-    use Outcome::{Got, Nothing};
-    let shared = cell.description == Shared;
-    match (cell.variant, outcome) {
-        (Variant::Seed, Got { early: true, .. }) => Some(
-            "never excluded: holder and survivor lock through one open file description, one owner (see `probe`)",
-        ),
-        (Variant::Posix | Variant::Lockf, Got { .. }) if shared => Some(
-            "released at the holder's exit, though a live process still holds the description: a POSIX lock belongs to the process",
-        ),
-        (Variant::Posix | Variant::Lockf, Got { .. }) => Some(
-            "released at the holder's exit: a POSIX lock belongs to the process, and the kernel drops it as the process closes its files",
-        ),
-        (Variant::Ofd | Variant::Flock, Got { .. }) => Some(
-            "released when the holder's own description closed at its exit: the lock belongs to the open file description",
-        ),
-        (Variant::Ofd | Variant::Flock, Nothing) if shared => Some(
-            "held forever by a dead process: the lock belongs to the open file description, which a live process still holds",
-        ),
-        (Variant::LockChain, Got { .. }) => Some(
-            "the next link came free when the holder's own description closed: the links are OFD locks",
-        ),
-        (Variant::LockChain, Nothing) if shared => Some(
-            "held forever: the dead holder's links are OFD locks on a description a live process still holds",
-        ),
-        _ => None,
-    }
-}
-
-/// The handoffs' answers: a word, a counter or a descriptor the kernel knows no owner of, or
-/// (robust mutex, PI futex) one whose owner it does know.
-fn handoff_reason(cell: &Cell, outcome: Outcome) -> Option<&'static str> {
-    use Outcome::{Eof, Got, Nothing, Refused};
-    let shared = cell.description == Shared;
-    match (cell.variant, outcome) {
-        (Variant::Eventfd | Variant::TokioEventfd, Nothing) => {
-            Some("waits forever: nothing tells an eventfd reader that the only writer died")
-        }
-        (Variant::Futex, Nothing) => Some(
-            "held forever: nobody passes the turn word on, and the kernel does not know who owned it",
-        ),
-        (Variant::Ticket, Nothing) => Some(
-            "held forever: the dead holder's ticket is never served on, and every later ticket waits behind it",
-        ),
-        (Variant::UringFutex, Nothing) => Some(
-            "held forever: a futex word waited on through io_uring is still a word with no owner the kernel knows",
-        ),
-        (Variant::SpinFutex, Nothing) => Some(
-            "held forever: the survivor spins, then sleeps on a flag only a live holder clears",
-        ),
-        (Variant::Pipe, Eof) => Some(
-            "EOF: the dead holder had the only write end; the turn will never come, and the reader knows it",
-        ),
-        (Variant::Pipe, Nothing) if shared => Some(
-            "waits forever: a live process still holds the write end, so the reader gets no EOF",
-        ),
-        (
-            Variant::RobustMutex,
-            Got {
-                owner_died: true,
-                relock: Some(Err(Errno::ENOTRECOVERABLE)),
-                ..
-            },
-        ) => Some(
-            "EOWNERDEAD: the kernel's robust-list walk marked the dead owner and glibc handed the survivor the lock; let go without pthread_mutex_consistent, it is ENOTRECOVERABLE for good",
-        ),
-        (
-            Variant::RobustMutex,
-            Got {
-                owner_died: true,
-                relock: Some(Ok(())),
-                ..
-            },
-        ) => Some("EOWNERDEAD, repaired, pthread_mutex_consistent: the next lock found it clean"),
-        (
-            Variant::PiFutex,
-            Got {
-                owner_died: true, ..
-            },
-        ) => Some(
-            "the kernel handed the PI futex to the waiter as the owner exited, with FUTEX_OWNER_DIED in the word",
-        ),
-        (Variant::PiFutex, Got { .. }) => {
-            Some("the kernel handed the PI futex to the waiter as the owner exited")
-        }
-        (Variant::PiFutex, Refused(Errno::ESRCH)) => Some(
-            "ESRCH: the word names a dead owner (it died while the survivor was between two timed waits, not queued), and the kernel will not hand it on",
-        ),
-        _ => None,
-    }
-}
-
+/// How the protection brought the survivor through.
 fn survived(v: Variant) -> String {
-    match Protection::of(v) {
-        Some(Protection::PollWithPidfds) if v == Variant::Pipe => {
-            "the holder's death woke the poll (its pidfd, or EOF on the pipe): the survivor took the turn over".to_string()
-        }
+    let protected = v.spec().death.protection;
+    if let Some(line) = protected.and_then(|p| p.survived) {
+        return line.to_string();
+    }
+    match protected.map(|p| p.kind) {
         Some(Protection::PollWithPidfds) => format!(
             "the holder's pidfd woke the same poll as the {v}: the survivor took the turn over"
         ),

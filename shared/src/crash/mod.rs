@@ -20,7 +20,7 @@
 //! `crash --survivable` runs the fast handoffs with a protection on ([`survivable`]), and
 //! [`overhead`] measures what that protection costs when nobody dies.
 //!
-//! Files: [`cells`](mod@cells) (the cell table, what each child does, `how`), `child` (the child processes),
+//! Files: [`cells`](mod@cells) (the cells each variant declares, what each child does, `how`), `child` (the child processes),
 //! `robust` (the robust mutex's cells, through `sys::robust_mutex`), [`survivable`] (the
 //! protections), [`output`] (table, JSON, Markdown), [`overhead`].
 

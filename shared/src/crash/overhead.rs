@@ -24,7 +24,7 @@ use super::survivable::{DeathWatcher, Protection, take_over};
 use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
 use crate::sys::pidfd;
-use crate::variant::{Ctx, Mode, Opened, Variant};
+use crate::variant::{Ctx, Mode, Opened, Repair, Variant};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -169,34 +169,51 @@ fn ping_pong(opts: &OverheadOptions, variant: Variant) -> Result<Vec<u64>, Crash
         spin: 0,
         abort: abort.as_fd(),
     };
-    let rescue = match variant {
-        Variant::Eventfd | Variant::TokioEventfd => {
-            mine.first().map(OwnedFd::try_clone).transpose()
-        }
+    // The safety net wakes us as the variant declares: for an eventfd, a token on our own.
+    let rescue = match variant.spec().death.protection.map(|p| p.repair) {
+        Some(Repair::PostOwnEventfd) => mine.first().map(OwnedFd::try_clone).transpose(),
         _ => Ok(None),
     }
     .map_err(io("duplicate an eventfd"))?;
-    let mut sides = Sides::open(variant, &ctx, mine, &pidfds)?;
-    let times = std::thread::scope(|scope| {
-        let arena = &arena;
-        let watcher = DeathWatcher::start(scope, &pidfds, move || match &rescue {
-            Some(fd) => drop(crate::sys::rawio::eventfd_write(fd, 1)),
-            None => take_over(variant, arena, 0, 1),
+    let sides = Sides::open(variant, &ctx, mine, &pidfds)?;
+    let times = time_blocks(
+        variant,
+        &arena,
+        sides,
+        &pidfds,
+        rescue,
+        (opts.rounds, blocks),
+    )?;
+    echo.expect(&Report::Done)?;
+    Ok(times)
+}
+
+/// The driver's side of the ping-pong: `blocks` blocks of `rounds` turns, plain and protected
+/// alternating, each timed; a safety net wakes it should the echo die.
+fn time_blocks(
+    variant: Variant,
+    arena: &Arena,
+    mut sides: Sides<'_>,
+    pidfds: &[OwnedFd],
+    rescue: Option<OwnedFd>,
+    (rounds, blocks): (u64, u32),
+) -> Result<Vec<u64>, CrashError> {
+    std::thread::scope(|scope| {
+        let watcher = DeathWatcher::start(scope, pidfds, move || {
+            take_over(variant, arena, (0, 1), rescue.as_ref())
         })
         .map_err(sys("start the safety net"))?;
         let mut times = Vec::with_capacity(blocks as usize);
         for block in 0..blocks {
             let t0 = monotonic_ns();
             let opened = sides.side(block % 2 == 1);
-            take_turns(opened, 0, opts.rounds, || watcher.fired())
+            take_turns(opened, 0, rounds, || watcher.fired())
                 .map_err(sys("take turns with the echo"))?;
             times.push(monotonic_ns() - t0);
         }
         watcher.stop();
-        Ok::<_, CrashError>(times)
-    })?;
-    echo.expect(&Report::Done)?;
-    Ok(times)
+        Ok(times)
+    })
 }
 
 /// `rounds` turns of contender `me` of two; gives up with `EOWNERDEAD` once `dead()` says so.
@@ -236,7 +253,9 @@ pub(super) fn echo(
             let arena = ctx.arena;
             let watcher = (watched && protected)
                 .then(|| {
-                    DeathWatcher::start(scope, pidfds, move || take_over(variant, arena, 1, 0))
+                    DeathWatcher::start(scope, pidfds, move || {
+                        take_over(variant, arena, (1, 0), None)
+                    })
                 })
                 .transpose()
                 .map_err(sys("start the watcher"))?;

@@ -1,5 +1,5 @@
-//! The robust mutex's cells: the process-shared robust mutex (glibc's protocol), driven through
-//! [`crate::sys::robust_mutex`] directly (the `robust-mutex` variant repairs `EOWNERDEAD` inside
+//! The robust mutex's cells: the process-shared robust mutex (glibc's protocol) where the variant
+//! says it lives, driven through [`crate::sys::robust_mutex`] directly (the `robust-mutex` variant repairs `EOWNERDEAD` inside
 //! its round loop, which would hide exactly what this experiment shows).
 //!
 //! The holder locks and dies. The kernel walks the dead thread's robust list (registered by
@@ -13,14 +13,13 @@
 
 use nix::errno::Errno;
 
-use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
-use crate::sys::robust_mutex::{Locked, RobustMutex};
+use crate::sys::robust_mutex::{Locked, MutexRoom, RobustMutex};
 
 /// The holder: takes the mutex (free at the start). Keep the handle until the process dies: it
 /// is what lets go if dropped.
-pub(super) fn hold(arena: &Arena) -> Result<RobustMutex<'_>, Errno> {
-    let mutex = RobustMutex::attach(&arena.header().robust_mutex)?;
+pub(super) fn hold(room: &MutexRoom) -> Result<RobustMutex<'_>, Errno> {
+    let mutex = RobustMutex::attach(room)?;
     mutex.lock()?;
     Ok(mutex)
 }
@@ -37,8 +36,8 @@ pub(super) struct Survived {
 
 /// The survivor: waits for the mutex with no bound (the driver kills it after the limit), then
 /// lets go, repairing first if `repair`, and tries again.
-pub(super) fn survive(arena: &Arena, repair: bool) -> Result<Survived, Errno> {
-    let mutex = RobustMutex::attach(&arena.header().robust_mutex)?;
+pub(super) fn survive(room: &MutexRoom, repair: bool) -> Result<Survived, Errno> {
+    let mutex = RobustMutex::attach(room)?;
     let locked = mutex.lock()?;
     let at_ns = monotonic_ns();
     let owner_died = locked == Locked::OwnerDied;

@@ -12,60 +12,30 @@
 //!   TID, a mutex; a turn word, a ticket counter or a `parked` flag holds no TID. A bounded
 //!   `FUTEX_WAIT` plus a pidfd check would be polling. So a `DeathWatcher` thread sleeps in
 //!   `poll` on the peers' pidfds; when one dies it repairs the shared state for its own
-//!   contender (`take_over`: the turn, or the ticket being served, passes on) and wakes it. It
+//!   contender (`take_over`, the repair the variant declares: the turn, or the ticket being
+//!   served, passes on) and wakes it. It
 //!   changes the very word the contender sleeps on before waking it, and FUTEX_WAIT compares
 //!   that word under the kernel's lock, so the wakeup cannot be lost. In the no-crash case it
 //!   adds no syscall to a handoff: it costs a sleeping thread.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use rustix::event::{PollFd, PollFlags, poll};
 use tokio::io::unix::AsyncFd;
 use tokio::runtime::Runtime;
 
 use crate::arena::Arena;
-use crate::sys::{futex, rawio, reactor};
-use crate::variant::{Exclusion, Handoff, Variant};
+use crate::sys::poll::PollSet;
+use crate::sys::{rawio, reactor};
+use crate::variant::{Exclusion, Handoff, Repair, Variant};
 
-/// How a variant's survivor learns of a death in `crash --survivable`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protection {
-    /// The peers' pidfds in the same `poll` as the waiter's descriptor.
-    PollWithPidfds,
-    /// The peers' pidfds registered in the same tokio runtime, in the same `select!`.
-    PidfdsInRuntime,
-    /// A thread asleep in `poll` on the peers' pidfds repairs the turn and wakes the sleeper.
-    WatcherThread,
-}
-
-impl Protection {
-    /// The protection `crash --survivable` gives `variant`, if any.
-    pub fn of(variant: Variant) -> Option<Protection> {
-        match variant {
-            Variant::Eventfd | Variant::Pipe => Some(Protection::PollWithPidfds),
-            Variant::TokioEventfd => Some(Protection::PidfdsInRuntime),
-            Variant::Futex | Variant::Ticket | Variant::SpinFutex => {
-                Some(Protection::WatcherThread)
-            }
-            _ => None,
-        }
-    }
-
-    /// In words, for tables.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Protection::PollWithPidfds => "pidfd of the peer in the same poll",
-            Protection::PidfdsInRuntime => "pidfd of the peer in the same tokio select!",
-            Protection::WatcherThread => "watcher thread asleep on the peer's pidfd",
-        }
-    }
-}
+/// How a variant's survivor learns of a death: each variant declares its own.
+pub use crate::variant::Protection;
 
 /// The `turns`-mode ring of eventfds or pipes, waiting in one `poll` with the peers' pidfds.
 /// `acquire` answers `EOWNERDEAD` when a peer died, `EPIPE` on a pipe's end-of-file.
@@ -79,17 +49,16 @@ pub(super) struct PidfdRing {
 }
 
 impl PidfdRing {
-    /// `fds` as [`Variant::expected_fds`] orders them for `turns` mode: mine, then the next's.
+    /// `fds` as [`Variant::expected_fds`] orders them for `turns` mode: mine, then the next's;
+    /// `token`: bytes per token, 8 (an eventfd counter) or 1 (a pipe byte).
     pub(super) fn new(
-        variant: Variant,
+        token: usize,
         fds: Vec<OwnedFd>,
         peers: Vec<OwnedFd>,
     ) -> Result<PidfdRing, Errno> {
-        let token = match variant {
-            Variant::Eventfd => 8,
-            Variant::Pipe => 1,
-            _ => return Err(Errno::EINVAL),
-        };
+        if token != 8 && token != 1 {
+            return Err(Errno::EINVAL);
+        }
         let mut it = fds.into_iter();
         match (it.next(), it.next()) {
             (Some(mine), Some(next)) => Ok(PidfdRing {
@@ -104,19 +73,18 @@ impl PidfdRing {
 
     /// Blocks until my descriptor is readable (`Ok(true)`) or a peer died (`Ok(false)`).
     fn wait(&self) -> Result<bool, Errno> {
-        let mut set = Vec::with_capacity(1 + self.peers.len());
-        set.push(PollFd::new(&self.mine, PollFlags::IN));
-        set.extend(self.peers.iter().map(|p| PollFd::new(p, PollFlags::IN)));
+        let mine = std::iter::once(self.mine.as_fd());
+        let mut set = PollSet::readable(mine.chain(self.peers.iter().map(AsFd::as_fd)));
         loop {
-            match poll(&mut set, None) {
+            match set.wait(None) {
                 Ok(_) => break,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(crate::sys::errno(e)),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
             }
         }
         // A turn that arrived counts, even if its sender died just after; otherwise poll woke
         // for a pidfd: a peer died.
-        Ok(!set[0].revents().is_empty())
+        Ok(set.ready(0))
     }
 
     fn post(&self) -> Result<(), Errno> {
@@ -136,10 +104,9 @@ impl Handoff for PidfdRing {
             return Err(Errno::EOWNERDEAD);
         }
         let mut buf = [0u8; 8];
-        match rustix::io::read(&self.mine, &mut buf[..self.token]) {
-            Ok(0) => Err(Errno::EPIPE),
-            Ok(_) => Ok(()),
-            Err(e) => Err(crate::sys::errno(e)),
+        match rawio::read(&self.mine, &mut buf[..self.token])? {
+            0 => Err(Errno::EPIPE),
+            _ => Ok(()),
         }
     }
 
@@ -223,8 +190,8 @@ impl Handoff for TokioPidfdRing {
                     ready = mine.readable() => {
                         let mut ready = ready.map_err(|e| crate::sys::io_errno(&e))?;
                         let got = ready.try_io(|fd| {
-                            rustix::io::read(fd.get_ref(), &mut [0u8; 8])
-                                .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+                            rawio::read(fd.get_ref(), &mut [0u8; 8])
+                                .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
                         });
                         match got {
                             Ok(Ok(_)) => return Ok(()),
@@ -300,57 +267,31 @@ impl<'scope> DeathWatcher<'scope> {
 
 /// Sleeps until `stop` or one of `pidfds` is readable; true if a peer died.
 fn watch(stop: &EventFd, pidfds: &[OwnedFd]) -> bool {
-    let mut set = Vec::with_capacity(1 + pidfds.len());
-    set.push(PollFd::new(stop, PollFlags::IN));
-    set.extend(pidfds.iter().map(|p| PollFd::new(p, PollFlags::IN)));
+    let all = std::iter::once(stop.as_fd()).chain(pidfds.iter().map(AsFd::as_fd));
+    let mut set = PollSet::readable(all);
     loop {
-        match poll(&mut set, None) {
+        match set.wait(None) {
             Ok(_) => break,
-            Err(rustix::io::Errno::INTR) => continue,
+            Err(Errno::EINTR) => continue,
             Err(_) => return false,
         }
     }
-    set[1..].iter().any(|p| !p.revents().is_empty())
+    (1..=pidfds.len()).any(|i| set.ready(i))
 }
 
-/// The repair after contender `dead` died: if it held the turn (or the ticket being served),
-/// the turn passes to `me`; then `me` is woken wherever its variant sleeps. Each step changes
-/// the word the sleeper waits on before waking it. Two contenders: the one dead, the one left.
-pub(super) fn take_over(variant: Variant, arena: &Arena, me: usize, dead: usize) {
-    let h = arena.header();
-    let (me32, dead32) = (me as u32, dead as u32);
-    match variant {
-        Variant::Futex => {
-            let _ = h
-                .turn
-                .compare_exchange(dead32, me32, Ordering::AcqRel, Ordering::Acquire);
-            let _ = futex::wake(&h.turn, i32::MAX as u32);
-        }
-        Variant::SpinFutex => {
-            let _ = h
-                .turn
-                .compare_exchange(dead32, me32, Ordering::SeqCst, Ordering::SeqCst);
-            // The hand-over protocol of spin-futex: clear the sleeper's flag, then wake it.
-            fence(Ordering::SeqCst);
-            let parked = &arena.slot(me).parked;
-            if parked.swap(0, Ordering::SeqCst) != 0 {
-                let _ = futex::wake(parked, 1);
-            }
-        }
-        Variant::Ticket => {
-            // In `turns` mode contender c holds tickets c, c+2, ...: a served ticket of the dead
-            // one's is skipped.
-            let serving = h.now_serving.load(Ordering::Acquire);
-            if serving % 2 == dead32 {
-                let _ = h.now_serving.compare_exchange(
-                    serving,
-                    serving.wrapping_add(1),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
-            let _ = futex::wake_bits(&h.now_serving, i32::MAX as u32, std::num::NonZeroU32::MAX);
-        }
+/// The repair after contender `dead` died, as `variant` declares it: if `dead` held the turn
+/// (or the ticket being served), the turn passes to `me`; then `me` is woken wherever its variant
+/// sleeps. `own_eventfd`: `me`'s own eventfd, for a variant woken by a token posted there.
+pub(super) fn take_over(
+    variant: Variant,
+    arena: &Arena,
+    (me, dead): (usize, usize),
+    own_eventfd: Option<&OwnedFd>,
+) {
+    let repair = variant.spec().death.protection.map(|p| p.repair);
+    match (repair, own_eventfd) {
+        (Some(Repair::Words(repair)), _) => repair(arena, me, dead),
+        (Some(Repair::PostOwnEventfd), Some(fd)) => drop(rawio::eventfd_write(fd, 1)),
         _ => {}
     }
 }

@@ -19,7 +19,7 @@ use crate::outcome::Spread;
 use crate::placement::{Placement, allowed_cpus};
 use crate::sys::signal;
 use crate::text::{Table, fmt_ns};
-use crate::variant::Variant;
+use crate::variant::{self, Variant};
 
 /// What to benchmark.
 #[derive(Clone, Debug)]
@@ -87,17 +87,35 @@ pub enum BenchError {
     Run(#[from] super::RunError),
     #[error("interrupted")]
     Interrupted,
+    #[error("no variant declares pingpong.c's {0} mode as its yardstick (a variant's spec)")]
+    NoCounterpart(&'static str),
 }
 
-/// The mechanisms both sides implement: the C ping-pong's mode, lockfair's variant, and the
-/// placements where the pair is worth running (spinning on one CPU would take a scheduler tick
-/// per turn: `spin` only on split CPUs).
-const MECHANISMS: [(&str, Variant, Option<Placement>); 4] = [
-    ("eventfd", Variant::Eventfd, None),
-    ("futex", Variant::Futex, None),
-    ("pipe", Variant::Pipe, None),
-    ("spin", Variant::SpinFutex, Some(Placement::Split)),
-];
+/// The mechanisms both sides implement, in report order: the C ping-pong's mode, lockfair's
+/// variant, and the one placement where the pair is worth running (`None`: all), as each
+/// variant's spec declares its yardstick.
+pub(crate) fn mechanisms() -> Vec<(&'static str, Variant, Option<Placement>)> {
+    Variant::ALL
+        .into_iter()
+        .filter_map(|variant| match variant.spec().yardstick {
+            variant::Yardstick::Counterpart { mode, only } => Some((mode, variant, only)),
+            variant::Yardstick::NoCounterpart(_) => None,
+        })
+        .collect()
+}
+
+/// The C ping-pong's spin, and its futex wait (the sweep's baseline: no spinning).
+const SPIN: &str = "spin";
+const FUTEX: &str = "futex";
+
+/// lockfair's counterpart of the C ping-pong's `mode`.
+fn counterpart(mode: &'static str) -> Result<Variant, BenchError> {
+    mechanisms()
+        .into_iter()
+        .find(|&(m, _, _)| m == mode)
+        .map(|(_, variant, _)| variant)
+        .ok_or(BenchError::NoCounterpart(mode))
+}
 
 /// The row `--anatomy` adds on split CPUs, and the step of `spin_anatomy.c` it runs: step 3,
 /// everything lockfair measures per turn (step 4 samples the timing instead).
@@ -133,8 +151,11 @@ fn prepare(
 
 /// The cells of one placement: each mechanism where it is worth running, then (with
 /// `--anatomy`, on split CPUs) `spin-futex` against the C spin that times its turns.
-fn cells(opts: &BenchOptions, placement: Placement) -> Vec<(&'static str, Yardstick<'_>, Variant)> {
-    let mut cells: Vec<_> = MECHANISMS
+fn cells(
+    opts: &BenchOptions,
+    placement: Placement,
+) -> Result<Vec<(&'static str, Yardstick<'_>, Variant)>, BenchError> {
+    let mut cells: Vec<_> = mechanisms()
         .into_iter()
         .filter(|(_, _, only)| only.is_none_or(|p| p == placement))
         .map(|(name, variant, _)| {
@@ -152,9 +173,9 @@ fn cells(opts: &BenchOptions, placement: Placement) -> Vec<(&'static str, Yardst
             path,
             mode: ANATOMY_STEP,
         };
-        cells.push((MEASURED_SPIN, c, Variant::SpinFutex));
+        cells.push((MEASURED_SPIN, c, counterpart(SPIN)?));
     }
-    cells
+    Ok(cells)
 }
 
 /// Runs the comparison, calling `progress` with a line per finished measurement.
@@ -165,7 +186,7 @@ pub fn bench(
     let (server, placements) = prepare(opts, &mut progress)?;
     let mut rows = Vec::new();
     for placement in placements {
-        for (name, c, variant) in cells(opts, placement) {
+        for (name, c, variant) in cells(opts, placement)? {
             rows.push(measured_cell(
                 opts,
                 &server,
@@ -338,6 +359,7 @@ pub fn spin_sweep(
     opts: &BenchOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<SweepRow>, BenchError> {
+    let (spinner, sleeper) = (counterpart(SPIN)?, counterpart(FUTEX)?);
     let (server, placements) = prepare(opts, &mut progress)?;
     let mut rows = Vec::new();
     for placement in placements {
@@ -348,11 +370,7 @@ pub fn spin_sweep(
                 if signal::stop_requested() {
                     return Err(BenchError::Interrupted);
                 }
-                let variant = if spin.is_some() {
-                    Variant::SpinFutex
-                } else {
-                    Variant::Futex
-                };
+                let variant = if spin.is_some() { spinner } else { sleeper };
                 let r = run(&RunOptions::new(
                     server.socket().to_path_buf(),
                     variant,

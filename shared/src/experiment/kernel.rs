@@ -31,7 +31,7 @@ enum ArmError {
     #[error("contender {contender} did not publish its thread id within {}s", TID_TIMEOUT.as_secs())]
     NoThreadId { contender: usize },
     #[error("cannot stat the arena")]
-    Stat(#[source] rustix::io::Errno),
+    Stat(#[source] nix::errno::Errno),
     #[error(transparent)]
     Trace(#[from] TraceError),
 }
@@ -46,19 +46,11 @@ pub(super) struct Tracing {
     ring: bool,
 }
 
-/// The variants that take the lock, look at the turn and let go: whoops come in storms.
-fn whoops_in_storms(variant: Variant) -> bool {
-    matches!(
-        variant,
-        Variant::Seed | Variant::Ofd | Variant::Posix | Variant::Lockf | Variant::Flock
-    )
-}
-
 /// Events a run is expected to record, to size the ring buffer: a lock call, an unlock, a few
 /// wakeups and switches per turn; a whoop storm per turn for the take-and-look file locks.
 fn expected_events(variant: Variant, mode: Mode, rounds: u64, contenders: usize) -> u64 {
     // A storm lasts until the scheduler tick preempts the holder: thousands of lock calls.
-    let per_turn = if mode == Mode::Turns && whoops_in_storms(variant) {
+    let per_turn = if mode == Mode::Turns && variant.spec().whoops_in_storms {
         16_384
     } else {
         16
@@ -83,7 +75,7 @@ impl Tracing {
             note,
             tids: Vec::new(),
             inode: 0,
-            ring: mode == Mode::Turns && whoops_in_storms(variant),
+            ring: mode == Mode::Turns && variant.spec().whoops_in_storms,
         }
     }
 
@@ -94,7 +86,7 @@ impl Tracing {
             return;
         };
         let armed = wait_for_tids(arena, own, own_tid).and_then(|tids| {
-            let inode = rustix::fs::fstat(arena.file())
+            let inode = nix::sys::stat::fstat(arena.file())
                 .map_err(ArmError::Stat)?
                 .st_ino;
             recorder.arm(inode, &tids)?;

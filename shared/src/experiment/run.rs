@@ -164,11 +164,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     peer_pids.extend(others.iter().map(ContenderProcess::pid));
     if let Some(t) = tracing.as_mut() {
         // Our side runs on this thread.
-        t.arm(
-            &session.arena,
-            1,
-            rustix::thread::gettid().as_raw_nonzero().get(),
-        );
+        t.arm(&session.arena, 1, nix::unistd::gettid().as_raw());
     }
     let mine = session.run_own_contender(peer_pids, &channel);
     let collected = collect(mine, &mut channel, &mut others);

@@ -148,7 +148,7 @@ mod tests {
     }
 
     fn tid() -> i32 {
-        rustix::thread::gettid().as_raw_nonzero().get()
+        nix::unistd::gettid().as_raw()
     }
 
     fn ofd(file: impl AsFd, kind: Option<LockMode>) {
@@ -182,7 +182,7 @@ mod tests {
                 .unwrap()
         };
         let (mine, theirs) = (reopen(), reopen());
-        let inode = rustix::fs::fstat(arena.file()).unwrap().st_ino;
+        let inode = nix::sys::stat::fstat(arena.file()).unwrap().st_ino;
         let (tx, rx) = std::sync::mpsc::channel();
         let (go, wait_go) = std::sync::mpsc::channel::<()>();
         let me = tid();

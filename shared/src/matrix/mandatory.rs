@@ -151,8 +151,8 @@ fn probe(filesystem: &'static str, ours: &File, holder_pid: i32) -> MandatoryAtt
     let mode = ours
         .metadata()
         .map_or(0, |m| m.permissions().mode() & 0o7777);
-    let fs_type = rustix::fs::fstatfs(ours)
-        .map(|s| fs_name(s.f_type as u64))
+    let fs_type = nix::sys::statfs::fstatfs(ours)
+        .map(|s| fs_name(s.filesystem_type().0 as u64))
         .unwrap_or_else(|_| "unknown".to_string());
     let name_of = |r: std::io::Result<usize>| r.err().map(|e| errno_name(crate::sys::io_errno(&e)));
     let write_errno = name_of(ours.write_at(b"M", 0));

@@ -5,28 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Who else holds what the holder locked: declared per variant, in the variant layer.
+pub use crate::variant::Description;
 use crate::variant::Variant;
-
-/// Who else holds what the holder locked or wrote through when it dies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Description {
-    /// The holder's descriptors were its own: its own open file description of the arena (a
-    /// reopen), and for a pipe the only write end of the survivor's pipe.
-    Own,
-    /// A live process (the driver) holds them too: the arena's description the holder received
-    /// over SCM_RIGHTS and locked through, or the pipe's write end.
-    Shared,
-}
-
-impl Description {
-    pub fn name(self) -> &'static str {
-        match self {
-            Description::Own => "own",
-            Description::Shared => "shared",
-        }
-    }
-}
 
 /// One cell's answer. The field names are the `--json` interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

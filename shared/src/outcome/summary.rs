@@ -263,7 +263,7 @@ pub fn summarize(
     }
     let pipes: Vec<(Placement, f64)> = rows
         .iter()
-        .filter(|r| r.variant == Variant::Pipe)
+        .filter(|r| r.variant == crate::variant::RATIO_BASELINE)
         .map(|r| (r.placement, r.round_trip_p50_ns.median))
         .collect();
     for row in &mut rows {

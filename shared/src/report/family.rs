@@ -3,16 +3,8 @@
 
 use crate::variant::Variant;
 
-/// A group of variants drawn together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Family {
-    /// Kernel file locks (and protocols built of them): whoever asks first after an unlock wins.
-    FileLocks,
-    /// The turn is handed to the next contender by name: eventfd, futex, pipe...
-    ExplicitHandoffs,
-    /// Locks that queue their waiters and grant in order.
-    FairLocks,
-}
+/// A group of variants drawn together: each variant's spec names its own.
+pub use crate::variant::Family;
 
 impl Family {
     /// Every family, in report order.
@@ -22,18 +14,9 @@ impl Family {
         Family::FairLocks,
     ];
 
-    /// The family of `variant`. A new variant that is not an explicit handoff gets one line here.
+    /// The family of `variant`, as its spec says.
     pub fn of(variant: Variant) -> Family {
-        match variant {
-            Variant::Seed
-            | Variant::Ofd
-            | Variant::Posix
-            | Variant::Lockf
-            | Variant::Flock
-            | Variant::LockChain => Family::FileLocks,
-            Variant::Ticket => Family::FairLocks,
-            _ => Family::ExplicitHandoffs,
-        }
+        variant.spec().family
     }
 
     /// The panel's title.
@@ -52,22 +35,5 @@ impl Family {
             .copied()
             .filter(|&v| Family::of(v) == self)
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_variant_has_exactly_one_family() {
-        let total: usize = Family::ALL
-            .iter()
-            .map(|f| f.members(&Variant::ALL).len())
-            .sum();
-        assert_eq!(total, Variant::ALL.len());
-        assert_eq!(Family::of(Variant::Ofd), Family::FileLocks);
-        assert_eq!(Family::of(Variant::Eventfd), Family::ExplicitHandoffs);
-        assert_eq!(Family::of(Variant::Ticket), Family::FairLocks);
     }
 }

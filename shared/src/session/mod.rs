@@ -100,7 +100,7 @@ pub fn run_contender(
     .map_err(sys("start the watchdog"))?;
     crate::placement::pin_current_thread(spec.plan.cpu).map_err(sys("pin the session thread"))?;
     // Published before the start line, so a kernel trace can follow this thread from the start.
-    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    let tid = nix::unistd::gettid().as_raw() as u32;
     arena
         .slot(spec.plan.contender)
         .tid

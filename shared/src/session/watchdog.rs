@@ -19,11 +19,11 @@ use std::thread::JoinHandle;
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::pthread::Pthread;
-use rustix::event::{PollFd, PollFlags, poll};
 
 use crate::arena::StopWatch;
 use crate::sys::clock::monotonic_ns;
-use crate::sys::{pidfd, signal};
+use crate::sys::poll::PollSet;
+use crate::sys::{pidfd, rawio, signal};
 
 /// Why a session was cut short.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -286,17 +286,16 @@ fn sleep_on(
     watched: Option<&OwnedFd>,
     timeout_ns: u64,
 ) -> (Option<i32>, bool) {
-    let mut fds = vec![PollFd::new(wake, PollFlags::IN)];
-    fds.extend(peers.iter().map(|(_, fd)| PollFd::new(fd, PollFlags::IN)));
-    if let Some(w) = watched {
-        fds.push(PollFd::new(w, PollFlags::IN));
-    }
-    if poll(&mut fds, Some(&crate::sys::clock::timespec(timeout_ns))).is_err() {
+    let fds = std::iter::once(wake.as_fd())
+        .chain(peers.iter().map(|(_, fd)| fd.as_fd()))
+        .chain(watched.map(AsFd::as_fd));
+    let mut set = PollSet::readable(fds);
+    if set.wait(Some(timeout_ns)).is_err() {
         return (None, false);
     }
-    let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
+    let ready = |i: usize| set.ready(i);
     if ready(0) {
-        let _ = rustix::io::read(wake.as_fd(), &mut [0u8; 8]);
+        let _ = rawio::read(wake.as_fd(), &mut [0u8; 8]);
     }
     let dead = (0..peers.len()).find(|&i| ready(1 + i)).map(|i| peers[i].0);
     (dead, watched.is_some() && ready(1 + peers.len()))

@@ -6,7 +6,10 @@ use std::fs::File;
 use std::os::fd::AsFd;
 
 use nix::errno::Errno;
-use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, ftruncate, memfd_create};
+use rustix::fs::{MemfdFlags, fcntl_add_seals, ftruncate, memfd_create};
+
+/// The seals a memfd carries (`F_ADD_SEALS`, `F_GET_SEALS`), as the rest of the crate names them.
+pub use rustix::fs::SealFlags;
 use thiserror::Error;
 
 use super::fdkind::{self, FdKind};

@@ -1,12 +1,15 @@
-//! `read(2)` and `write(2)` as bare syscalls, for the handoffs' eventfds and pipes.
+//! `read(2)`, `write(2)`, `pread(2)` and `lseek(2)` as bare syscalls, for the handoffs' eventfds
+//! and pipes and the seed's file offset.
 //!
 //! Through glibc (nix, std) each call also enters and leaves a pthread cancellation point: about
 //! 35 instructions per call that lockfair never uses (it cancels no thread), on every turn of an
-//! eventfd or pipe handoff. rustix makes the syscall itself. Same syscall, same kernel work.
+//! eventfd or pipe handoff (and of the seed, whose turn is the file offset). rustix makes the
+//! syscall itself. Same syscall, same kernel work.
 
 use std::os::fd::AsFd;
 
 use nix::errno::Errno;
+use rustix::fs::{SeekFrom, seek};
 
 /// Reads into `buf`; the byte count (0 at end of file).
 #[inline]
@@ -18,6 +21,26 @@ pub fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
 #[inline]
 pub fn write(fd: impl AsFd, buf: &[u8]) -> Result<usize, Errno> {
     rustix::io::write(fd, buf).map_err(super::errno)
+}
+
+/// Reads into `buf` from `offset`, leaving the file offset where it is; the byte count.
+#[inline]
+pub fn pread(fd: impl AsFd, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    rustix::io::pread(fd, buf, offset).map_err(super::errno)
+}
+
+/// Moves the file offset (shared by everyone holding the open file description) to `offset`.
+#[inline]
+pub fn seek_to(fd: impl AsFd, offset: u64) -> Result<(), Errno> {
+    seek(fd, SeekFrom::Start(offset))
+        .map(drop)
+        .map_err(super::errno)
+}
+
+/// The file offset of the open file description.
+#[inline]
+pub fn offset(fd: impl AsFd) -> Result<u64, Errno> {
+    seek(fd, SeekFrom::Current(0)).map_err(super::errno)
 }
 
 /// Reads an eventfd's 8-byte counter (blocking until it is non-zero, unless non-blocking).
@@ -57,5 +80,18 @@ mod tests {
         assert_eq!(read(&r, &mut b), Ok(1));
         assert_eq!(&b, b"t");
         assert_eq!(read(&r, &mut b), Ok(0));
+    }
+
+    #[test]
+    fn the_offset_moves_with_writes_and_seeks_but_not_with_pread() {
+        let file =
+            crate::sys::memfd::create_sealed("rawio", 64, rustix::fs::SealFlags::empty()).unwrap();
+        assert_eq!(write(&file, b"12\n"), Ok(3));
+        assert_eq!(offset(&file), Ok(3));
+        let mut buf = [0u8; 3];
+        assert_eq!(pread(&file, &mut buf, 0), Ok(3));
+        assert_eq!((&buf, offset(&file)), (b"12\n", Ok(3)));
+        seek_to(&file, 0).unwrap();
+        assert_eq!(offset(&file), Ok(0));
     }
 }

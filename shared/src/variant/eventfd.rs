@@ -10,8 +10,68 @@ use std::os::fd::OwnedFd;
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use super::{Exclusion, Handoff, SetupError, sys};
+use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, sys};
+use crate::sys::fdkind::FdKind;
 use crate::sys::rawio;
+
+pub(super) const SPEC: Spec = Spec {
+    name: "eventfd",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: FDS,
+    prepare: no_preparation,
+    open,
+    death: DEATH,
+    whoops_in_storms: false,
+    yardstick: Yardstick::Counterpart {
+        mode: "eventfd",
+        only: None,
+    },
+};
+
+/// The eventfds of a run (blocking): `tokio-eventfd` takes the same, non-blocking.
+pub(super) const FDS: Fds = Fds {
+    turns: &[FdKind::Eventfd, FdKind::Eventfd],
+    free: &[FdKind::Eventfd],
+    create: |count| create(count, false),
+    pick,
+};
+
+/// A dead writer: the same for `tokio-eventfd`, but for its protection.
+pub(super) const DEATH: HolderDeath = HolderDeath {
+    survivable: &[Description::Own],
+    protection: Some(Protected {
+        kind: Protection::PollWithPidfds,
+        token: 8,
+        repair: Repair::PostOwnEventfd,
+        survived: None,
+    }),
+    ..HolderDeath::plain(&[Description::Own], nobody_tells_the_reader)
+};
+
+fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(match ctx.mode {
+        Mode::Turns => Opened::in_arena(ctx, ring(fds)?),
+        Mode::Free => Opened::in_arena(ctx, token(fds)?),
+    })
+}
+
+/// In `turns` mode eventfd `i` wakes contender `i`: my own, then the next contender's. In
+/// `free` mode the one token.
+fn pick(mode: Mode, contender: usize, contenders: usize) -> Vec<usize> {
+    match mode {
+        Mode::Turns => vec![contender, (contender + 1) % contenders],
+        Mode::Free => vec![0],
+    }
+}
+
+fn nobody_tells_the_reader(_: Description, outcome: Outcome) -> Option<&'static str> {
+    (outcome == Outcome::Nothing)
+        .then_some("waits forever: nothing tells an eventfd reader that the only writer died")
+}
 
 /// `count` eventfds; the first starts at 1 (the first turn, or the free token, is there already).
 pub(super) fn create(count: usize, nonblocking: bool) -> Result<Vec<OwnedFd>, SetupError> {
@@ -43,7 +103,7 @@ fn adopt(fds: Vec<OwnedFd>, want: usize) -> Result<Vec<EventFd>, SetupError> {
     Ok(fds)
 }
 
-pub(super) fn ring(fds: Vec<OwnedFd>) -> Result<EventfdRing, SetupError> {
+fn ring(fds: Vec<OwnedFd>) -> Result<EventfdRing, SetupError> {
     let mut fds = adopt(fds, 2)?;
     let next = fds
         .pop()
@@ -56,7 +116,7 @@ pub(super) fn ring(fds: Vec<OwnedFd>) -> Result<EventfdRing, SetupError> {
     Ok(EventfdRing { mine, next })
 }
 
-pub(super) fn token(fds: Vec<OwnedFd>) -> Result<EventfdToken, SetupError> {
+fn token(fds: Vec<OwnedFd>) -> Result<EventfdToken, SetupError> {
     let token = adopt(fds, 1)?
         .pop()
         .ok_or(Errno::EBADF)
@@ -66,7 +126,7 @@ pub(super) fn token(fds: Vec<OwnedFd>) -> Result<EventfdToken, SetupError> {
 
 /// `turns` mode: my eventfd and the next contender's.
 #[derive(Debug)]
-pub(super) struct EventfdRing {
+struct EventfdRing {
     mine: EventFd,
     next: EventFd,
 }
@@ -96,7 +156,7 @@ impl Handoff for EventfdRing {
 
 /// `free` mode: the shared token.
 #[derive(Debug)]
-pub(super) struct EventfdToken {
+struct EventfdToken {
     token: EventFd,
 }
 

@@ -1,7 +1,7 @@
 //! `fair-futex`: eventual fairness, as parking_lot's `RawMutex` and WebKit's ParkingLot do it,
 //! across processes.
 //!
-//! The lock word (the arena's `handoff_state`) has a LOCKED bit and a PARKED bit (someone is in
+//! The lock word (`state` in the region of [`super::wait_queue`]) has a LOCKED bit and a PARKED bit (someone is in
 //! the wait queue, [`super::wait_queue`]). Taking the lock is a compare-exchange that sets
 //! LOCKED whenever it is clear, even with contenders parked: normally the lock barges, which is
 //! what makes it fast. A contender that finds it locked spins briefly (only while nobody is
@@ -25,13 +25,15 @@
 //! contender ahead of it: bounded, where the plain futex mutex is not, for the price of one
 //! sleeping handoff (a wakeup on the critical path) every half millisecond on average.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
-use super::wait_queue::{HANDOFF, IDLE, QUEUED, WOKEN, WaitQueue};
-use super::{Ctx, Exclusion, Handoff};
-use crate::arena::Header;
+use super::holder_death::{Description, HolderDeath};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::wait_queue::{HANDOFF, IDLE, QUEUED, QueueWords, WOKEN, WaitQueue};
+use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
 use crate::sys::clock::monotonic_ns;
 
 const LOCKED: u32 = 1;
@@ -41,18 +43,32 @@ const FAIRNESS_WINDOW_NS: u64 = 1_000_000;
 /// Spin rounds before parking (each twice as long as the last), while nobody is parked.
 const SPIN_ROUNDS: u32 = 4;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FairFutex<'a> {
-    FairFutex {
-        header: ctx.arena.header(),
+pub(super) const SPEC: Spec = Spec {
+    name: "fair-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(&[Description::Own], |_, _| None),
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no lock with a wait queue"),
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    let lock = FairFutex {
+        words: ctx.arena.region(),
         queue: WaitQueue::new(ctx.arena, ctx.contenders),
         me: ctx.contender,
         rng: XorShift::seeded(ctx.contender),
-    }
+    };
+    Ok(Opened::in_arena(ctx, lock))
 }
 
 #[derive(Debug)]
-pub(super) struct FairFutex<'a> {
-    header: &'a Header,
+struct FairFutex<'a> {
+    words: &'a QueueWords,
     queue: WaitQueue<'a>,
     me: usize,
     rng: XorShift,
@@ -60,7 +76,7 @@ pub(super) struct FairFutex<'a> {
 
 impl FairFutex<'_> {
     fn state(&self) -> &AtomicU32 {
-        &self.header.handoff_state
+        &self.words.state
     }
 
     /// Sets LOCKED if it is clear; true if we took the lock.
@@ -188,10 +204,10 @@ impl Handoff for FairFutex<'_> {
             return Ok(());
         };
         // While we hold LOCKED and the queue lock, nobody else changes the word.
-        let wake = if now >= self.header.fair_deadline.load(Ordering::Relaxed) {
+        let wake = if now >= self.words.fair_deadline.load(Ordering::Relaxed) {
             held.pop(HANDOFF);
             let ahead = self.rng.below(FAIRNESS_WINDOW_NS + 1);
-            self.header
+            self.words
                 .fair_deadline
                 .store(now.saturating_add(ahead), Ordering::Relaxed);
             let parked = if held.len() > 0 { PARKED } else { 0 };
@@ -252,6 +268,7 @@ mod tests {
     use super::{FAIRNESS_WINDOW_NS, LOCKED};
     use crate::arena::Arena;
     use crate::sys::clock::monotonic_ns;
+    use crate::variant::wait_queue::QueueWords;
     use crate::variant::{Ctx, Mode, Variant};
 
     /// Once the deadline has passed, unlock hands the lock to the parked contender, still
@@ -268,7 +285,7 @@ mod tests {
             spin: 0,
             abort: std::os::fd::AsFd::as_fd(&abort),
         };
-        let h = arena.header();
+        let h = arena.region::<QueueWords>();
         let order = Mutex::new(Vec::new());
         let (got_tx, got_rx) = mpsc::channel::<()>();
         let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -296,7 +313,7 @@ mod tests {
             // Read now: B's release below may hand the lock back to A and draw a later deadline.
             let deadline = h.fair_deadline.load(Ordering::Relaxed);
             // Handed over: still locked, on B's behalf.
-            assert_ne!(h.handoff_state.load(Ordering::Relaxed) & LOCKED, 0);
+            assert_ne!(h.state.load(Ordering::Relaxed) & LOCKED, 0);
             got_rx.recv_timeout(Duration::from_secs(10)).unwrap();
             go_tx.send(()).unwrap();
             a.handoff.acquire().unwrap();
@@ -309,6 +326,6 @@ mod tests {
             deadline >= before && deadline <= after + FAIRNESS_WINDOW_NS,
             "deadline {deadline} outside [{before}, {after} + 1 ms]"
         );
-        assert_eq!(h.handoff_state.load(Ordering::Relaxed), 0);
+        assert_eq!(h.state.load(Ordering::Relaxed), 0);
     }
 }

@@ -8,15 +8,80 @@
 //! Drepper's "Futexes Are Tricky"): a releaser that finds no waiter makes no syscall, and a
 //! waker does not hand over: the woken waiter competes with anyone arriving, barging included.
 
-use std::sync::atomic::Ordering;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff};
-use crate::arena::{Header, NO_TURN};
+use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
+use crate::arena::{Arena, Header, NO_TURN};
 use crate::sys::futex;
+use crate::sys::mapping::shared_atomics;
 
-pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
+pub(super) const SPEC: Spec = Spec {
+    name: "futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath {
+        survivable: &[Description::Own],
+        protection: Some(Protected {
+            kind: Protection::WatcherThread,
+            token: 0,
+            repair: Repair::Words(take_over),
+            survived: None,
+        }),
+        ..HolderDeath::plain(&[Description::Own], no_owner)
+    },
+    whoops_in_storms: false,
+    yardstick: Yardstick::Counterpart {
+        mode: "futex",
+        only: None,
+    },
+};
+
+shared_atomics! {
+/// `futex`'s region (and `uring-futex`'s): the three-state mutex of `--mode free` (0 free,
+/// 1 locked, 2 locked with waiters), on a cache line of its own. `turns` mode uses the arena's
+/// turn word.
+#[repr(align(64))]
+#[derive(Debug)]
+pub(super) struct MutexWord {
+    pub(super) word: AtomicU32,
+    _pad: [AtomicU32; 15],
+}
+}
+
+const _: () = assert!(size_of::<MutexWord>() == 64);
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(match ctx.mode {
+        Mode::Turns => Opened::in_arena(ctx, turns(ctx)),
+        Mode::Free => Opened::in_arena(ctx, mutex(ctx)),
+    })
+}
+
+fn no_owner(_: Description, outcome: Outcome) -> Option<&'static str> {
+    (outcome == Outcome::Nothing).then_some(
+        "held forever: nobody passes the turn word on, and the kernel does not know who owned it",
+    )
+}
+
+/// After `dead` died: the turn passes to `me` if `dead` held it, and `me` is woken.
+fn take_over(arena: &Arena, me: usize, dead: usize) {
+    let h = arena.header();
+    let _ = h
+        .turn
+        .compare_exchange(dead as u32, me as u32, Ordering::AcqRel, Ordering::Acquire);
+    let _ = futex::wake(&h.turn, i32::MAX as u32);
+}
+
+fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
     FutexTurns {
         header: ctx.arena.header(),
         me: ctx.contender as u32,
@@ -24,14 +89,14 @@ pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> FutexTurns<'a> {
     }
 }
 
-pub(super) fn mutex<'a>(ctx: &Ctx<'a>) -> FutexMutex<'a> {
+fn mutex<'a>(ctx: &Ctx<'a>) -> FutexMutex<'a> {
     FutexMutex {
-        header: ctx.arena.header(),
+        word: &ctx.arena.region::<MutexWord>().word,
     }
 }
 
 #[derive(Debug)]
-pub(super) struct FutexTurns<'a> {
+struct FutexTurns<'a> {
     header: &'a Header,
     me: u32,
     /// Two contenders: a handoff wakes the one waiter, and a wake can only mean our turn came (a
@@ -75,14 +140,14 @@ impl Handoff for FutexTurns<'_> {
     }
 }
 
-/// The three-state futex mutex on the arena's `mutex` word.
+/// The three-state futex mutex on the region's word.
 #[derive(Debug)]
-pub(super) struct FutexMutex<'a> {
-    header: &'a Header,
+struct FutexMutex<'a> {
+    word: &'a AtomicU32,
 }
 
 /// Takes the futex mutex `word` (0 free, 1 locked, 2 locked and maybe waited for).
-pub(super) fn lock_slow(word: &std::sync::atomic::AtomicU32) -> Result<(), Errno> {
+pub(super) fn lock_slow(word: &AtomicU32) -> Result<(), Errno> {
     let mut c = match word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed) {
         Ok(_) => return Ok(()),
         Err(c) => c,
@@ -101,7 +166,7 @@ pub(super) fn lock_slow(word: &std::sync::atomic::AtomicU32) -> Result<(), Errno
 }
 
 /// Releases the futex mutex `word`, waking one waiter if there may be any.
-pub(super) fn unlock(word: &std::sync::atomic::AtomicU32) -> Result<(), Errno> {
+pub(super) fn unlock(word: &AtomicU32) -> Result<(), Errno> {
     if word.fetch_sub(1, Ordering::Release) != 1 {
         word.store(0, Ordering::Release);
         futex::wake(word, 1)?;
@@ -115,11 +180,11 @@ impl Handoff for FutexMutex<'_> {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        lock_slow(&self.header.mutex)
+        lock_slow(self.word)
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        unlock(&self.header.mutex)
+        unlock(self.word)
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {

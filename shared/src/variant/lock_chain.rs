@@ -15,16 +15,41 @@
 //! the same: the stop runs round the ring.
 
 use std::fs::File;
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff, SetupError};
+use super::holder_death::{Description, HolderDeath, Outcome};
+use super::spec::{Family, Fds, Spec, Supports, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, file_lock};
 use crate::sys::locks::{ByteRange, LockMode, RecordOwner, Wait, record_lock, record_unlock};
+
+pub(super) const SPEC: Spec = Spec {
+    name: "lock-chain",
+    family: Family::FileLocks,
+    shares_description: false,
+    supports: Supports {
+        not_in: Some((
+            Mode::Free,
+            "it is a turn protocol made of locks, not a lock; use --mode turns",
+        )),
+        ..Supports::EVERYTHING
+    },
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(
+        &[Description::Own, Description::Shared],
+        links_are_ofd_locks,
+    ),
+    whoops_in_storms: false,
+    yardstick: file_lock::NO_YARDSTICK,
+};
 
 /// The locks live far past the end of the file (byte-range locks need no data there).
 const BASE: u64 = 1 << 20;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> Result<LockChain<'a>, SetupError> {
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
     let m = ctx.contenders + 1;
     let mut chain = LockChain {
         file: ctx.arena.file(),
@@ -45,11 +70,24 @@ pub(super) fn open<'a>(ctx: &Ctx<'a>) -> Result<LockChain<'a>, SetupError> {
                 errno,
             })?;
     }
-    Ok(chain)
+    Ok(Opened::in_arena(ctx, chain))
+}
+
+/// The links are OFD locks: they belong to the open file description.
+fn links_are_ofd_locks(case: Description, outcome: Outcome) -> Option<&'static str> {
+    match (outcome, case) {
+        (Outcome::Got { .. }, _) => Some(
+            "the next link came free when the holder's own description closed: the links are OFD locks",
+        ),
+        (Outcome::Nothing, Description::Shared) => Some(
+            "held forever: the dead holder's links are OFD locks on a description a live process still holds",
+        ),
+        _ => None,
+    }
 }
 
 #[derive(Debug)]
-pub(super) struct LockChain<'a> {
+struct LockChain<'a> {
     file: &'a File,
     contenders: usize,
     /// The turn this contender takes next (c, c+N, c+2N, ...).

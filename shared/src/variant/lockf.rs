@@ -1,15 +1,31 @@
 //! `lockf`: lockf(F_LOCK, 0), which glibc turns into F_SETLKW on `[offset, ∞)`. The descriptor's
 //! offset is set to 0 first so both sides lock the whole file.
 
-use rustix::fs::{SeekFrom, seek};
+use std::os::fd::OwnedFd;
 
-use super::{Ctx, FileLockHandoff, SetupError};
+use super::holder_death::{Description, HolderDeath};
+use super::spec::{Family, Fds, Spec, Supports, no_preparation};
+use super::{Ctx, Opened, SetupError, file_lock, sys};
 use crate::locking::LockFamily;
+use crate::sys::rawio;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> Result<FileLockHandoff<'a>, SetupError> {
-    seek(ctx.arena.file(), SeekFrom::Start(0)).map_err(|e| SetupError::Sys {
-        what: "seek the arena to offset 0 for lockf",
-        errno: crate::sys::errno(e),
-    })?;
-    Ok(FileLockHandoff::new(LockFamily::Lockf, ctx.arena.file()))
+pub(super) const SPEC: Spec = Spec {
+    name: "lockf",
+    family: Family::FileLocks,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(
+        &[Description::Own, Description::Shared],
+        file_lock::owned_by_process,
+    ),
+    whoops_in_storms: true,
+    yardstick: file_lock::NO_YARDSTICK,
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    rawio::seek_to(ctx.arena.file(), 0).map_err(sys("seek the arena to offset 0 for lockf"))?;
+    Ok(file_lock::opened(ctx, LockFamily::Lockf))
 }

@@ -9,9 +9,14 @@
 //! `acquire` may return when it is not our turn (a whoop, for the file locks). In `free` mode
 //! there is no order: `acquire` is "lock" and `release` is "unlock", and the question is who gets
 //! the lock next.
+//!
+//! Each variant's file declares all it is in a [`Spec`] (`SPEC`): its name and family, what it
+//! supports, the descriptors it needs, how it prepares the arena and opens, the words it keeps
+//! in the arena's variant region ([`Arena::region`]), what its holder's death does, and its
+//! yardstick in `bench`. `registry` lists the variants once; the layers above ask the spec,
+//! never a variant by name. Adding a variant: its file, its `mod` line, its registry line.
 
 use std::fmt;
-use std::fs::File;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
@@ -20,10 +25,17 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::arena::{Arena, LineCounter};
-use crate::locking::LockFamily;
 use crate::measure::Role;
 use crate::sys::fdkind::{self, FdKind};
 
+// The machinery every variant shares.
+mod file_lock;
+pub mod holder_death;
+mod registry;
+mod spec;
+mod wait_queue;
+
+// One file per variant; `registry` lists them.
 mod eventfd;
 mod fair_futex;
 mod flock;
@@ -41,61 +53,14 @@ mod starvation_futex;
 mod ticket;
 mod tokio_eventfd;
 mod uring_futex;
-mod wait_queue;
-pub use uring_futex::SYSCTL_ENV as URING_SYSCTL_ENV;
 
-/// The handoff mechanisms lockfair compares. Names are the command-line interface.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Variant {
-    /// F_OFD_SETLKW on the descriptor received over SCM_RIGHTS, turn in the shared file offset:
-    /// the seed experiment as it was written. Both sides share one open file description.
-    Seed,
-    /// F_OFD_SETLKW, each side through its own open file description; turn in the arena.
-    Ofd,
-    /// F_SETLKW process-associated record lock.
-    Posix,
-    /// lockf(F_LOCK).
-    Lockf,
-    /// flock(LOCK_EX) on each side's own open file description.
-    Flock,
-    /// One eventfd per contender: the turn is handed over explicitly.
-    Eventfd,
-    /// FUTEX_WAIT / FUTEX_WAKE on the arena's turn word.
-    Futex,
-    /// A pipe per contender, one byte per handoff: the classic IPC baseline.
-    Pipe,
-    /// A FIFO ticket lock on futexes in the arena, waking only the next ticket's holder.
-    Ticket,
-    /// Spin on the turn word while its holder runs on another CPU, then FUTEX_WAIT.
-    SpinFutex,
-    /// The eventfd handoff driven by a tokio runtime (AsyncFd).
-    TokioEventfd,
-    /// Hand-over-hand OFD byte-range locks: file locks only, strictly alternating.
-    LockChain,
-    /// A priority-inheritance futex (FUTEX_LOCK_PI): the kernel hands the lock to its top waiter.
-    PiFutex,
-    /// glibc's process-shared robust pthread mutex, placed in the arena.
-    RobustMutex,
-    /// Eventual fairness (parking_lot): barging, but a handoff once a random 0-1 ms deadline passed.
-    FairFutex,
-    /// Go's sync.Mutex: a waiter starved over 1 ms switches the lock to FIFO handoff.
-    StarvationFutex,
-    /// FUTEX_WAIT / FUTEX_WAKE on the turn word submitted through io_uring (Linux ≥ 6.7).
-    UringFutex,
-}
+pub use file_lock::FileLockHandoff;
+pub use holder_death::{Description, HolderDeath, Protected, Protection, Repair};
+pub use pipe::RATIO_BASELINE;
+pub use registry::Variant;
+pub use seed::BLOG_VARIANT;
+pub use spec::{Family, Fds, Spec, Supports, Yardstick};
+pub use uring_futex::SYSCTL_ENV as URING_SYSCTL_ENV;
 
 /// How contenders use the mechanism.
 #[derive(
@@ -282,89 +247,58 @@ impl fmt::Debug for Opened<'_> {
     }
 }
 
-impl Variant {
-    /// Every variant, in report order.
-    pub const ALL: [Variant; 17] = [
-        Variant::Seed,
-        Variant::Ofd,
-        Variant::Posix,
-        Variant::Lockf,
-        Variant::Flock,
-        Variant::Eventfd,
-        Variant::Futex,
-        Variant::Pipe,
-        Variant::Ticket,
-        Variant::SpinFutex,
-        Variant::TokioEventfd,
-        Variant::LockChain,
-        Variant::PiFutex,
-        Variant::RobustMutex,
-        Variant::FairFutex,
-        Variant::StarvationFutex,
-        Variant::UringFutex,
-    ];
+impl<'a> Opened<'a> {
+    /// `handoff`, with the turn in the arena's turn word (every variant but the seed).
+    pub(crate) fn in_arena(ctx: &Ctx<'a>, handoff: impl Handoff + 'a) -> Opened<'a> {
+        Opened {
+            handoff: Box::new(handoff),
+            turn: Box::new(ArenaTurn::new(ctx)),
+        }
+    }
+}
 
+impl Variant {
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
-        match self {
-            Variant::Seed => "seed",
-            Variant::Ofd => "ofd",
-            Variant::Posix => "posix",
-            Variant::Lockf => "lockf",
-            Variant::Flock => "flock",
-            Variant::Eventfd => "eventfd",
-            Variant::Futex => "futex",
-            Variant::Pipe => "pipe",
-            Variant::Ticket => "ticket",
-            Variant::SpinFutex => "spin-futex",
-            Variant::TokioEventfd => "tokio-eventfd",
-            Variant::LockChain => "lock-chain",
-            Variant::PiFutex => "pi-futex",
-            Variant::RobustMutex => "robust-mutex",
-            Variant::FairFutex => "fair-futex",
-            Variant::StarvationFutex => "starvation-futex",
-            Variant::UringFutex => "uring-futex",
-        }
+        self.spec().name
     }
 
     /// Only `seed` locks through the descriptor it received, sharing the sender's open file
     /// description; every other variant gives each side its own.
     pub fn shares_description(self) -> bool {
-        self == Variant::Seed
+        self.spec().shares_description
     }
 
     /// Whether this variant runs in `mode` with `contenders` contenders.
     pub fn supports(self, mode: Mode, contenders: usize) -> Result<(), SetupError> {
-        if self == Variant::Seed && contenders != 2 {
+        let supports = self.spec().supports;
+        if let Some(supported) = supports.exactly
+            && contenders != supported
+        {
             return Err(SetupError::Contenders {
                 variant: self,
-                supported: 2,
+                supported,
                 asked: contenders,
             });
         }
-        if self == Variant::LockChain && mode == Mode::Free {
+        if let Some((missing, why)) = supports.not_in
+            && missing == mode
+        {
             return Err(SetupError::Mode {
                 variant: self,
                 mode,
-                why: "it is a turn protocol made of locks, not a lock; use --mode turns",
+                why,
             });
         }
-        if self == Variant::UringFutex {
-            uring_futex::available()?;
+        if let Some(available) = supports.available {
+            available().map_err(|why| SetupError::Unavailable { variant: self, why })?;
         }
         Ok(())
     }
 
     /// The kinds of descriptor each contender receives besides the arena.
     pub fn expected_fds(self, mode: Mode) -> &'static [FdKind] {
-        match (self, mode) {
-            (Variant::Eventfd | Variant::TokioEventfd, Mode::Turns) => {
-                &[FdKind::Eventfd, FdKind::Eventfd]
-            }
-            (Variant::Eventfd | Variant::TokioEventfd, Mode::Free) => &[FdKind::Eventfd],
-            (Variant::Pipe, _) => &[FdKind::PipeRead, FdKind::PipeWrite],
-            _ => &[],
-        }
+        self.spec().fds.kinds(mode)
     }
 
     /// Checks count and kind of the descriptors a peer sent for this variant.
@@ -394,17 +328,7 @@ impl Variant {
     /// Sets the arena up for this variant before it is sent (client side): the seed's shared
     /// offset, the ticket lock's counters.
     pub fn prepare(self, arena: &Arena, mode: Mode, contenders: usize) -> Result<(), SetupError> {
-        match self {
-            Variant::Seed => seed::prepare_offset(arena).map_err(sys("seek the seed's offset")),
-            Variant::Ticket => {
-                ticket::prepare(arena, mode, contenders);
-                Ok(())
-            }
-            Variant::RobustMutex => {
-                robust_mutex::prepare(arena).map_err(sys("initialise the robust mutex"))
-            }
-            _ => Ok(()),
-        }
+        (self.spec().prepare)(arena, mode, contenders)
     }
 
     /// Creates the descriptors the whole run shares (client side).
@@ -418,12 +342,7 @@ impl Variant {
             // One token for everyone.
             Mode::Free => 1,
         };
-        let fds = match self {
-            Variant::Eventfd => eventfd::create(count, false)?,
-            Variant::TokioEventfd => eventfd::create(count, true)?,
-            Variant::Pipe => pipe::create(count)?,
-            _ => Vec::new(),
-        };
+        let fds = (self.spec().fds.create)(count)?;
         Ok(HandoffFds { fds })
     }
 
@@ -431,40 +350,7 @@ impl Variant {
     pub fn open<'a>(self, ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
         self.supports(ctx.mode, ctx.contenders)?;
         self.check_fds(ctx.mode, &fds)?;
-        let file = |family| -> Box<dyn Handoff + 'a> {
-            Box::new(FileLockHandoff::new(family, ctx.arena.file()))
-        };
-        let handoff: Box<dyn Handoff + 'a> = match (self, ctx.mode) {
-            (Variant::Seed, _) => Box::new(seed::open(ctx)),
-            (Variant::Ofd, _) => file(ofd::FAMILY),
-            (Variant::Posix, _) => file(posix::FAMILY),
-            (Variant::Lockf, _) => Box::new(lockf::open(ctx)?),
-            (Variant::Flock, _) => file(flock::FAMILY),
-            (Variant::Eventfd, Mode::Turns) => Box::new(eventfd::ring(fds)?),
-            (Variant::Eventfd, Mode::Free) => Box::new(eventfd::token(fds)?),
-            (Variant::Futex, Mode::Turns) => Box::new(futex::turns(ctx)),
-            (Variant::Futex, Mode::Free) => Box::new(futex::mutex(ctx)),
-            (Variant::Pipe, Mode::Turns) => Box::new(pipe::ring(fds)?),
-            (Variant::Pipe, Mode::Free) => Box::new(pipe::token(fds)?),
-            (Variant::Ticket, _) => Box::new(ticket::open(ctx)),
-            (Variant::SpinFutex, Mode::Turns) => Box::new(spin_futex::turns(ctx)),
-            (Variant::SpinFutex, Mode::Free) => Box::new(spin_futex::mutex(ctx)),
-            (Variant::TokioEventfd, _) => Box::new(tokio_eventfd::open(ctx, fds)?),
-            (Variant::LockChain, _) => Box::new(lock_chain::open(ctx)?),
-            (Variant::PiFutex, _) => Box::new(pi_futex::open(ctx)),
-            (Variant::RobustMutex, _) => {
-                Box::new(robust_mutex::open(ctx).map_err(sys("attach to the robust mutex"))?)
-            }
-            (Variant::FairFutex, _) => Box::new(fair_futex::open(ctx)),
-            (Variant::StarvationFutex, _) => Box::new(starvation_futex::open(ctx)),
-            (Variant::UringFutex, Mode::Turns) => Box::new(uring_futex::turns(ctx)?),
-            (Variant::UringFutex, Mode::Free) => Box::new(uring_futex::mutex(ctx)?),
-        };
-        let turn: Box<dyn Turn + 'a> = match self {
-            Variant::Seed => Box::new(seed::FileOffsetTurn::new(ctx)),
-            _ => Box::new(ArenaTurn::new(ctx)),
-        };
-        Ok(Opened { handoff, turn })
+        (self.spec().open)(ctx, fds)
     }
 }
 
@@ -485,16 +371,7 @@ impl HandoffFds {
         contender: usize,
         contenders: usize,
     ) -> Result<Vec<OwnedFd>, SetupError> {
-        let next = (contender + 1) % contenders;
-        let picks = match (variant, mode) {
-            // eventfd i wakes contender i.
-            (Variant::Eventfd | Variant::TokioEventfd, Mode::Turns) => vec![contender, next],
-            (Variant::Eventfd | Variant::TokioEventfd, Mode::Free) => vec![0],
-            // pipe i is [read end at 2i, write end at 2i+1]; contender i reads pipe i.
-            (Variant::Pipe, Mode::Turns) => vec![2 * contender, 2 * next + 1],
-            (Variant::Pipe, Mode::Free) => vec![0, 1],
-            _ => vec![],
-        };
+        let picks = (variant.spec().fds.pick)(mode, contender, contenders);
         picks
             .into_iter()
             .map(|i| {
@@ -511,46 +388,6 @@ impl HandoffFds {
                     })
             })
             .collect()
-    }
-}
-
-/// A lock family applied to the whole arena file: the shape shared by the file-lock variants.
-#[derive(Debug)]
-pub struct FileLockHandoff<'a> {
-    family: LockFamily,
-    file: &'a File,
-}
-
-impl<'a> FileLockHandoff<'a> {
-    pub(crate) fn new(family: LockFamily, file: &'a File) -> Self {
-        FileLockHandoff { family, file }
-    }
-}
-
-impl Handoff for FileLockHandoff<'_> {
-    fn exclusion(&self) -> Exclusion {
-        Exclusion::Lock
-    }
-
-    fn acquire(&mut self) -> Result<(), Errno> {
-        self.family.lock(
-            self.file,
-            crate::sys::locks::LockMode::Exclusive,
-            crate::sys::locks::Wait::Block,
-        )
-    }
-
-    fn release(&mut self) -> Result<(), Errno> {
-        self.family.unlock(self.file)
-    }
-
-    fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
-        self.release()
-    }
-
-    fn wake_everyone(&mut self) -> Result<(), Errno> {
-        // Waiters sleep in the kernel's lock queue; unlocking (done by the caller) wakes them.
-        Ok(())
     }
 }
 

@@ -3,6 +3,29 @@
 //! unlock only wakes the waiter: the releaser usually re-takes the lock before the woken waiter
 //! runs, and the waiter finds it is still not its turn (a whoop).
 
+use std::os::fd::OwnedFd;
+
+use super::holder_death::{Description, HolderDeath};
+use super::spec::{Family, Fds, Spec, Supports, no_preparation};
+use super::{Ctx, Opened, SetupError, file_lock};
 use crate::locking::LockFamily;
 
-pub(super) const FAMILY: LockFamily = LockFamily::Ofd;
+pub(super) const SPEC: Spec = Spec {
+    name: "ofd",
+    family: Family::FileLocks,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(
+        &[Description::Own, Description::Shared],
+        file_lock::owned_by_description,
+    ),
+    whoops_in_storms: true,
+    yardstick: file_lock::NO_YARDSTICK,
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(file_lock::opened(ctx, LockFamily::Ofd))
+}

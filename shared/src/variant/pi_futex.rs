@@ -1,4 +1,4 @@
-//! `pi-futex`: a priority-inheritance futex lock on the arena's `pi_word` (FUTEX_LOCK_PI2 /
+//! `pi-futex`: a priority-inheritance futex lock on the word of its region (FUTEX_LOCK_PI2 /
 //! FUTEX_UNLOCK_PI). The word holds the owner's TID. Taking a free lock is a user-space
 //! compare-exchange 0 → TID; releasing one nobody waits for is TID → 0.
 //!
@@ -22,28 +22,85 @@
 //! A signal never ends FUTEX_LOCK_PI (the kernel restarts it), so the wait is cut into slices
 //! with a deadline; between slices the round loop looks at the stop flag and the watchdog.
 
-use std::sync::atomic::Ordering;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff};
-use crate::arena::Header;
+use super::holder_death::{Description, HolderDeath, Outcome};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
+use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
 use crate::sys::futex;
+use crate::sys::mapping::shared_atomics;
+
+pub(super) const SPEC: Spec = Spec {
+    name: "pi-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath {
+        owner_died: Some(owner_died),
+        ..HolderDeath::plain(&[Description::Own], handed_on_at_exit)
+    },
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no priority-inheritance lock"),
+};
+
+shared_atomics! {
+/// `pi-futex`'s region: the PI futex word (owner's TID, FUTEX_WAITERS, FUTEX_OWNER_DIED).
+#[repr(align(64))]
+#[derive(Debug)]
+struct PiWord {
+    word: AtomicU32,
+    _pad: [AtomicU32; 15],
+}
+}
+
+const _: () = assert!(size_of::<PiWord>() == 64);
 
 /// How long one kernel wait lasts before the round loop gets to look at the stop flag.
 const SLICE_NS: u64 = 20_000_000;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> PiFutex<'a> {
-    PiFutex {
-        header: ctx.arena.header(),
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    let lock = PiFutex {
+        word: &ctx.arena.region::<PiWord>().word,
         tid: futex::thread_id(),
+    };
+    Ok(Opened::in_arena(ctx, lock))
+}
+
+/// True if the word carries FUTEX_OWNER_DIED: a PI futex whose owner exited is handed on with
+/// it.
+fn owner_died(arena: &Arena) -> bool {
+    arena.region::<PiWord>().word.load(Ordering::Acquire) & nix::libc::FUTEX_OWNER_DIED != 0
+}
+
+/// At the owner's exit, `exit_pi_state_list` hands the word to the top waiter.
+fn handed_on_at_exit(_: Description, outcome: Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Got {
+            owner_died: true, ..
+        } => Some(
+            "the kernel handed the PI futex to the waiter as the owner exited, with FUTEX_OWNER_DIED in the word",
+        ),
+        Outcome::Got { .. } => {
+            Some("the kernel handed the PI futex to the waiter as the owner exited")
+        }
+        Outcome::Refused(Errno::ESRCH) => Some(
+            "ESRCH: the word names a dead owner (it died while the survivor was between two timed waits, not queued), and the kernel will not hand it on",
+        ),
+        _ => None,
     }
 }
 
 #[derive(Debug)]
-pub(super) struct PiFutex<'a> {
-    header: &'a Header,
+struct PiFutex<'a> {
+    word: &'a AtomicU32,
     /// Our thread id: the word's value while we own it. The session runs on one thread.
     tid: u32,
 }
@@ -54,7 +111,7 @@ impl Handoff for PiFutex<'_> {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        let word = &self.header.pi_word;
+        let word = self.word;
         if word
             .compare_exchange(0, self.tid, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
@@ -70,7 +127,7 @@ impl Handoff for PiFutex<'_> {
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        let word = &self.header.pi_word;
+        let word = self.word;
         if word
             .compare_exchange(self.tid, 0, Ordering::Release, Ordering::Relaxed)
             .is_ok()

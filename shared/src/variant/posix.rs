@@ -2,6 +2,29 @@
 //! process, so it excludes between processes whatever descriptor each one uses (and never between
 //! threads: that is why every contender is a process).
 
+use std::os::fd::OwnedFd;
+
+use super::holder_death::{Description, HolderDeath};
+use super::spec::{Family, Fds, Spec, Supports, no_preparation};
+use super::{Ctx, Opened, SetupError, file_lock};
 use crate::locking::LockFamily;
 
-pub(super) const FAMILY: LockFamily = LockFamily::Posix;
+pub(super) const SPEC: Spec = Spec {
+    name: "posix",
+    family: Family::FileLocks,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(
+        &[Description::Own, Description::Shared],
+        file_lock::owned_by_process,
+    ),
+    whoops_in_storms: true,
+    yardstick: file_lock::NO_YARDSTICK,
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(file_lock::opened(ctx, LockFamily::Posix))
+}

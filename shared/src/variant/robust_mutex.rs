@@ -10,33 +10,82 @@
 //!
 //! `EOWNERDEAD` (a contender died holding it) is repaired at once (`pthread_mutex_consistent`):
 //! the arena holds nothing a dead holder could leave half-written that the round loop trusts.
-//! Holder-death experiments use [`crate::sys::robust_mutex`] directly.
+//! Holder-death experiments drive the mutex through [`crate::sys::robust_mutex`] directly
+//! ([`HolderDeath::robust_mutex`]).
+
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff};
+use super::holder_death::{Description, HolderDeath, Outcome};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, sys};
 use crate::arena::Arena;
-use crate::sys::robust_mutex::{Locked, RobustMutex};
+use crate::sys::robust_mutex::{Locked, MutexRoom, RobustMutex};
+
+pub(super) const SPEC: Spec = Spec {
+    name: "robust-mutex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare,
+    open,
+    // Survivable: the survivor repairs, `pthread_mutex_consistent`; the kernel told it already.
+    death: HolderDeath {
+        survivable: &[Description::Own],
+        robust_mutex: Some(room),
+        ..HolderDeath::plain(&[Description::Own], owner_died)
+    },
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no pthread mutex"),
+};
 
 /// How long one wait lasts before the round loop gets to look at the stop flag, should the
 /// watchdog's signal arrive just before the wait begins.
 const SLICE_NS: u64 = 20_000_000;
 
+/// The mutex room: `robust-mutex`'s region, all of it (so a peer writing over the region
+/// writes over the mutex, and nothing else of ours).
+fn room(arena: &Arena) -> &MutexRoom {
+    arena.region::<MutexRoom>()
+}
+
 /// Makes the arena's mutex room a fresh process-shared robust mutex (client side, before
 /// anyone attaches).
-pub(super) fn prepare(arena: &Arena) -> Result<(), Errno> {
-    RobustMutex::init(&arena.header().robust_mutex).map(drop)
+fn prepare(arena: &Arena, _: Mode, _: usize) -> Result<(), SetupError> {
+    RobustMutex::init(room(arena))
+        .map(drop)
+        .map_err(sys("initialise the robust mutex"))
 }
 
 /// Attaches this thread (the one that runs the round loop) to the arena's mutex.
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> Result<RobustHandoff<'a>, Errno> {
-    Ok(RobustHandoff {
-        mutex: RobustMutex::attach(&ctx.arena.header().robust_mutex)?,
-    })
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    let mutex = RobustMutex::attach(room(ctx.arena)).map_err(sys("attach to the robust mutex"))?;
+    Ok(Opened::in_arena(ctx, RobustHandoff { mutex }))
+}
+
+/// The kernel's robust-list walk marks the dead owner; what the survivor does next decides.
+fn owner_died(_: Description, outcome: Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Got {
+            owner_died: true,
+            relock: Some(Err(Errno::ENOTRECOVERABLE)),
+            ..
+        } => Some(
+            "EOWNERDEAD: the kernel's robust-list walk marked the dead owner and glibc handed the survivor the lock; let go without pthread_mutex_consistent, it is ENOTRECOVERABLE for good",
+        ),
+        Outcome::Got {
+            owner_died: true,
+            relock: Some(Ok(())),
+            ..
+        } => Some("EOWNERDEAD, repaired, pthread_mutex_consistent: the next lock found it clean"),
+        _ => None,
+    }
 }
 
 #[derive(Debug)]
-pub(super) struct RobustHandoff<'a> {
+struct RobustHandoff<'a> {
     mutex: RobustMutex<'a>,
 }
 

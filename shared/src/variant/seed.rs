@@ -11,31 +11,65 @@
 //! The data lives on its own page of the memfd ([`SEED_OFFSET`]), away from the arena header.
 
 use std::fs::File;
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use rustix::fs::{SeekFrom, seek};
 
-use super::{Ctx, FileLockHandoff, Turn};
+use super::holder_death::{Description, HolderDeath, Outcome};
+use super::spec::{Family, Fds, Spec, Supports};
+use super::{Ctx, FileLockHandoff, Mode, Opened, SetupError, Turn, Variant, file_lock, sys};
 use crate::arena::{Arena, LINE_CAPACITY, LineCounter, SEED_OFFSET};
 use crate::locking::LockFamily;
 use crate::measure::Role;
+use crate::sys::rawio;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> FileLockHandoff<'a> {
-    // The arena's descriptor is the received one here: `Variant::shares_description`.
-    FileLockHandoff::new(LockFamily::Ofd, ctx.arena.file())
+pub(super) const SPEC: Spec = Spec {
+    name: "seed",
+    family: Family::FileLocks,
+    // The arena's descriptor is the received one: both sides lock through one description.
+    shares_description: true,
+    supports: Supports {
+        exactly: Some(2),
+        ..Supports::EVERYTHING
+    },
+    fds: Fds::NONE,
+    prepare,
+    open,
+    // `seed` only shares: that is what it is.
+    death: HolderDeath::plain(&[Description::Shared], never_excluded),
+    whoops_in_storms: true,
+    yardstick: file_lock::NO_YARDSTICK,
+};
+
+/// The variant the blog's own programs speak (`run --seed-compat`).
+pub const BLOG_VARIANT: Variant = Variant::Seed;
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(Opened {
+        handoff: Box::new(FileLockHandoff::new(LockFamily::Ofd, ctx.arena.file())),
+        turn: Box::new(FileOffsetTurn::new(ctx)),
+    })
+}
+
+fn never_excluded(_: Description, outcome: Outcome) -> Option<&'static str> {
+    matches!(outcome, Outcome::Got { early: true, .. }).then_some(
+        "never excluded: holder and survivor lock through one open file description, one owner (see `probe`)",
+    )
+}
+
+fn prepare(arena: &Arena, _: Mode, _: usize) -> Result<(), SetupError> {
+    prepare_offset(arena).map_err(sys("seek the seed's offset"))
 }
 
 /// Puts the shared offset at the start of the seed's page (the "writer's turn"), before the
 /// descriptor is sent: the offset travels with the description.
-pub(super) fn prepare_offset(arena: &Arena) -> Result<(), Errno> {
-    seek(arena.file(), SeekFrom::Start(SEED_OFFSET))
-        .map(drop)
-        .map_err(crate::sys::errno)
+fn prepare_offset(arena: &Arena) -> Result<(), Errno> {
+    rawio::seek_to(arena.file(), SEED_OFFSET)
 }
 
 /// The turn as the seed keeps it: in the file offset both sides share.
 #[derive(Debug)]
-pub(super) struct FileOffsetTurn<'a> {
+struct FileOffsetTurn<'a> {
     file: &'a File,
     role: Role,
     /// The offset seen by the last `is_mine`, as the seed's reader uses it for its `pread`.
@@ -44,7 +78,7 @@ pub(super) struct FileOffsetTurn<'a> {
 }
 
 impl<'a> FileOffsetTurn<'a> {
-    pub(super) fn new(ctx: &Ctx<'a>) -> Self {
+    fn new(ctx: &Ctx<'a>) -> Self {
         FileOffsetTurn {
             file: ctx.arena.file(),
             role: ctx.role(),
@@ -56,7 +90,7 @@ impl<'a> FileOffsetTurn<'a> {
 
 impl Turn for FileOffsetTurn<'_> {
     fn is_mine(&mut self) -> Result<bool, Errno> {
-        self.seen = seek(self.file, SeekFrom::Current(0)).map_err(crate::sys::errno)?;
+        self.seen = rawio::offset(self.file)?;
         Ok(match self.role {
             Role::Writer => self.seen == SEED_OFFSET,
             Role::Reader => self.seen != SEED_OFFSET,
@@ -68,7 +102,7 @@ impl Turn for FileOffsetTurn<'_> {
         match self.role {
             Role::Writer => {
                 // write(2) at the shared offset, which moves it: that is the seed's handoff.
-                rustix::io::write(self.file, line).map_err(crate::sys::errno)?;
+                rawio::write(self.file, line)?;
                 Ok(true)
             }
             Role::Reader => {
@@ -79,8 +113,7 @@ impl Turn for FileOffsetTurn<'_> {
                 if len == 0 || len > buf.len() {
                     return Ok(false);
                 }
-                let got = rustix::io::pread(self.file, &mut buf[..len], SEED_OFFSET)
-                    .map_err(crate::sys::errno)?;
+                let got = rawio::pread(self.file, &mut buf[..len], SEED_OFFSET)?;
                 Ok(&buf[..got] == line)
             }
         }
@@ -92,7 +125,7 @@ impl Turn for FileOffsetTurn<'_> {
 
     fn pass(&mut self, _next: usize) -> Result<(), Errno> {
         if self.role == Role::Reader {
-            seek(self.file, SeekFrom::Start(SEED_OFFSET)).map_err(crate::sys::errno)?;
+            rawio::seek_to(self.file, SEED_OFFSET)?;
         }
         Ok(())
     }

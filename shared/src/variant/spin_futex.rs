@@ -35,17 +35,116 @@
 //! spinner asks for it (`prefetchw`) the moment it sees the turn, and the transfer overlaps
 //! the timestamp the session takes before `enter`.
 
-use std::sync::atomic::{Ordering, fence};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU32, Ordering, fence};
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff};
-use crate::arena::{Arena, Header, NO_TURN, Slot};
+use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
+use crate::arena::{Arena, Header, MAX_CONTENDERS, NO_TURN};
+use crate::placement::Placement;
+use crate::sys::mapping::shared_atomics;
 use crate::sys::{cpu, futex, prefetch};
 
-pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> SpinTurns<'a> {
+pub(super) const SPEC: Spec = Spec {
+    name: "spin-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath {
+        survivable: &[Description::Own],
+        protection: Some(Protected {
+            kind: Protection::WatcherThread,
+            token: 0,
+            repair: Repair::Words(take_over),
+            survived: None,
+        }),
+        ..HolderDeath::plain(&[Description::Own], only_a_live_holder_clears)
+    },
+    whoops_in_storms: false,
+    // Spinning on one CPU would take a scheduler tick per turn: the pair only on split CPUs.
+    yardstick: Yardstick::Counterpart {
+        mode: "spin",
+        only: Some(Placement::Split),
+    },
+};
+
+shared_atomics! {
+/// One contender's words, on a cache line of its own.
+#[repr(align(64))]
+#[derive(Debug)]
+struct Spinner {
+    /// Non-zero while this contender sleeps in FUTEX_WAIT (a handoff wakes only sleepers).
+    parked: AtomicU32,
+    /// The CPU this contender last ran its turn on (spin only for a holder that runs on
+    /// another CPU).
+    cpu: AtomicU32,
+    _pad: [AtomicU32; 14],
+}
+}
+
+shared_atomics! {
+/// `spin-futex`'s region: the mutex of `--mode free` and its owner on one line, then a line
+/// per contender. `turns` mode spins on the arena's turn word.
+#[repr(align(64))]
+#[derive(Debug)]
+struct SpinWords {
+    /// The three-state futex mutex word of `--mode free`.
+    mutex: AtomicU32,
+    /// Who holds `mutex` (contender index), so a spinner can see whether the holder is running.
+    mutex_owner: AtomicU32,
+    _pad: [AtomicU32; 14],
+    spinners: [Spinner; MAX_CONTENDERS],
+}
+}
+
+const _: () = assert!(size_of::<Spinner>() == 64);
+const _: () = assert!(std::mem::offset_of!(SpinWords, spinners) == 64);
+
+impl SpinWords {
+    /// Contender `c`'s line (`c < MAX_CONTENDERS`).
+    fn of(&self, c: usize) -> &Spinner {
+        &self.spinners[c.min(MAX_CONTENDERS - 1)]
+    }
+}
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(match ctx.mode {
+        Mode::Turns => Opened::in_arena(ctx, turns(ctx)),
+        Mode::Free => Opened::in_arena(ctx, mutex(ctx)),
+    })
+}
+
+fn only_a_live_holder_clears(_: Description, outcome: Outcome) -> Option<&'static str> {
+    (outcome == Outcome::Nothing).then_some(
+        "held forever: the survivor spins, then sleeps on a flag only a live holder clears",
+    )
+}
+
+/// After `dead` died: the turn passes to `me` if `dead` held it, then the hand-over protocol
+/// wakes `me`: clear its flag, then wake it.
+fn take_over(arena: &Arena, me: usize, dead: usize) {
+    let _ = arena.header().turn.compare_exchange(
+        dead as u32,
+        me as u32,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    fence(Ordering::SeqCst);
+    let parked = &arena.region::<SpinWords>().of(me).parked;
+    if parked.swap(0, Ordering::SeqCst) != 0 {
+        let _ = futex::wake(parked, 1);
+    }
+}
+
+fn turns<'a>(ctx: &Ctx<'a>) -> SpinTurns<'a> {
     SpinTurns {
-        arena: ctx.arena,
+        words: ctx.arena.region(),
         header: ctx.arena.header(),
         me: ctx.contender,
         contenders: ctx.contenders,
@@ -53,9 +152,9 @@ pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> SpinTurns<'a> {
     }
 }
 
-pub(super) fn mutex<'a>(ctx: &Ctx<'a>) -> SpinMutex<'a> {
+fn mutex<'a>(ctx: &Ctx<'a>) -> SpinMutex<'a> {
     SpinMutex {
-        arena: ctx.arena,
+        words: ctx.arena.region(),
         header: ctx.arena.header(),
         me: ctx.contender,
         contenders: ctx.contenders,
@@ -64,19 +163,19 @@ pub(super) fn mutex<'a>(ctx: &Ctx<'a>) -> SpinMutex<'a> {
 }
 
 /// True if `holder` is awake on a CPU other than ours: worth spinning for.
-fn holder_runs_elsewhere(arena: &Arena, holder: usize, contenders: usize, my_cpu: u32) -> bool {
+fn holder_runs_elsewhere(words: &SpinWords, holder: usize, contenders: usize, my_cpu: u32) -> bool {
     if holder >= contenders {
         return false;
     }
-    let slot: &Slot = arena.slot(holder);
+    let slot = words.of(holder);
     slot.parked.load(Ordering::Relaxed) == 0 && slot.cpu.load(Ordering::Relaxed) != my_cpu
 }
 
 /// Records the CPU we run on, writing only when it changed: spinners read this word, and an
 /// unchanged line stays shared in their caches.
-fn publish_cpu(arena: &Arena, me: usize) -> u32 {
+fn publish_cpu(words: &SpinWords, me: usize) -> u32 {
     let here = cpu::current_cpu().unwrap_or(usize::MAX) as u32;
-    let slot = arena.slot(me);
+    let slot = words.of(me);
     if slot.cpu.load(Ordering::Relaxed) != here {
         slot.cpu.store(here, Ordering::Relaxed);
     }
@@ -84,8 +183,8 @@ fn publish_cpu(arena: &Arena, me: usize) -> u32 {
 }
 
 #[derive(Debug)]
-pub(super) struct SpinTurns<'a> {
-    arena: &'a Arena,
+struct SpinTurns<'a> {
+    words: &'a SpinWords,
     header: &'a Header,
     me: usize,
     contenders: usize,
@@ -99,7 +198,7 @@ impl Handoff for SpinTurns<'_> {
 
     fn acquire(&mut self) -> Result<(), Errno> {
         let (h, me) = (self.header, self.me as u32);
-        let my_cpu = publish_cpu(self.arena, self.me);
+        let my_cpu = publish_cpu(self.words, self.me);
         for _ in 0..self.spin {
             let t = h.turn.load(Ordering::Acquire);
             if t == me {
@@ -111,14 +210,14 @@ impl Handoff for SpinTurns<'_> {
             if t == NO_TURN || h.stopped().is_some() {
                 return Ok(());
             }
-            if !holder_runs_elsewhere(self.arena, t as usize, self.contenders, my_cpu) {
+            if !holder_runs_elsewhere(self.words, t as usize, self.contenders, my_cpu) {
                 break;
             }
             std::hint::spin_loop();
         }
         // Anything that returns without our turn (a spurious wakeup, a late waker's clear) means:
         // raise the flag and look again.
-        let slot = self.arena.slot(self.me);
+        let slot = self.words.of(self.me);
         let result = loop {
             slot.parked.store(1, Ordering::SeqCst);
             let seen = h.turn.load(Ordering::SeqCst);
@@ -134,7 +233,7 @@ impl Handoff for SpinTurns<'_> {
             }
         };
         slot.parked.store(0, Ordering::Relaxed);
-        publish_cpu(self.arena, self.me);
+        publish_cpu(self.words, self.me);
         result
     }
 
@@ -148,7 +247,7 @@ impl Handoff for SpinTurns<'_> {
         // holder "asleep" while it wakes up, park as well, and the pair would stay in a convoy
         // of two wakeups per round.
         fence(Ordering::SeqCst);
-        let parked = &self.arena.slot(next).parked;
+        let parked = &self.words.of(next).parked;
         // Look before writing: when the next contender spins (the case that must be fast), its
         // flag is down, and a read leaves its slot's line shared in both caches, where a swap
         // would take the line away and the spinner would fetch it back: two more line transfers
@@ -163,7 +262,7 @@ impl Handoff for SpinTurns<'_> {
         self.header.turn.store(NO_TURN, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         for c in 0..self.contenders {
-            let parked = &self.arena.slot(c).parked;
+            let parked = &self.words.of(c).parked;
             if parked.swap(0, Ordering::SeqCst) != 0 {
                 futex::wake(parked, 1)?;
             }
@@ -175,8 +274,8 @@ impl Handoff for SpinTurns<'_> {
 /// `free` mode: try the futex mutex, spinning while its owner runs on another CPU, then take the
 /// sleeping slow path of the three-state mutex.
 #[derive(Debug)]
-pub(super) struct SpinMutex<'a> {
-    arena: &'a Arena,
+struct SpinMutex<'a> {
+    words: &'a SpinWords,
     header: &'a Header,
     me: usize,
     contenders: usize,
@@ -189,11 +288,11 @@ impl Handoff for SpinMutex<'_> {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        let h = self.header;
-        let my_cpu = publish_cpu(self.arena, self.me);
+        let (h, w) = (self.header, self.words);
+        let my_cpu = publish_cpu(self.words, self.me);
         let mut taken = false;
         for _ in 0..self.spin {
-            if h.mutex
+            if w.mutex
                 .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
@@ -203,26 +302,26 @@ impl Handoff for SpinMutex<'_> {
             if h.stopped().is_some() {
                 break;
             }
-            let owner = h.mutex_owner.load(Ordering::Relaxed) as usize;
-            if !holder_runs_elsewhere(self.arena, owner, self.contenders, my_cpu) {
+            let owner = w.mutex_owner.load(Ordering::Relaxed) as usize;
+            if !holder_runs_elsewhere(self.words, owner, self.contenders, my_cpu) {
                 break;
             }
             std::hint::spin_loop();
         }
         if !taken {
-            let slot = self.arena.slot(self.me);
+            let slot = self.words.of(self.me);
             slot.parked.store(1, Ordering::Relaxed);
-            let r = super::futex::lock_slow(&h.mutex);
+            let r = super::futex::lock_slow(&w.mutex);
             slot.parked.store(0, Ordering::Relaxed);
             r?;
         }
-        h.mutex_owner.store(self.me as u32, Ordering::Relaxed);
-        publish_cpu(self.arena, self.me);
+        w.mutex_owner.store(self.me as u32, Ordering::Relaxed);
+        publish_cpu(self.words, self.me);
         Ok(())
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        super::futex::unlock(&self.header.mutex)
+        super::futex::unlock(&self.words.mutex)
     }
 
     fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
@@ -294,9 +393,7 @@ mod tests {
                 BEFORE_SLEEP.with(|hook| {
                     *hook.borrow_mut() = Some(Box::new(move || {
                         if std::mem::take(&mut first) {
-                            about_to_sleep
-                                .send(rustix::thread::gettid().as_raw_nonzero().get())
-                                .unwrap();
+                            about_to_sleep.send(nix::unistd::gettid().as_raw()).unwrap();
                             go_to_sleep.recv().unwrap();
                         }
                     }));
@@ -310,7 +407,7 @@ mod tests {
             // Let the sleeper really fall asleep on an arena word before the next handoff.
             let words = [
                 std::ptr::from_ref(&arena.header().turn) as usize,
-                std::ptr::from_ref(&arena.slot(1).parked) as usize,
+                std::ptr::from_ref(&arena.region::<super::SpinWords>().of(1).parked) as usize,
             ];
             assert!(
                 wait_for_futex_sleep(tid, &words, Duration::from_secs(10)),

@@ -1,6 +1,6 @@
 //! `starvation-futex`: Go's `sync.Mutex` across processes, with its starvation mode.
 //!
-//! The lock word (the arena's `handoff_state`) holds LOCKED, WOKEN (a waiter was woken and is
+//! The lock word (`state` in the region of [`super::wait_queue`]) holds LOCKED, WOKEN (a waiter was woken and is
 //! on its way: the releaser need not wake another), STARVING, and above them the number of
 //! waiters. The queue is [`super::wait_queue`], with a permit count for a wakeup released
 //! before its waiter got to park (Go's semaphore does the same).
@@ -23,13 +23,15 @@
 //! one millisecond of losses, after which every queued waiter is served in order until the
 //! queue drains or a waiter got in quickly.
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
-use super::wait_queue::WaitQueue;
-use super::{Ctx, Exclusion, Handoff};
-use crate::arena::Header;
+use super::holder_death::{Description, HolderDeath};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::wait_queue::{QueueWords, WaitQueue};
+use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
 use crate::sys::clock::monotonic_ns;
 
 const LOCKED: u32 = 1;
@@ -40,17 +42,31 @@ const ONE_WAITER: u32 = 1 << WAITER_SHIFT;
 /// A waiter that has waited longer than this switches the lock to starvation mode.
 const STARVATION_NS: u64 = 1_000_000;
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>) -> StarvationFutex<'a> {
-    StarvationFutex {
-        header: ctx.arena.header(),
+pub(super) const SPEC: Spec = Spec {
+    name: "starvation-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(&[Description::Own], |_, _| None),
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no lock with a wait queue"),
+};
+
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    let lock = StarvationFutex {
+        words: ctx.arena.region(),
         queue: WaitQueue::new(ctx.arena, ctx.contenders),
         me: ctx.contender,
-    }
+    };
+    Ok(Opened::in_arena(ctx, lock))
 }
 
 #[derive(Debug)]
-pub(super) struct StarvationFutex<'a> {
-    header: &'a Header,
+struct StarvationFutex<'a> {
+    words: &'a QueueWords,
     queue: WaitQueue<'a>,
     me: usize,
 }
@@ -67,7 +83,7 @@ struct Waiter {
 
 impl StarvationFutex<'_> {
     fn state(&self) -> &AtomicU32 {
-        &self.header.handoff_state
+        &self.words.state
     }
 
     /// The word after one attempt: take the lock if it is not starving, or count us as a waiter.
@@ -93,7 +109,7 @@ impl StarvationFutex<'_> {
     fn wait_for_permit(&self, front: bool) -> Result<(), Errno> {
         {
             let held = self.queue.lock()?;
-            let permits = &self.header.queue_permits;
+            let permits = &self.words.permits;
             if permits.load(Ordering::Relaxed) > 0 {
                 permits.fetch_sub(1, Ordering::Relaxed);
                 return Ok(());
@@ -117,7 +133,7 @@ impl StarvationFutex<'_> {
             let held = self.queue.lock()?;
             let next = held.pop(super::wait_queue::WOKEN);
             if next.is_none() {
-                self.header.queue_permits.fetch_add(1, Ordering::Relaxed);
+                self.words.permits.fetch_add(1, Ordering::Relaxed);
             }
             next
         };
@@ -230,6 +246,7 @@ mod tests {
 
     use super::{STARVING, WAITER_SHIFT};
     use crate::arena::Arena;
+    use crate::variant::wait_queue::QueueWords;
     use crate::variant::{Ctx, Mode, Variant};
 
     thread_local! {
@@ -269,7 +286,7 @@ mod tests {
             spin: 0,
             abort: std::os::fd::AsFd::as_fd(&abort),
         };
-        let h = arena.header();
+        let h = arena.region::<QueueWords>();
         let order = Mutex::new(Vec::new());
         let (woke_tx, woke_rx) = mpsc::channel::<()>();
         let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -301,7 +318,7 @@ mod tests {
             a.handoff.acquire().unwrap();
             go_tx.send(()).unwrap();
             eventually("B starving, back in the queue", || {
-                h.handoff_state.load(Ordering::Relaxed) & STARVING != 0
+                h.state.load(Ordering::Relaxed) & STARVING != 0
                     && h.queue_len.load(Ordering::Relaxed) == 1
             });
             scope.spawn(move || {
@@ -319,7 +336,7 @@ mod tests {
             a.handoff.release().unwrap();
         });
         assert_eq!(*order.lock().unwrap(), vec![1, 2, 0]);
-        let state = h.handoff_state.load(Ordering::Relaxed);
+        let state = h.state.load(Ordering::Relaxed);
         assert_eq!(state & STARVING, 0, "back to normal mode: {state:#x}");
         assert_eq!(
             state >> WAITER_SHIFT,

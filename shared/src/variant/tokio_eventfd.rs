@@ -14,10 +14,43 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use tokio::io::unix::AsyncFd;
 use tokio::runtime::Runtime;
 
-use super::{Ctx, Exclusion, Handoff, Mode, SetupError, sys};
+use super::holder_death::{HolderDeath, Protected, Protection, Repair};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, eventfd, sys};
 use crate::sys::{rawio, reactor};
 
-pub(super) fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<TokioEventfd<'a>, SetupError> {
+pub(super) const SPEC: Spec = Spec {
+    name: "tokio-eventfd",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports::EVERYTHING,
+    fds: Fds {
+        create: |count| eventfd::create(count, true),
+        ..eventfd::FDS
+    },
+    prepare: no_preparation,
+    open,
+    death: HolderDeath {
+        protection: Some(Protected {
+            kind: Protection::PidfdsInRuntime,
+            token: 8,
+            repair: Repair::PostOwnEventfd,
+            survived: None,
+        }),
+        ..eventfd::DEATH
+    },
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart(
+        "bench/pingpong.c has no async runtime: its eventfd mode is `eventfd`'s counterpart",
+    ),
+};
+
+fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(Opened::in_arena(ctx, runtime(ctx, fds)?))
+}
+
+/// Contender `ctx.contender`'s runtime, with its eventfds (and the abort eventfd) registered.
+fn runtime<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<TokioEventfd<'a>, SetupError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -70,7 +103,7 @@ pub(super) fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<TokioEventfd<
 
 /// Fields drop in order: the registrations before the runtime that owns the reactor.
 #[derive(Debug)]
-pub(super) struct TokioEventfd<'a> {
+struct TokioEventfd<'a> {
     mine: AsyncFd<OwnedFd>,
     abort: AsyncFd<BorrowedFd<'a>>,
     /// Where a handoff (or, in free mode, a release) writes.
@@ -102,8 +135,8 @@ impl Handoff for TokioEventfd<'_> {
                     ready = mine.readable() => {
                         let mut ready = ready.map_err(errno)?;
                         let got = ready.try_io(|fd| {
-                            rustix::io::read(fd.get_ref(), &mut [0u8; 8])
-                                .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
+                            rawio::read(fd.get_ref(), &mut [0u8; 8])
+                                .map_err(|e| io::Error::from_raw_os_error(e as i32))
                         });
                         match got {
                             Ok(Ok(_)) => return Ok(()),

@@ -12,15 +12,37 @@
 //! signal like a plain futex wait (`io_uring_enter` returns `EINTR`); the request stays queued and
 //! the next wait picks it up.
 
+use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
-use super::{Ctx, Exclusion, Handoff, SetupError, Variant, sys};
+use super::futex::MutexWord;
+use super::holder_death::{Description, HolderDeath, Outcome};
+use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, sys};
 use crate::arena::{Header, NO_TURN};
 use crate::sys::futex::bit;
 use crate::sys::uring::{self, ALL_BITS, FutexRing, Unavailable};
+
+pub(super) const SPEC: Spec = Spec {
+    name: "uring-futex",
+    family: Family::ExplicitHandoffs,
+    shares_description: false,
+    supports: Supports {
+        available: Some(available),
+        ..Supports::EVERYTHING
+    },
+    fds: Fds::NONE,
+    prepare: no_preparation,
+    open,
+    death: HolderDeath::plain(&[Description::Own], no_owner),
+    whoops_in_storms: false,
+    yardstick: Yardstick::NoCounterpart(
+        "bench/pingpong.c waits with the futex syscall: its futex mode is `futex`'s counterpart",
+    ),
+};
 
 /// Where to read io_uring's disable switch instead of [`uring::DISABLED_SYSCTL`]: a file holding
 /// `2` shows what a machine with io_uring switched off does (the variant refused, `compare`
@@ -29,7 +51,7 @@ use crate::sys::uring::{self, ALL_BITS, FutexRing, Unavailable};
 pub const SYSCTL_ENV: &str = "LOCKFAIR_IO_URING_SYSCTL";
 
 /// Whether this machine can run `uring-futex`, asked of the kernel once per process.
-pub(super) fn available() -> Result<(), SetupError> {
+fn available() -> Result<(), Unavailable> {
     static PROBED: OnceLock<Result<(), Unavailable>> = OnceLock::new();
     PROBED
         .get_or_init(|| {
@@ -38,22 +60,26 @@ pub(super) fn available() -> Result<(), SetupError> {
             uring::probe(&path)
         })
         .clone()
-        .map_err(refusal)
 }
 
-/// The refusal of the variant for `why`.
-pub(super) fn refusal(why: Unavailable) -> SetupError {
-    SetupError::Unavailable {
-        variant: Variant::UringFutex,
-        why,
-    }
+fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
+    Ok(match ctx.mode {
+        Mode::Turns => Opened::in_arena(ctx, turns(ctx)?),
+        Mode::Free => Opened::in_arena(ctx, mutex(ctx)?),
+    })
+}
+
+fn no_owner(_: Description, outcome: Outcome) -> Option<&'static str> {
+    (outcome == Outcome::Nothing).then_some(
+        "held forever: a futex word waited on through io_uring is still a word with no owner the kernel knows",
+    )
 }
 
 fn ring() -> Result<FutexRing, SetupError> {
     FutexRing::new().map_err(sys("set up an io_uring"))
 }
 
-pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> Result<UringTurns<'a>, SetupError> {
+fn turns<'a>(ctx: &Ctx<'a>) -> Result<UringTurns<'a>, SetupError> {
     Ok(UringTurns {
         header: ctx.arena.header(),
         me: ctx.contender as u32,
@@ -61,15 +87,15 @@ pub(super) fn turns<'a>(ctx: &Ctx<'a>) -> Result<UringTurns<'a>, SetupError> {
     })
 }
 
-pub(super) fn mutex<'a>(ctx: &Ctx<'a>) -> Result<UringMutex<'a>, SetupError> {
+fn mutex<'a>(ctx: &Ctx<'a>) -> Result<UringMutex<'a>, SetupError> {
     Ok(UringMutex {
-        header: ctx.arena.header(),
+        word: &ctx.arena.region::<MutexWord>().word,
         ring: ring()?,
     })
 }
 
 #[derive(Debug)]
-pub(super) struct UringTurns<'a> {
+struct UringTurns<'a> {
     header: &'a Header,
     me: u32,
     ring: FutexRing,
@@ -110,11 +136,11 @@ impl Handoff for UringTurns<'_> {
     }
 }
 
-/// The three-state futex mutex (0 free, 1 locked, 2 locked and maybe waited for) on the arena's
-/// `mutex` word, as `futex` runs it.
+/// The three-state futex mutex (0 free, 1 locked, 2 locked and maybe waited for) on the word
+/// of `futex`'s region, as `futex` runs it.
 #[derive(Debug)]
-pub(super) struct UringMutex<'a> {
-    header: &'a Header,
+struct UringMutex<'a> {
+    word: &'a AtomicU32,
     ring: FutexRing,
 }
 
@@ -144,12 +170,12 @@ impl Handoff for UringMutex<'_> {
     }
 
     fn acquire(&mut self) -> Result<(), Errno> {
-        let header = self.header;
-        self.lock(&header.mutex)
+        let word = self.word;
+        self.lock(word)
     }
 
     fn release(&mut self) -> Result<(), Errno> {
-        let word = &self.header.mutex;
+        let word = self.word;
         if word.fetch_sub(1, Ordering::Release) != 1 {
             word.store(0, Ordering::Release);
             self.ring.wake(word, 1, ALL_BITS)?;
@@ -172,10 +198,13 @@ mod tests {
 
     #[test]
     fn a_refusal_is_one_line_naming_the_variant_and_the_fix() {
-        let line = refusal(Unavailable::Disabled {
-            path: uring::DISABLED_SYSCTL.into(),
-            value: "2".into(),
-        })
+        let line = SetupError::Unavailable {
+            variant: crate::variant::Variant::UringFutex,
+            why: Unavailable::Disabled {
+                path: uring::DISABLED_SYSCTL.into(),
+                value: "2".into(),
+            },
+        }
         .to_string();
         assert!(line.starts_with("uring-futex "), "{line}");
         assert!(line.contains("io_uring_disabled = 2"), "{line}");

@@ -2,20 +2,21 @@
 //! contenders kept in the arena, what parking_lot's hash table of queues and Go's semaphore
 //! tree are inside one process.
 //!
-//! The queue is a ring of contender indices guarded by a small three-state futex mutex (the
-//! arena's `queue_lock`, held only for a few stores). A parked contender sleeps on its own
-//! slot's `token` word; whoever takes it off the queue writes the token (woken to compete, or
+//! The queue is a ring of contender indices guarded by a small three-state futex mutex
+//! (`queue_lock`, held only for a few stores). A parked contender sleeps on its own `token`
+//! word; whoever takes it off the queue writes the token (woken to compete, or
 //! handed the lock) under the queue lock, then wakes it. Every value here may have been written
 //! by another process: indices are checked, loops are bounded by the ring's size.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use nix::errno::Errno;
 
 use super::futex::{lock_slow, unlock};
-use crate::arena::{Arena, Header, MAX_CONTENDERS};
+use crate::arena::{Arena, MAX_CONTENDERS};
 use crate::sys::clock::monotonic_ns;
 use crate::sys::futex;
+use crate::sys::mapping::shared_atomics;
 
 /// Not in the queue.
 pub(super) const IDLE: u32 = 0;
@@ -31,10 +32,52 @@ pub(super) const HANDOFF: u32 = 3;
 const QUEUE_LOCK_PATIENCE_NS: u64 = 2_000_000_000;
 const RING: u32 = MAX_CONTENDERS as u32;
 
+shared_atomics! {
+/// A queued contender's token, on a cache line of its own.
+#[repr(align(64))]
+#[derive(Debug)]
+struct Token {
+    /// What the unlocker left this contender ([`IDLE`], [`QUEUED`], [`WOKEN`], [`HANDOFF`]): the
+    /// futex word it sleeps on.
+    token: AtomicU32,
+    _pad: [AtomicU32; 15],
+}
+}
+
+shared_atomics! {
+/// The region of the handoff locks (`fair-futex`, `starvation-futex`): their lock word and
+/// what they keep beside it, then the wait queue, then a token per contender.
+#[repr(align(64))]
+#[derive(Debug)]
+pub(super) struct QueueWords {
+    /// The lock word (flags, and a waiter count for `starvation-futex`).
+    pub(super) state: AtomicU32,
+    /// A three-state futex mutex guarding the wait queue below.
+    queue_lock: AtomicU32,
+    /// Contenders in the wait queue.
+    pub(super) queue_len: AtomicU32,
+    /// Index in `queue` of the queue's head.
+    queue_head: AtomicU32,
+    /// `starvation-futex`: wakeups released while nobody was queued yet (a semaphore count).
+    pub(super) permits: AtomicU32,
+    _pad: AtomicU32,
+    /// `fair-futex`: CLOCK_MONOTONIC (ns) after which the next unlock hands the lock over.
+    pub(super) fair_deadline: AtomicU64,
+    _pad2: [AtomicU64; 4],
+    /// The wait queue, a ring of contender indices (+1).
+    queue: [AtomicU32; MAX_CONTENDERS],
+    tokens: [Token; MAX_CONTENDERS],
+}
+}
+
+const _: () = assert!(size_of::<Token>() == 64);
+const _: () = assert!(std::mem::offset_of!(QueueWords, fair_deadline) == 24);
+const _: () = assert!(std::mem::offset_of!(QueueWords, queue) == 64);
+const _: () = assert!(std::mem::offset_of!(QueueWords, tokens) == 320);
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct WaitQueue<'a> {
-    arena: &'a Arena,
-    header: &'a Header,
+    words: &'a QueueWords,
     contenders: usize,
 }
 
@@ -47,22 +90,21 @@ pub(super) struct Held<'q, 'a> {
 impl Drop for Held<'_, '_> {
     fn drop(&mut self) {
         // Cannot fail: a FUTEX_WAKE on our own mapping.
-        let _ = unlock(&self.queue.header.queue_lock);
+        let _ = unlock(&self.queue.words.queue_lock);
     }
 }
 
 impl<'a> WaitQueue<'a> {
     pub(super) fn new(arena: &'a Arena, contenders: usize) -> Self {
         WaitQueue {
-            arena,
-            header: arena.header(),
+            words: arena.region(),
             contenders: contenders.min(MAX_CONTENDERS),
         }
     }
 
     /// Contender `c`'s token word.
     pub(super) fn token(&self, c: usize) -> &'a AtomicU32 {
-        &self.arena.slot(c).token
+        &self.words.tokens[c.min(MAX_CONTENDERS - 1)].token
     }
 
     /// Takes the queue lock. A signal does not end the wait (the lock is about to be free, and
@@ -70,7 +112,7 @@ impl<'a> WaitQueue<'a> {
     pub(super) fn lock(&self) -> Result<Held<'_, 'a>, Errno> {
         let give_up = monotonic_ns().saturating_add(QUEUE_LOCK_PATIENCE_NS);
         loop {
-            match lock_slow(&self.header.queue_lock) {
+            match lock_slow(&self.words.queue_lock) {
                 Ok(()) => return Ok(Held { queue: self }),
                 Err(Errno::EINTR) if monotonic_ns() < give_up => continue,
                 Err(Errno::EINTR) => return Err(Errno::EDEADLK),
@@ -114,26 +156,22 @@ impl<'a> WaitQueue<'a> {
 
 impl Held<'_, '_> {
     fn head(&self) -> u32 {
-        self.queue.header.queue_head.load(Ordering::Relaxed) % RING
+        self.queue.words.queue_head.load(Ordering::Relaxed) % RING
     }
 
     fn set(&self, head: u32, len: u32) {
-        let h = self.queue.header;
+        let h = self.queue.words;
         h.queue_head.store(head % RING, Ordering::Relaxed);
         h.queue_len.store(len, Ordering::Relaxed);
     }
 
     /// Contenders queued.
     pub(super) fn len(&self) -> u32 {
-        self.queue
-            .header
-            .queue_len
-            .load(Ordering::Relaxed)
-            .min(RING)
+        self.queue.words.queue_len.load(Ordering::Relaxed).min(RING)
     }
 
     fn at(&self, i: u32) -> &AtomicU32 {
-        &self.queue.header.queue[((self.head() + i) % RING) as usize]
+        &self.queue.words.queue[((self.head() + i) % RING) as usize]
     }
 
     /// Queues `c` at the back (`front`: at the front, for a waiter that already waited) and
@@ -147,7 +185,7 @@ impl Held<'_, '_> {
         let tag = c as u32 + 1;
         if front {
             let head = (self.head() + RING - 1) % RING;
-            self.queue.header.queue[head as usize].store(tag, Ordering::Relaxed);
+            self.queue.words.queue[head as usize].store(tag, Ordering::Relaxed);
             self.set(head, len + 1);
         } else {
             self.at(len).store(tag, Ordering::Relaxed);

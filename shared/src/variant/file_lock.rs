@@ -1,0 +1,84 @@
+//! What the file-lock variants (`ofd`, `posix`, `lockf`, `flock`, `seed`) share: a lock family
+//! applied to the whole arena file, and the kernel's answers when a holder dies, which depend on
+//! whom the lock belongs to (fs/locks.c): the process, or the open file description.
+
+use std::fs::File;
+
+use nix::errno::Errno;
+
+use super::holder_death::{Description, Outcome};
+use super::{Ctx, Exclusion, Handoff, Opened, Yardstick};
+use crate::locking::LockFamily;
+use crate::sys::locks::{LockMode, Wait};
+
+/// None of the file locks has a counterpart in the C ping-pong.
+pub(super) const NO_YARDSTICK: Yardstick =
+    Yardstick::NoCounterpart("bench/pingpong.c has no file-lock mode");
+
+/// `family` on the whole arena file, the turn in the arena.
+pub(super) fn opened<'a>(ctx: &Ctx<'a>, family: LockFamily) -> Opened<'a> {
+    Opened::in_arena(ctx, FileLockHandoff::new(family, ctx.arena.file()))
+}
+
+/// A POSIX lock (`posix`, `lockf`) belongs to the process.
+pub(super) fn owned_by_process(case: Description, outcome: Outcome) -> Option<&'static str> {
+    match (outcome, case) {
+        (Outcome::Got { .. }, Description::Shared) => Some(
+            "released at the holder's exit, though a live process still holds the description: a POSIX lock belongs to the process",
+        ),
+        (Outcome::Got { .. }, Description::Own) => Some(
+            "released at the holder's exit: a POSIX lock belongs to the process, and the kernel drops it as the process closes its files",
+        ),
+        _ => None,
+    }
+}
+
+/// An OFD or `flock` lock belongs to the open file description.
+pub(super) fn owned_by_description(case: Description, outcome: Outcome) -> Option<&'static str> {
+    match (outcome, case) {
+        (Outcome::Got { .. }, _) => Some(
+            "released when the holder's own description closed at its exit: the lock belongs to the open file description",
+        ),
+        (Outcome::Nothing, Description::Shared) => Some(
+            "held forever by a dead process: the lock belongs to the open file description, which a live process still holds",
+        ),
+        _ => None,
+    }
+}
+
+/// A lock family applied to the whole arena file: the shape shared by the file-lock variants.
+#[derive(Debug)]
+pub struct FileLockHandoff<'a> {
+    family: LockFamily,
+    file: &'a File,
+}
+
+impl<'a> FileLockHandoff<'a> {
+    pub(super) fn new(family: LockFamily, file: &'a File) -> Self {
+        FileLockHandoff { family, file }
+    }
+}
+
+impl Handoff for FileLockHandoff<'_> {
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Lock
+    }
+
+    fn acquire(&mut self) -> Result<(), Errno> {
+        self.family
+            .lock(self.file, LockMode::Exclusive, Wait::Block)
+    }
+
+    fn release(&mut self) -> Result<(), Errno> {
+        self.family.unlock(self.file)
+    }
+
+    fn hand_over(&mut self, _next: usize) -> Result<(), Errno> {
+        self.release()
+    }
+
+    fn wake_everyone(&mut self) -> Result<(), Errno> {
+        // Waiters sleep in the kernel's lock queue; unlocking (done by the caller) wakes them.
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! What a variant is, as data: the [`Spec`] each mechanism's file declares. Everything the layers
+//! above need to know of a mechanism (what it runs with, what it needs, its family in the
+//! reports, what its holder's death does, its yardstick in `bench`) is read from here, so a new
+//! mechanism is one file and one line in the registry.
+
+use std::os::fd::OwnedFd;
+
+use super::holder_death::HolderDeath;
+use super::{Ctx, Mode, Opened, SetupError};
+use crate::arena::Arena;
+use crate::placement::Placement;
+use crate::sys::fdkind::FdKind;
+use crate::sys::uring::Unavailable;
+
+/// All a variant is.
+#[derive(Debug)]
+pub struct Spec {
+    /// The name on the command line and in reports: the variant's kebab-case serde and clap
+    /// name (the registry's test holds them equal).
+    pub name: &'static str,
+    /// The panel the reports draw it in.
+    pub family: Family,
+    /// True if contenders lock through the open file description they received (only `seed`):
+    /// everyone else opens a description of its own.
+    pub shares_description: bool,
+    /// The modes and contender counts it runs with, and whether this machine can run it.
+    pub supports: Supports,
+    /// The descriptors it hands the turn (or the lock) through besides the arena.
+    pub fds: Fds,
+    /// Sets the arena up before it is sent (client side): `(arena, mode, contenders)`.
+    pub prepare: fn(&Arena, Mode, usize) -> Result<(), SetupError>,
+    /// Opens contender `ctx.contender`'s end from the descriptors [`Fds::pick`] chose, checked
+    /// against [`Fds::kinds`]: its mechanism and where its turn lives.
+    pub open: for<'a> fn(&Ctx<'a>, Vec<OwnedFd>) -> Result<Opened<'a>, SetupError>,
+    /// What its holder's death does (`crash`), and the way out (`crash --survivable`).
+    pub death: HolderDeath,
+    /// True for a mechanism that takes the lock, looks at the turn and lets go: in `turns` mode
+    /// its whoops come in storms of thousands per turn (the kernel trace's ring is sized for it).
+    pub whoops_in_storms: bool,
+    /// Its counterpart in `bench`'s C yardstick.
+    pub yardstick: Yardstick,
+}
+
+/// A group of variants the reports draw together, so a dozen curves never share one panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// Kernel file locks (and protocols built of them): whoever asks first after an unlock wins.
+    FileLocks,
+    /// The turn is handed to the next contender by name: eventfd, futex, pipe...
+    ExplicitHandoffs,
+    /// Locks that queue their waiters and grant in order.
+    FairLocks,
+}
+
+/// The modes and contender counts a variant runs with. A refusal is one line naming the
+/// variant, built from these by [`super::Variant::supports`].
+#[derive(Clone, Copy, Debug)]
+pub struct Supports {
+    /// Runs with exactly this many contenders, no other count.
+    pub exactly: Option<usize>,
+    /// A mode it has not, and why (the refusal's text).
+    pub not_in: Option<(Mode, &'static str)>,
+    /// Asks this machine whether it can run the variant at all.
+    pub available: Option<fn() -> Result<(), Unavailable>>,
+}
+
+impl Supports {
+    /// Both modes, any number of contenders, on any machine.
+    pub const EVERYTHING: Supports = Supports {
+        exactly: None,
+        not_in: None,
+        available: None,
+    };
+}
+
+/// The descriptors a variant needs besides the arena: created once by the client for the whole
+/// run, then picked for each contender.
+#[derive(Clone, Copy, Debug)]
+pub struct Fds {
+    /// What each contender receives in `turns` mode, in order.
+    pub turns: &'static [FdKind],
+    /// What each contender receives in `free` mode, in order.
+    pub free: &'static [FdKind],
+    /// Creates the run's descriptors: `count` rings or tokens (one per contender in `turns`
+    /// mode, a single one in `free` mode).
+    pub create: fn(count: usize) -> Result<Vec<OwnedFd>, SetupError>,
+    /// Which of the run's descriptors contender `contender` of `contenders` gets in `mode`, in
+    /// the order of [`Fds::kinds`].
+    pub pick: fn(mode: Mode, contender: usize, contenders: usize) -> Vec<usize>,
+}
+
+impl Fds {
+    /// No descriptor besides the arena.
+    pub const NONE: Fds = Fds {
+        turns: &[],
+        free: &[],
+        create: |_| Ok(Vec::new()),
+        pick: |_, _, _| Vec::new(),
+    };
+
+    /// What each contender receives in `mode`.
+    pub fn kinds(&self, mode: Mode) -> &'static [FdKind] {
+        match mode {
+            Mode::Turns => self.turns,
+            Mode::Free => self.free,
+        }
+    }
+}
+
+/// Nothing to set up in the arena.
+pub(super) fn no_preparation(_: &Arena, _: Mode, _: usize) -> Result<(), SetupError> {
+    Ok(())
+}
+
+/// A variant's counterpart in the C yardstick of `bench` (`bench/pingpong.c`), the cheapest
+/// handoff the kernel offers through the same mechanism.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Yardstick {
+    /// The C ping-pong's mode that does the same, and the one placement where the pair is worth
+    /// running (`None`: every placement).
+    Counterpart {
+        mode: &'static str,
+        only: Option<Placement>,
+    },
+    /// The C ping-pong has no such mode, for this reason.
+    NoCounterpart(&'static str),
+}
