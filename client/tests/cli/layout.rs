@@ -15,30 +15,25 @@ fn library_modules() -> BTreeSet<String> {
         .collect()
 }
 
-/// The module names README's Layout gives for `shared/`: backticked lower-case words (a trailing
-/// `/` marks a folder) in its first bullet, but the library's own name.
+/// The module names README's Layout gives, layer by layer: backticked lower-case words (a
+/// trailing `/` marks a folder) between "Layer by layer" and "A test checks this list".
 fn readme_modules() -> BTreeSet<String> {
     let layout = README
         .split("\n## Layout\n")
         .nth(1)
         .expect("README has a Layout section");
-    let bullet = layout
-        .trim_start()
-        .strip_prefix("- `shared/`")
-        .and_then(|rest| rest.split("\n- ").next())
-        .expect("the Layout opens with the shared/ bullet");
-    bullet
+    let layers = layout
+        .split_once("Layer by layer")
+        .and_then(|(_, rest)| rest.split_once("A test checks this list"))
+        .map(|(layers, _)| layers)
+        .expect("the Layout lists the layers, then says a test checks them");
+    layers
         .split('`')
         .skip(1)
         .step_by(2)
         .map(|word| word.trim_end_matches('/'))
         .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-        .filter(|&w| {
-            ![
-                "shared", "lockfair", "unsafe", "run", "compare", "bench", "probe",
-            ]
-            .contains(&w)
-        })
+        .filter(|&w| !["unsafe", "run", "compare", "bench", "probe"].contains(&w))
         .map(str::to_owned)
         .collect()
 }
