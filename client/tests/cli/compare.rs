@@ -35,6 +35,13 @@ fn servers_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// summary.md from its machine section on: the evidence, after "What to use" (which opens it).
+fn evidence(md: &str) -> &str {
+    md.split_once("\n## Machine\n")
+        .map(|(_, e)| e)
+        .unwrap_or(md)
+}
+
 /// The body rows of every Markdown table in `md`, table by table.
 fn md_tables(md: &str) -> Vec<Vec<Vec<String>>> {
     let mut tables: Vec<Vec<Vec<String>>> = Vec::new();
@@ -91,6 +98,28 @@ fn a_small_compare_writes_every_file_and_they_agree() {
     assert!(out.status.success(), "{stderr}");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("× pipe") && table.contains("ofd"), "{table}");
+    // It ends with the answer, and summary.md opens with it.
+    let answer = table
+        .rsplit_once("\nWhat to use\n")
+        .map(|(_, a)| a)
+        .unwrap_or_default();
+    for need in [
+        "exclusion that survives a crash",
+        "strict turn-taking",
+        "lowest latency on one host",
+        "bounded waiting with many contenders",
+    ] {
+        assert!(answer.contains(need), "{need}: {table}");
+    }
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    let first_section = md.split("\n## ").nth(1).unwrap_or_default();
+    assert!(first_section.starts_with("What to use\n"), "{md}");
+    // The seed shares one description: ofd, eventfd and pipe exclude; eventfd and pipe hand over.
+    assert!(
+        first_section.contains("strict turn-taking: eventfd")
+            || first_section.contains("strict turn-taking: pipe"),
+        "{first_section}"
+    );
 
     // summary.json parses and has one record per cell and repeat, shaped like `run --json`.
     let json: serde_json::Value =
@@ -141,7 +170,7 @@ fn a_small_compare_writes_every_file_and_they_agree() {
             )
         })
         .collect();
-    let tables = md_tables(&md);
+    let tables = md_tables(evidence(&md));
     assert_eq!(tables.len(), 2, "the main table and the contenders table");
     let rows = tables[0].clone();
     assert_eq!(rows.len(), summary.len());
@@ -249,7 +278,10 @@ fn a_free_mode_compare_reports_waits_and_fairness_not_whoops() {
         String::from_utf8_lossy(&out.stderr)
     );
     let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
-    let header = md.lines().find(|l| l.starts_with("| variant")).unwrap();
+    let header = evidence(&md)
+        .lines()
+        .find(|l| l.starts_with("| variant"))
+        .unwrap();
     // No turn, so no whoops, round trip or ratio to the pipe's round trip.
     assert!(
         header.contains("wait p50") && header.contains("CPU/round"),

@@ -220,6 +220,29 @@ fn check_offline(dom: &str) {
 /// Every section is there and holds what it should: the tables have a row per cell, every
 /// placement has a latency plot with a curve per variant, and whoops have their plot.
 fn check_sections(dom: &str) {
+    // The page opens with the answer: the first section, a recommendation per need, and the
+    // mechanisms' table with a row per variant.
+    let first = dom
+        .find("<section id=\"")
+        .map(|at| &dom[at..])
+        .unwrap_or_default();
+    assert!(
+        first.starts_with("<section id=\"what-to-use\">"),
+        "the page opens with: {}",
+        &first[..first.len().min(80)]
+    );
+    let answer = section(dom, "what-to-use");
+    assert!(answer.contains("What to use"), "{answer}");
+    assert_eq!(
+        answer.matches("<li>").count(),
+        4,
+        "a recommendation per need: {answer}"
+    );
+    assert_eq!(
+        answer.matches("<tr>").count(),
+        1 + 3,
+        "a header and a row per variant"
+    );
     let verdict = section(dom, "verdict");
     assert!(
         ["ofd", "pipe", "ticket"]

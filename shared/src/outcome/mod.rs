@@ -22,6 +22,7 @@ pub mod kernel;
 pub mod machine;
 pub mod run;
 pub mod summary;
+pub mod what_to_use;
 
 pub use baseline::{Baseline, BaselineComparison};
 pub use compare::{CompareReport, Contender, Failure, HistKey, Metric, RunRecord, Skipped};
@@ -29,3 +30,4 @@ pub use fairness::jain_index;
 pub use machine::Machine;
 pub use run::{ContenderJson, RunJson, RunReport};
 pub use summary::{CellMetrics, OrderFigures, OrderSpread, Spread, SummaryRow, summarize};
+pub use what_to_use::{Recommendation, UseRow, WhatToUse, what_to_use};

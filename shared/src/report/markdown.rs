@@ -14,6 +14,11 @@ impl Exporter for Markdown {
     fn export(&self, report: &CompareReport, dir: &OutDir) -> io::Result<()> {
         let mut out = String::from("# lockfair compare\n\n");
         out.push_str(&format!("Command: `{}`\n\n", report.command));
+        // The answer first; the evidence after it.
+        if let Some(w) = crate::outcome::what_to_use(report) {
+            out.push_str(&super::what_to_use::to_markdown(&w));
+            out.push_str("\n## Machine\n\n");
+        }
         out.push_str(&machine_markdown(&report.machine));
         out.push_str(&format!(
             "\n{} runs. Each cell: median over repeats, (min–max) when they differ. A round is one \

@@ -20,6 +20,7 @@ mod plots;
 pub mod summary;
 pub mod terminal;
 pub mod timeline;
+pub mod what_to_use;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -87,6 +87,10 @@ pub fn compare_text(report: &CompareReport) -> String {
         }
         out.push_str(&baseline::baseline_table(&cmp).to_text());
     }
+    // It ends with the answer.
+    if let Some(w) = crate::outcome::what_to_use(report) {
+        out.push_str(&super::what_to_use::to_text(&w));
+    }
     out
 }
 

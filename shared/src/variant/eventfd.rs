@@ -11,7 +11,9 @@ use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::spec::{
+    Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick, no_preparation,
+};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, sys};
 use crate::sys::fdkind::FdKind;
 use crate::sys::rawio;
@@ -29,6 +31,12 @@ pub(super) const SPEC: Spec = Spec {
     yardstick: Yardstick::Counterpart {
         mode: "eventfd",
         only: None,
+    },
+    profile: Profile {
+        overtaking: Overtaking::Handoff,
+        death: Death::Held,
+        needs: "the eventfds passed to every contender",
+        from_async: "yes: poll the eventfd (tokio AsyncFd)",
     },
 };
 

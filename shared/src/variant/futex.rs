@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::spec::{
+    Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick, no_preparation,
+};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
 use crate::arena::{Arena, Header, NO_TURN};
 use crate::sys::futex;
@@ -42,6 +44,12 @@ pub(super) const SPEC: Spec = Spec {
     yardstick: Yardstick::Counterpart {
         mode: "futex",
         only: None,
+    },
+    profile: Profile {
+        overtaking: Overtaking::Unbounded,
+        death: Death::Held,
+        needs: "a shared mapping (the memfd mapped MAP_SHARED)",
+        from_async: "no descriptor: a thread, or io_uring (uring-futex)",
     },
 };
 

@@ -20,7 +20,7 @@ use std::os::fd::OwnedFd;
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome};
-use super::spec::{Family, Fds, Spec, Supports, no_preparation};
+use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, no_preparation};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, file_lock};
 use crate::sys::locks::{ByteRange, LockMode, RecordOwner, Wait, record_lock, record_unlock};
 
@@ -44,6 +44,12 @@ pub(super) const SPEC: Spec = Spec {
     ),
     whoops_in_storms: false,
     yardstick: file_lock::NO_YARDSTICK,
+    profile: Profile {
+        overtaking: Overtaking::Handoff,
+        death: Death::Released,
+        needs: "Linux ≥ 3.15 (OFD locks); turns only",
+        from_async: "blocking fcntls: spawn_blocking",
+    },
 };
 
 /// The locks live far past the end of the file (byte-range locks need no data there).

@@ -4,7 +4,7 @@
 use std::os::fd::OwnedFd;
 
 use super::holder_death::{Description, HolderDeath};
-use super::spec::{Family, Fds, Spec, Supports, no_preparation};
+use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, no_preparation};
 use super::{Ctx, Opened, SetupError, file_lock, sys};
 use crate::locking::LockFamily;
 use crate::sys::rawio;
@@ -23,6 +23,12 @@ pub(super) const SPEC: Spec = Spec {
     ),
     whoops_in_storms: true,
     yardstick: file_lock::NO_YARDSTICK,
+    profile: Profile {
+        overtaking: Overtaking::Unbounded,
+        death: Death::Released,
+        needs: "nothing (POSIX lockf); closing any descriptor of the file drops the lock",
+        from_async: "a blocking lockf: spawn_blocking (no descriptor to poll)",
+    },
 };
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {

@@ -59,7 +59,7 @@ pub use holder_death::{Description, HolderDeath, Protected, Protection, Repair};
 pub use pipe::RATIO_BASELINE;
 pub use registry::Variant;
 pub use seed::BLOG_VARIANT;
-pub use spec::{Family, Fds, Spec, Supports, Yardstick};
+pub use spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick};
 pub use uring_futex::SYSCTL_ENV as URING_SYSCTL_ENV;
 
 /// How contenders use the mechanism.

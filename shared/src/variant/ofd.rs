@@ -6,7 +6,7 @@
 use std::os::fd::OwnedFd;
 
 use super::holder_death::{Description, HolderDeath};
-use super::spec::{Family, Fds, Spec, Supports, no_preparation};
+use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, no_preparation};
 use super::{Ctx, Opened, SetupError, file_lock};
 use crate::locking::LockFamily;
 
@@ -24,6 +24,12 @@ pub(super) const SPEC: Spec = Spec {
     ),
     whoops_in_storms: true,
     yardstick: file_lock::NO_YARDSTICK,
+    profile: Profile {
+        overtaking: Overtaking::Unbounded,
+        death: Death::Released,
+        needs: "Linux ≥ 3.15 (OFD locks); a description of its own per process",
+        from_async: "a blocking fcntl: spawn_blocking (no descriptor to poll)",
+    },
 };
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {

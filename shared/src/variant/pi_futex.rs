@@ -28,7 +28,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::spec::{
+    Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick, no_preparation,
+};
 use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
 use crate::arena::Arena;
 use crate::sys::clock::monotonic_ns;
@@ -49,6 +51,12 @@ pub(super) const SPEC: Spec = Spec {
     },
     whoops_in_storms: false,
     yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no priority-inheritance lock"),
+    profile: Profile {
+        overtaking: Overtaking::Fifo,
+        death: Death::Told,
+        needs: "Linux ≥ 5.14 (FUTEX_LOCK_PI2); a shared mapping",
+        from_async: "no descriptor: a thread",
+    },
 };
 
 shared_atomics! {

@@ -9,7 +9,9 @@ use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, write};
 
 use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::spec::{
+    Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick, no_preparation,
+};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, Variant, sys};
 use crate::sys::fdkind::FdKind;
 use crate::sys::rawio;
@@ -45,6 +47,12 @@ pub(super) const SPEC: Spec = Spec {
     yardstick: Yardstick::Counterpart {
         mode: "pipe",
         only: None,
+    },
+    profile: Profile {
+        overtaking: Overtaking::Handoff,
+        death: Death::EndOfFile,
+        needs: "the pipes passed to every contender",
+        from_async: "yes: poll the pipe",
     },
 };
 

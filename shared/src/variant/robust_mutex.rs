@@ -18,7 +18,7 @@ use std::os::fd::OwnedFd;
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick};
+use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, sys};
 use crate::arena::Arena;
 use crate::sys::robust_mutex::{Locked, MutexRoom, RobustMutex};
@@ -39,6 +39,12 @@ pub(super) const SPEC: Spec = Spec {
     },
     whoops_in_storms: false,
     yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no pthread mutex"),
+    profile: Profile {
+        overtaking: Overtaking::Unbounded,
+        death: Death::Told,
+        needs: "a shared mapping; the next owner must repair and mark it consistent",
+        from_async: "no descriptor: a thread",
+    },
 };
 
 /// How long one wait lasts before the round loop gets to look at the stop flag, should the

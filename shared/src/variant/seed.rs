@@ -16,7 +16,7 @@ use std::os::fd::OwnedFd;
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome};
-use super::spec::{Family, Fds, Spec, Supports};
+use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports};
 use super::{Ctx, FileLockHandoff, Mode, Opened, SetupError, Turn, Variant, file_lock, sys};
 use crate::arena::{Arena, LINE_CAPACITY, LineCounter, SEED_OFFSET};
 use crate::locking::LockFamily;
@@ -39,6 +39,12 @@ pub(super) const SPEC: Spec = Spec {
     death: HolderDeath::plain(&[Description::Shared], never_excluded),
     whoops_in_storms: true,
     yardstick: file_lock::NO_YARDSTICK,
+    profile: Profile {
+        overtaking: Overtaking::NoExclusion,
+        death: Death::NoExclusion,
+        needs: "Linux ≥ 3.15 (OFD locks)",
+        from_async: "a blocking fcntl: spawn_blocking",
+    },
 };
 
 /// The variant the blog's own programs speak (`run --seed-compat`).

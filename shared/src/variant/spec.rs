@@ -39,6 +39,83 @@ pub struct Spec {
     pub whoops_in_storms: bool,
     /// Its counterpart in `bench`'s C yardstick.
     pub yardstick: Yardstick,
+    /// What decides a choice and no run measures: how far a waiter can be overtaken, what its
+    /// holder's death leaves, what it needs, how async code waits on it ("What to use").
+    pub profile: Profile,
+}
+
+/// The properties of a mechanism that decide a choice beside its measured speed.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    /// How far a waiter can be overtaken by later arrivals.
+    pub overtaking: Overtaking,
+    /// What the holder's death leaves the others, as the kernel decides it (`crash` measures it).
+    pub death: Death,
+    /// What it needs beyond a Linux kernel and the shared arena file, in a few words.
+    pub needs: &'static str,
+    /// How async code (an event loop) can wait on it.
+    pub from_async: &'static str,
+}
+
+/// How far a waiter can be overtaken (the bypass bound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overtaking {
+    /// It does not exclude at all: there is nothing to overtake.
+    NoExclusion,
+    /// The holder names the next one (a handoff): in turns, nobody is ever overtaken.
+    Handoff,
+    /// Granted in arrival order (within a priority, for PI): bypass 0.
+    Fifo,
+    /// Barging, but a waiter is served within a time bound: the bound, in words.
+    BoundedInTime(&'static str),
+    /// Barging without a bound: whoever asks first after a release may win, every time.
+    Unbounded,
+}
+
+impl Overtaking {
+    /// In a few words, for tables.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Overtaking::NoExclusion => "no exclusion",
+            Overtaking::Handoff => "none (handed over by name)",
+            Overtaking::Fifo => "none (FIFO)",
+            Overtaking::BoundedInTime(bound) => bound,
+            Overtaking::Unbounded => "unbounded (barging)",
+        }
+    }
+}
+
+/// What a holder's death leaves the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Death {
+    /// The kernel releases it: the next waiter gets it, untold.
+    Released,
+    /// The next owner gets it and is told its previous owner died (`EOWNERDEAD`, FUTEX_OWNER_DIED).
+    Told,
+    /// The waiter learns it through end-of-file, but never gets the turn.
+    EndOfFile,
+    /// Held for ever: nobody is told, waiters wait until someone else notices (a pidfd).
+    Held,
+    /// Nothing to release: it never excluded.
+    NoExclusion,
+}
+
+impl Death {
+    /// In a few words, for tables.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Death::Released => "released by the kernel",
+            Death::Told => "next owner told (EOWNERDEAD)",
+            Death::EndOfFile => "waiter sees end-of-file, no turn",
+            Death::Held => "held for ever, nobody told",
+            Death::NoExclusion => "nothing held",
+        }
+    }
+
+    /// True if the others can go on without a watcher of their own.
+    pub fn survivable(self) -> bool {
+        matches!(self, Death::Released | Death::Told)
+    }
 }
 
 /// A group of variants the reports draw together, so a dozen curves never share one panel.

@@ -41,7 +41,9 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::spec::{
+    Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick, no_preparation,
+};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
 use crate::arena::{Arena, Header, MAX_CONTENDERS, NO_TURN};
 use crate::placement::Placement;
@@ -71,6 +73,12 @@ pub(super) const SPEC: Spec = Spec {
     yardstick: Yardstick::Counterpart {
         mode: "spin",
         only: Some(Placement::Split),
+    },
+    profile: Profile {
+        overtaking: Overtaking::Unbounded,
+        death: Death::Held,
+        needs: "a shared mapping; a second CPU to pay off",
+        from_async: "no: it spins on the calling thread",
     },
 };
 

@@ -29,7 +29,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::spec::{
+    Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick, no_preparation,
+};
 use super::wait_queue::{QueueWords, WaitQueue};
 use super::{Ctx, Exclusion, Handoff, Opened, SetupError};
 use crate::sys::clock::monotonic_ns;
@@ -53,6 +55,12 @@ pub(super) const SPEC: Spec = Spec {
     death: HolderDeath::plain(&[Description::Own], |_, _| None),
     whoops_in_storms: false,
     yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no lock with a wait queue"),
+    profile: Profile {
+        overtaking: Overtaking::BoundedInTime("bounded: after 1 ms of starving, FIFO"),
+        death: Death::Held,
+        needs: "a shared mapping",
+        from_async: "no descriptor: a thread",
+    },
 };
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {

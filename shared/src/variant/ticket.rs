@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick};
+use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
 use crate::arena::{Arena, Header};
 use crate::sys::futex;
@@ -39,6 +39,12 @@ pub(super) const SPEC: Spec = Spec {
     },
     whoops_in_storms: false,
     yardstick: Yardstick::NoCounterpart("bench/pingpong.c has no ticket lock"),
+    profile: Profile {
+        overtaking: Overtaking::Fifo,
+        death: Death::Held,
+        needs: "a shared mapping",
+        from_async: "no descriptor: a thread",
+    },
 };
 
 shared_atomics! {

@@ -15,7 +15,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::runtime::Runtime;
 
 use super::holder_death::{HolderDeath, Protected, Protection, Repair};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::spec::{
+    Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick, no_preparation,
+};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, eventfd, sys};
 use crate::sys::{rawio, reactor};
 
@@ -43,6 +45,12 @@ pub(super) const SPEC: Spec = Spec {
     yardstick: Yardstick::NoCounterpart(
         "bench/pingpong.c has no async runtime: its eventfd mode is `eventfd`'s counterpart",
     ),
+    profile: Profile {
+        overtaking: Overtaking::Handoff,
+        death: Death::Held,
+        needs: "the eventfds passed to every contender; a tokio runtime",
+        from_async: "yes: it is an async wait (AsyncFd)",
+    },
 };
 
 fn open<'a>(ctx: &Ctx<'a>, fds: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {

@@ -20,7 +20,9 @@ use nix::errno::Errno;
 
 use super::futex::MutexWord;
 use super::holder_death::{Description, HolderDeath, Outcome};
-use super::spec::{Family, Fds, Spec, Supports, Yardstick, no_preparation};
+use super::spec::{
+    Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick, no_preparation,
+};
 use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, sys};
 use crate::arena::{Header, NO_TURN};
 use crate::sys::futex::bit;
@@ -42,6 +44,12 @@ pub(super) const SPEC: Spec = Spec {
     yardstick: Yardstick::NoCounterpart(
         "bench/pingpong.c waits with the futex syscall: its futex mode is `futex`'s counterpart",
     ),
+    profile: Profile {
+        overtaking: Overtaking::Unbounded,
+        death: Death::Held,
+        needs: "Linux ≥ 6.7 and io_uring allowed; a shared mapping",
+        from_async: "yes: an io_uring completion",
+    },
 };
 
 /// Where to read io_uring's disable switch instead of [`uring::DISABLED_SYSCTL`]: a file holding

@@ -49,10 +49,11 @@ impl Section {
 /// A section of the page: `None` when this report has nothing to show in it.
 type SectionFn = fn(&Input) -> io::Result<Option<Section>>;
 
-/// The page, in the order a reader asks: the verdict, the table, the plots, fairness, what
+/// The page, in the order a reader asks: what to use, the verdict, the table, the plots, fairness, what
 /// happens when the holder dies (`--crash`), the kernel's account (`--kernel-trace`), the
 /// comparison with a baseline, where the numbers came from, the data files.
 const SECTIONS: &[SectionFn] = &[
+    sections::what_to_use,
     sections::verdict,
     sections::main_table,
     sections::latency,

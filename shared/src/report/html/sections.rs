@@ -18,6 +18,34 @@ pub fn verdict(p: &Input) -> io::Result<Option<Section>> {
     )))
 }
 
+/// The answer the comparison was run for: a recommendation per need, then the mechanisms by the
+/// properties that decide a choice.
+pub fn what_to_use(p: &Input) -> io::Result<Option<Section>> {
+    use crate::report::what_to_use as w2u;
+    let Some(w) = crate::outcome::what_to_use(p.report) else {
+        return Ok(None);
+    };
+    let mut body = String::from("<ul class=\"answer\">\n");
+    for r in &w.needs {
+        let pick = r
+            .pick
+            .first()
+            .map(|v| v.name())
+            .unwrap_or("nothing in this run");
+        body.push_str(&format!(
+            "<li><strong>{}</strong>: {} <span class=\"why\">({}; evidence: <code>{}</code>)</span></li>\n",
+            esc(r.need),
+            esc(pick),
+            esc(&r.why),
+            esc(r.evidence)
+        ));
+    }
+    body.push_str("</ul>\n");
+    body.push_str(&paragraphs(&[w2u::basis(&w)]));
+    body.push_str(&table_html(&w2u::table(&w, true)));
+    Ok(Some(Section::new("what-to-use", w2u::HEADING, body)))
+}
+
 /// The main table, as in `summary.md`, and the cells that did not run.
 pub fn main_table(p: &Input) -> io::Result<Option<Section>> {
     let mut body = paragraphs(&[format!(
