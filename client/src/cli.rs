@@ -38,6 +38,9 @@ pub(crate) enum Command {
     Bench(BenchArgs),
     /// What every mechanism does when the holder dies inside its critical section, by experiment
     Crash(CrashArgs),
+    /// The story, run live on this machine in about two minutes (no server to start): each
+    /// claim lockfair makes, the figure measured now, and whether it holds here; then what to use
+    Demo(DemoArgs),
     /// Print a shell completion script to stdout, e.g. `lockfair-client completions bash >
     /// ~/.local/share/bash-completion/completions/lockfair-client`
     Completions {
@@ -256,4 +259,20 @@ pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
             "`{s}` is not a number of seconds between 0 and 86400"
         )),
     }
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct DemoArgs {
+    /// Print the steps as one JSON object (progress goes to stderr)
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The report folder (demo.json, demo.md, report.html) [default: results/<UTC date-time>-demo]
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Runs of every cell; each figure is their median, with their range as its interval
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=50))]
+    pub(crate) repeats: u64,
+    /// The lockfair-server binary [default: next to this one]
+    #[arg(long)]
+    pub(crate) server_bin: Option<PathBuf>,
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{CommandFactory, Parser};
-use cli::{BenchArgs, Cli, Command, CompareArgs, CrashArgs, RunArgs};
+use cli::{BenchArgs, Cli, Command, CompareArgs, CrashArgs, DemoArgs, RunArgs};
 use lockfair::compat::BLOG_SOCKET;
 use lockfair::compat::reader::ReaderOptions;
 use lockfair::experiment::compare::{self, CompareOptions};
@@ -61,6 +61,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(args) => run_bench(args),
         Command::Crash(args) => run_crash(args),
+        Command::Demo(args) => run_demo(args),
         Command::CrashChild => {
             lockfair::crash::serve_child(std::io::stdin().as_fd())?;
             Ok(ExitCode::SUCCESS)
@@ -302,6 +303,54 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
     } else {
         print(text)?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    use lockfair::experiment::demo::{DemoOptions, demo};
+    use lockfair::report::demo as show;
+    let out = args.out.unwrap_or_else(|| {
+        let mut dir = compare::default_out_dir().into_os_string();
+        dir.push("-demo");
+        PathBuf::from(dir)
+    });
+    // Opened first: a bad folder fails before two minutes of measuring.
+    let dir = match OutDir::open(&out) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!(
+                "lockfair-client: cannot write the demo to {}: {e}",
+                out.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let opts = DemoOptions {
+        server_bin: args.server_bin,
+        helper: std::env::current_exe().context("cannot find this executable")?,
+        repeats: args.repeats as usize,
+        command: command_line(),
+    };
+    let mut n = 0;
+    let report = demo(&opts, |step| {
+        n += 1;
+        let text = show::step_text(n, step);
+        if args.json {
+            eprint!("{text}");
+        } else {
+            // A reader gone mid-demo stops nothing here; main ends quietly after.
+            let _ = print(text);
+        }
+    })?;
+    dir.write("demo.json", show::to_json(&report)?.as_bytes())?;
+    dir.write("demo.md", show::to_markdown(&report).as_bytes())?;
+    dir.write("report.html", show::to_html(&report).as_bytes())?;
+    if args.json {
+        println(show::to_json(&report)?)?;
+    } else {
+        print(show::ending_text(&report))?;
+    }
+    eprintln!("report written to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 

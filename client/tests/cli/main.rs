@@ -9,6 +9,7 @@ mod compare_crash;
 mod compat;
 mod contenders;
 mod crash;
+mod demo;
 mod docs_links;
 mod garbage;
 mod handoff_locks;

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod compare;
 pub mod contender;
+pub mod demo;
 mod kernel;
 pub mod probe;
 pub mod progress;

@@ -15,6 +15,7 @@
 //! - [`baseline`]: this run against an earlier one (`compare --baseline`).
 
 pub mod baseline;
+pub mod claims;
 pub mod compare;
 pub mod fairness;
 pub mod holder_death;

@@ -8,6 +8,7 @@
 //! through the folder's [`OutDir`], so no planted symlink redirects a write.
 
 pub mod baseline;
+pub mod demo;
 pub mod family;
 pub(crate) mod frontier;
 pub mod hgrm;

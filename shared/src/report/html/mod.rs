@@ -15,7 +15,7 @@ mod verdict;
 
 use std::io;
 
-pub use page::{esc, figure, table_html};
+pub use page::{esc, figure, page, paragraphs, table_html};
 
 use super::Exporter;
 use crate::outcome::{CompareReport, SummaryRow};

@@ -1,0 +1,352 @@
+//! The story lockfair tells, written once, as data: each claim is an experiment, the figure it
+//! yields and the condition under which the claim holds. `lockfair-client demo` runs them on the
+//! user's machine and says, claim by claim, whether it holds here; the reports read the same
+//! sentences.
+
+use crate::placement::Placement;
+use crate::variant::{Death, Mode, Variant};
+
+/// One cell of an experiment: what `run` is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub variant: Variant,
+    pub placement: Placement,
+    pub mode: Mode,
+    pub contenders: usize,
+    pub rounds: u64,
+    /// Record the kernel's account (needs root and tracefs).
+    pub kernel_trace: bool,
+    /// Hold the CPUs out of idle (needs root).
+    pub hold_idle: bool,
+}
+
+impl Cell {
+    /// Two contenders taking turns, `rounds` long.
+    pub const fn turns(variant: Variant, placement: Placement, rounds: u64) -> Cell {
+        Cell {
+            variant,
+            placement,
+            mode: Mode::Turns,
+            contenders: 2,
+            rounds,
+            kernel_trace: false,
+            hold_idle: false,
+        }
+    }
+
+    pub const fn traced(self) -> Cell {
+        Cell {
+            kernel_trace: true,
+            ..self
+        }
+    }
+
+    pub const fn held(self) -> Cell {
+        Cell {
+            hold_idle: true,
+            ..self
+        }
+    }
+}
+
+/// What a claim measures, in one run of its experiment (or a pair of runs, for a ratio).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Figure {
+    /// Critical sections that overlapped, per 1,000 rounds.
+    OverlapsPerKRound(Cell),
+    WhoopsPerRound(Cell),
+    /// Round trip p50, µs.
+    RoundTripUs(Cell),
+    /// Kernel-confirmed barges per round (`--kernel-trace`).
+    KernelBargesPerRound(Cell),
+    /// `a`'s acquisitions/s over `b`'s, paired runs.
+    ThroughputRatio {
+        a: Cell,
+        b: Cell,
+    },
+    /// `a`'s bypass p99 over `b`'s, paired runs (free mode).
+    BypassP99Ratio {
+        a: Cell,
+        b: Cell,
+    },
+    /// `a`'s whoops per round over `b`'s, paired runs.
+    WhoopsRatio {
+        a: Cell,
+        b: Cell,
+    },
+    /// What the survivor got when the holder of `variant` was killed inside its critical
+    /// section (a `crash` cell, descriptions of its own): 1 if it is what the claim says.
+    HolderDeath(Variant, Death),
+}
+
+impl Figure {
+    /// The unit the figure is given in, for a reader.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Figure::OverlapsPerKRound(_) => "overlaps per 1,000 rounds",
+            Figure::WhoopsPerRound(_) => "whoops per round",
+            Figure::RoundTripUs(_) => "µs round trip (p50)",
+            Figure::KernelBargesPerRound(_) => "kernel-confirmed barges per round",
+            Figure::ThroughputRatio { .. } => "× the acquisitions/s",
+            Figure::BypassP99Ratio { .. } => "× the bypass p99",
+            Figure::WhoopsRatio { .. } => "× the whoops per round",
+            Figure::HolderDeath(..) => "(1: as said; 0: not)",
+        }
+    }
+
+    /// The cells it runs.
+    pub fn cells(self) -> Vec<Cell> {
+        match self {
+            Figure::OverlapsPerKRound(c)
+            | Figure::WhoopsPerRound(c)
+            | Figure::RoundTripUs(c)
+            | Figure::KernelBargesPerRound(c) => vec![c],
+            Figure::ThroughputRatio { a, b }
+            | Figure::BypassP99Ratio { a, b }
+            | Figure::WhoopsRatio { a, b } => vec![a, b],
+            Figure::HolderDeath(..) => Vec::new(),
+        }
+    }
+}
+
+/// When a claim holds, given the figure's median over the repeats.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Holds {
+    Zero,
+    Above(f64),
+    Below(f64),
+}
+
+impl Holds {
+    pub fn by(self, median: f64) -> bool {
+        match self {
+            Holds::Zero => median == 0.0,
+            Holds::Above(x) => median > x,
+            Holds::Below(x) => median < x,
+        }
+    }
+
+    /// The expected range, for a reader.
+    pub fn describe(self) -> String {
+        match self {
+            Holds::Zero => "0".into(),
+            Holds::Above(x) => format!("> {x}"),
+            Holds::Below(x) => format!("< {x}"),
+        }
+    }
+}
+
+/// What a claim needs beyond two processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    Nothing,
+    TwoCpus,
+    /// Root (kernel tracing, holding the CPUs out of idle) and two CPUs.
+    RootTwoCpus,
+    /// Root (kernel tracing).
+    Root,
+}
+
+/// One claim of the story.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Claim {
+    pub id: &'static str,
+    /// The claim, in one sentence.
+    pub says: &'static str,
+    pub figure: Figure,
+    pub holds: Holds,
+    pub needs: Needs,
+    /// Why, in one sentence: what the kernel does.
+    pub why: &'static str,
+}
+
+use Placement::{SameCpu, Split};
+
+const fn free4(variant: Variant) -> Cell {
+    Cell {
+        variant,
+        placement: Placement::Free,
+        mode: Mode::Free,
+        contenders: 4,
+        // Long enough that waiters pass fair-futex's deadline (0-1 ms) often: at 2,000 the
+        // bypass tail is too short to tell the locks apart.
+        rounds: 20_000,
+        kernel_trace: false,
+        hold_idle: false,
+    }
+}
+
+const OFD_SPLIT: Cell = Cell::turns(Variant::Ofd, Split, 1_000);
+const OFD_ONE_CPU: Cell = Cell::turns(Variant::Ofd, SameCpu, 40);
+
+/// The story, in the order `demo` tells it.
+pub const CLAIMS: &[Claim] = &[
+    Claim {
+        id: "seed-excludes-nobody",
+        says: "The blog's experiment had no mutual exclusion: a descriptor passed with SCM_RIGHTS shares the sender's open file description, so OFD locks through it never conflict.",
+        figure: Figure::OverlapsPerKRound(Cell::turns(Variant::Seed, Split, 2_000)),
+        holds: Holds::Above(0.0),
+        needs: Needs::TwoCpus,
+        why: "OFD locks belong to the open file description: both processes are one lock owner (kcmp says it is the same description).",
+    },
+    Claim {
+        id: "own-descriptions-exclude",
+        says: "With a description of its own per process, the OFD lock excludes: no two critical sections overlap.",
+        figure: Figure::OverlapsPerKRound(OFD_SPLIT),
+        holds: Holds::Zero,
+        needs: Needs::TwoCpus,
+        why: "two descriptions are two lock owners, and the kernel never grants conflicting locks to two owners.",
+    },
+    Claim {
+        id: "two-cpus-not-handed-over",
+        says: "On two CPUs the lock excludes but is not handed over: a side often gets the lock when it is not its turn (a whoop).",
+        figure: Figure::WhoopsPerRound(OFD_SPLIT),
+        holds: Holds::Above(1.0),
+        needs: Needs::TwoCpus,
+        why: "an unlock only wakes the waiter, which must ask again; the releaser, still running, is granted its next lock before the waiter's retry.",
+    },
+    Claim {
+        id: "two-cpus-kernel-barges",
+        says: "The kernel's own trace confirms the barge on two CPUs: a woken waiter is beaten by the releaser's next grant and queues again.",
+        figure: Figure::KernelBargesPerRound(OFD_SPLIT.traced()),
+        holds: Holds::Above(0.0),
+        needs: Needs::RootTwoCpus,
+        why: "fs/locks.c wakes the waiter without granting it anything; the trace shows F_UNLCK, the wakeup, the releaser's F_WRLCK granted, then the waiter's retry queued again.",
+    },
+    Claim {
+        id: "one-cpu-costs-a-tick",
+        says: "On one CPU every turn of a file lock takes a scheduler tick.",
+        figure: Figure::RoundTripUs(OFD_ONE_CPU),
+        holds: Holds::Above(1_000.0),
+        needs: Needs::Nothing,
+        why: "the side whose turn it is not re-locks, uncontended, and lets go, over and over, while the other is runnable but not queued on the lock, until the tick ends the slice.",
+    },
+    Claim {
+        id: "one-cpu-waiter-runs-first",
+        says: "On one CPU the woken waiter usually runs first: the kernel sees almost no barge there.",
+        figure: Figure::KernelBargesPerRound(OFD_ONE_CPU.traced()),
+        holds: Holds::Below(0.5),
+        needs: Needs::Root,
+        why: "the wakeup preempts the releaser (wakeup preemption), so the waiter's retry comes before the releaser's next request.",
+    },
+    Claim {
+        id: "eventfd-hands-over",
+        says: "An eventfd handoff never lets a side run out of turn with two contenders.",
+        figure: Figure::WhoopsPerRound(Cell::turns(Variant::Eventfd, Split, 2_000)),
+        holds: Holds::Zero,
+        needs: Needs::TwoCpus,
+        why: "the holder writes the next side's eventfd: only that side wakes, and only when it is its turn.",
+    },
+    Claim {
+        id: "futex-hands-over",
+        says: "A futex on the turn word never lets a side run out of turn with two contenders.",
+        figure: Figure::WhoopsPerRound(Cell::turns(Variant::Futex, Split, 2_000)),
+        holds: Holds::Zero,
+        needs: Needs::TwoCpus,
+        why: "a side sleeps until the turn word names it; FUTEX_WAKE wakes, the word decides.",
+    },
+    Claim {
+        id: "pipe-hands-over",
+        says: "A pipe handoff never lets a side run out of turn with two contenders.",
+        figure: Figure::WhoopsPerRound(Cell::turns(Variant::Pipe, Split, 2_000)),
+        holds: Holds::Zero,
+        needs: Needs::TwoCpus,
+        why: "the holder writes one byte into the next side's pipe: the byte is the turn.",
+    },
+    Claim {
+        id: "ticket-hands-over",
+        says: "A FIFO ticket lock never lets a side run out of turn with two contenders.",
+        figure: Figure::WhoopsPerRound(Cell::turns(Variant::Ticket, Split, 2_000)),
+        holds: Holds::Zero,
+        needs: Needs::TwoCpus,
+        why: "tickets are served in order and taken in turn order: the queue is the ring.",
+    },
+    Claim {
+        id: "fair-lock-bounds-overtaking",
+        says: "With four contenders a fair futex lock is overtaken less than the futex mutex, the tail of how far a waiter is overtaken cut.",
+        figure: Figure::BypassP99Ratio {
+            a: free4(Variant::FairFutex),
+            b: free4(Variant::Futex),
+        },
+        holds: Holds::Below(1.0),
+        needs: Needs::TwoCpus,
+        why: "eventual fairness: a waiter that has waited past a short deadline is handed the lock instead of racing for it.",
+    },
+    Claim {
+        id: "fair-lock-price",
+        says: "Fairness has a price: the fair futex lock does fewer acquisitions per second than the futex mutex.",
+        figure: Figure::ThroughputRatio {
+            a: free4(Variant::FairFutex),
+            b: free4(Variant::Futex),
+        },
+        holds: Holds::Below(1.0),
+        needs: Needs::TwoCpus,
+        why: "a handoff to a sleeping waiter costs a wakeup that a barging lock skips.",
+    },
+    Claim {
+        id: "posix-released-at-death",
+        says: "A POSIX record lock is released by the kernel when its holder dies: the waiter gets it, untold.",
+        figure: Figure::HolderDeath(Variant::Posix, Death::Released),
+        holds: Holds::Above(0.5),
+        needs: Needs::Nothing,
+        why: "POSIX locks belong to the process (its file table); its exit drops them.",
+    },
+    Claim {
+        id: "futex-held-at-death",
+        says: "A plain futex whose holder dies stays held: nobody is told, the waiter waits for ever.",
+        figure: Figure::HolderDeath(Variant::Futex, Death::Held),
+        holds: Holds::Above(0.5),
+        needs: Needs::Nothing,
+        why: "the kernel knows nothing of a plain futex word's owner.",
+    },
+    Claim {
+        id: "robust-mutex-tells",
+        says: "A robust mutex whose holder dies is taken by the next locker, who is told (EOWNERDEAD).",
+        figure: Figure::HolderDeath(Variant::RobustMutex, Death::Told),
+        holds: Holds::Above(0.5),
+        needs: Needs::Nothing,
+        why: "at the holder's exit the kernel walks its robust list, sets FUTEX_OWNER_DIED in the word and wakes a waiter.",
+    },
+    Claim {
+        id: "pipe-end-of-file",
+        says: "A pipe reader whose writer died holding the turn sees end-of-file, and never gets the turn.",
+        figure: Figure::HolderDeath(Variant::Pipe, Death::EndOfFile),
+        holds: Holds::Above(0.5),
+        needs: Needs::Nothing,
+        why: "the dead holder had the pipe's only write end: its exit closes it.",
+    },
+    Claim {
+        id: "idle-decides-the-race",
+        says: "The machine decides how often the waiter loses: with the CPUs held out of idle, a file lock whoops less on two CPUs.",
+        figure: Figure::WhoopsRatio {
+            a: OFD_SPLIT.held(),
+            b: OFD_SPLIT,
+        },
+        holds: Holds::Below(1.0),
+        needs: Needs::RootTwoCpus,
+        why: "a whoop is a race between the releaser's next lock call and the woken waiter's wakeup; a CPU that need not wake from a halt wins it more often.",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_claim_has_a_unique_id_and_says_why() {
+        let mut ids: Vec<&str> = CLAIMS.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), CLAIMS.len());
+        for c in CLAIMS {
+            assert!(c.says.ends_with('.') && c.why.ends_with('.'), "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn a_claim_holds_by_its_median() {
+        assert!(Holds::Zero.by(0.0) && !Holds::Zero.by(0.1));
+        assert!(Holds::Above(1.0).by(1.5) && !Holds::Above(1.0).by(1.0));
+        assert!(Holds::Below(1.0).by(0.5) && !Holds::Below(1.0).by(1.0));
+    }
+}
