@@ -14,6 +14,7 @@ pub mod hgrm;
 pub mod html;
 pub mod json;
 pub mod kernel;
+mod labels;
 mod latency;
 mod markdown;
 mod plots;
