@@ -18,6 +18,7 @@ mod labels;
 mod latency;
 mod markdown;
 mod plots;
+pub mod stops;
 pub mod summary;
 pub mod terminal;
 pub mod timeline;
