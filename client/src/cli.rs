@@ -87,6 +87,10 @@ pub(crate) struct RunArgs {
     /// Print one JSON object instead of a table
     #[arg(long)]
     pub(crate) json: bool,
+    /// Show every column of the table (by default the handoff's tail and the roles are left
+    /// out, so the table fits a terminal; --json has everything)
+    #[arg(long)]
+    pub(crate) wide: bool,
     /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
     #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
     pub(crate) seed_compat: bool,
@@ -166,6 +170,10 @@ pub(crate) struct CompareArgs {
     /// Print summary.json instead of the table
     #[arg(long)]
     pub(crate) json: bool,
+    /// Show every column of the tables (by default the columns that tell the story, so they
+    /// fit a terminal; summary.md, summary.json and report.html always have every column)
+    #[arg(long)]
+    pub(crate) wide: bool,
     /// The lockfair-server binary [default: next to this one]
     #[arg(long)]
     pub(crate) server_bin: Option<PathBuf>,

@@ -153,7 +153,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println(serde_json::to_string_pretty(&report.to_json())?)?;
     } else {
-        print(terminal::run_text(&report))?;
+        print(terminal::run_text(&report, args.wide))?;
         print(kernel::run_kernel_text(&report))?;
     }
     if let (Some(dir), Some(k)) = (&out, report.kernel.as_ref().and_then(|k| k.run())) {
@@ -237,7 +237,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println(lockfair::report::json::to_json(&outcome.report)?)?;
     } else {
-        print(terminal::compare_text(&outcome.report))?;
+        print(terminal::compare_text(&outcome.report, args.wide))?;
         print(kernel::compare_kernel_text(&outcome.report))?;
         if let Some(deaths) = &outcome.report.holder_death {
             print(format!("\nWhen the holder dies:\n{}", deaths.to_text()))?;

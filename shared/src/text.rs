@@ -57,6 +57,32 @@ impl Table {
             .to_string()
     }
 
+    /// The same table with only the columns whose header is in `keep` (in the table's order).
+    pub fn only(&self, keep: &[&str]) -> Table {
+        let kept: Vec<usize> = (0..self.headers.len())
+            .filter(|&i| keep.contains(&self.headers[i].as_str()))
+            .collect();
+        let pick = |cells: &[String]| -> Vec<String> {
+            kept.iter().filter_map(|&i| cells.get(i).cloned()).collect()
+        };
+        Table {
+            headers: pick(&self.headers),
+            rows: self.rows.iter().map(|r| pick(r)).collect(),
+            left: (0..kept.len())
+                .filter(|&j| self.left.contains(&kept[j]))
+                .collect(),
+        }
+    }
+
+    /// The width of [`Table::to_text`]'s widest line, in characters.
+    pub fn text_width(&self) -> usize {
+        self.to_text()
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Aligned columns for a terminal.
     pub fn to_text(&self) -> String {
         let widths = self.widths();
@@ -145,6 +171,50 @@ fn fmt_3(value: f64, integer: bool) -> String {
     }
 }
 
+/// `text` with each of its lines broken at spaces into lines of at most `width` characters (a
+/// word longer than that stands alone): prose under a table, for a terminal.
+pub fn wrap(text: &str, width: usize) -> String {
+    text.split('\n')
+        .map(|line| {
+            let mut out = String::new();
+            let mut len = 0;
+            for word in line.split(' ').filter(|w| !w.is_empty()) {
+                let n = word.chars().count();
+                if len > 0 && len + 1 + n > width {
+                    out.push('\n');
+                    len = 0;
+                } else if len > 0 {
+                    out.push(' ');
+                    len += 1;
+                }
+                out.push_str(word);
+                len += n;
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A count with its thousands set apart: `950`, `1,250`, `10,000`.
+pub fn fmt_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// Seconds as a person writes them: `10 s`, `0.25 s`, `1.5 s`.
+pub fn fmt_seconds(seconds: f64) -> String {
+    let s = format!("{seconds:.3}");
+    format!("{} s", s.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// Three significant figures for a value under 1000 (`0.54` → `0.54`, `12.34` → `12.3`), and
 /// the whole number from 100 up.
 pub fn three_figures(value: f64) -> String {
@@ -167,6 +237,41 @@ mod tests {
         assert_eq!(fmt_ns(3_412.0), "3.41 µs");
         assert_eq!(fmt_ns(12_300_000.0), "12.3 ms");
         assert_eq!(fmt_ns(1_200_000_000.0), "1.20 s");
+    }
+
+    #[test]
+    fn a_table_keeps_only_the_columns_asked_for_in_its_own_order() {
+        let mut t = Table::new(&["variant", "placement", "a", "b"], 2);
+        t.push(vec!["ofd".into(), "free".into(), "1".into(), "2".into()]);
+        let narrow = t.only(&["b", "variant"]);
+        assert_eq!(narrow.headers, ["variant", "b"]);
+        assert_eq!(narrow.rows, [["ofd", "2"]]);
+        assert_eq!(narrow.left, [0]);
+        assert_eq!(narrow.text_width(), "variant  b".len());
+    }
+
+    /// Words to lines of at most `width` characters.
+    #[test]
+    fn prose_wraps_at_word_boundaries() {
+        let text = "one two three four five";
+        assert_eq!(wrap(text, 9), "one two\nthree\nfour five");
+        assert_eq!(wrap("a\n\nb", 9), "a\n\nb");
+        assert_eq!(
+            wrap("averyveryverylongword x", 5),
+            "averyveryverylongword\nx"
+        );
+    }
+
+    #[test]
+    fn counts_and_seconds_read_naturally() {
+        assert_eq!(fmt_thousands(0), "0");
+        assert_eq!(fmt_thousands(950), "950");
+        assert_eq!(fmt_thousands(1_250), "1,250");
+        assert_eq!(fmt_thousands(10_000), "10,000");
+        assert_eq!(fmt_thousands(1_234_567), "1,234,567");
+        assert_eq!(fmt_seconds(10.0), "10 s");
+        assert_eq!(fmt_seconds(0.25), "0.25 s");
+        assert_eq!(fmt_seconds(1.5), "1.5 s");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod manpages;
 mod matrix;
 mod out_dir;
 mod pipes;
+mod plot_labels;
 mod probe;
 mod report_html;
 mod robust_attack;

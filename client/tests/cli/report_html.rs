@@ -30,7 +30,7 @@ fn chromium() -> Option<PathBuf> {
 /// Chromium or a clear skip. The message goes straight to stderr (not through the test
 /// harness's capture), so a skip is never silent; `LOCKFAIR_REQUIRE_CHROMIUM=1` (CI) makes a
 /// missing browser a failure instead.
-fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+pub(crate) fn chromium_or_skip(test: &str) -> Option<PathBuf> {
     let found = chromium();
     if found.is_none() {
         crate::util::skip(
@@ -43,13 +43,13 @@ fn chromium_or_skip(test: &str) -> Option<PathBuf> {
 }
 
 /// What one headless render gave: the DOM after load, and the requests pages made.
-struct Render {
-    dom: String,
+pub(crate) struct Render {
+    pub(crate) dom: String,
     page_requests: Vec<String>,
 }
 
 /// Renders `page` headless, offline, with a fresh profile, logging the network.
-fn render(browser: &Path, page: &Path) -> Render {
+pub(crate) fn render(browser: &Path, page: &Path) -> Render {
     let profile = TestDir::new("chromium");
     let netlog = profile.path().join("netlog.json");
     let out = run_within(

@@ -178,6 +178,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         mode: opts.shape.mode,
         placement: opts.placement,
         rounds: opts.shape.rounds,
+        max_seconds: opts.shape.max_seconds,
         server,
         client,
         others,

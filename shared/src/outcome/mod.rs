@@ -7,6 +7,7 @@
 //!
 //! - [`run`]: one session's results ([`RunReport`]) and the `run --json` shape.
 //! - [`fairness`]: Jain's index, the barging rate, the longest wait of one run.
+//! - [`early_end`]: a run that stopped before its rounds, why, and how far it got.
 //! - [`summary`]: one run's combined figures, and the median and spread over repeats.
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`machine`]: the machine the numbers came from.
@@ -17,6 +18,7 @@
 pub mod baseline;
 pub mod claims;
 pub mod compare;
+pub mod early_end;
 pub mod fairness;
 pub mod holder_death;
 pub mod kernel;
@@ -27,6 +29,7 @@ pub mod what_to_use;
 
 pub use baseline::{Baseline, BaselineComparison};
 pub use compare::{CompareReport, Contender, Failure, HistKey, Metric, RunRecord, Skipped};
+pub use early_end::{Cut, EarlyEnd};
 pub use fairness::jain_index;
 pub use machine::Machine;
 pub use run::{ContenderJson, RunJson, RunReport};

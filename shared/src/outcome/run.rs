@@ -16,6 +16,8 @@ pub struct RunReport {
     pub placement: Placement,
     /// Rounds asked for.
     pub rounds: u64,
+    /// The time limit it ran under (`--max-seconds`).
+    pub max_seconds: f64,
     /// Contender 0.
     pub server: ContenderStats,
     /// Contender 1.
@@ -36,6 +38,10 @@ pub struct RunJson {
     pub mode: Mode,
     pub placement: Placement,
     pub rounds: u64,
+    /// The time limit the run had (`--max-seconds`): with fewer rounds done than `rounds`, the
+    /// run stopped there (`end` says which side hit it). Absent in reports written before it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_seconds: Option<f64>,
     pub server: ContenderStatsJson,
     pub client: ContenderStatsJson,
     /// How many contenders took part.
@@ -103,6 +109,7 @@ impl RunReport {
             mode: self.mode,
             placement: self.placement,
             rounds: self.rounds,
+            max_seconds: Some(self.max_seconds),
             server: ContenderStatsJson::from(&self.server),
             client: ContenderStatsJson::from(&self.client),
             contender_count: self.contender_count(),

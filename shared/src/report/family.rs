@@ -1,5 +1,6 @@
-//! Variants grouped the way a reader compares them: the file locks, the explicit handoffs and
-//! the fair locks. The plots draw one panel per family, so a dozen curves never share one panel.
+//! Variants grouped the way a reader compares them: the file locks, the explicit handoffs, the
+//! mutexes and the FIFO locks. The plots draw one panel per family, so a dozen curves never
+//! share one panel.
 
 use crate::variant::Variant;
 
@@ -8,10 +9,11 @@ pub use crate::variant::Family;
 
 impl Family {
     /// Every family, in report order.
-    pub const ALL: [Family; 3] = [
+    pub const ALL: [Family; 4] = [
         Family::FileLocks,
         Family::ExplicitHandoffs,
-        Family::FairLocks,
+        Family::Mutexes,
+        Family::FifoLocks,
     ];
 
     /// The family of `variant`, as its spec says.
@@ -24,7 +26,8 @@ impl Family {
         match self {
             Family::FileLocks => "file locks",
             Family::ExplicitHandoffs => "explicit handoffs",
-            Family::FairLocks => "fair locks",
+            Family::Mutexes => "mutexes",
+            Family::FifoLocks => "FIFO locks",
         }
     }
 

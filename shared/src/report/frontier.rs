@@ -10,6 +10,7 @@ use std::io;
 use plotters::prelude::*;
 
 use super::Exporter;
+use super::labels::{Placer, Rect};
 use crate::outcome::{CompareReport, Spread, SummaryRow};
 use crate::sys::out_dir::OutDir;
 use crate::variant::Mode;
@@ -170,12 +171,18 @@ fn panel<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 16))
         .margin(12)
+        // Room for the last tick label, centred on the axis's end, off the next panel's.
+        .margin_right(32)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(xs.log_scale(), ys.log_scale())
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
+        // Fewer than ten: a tick per decade, never the 2, 3, ... 9 between, whose labels would
+        // run into each other on a short axis.
+        .x_labels(8)
+        .y_labels(8)
         .x_desc(u.axis())
         .y_desc("acquisitions/s")
         .x_label_formatter(&|x| format!("{x}"))
@@ -215,7 +222,7 @@ fn draw_frontier<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Each variant's point with its error bars and its name.
+/// Each variant's point with its error bars, then the names, placed by [`name_points`].
 fn draw_points<DB: DrawingBackend>(
     chart: &mut LogChart<'_, DB>,
     pts: &[Point],
@@ -230,13 +237,71 @@ fn draw_points<DB: DrawingBackend>(
         chart
             .draw_series([Circle::new((x, y), 4, c.filled())])
             .map_err(|e| e.to_string())?;
-        chart
-            .draw_series([Text::new(
-                p.name.clone(),
-                (x, y),
-                ("sans-serif", 13).into_font().color(&c),
-            )])
+    }
+    name_points(chart, pts, floor)
+}
+
+/// The font size of the points' names.
+const NAME_SIZE: f64 = 13.0;
+
+/// Each point's name, on ground no other name or point covers: beside its point where there is
+/// room, else as near as there is, joined to it by a thin line. The frontier's points are named
+/// first, so theirs sit nearest.
+fn name_points<DB: DrawingBackend>(
+    chart: &LogChart<'_, DB>,
+    pts: &[Point],
+    floor: f64,
+) -> Result<(), String> {
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let mut placer = Placer::new(Rect {
+        x0: f64::from(xs.start) + 2.0,
+        y0: f64::from(ys.start) + 2.0,
+        x1: f64::from(xs.end) - 2.0,
+        y1: f64::from(ys.end) - 2.0,
+    });
+    let pixel = |p: &Point| {
+        let (x, y) = chart.backend_coord(&at(p, floor));
+        (f64::from(x), f64::from(y))
+    };
+    let front = pareto(&pts.iter().map(|p| at(p, floor)).collect::<Vec<_>>());
+    for (i, p) in pts.iter().enumerate() {
+        let (x, y) = pixel(p);
+        // The frontier's ring is wider than a plain point.
+        placer.block(Rect::around(
+            x,
+            y,
+            if front.contains(&i) { 9.0 } else { 5.0 },
+        ));
+    }
+    let order = front
+        .iter()
+        .copied()
+        .chain((0..pts.len()).filter(|i| !front.contains(i)));
+    let area = chart.plotting_area().strip_coord_spec();
+    let (bx, by) = area.get_base_pixel();
+    let local = |(x, y): (f64, f64)| (x as i32 - bx, y as i32 - by);
+    for i in order {
+        let p = &pts[i];
+        let c = super::plots::color(p.colour);
+        let point = pixel(p);
+        // No room left anywhere (dozens of points on one panel): the point goes unnamed rather
+        // than named over another.
+        let Some(placed) = placer.place(&p.name, NAME_SIZE, point) else {
+            continue;
+        };
+        if let Some(end) = placed.leader {
+            area.draw(&PathElement::new(
+                vec![local(point), local(end)],
+                c.mix(0.6).stroke_width(1),
+            ))
             .map_err(|e| e.to_string())?;
+        }
+        area.draw(&Text::new(
+            p.name.clone(),
+            local(placed.anchor),
+            ("sans-serif", NAME_SIZE).into_font().color(&c),
+        ))
+        .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -140,6 +140,10 @@ fn draw_panel(
         )?;
     chart
         .configure_mesh()
+        // Fewer than ten: a tick per decade, never the 2, 3, ... 9 between, whose labels would
+        // run into each other when a cell has only a decade or two.
+        .x_labels(8)
+        .y_labels(8)
         .x_desc("percentile")
         .y_desc("wait")
         .label_style(("sans-serif", 13))

@@ -2,11 +2,12 @@
 
 use std::io;
 
-use super::{Exporter, baseline, summary, terminal};
+use super::{Exporter, baseline, stops, summary, terminal};
 use crate::crash;
 use crate::outcome::holder_death::CrashReport;
 use crate::outcome::{CompareReport, Machine};
 use crate::sys::out_dir::OutDir;
+use crate::variant::Mode;
 
 pub(super) struct Markdown;
 
@@ -28,13 +29,19 @@ impl Exporter for Markdown {
         ));
         let rows = report.summary();
         out.push_str(&summary::summary_table(&rows, report.mode()).to_markdown());
+        if let Some(note) = stops::compare_note(report) {
+            out.push_str(&format!("\n{}\n", note.replace('\n', "\n\n")));
+        }
         out.push_str(
             "\n## Contenders\n\nJain's fairness index (1: every contender got the same share; 1/N: \
              one got everything), the barging rate and the longest wait, per variant.\n\n",
         );
-        out.push_str(&summary::contenders_table(&rows).to_markdown());
+        out.push_str(&summary::contenders_table(&rows, report.mode()).to_markdown());
         if rows.iter().any(|r| r.order_repeats > 0) {
             out.push_str(&format!("\n{}\n", summary::LOCK_OR_SCHEDULER));
+        }
+        if report.mode() == Mode::Turns && !rows.is_empty() {
+            out.push_str(&format!("\n{}\n", summary::NOT_IN_TURNS));
         }
         if let Some(cmp) = report.against_baseline() {
             out.push_str("\n## Against the baseline\n\n");

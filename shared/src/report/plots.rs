@@ -2,19 +2,21 @@
 //!
 //! - `latency-<placement>.svg`: see [`super::latency`].
 //! - `whoops.svg` (`turns` mode): whoops per round for each variant, one bar per placement, log
-//!   axis.
+//!   axis; a row per variant, its name written across, so that long names never collide.
 //!
 //! Both keep their legend in a strip of its own beside the data ([`side_legend`]).
 
 use std::io;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use thiserror::Error;
 
-use super::Exporter;
 use super::latency::latency_svg;
+use super::{Exporter, labels};
 use crate::outcome::{CompareReport, SummaryRow};
 use crate::placement::Placement;
 use crate::sys::out_dir::OutDir;
@@ -101,7 +103,8 @@ impl LineStyle {
 }
 
 /// The `i`th curve of a panel: six colours (Okabe–Ito, safe for colour-blind readers), three
-/// dash patterns.
+/// dash patterns. The dash shifts by one every six curves, so the first 18 curves all differ
+/// (the mutexes' panel has seven).
 pub(super) fn line_style(i: usize) -> LineStyle {
     const C: [(u8, u8, u8); 6] = [
         (0, 114, 178),
@@ -115,7 +118,7 @@ pub(super) fn line_style(i: usize) -> LineStyle {
     let (r, g, b) = C[i % C.len()];
     LineStyle {
         color: RGBColor(r, g, b),
-        dash: DASH[i % DASH.len()],
+        dash: DASH[(i + i / C.len()) % DASH.len()],
     }
 }
 
@@ -199,19 +202,43 @@ impl WhoopsCells {
             .map(|r| r.whoops_per_round.median)
     }
 
-    /// The width of one bar: the placements share 0.8 of a variant's slot.
-    fn bar_width(&self) -> f64 {
-        0.8 / self.placements.len().max(1) as f64
+    /// The pixel height of one variant's row: a bar per placement and a gap.
+    fn row_height(&self) -> u32 {
+        BAR * self.placements.len().max(1) as u32 + ROW_GAP
     }
 
-    /// Where placement `pi`'s bar of variant `vi` starts.
-    fn bar_x(&self, vi: usize, pi: usize) -> f64 {
-        vi as f64 + 0.1 + pi as f64 * self.bar_width()
+    /// The page's height: a row per variant below the title, above the x axis.
+    fn height(&self) -> u32 {
+        CHROME + self.row_height() * self.variants.len() as u32
+    }
+
+    /// The vertical span (in rows, the axis running from 0 at the bottom to one per variant at
+    /// the top) of placement `pi`'s bar of variant `vi`: variants from the top down, each row's
+    /// placements in legend order.
+    fn bar_span(&self, vi: usize, pi: usize) -> (f64, f64) {
+        let row = f64::from(self.row_height());
+        let top = (self.variants.len() - vi) as f64
+            - f64::from(ROW_GAP) / 2.0 / row
+            - pi as f64 * f64::from(BAR) / row;
+        (top - 0.85 * f64::from(BAR) / row, top)
+    }
+
+    /// The middle of a variant's row.
+    fn row_centre(&self, vi: usize) -> f64 {
+        (self.variants.len() - vi) as f64 - 0.5
     }
 }
 
 /// The lowest value on the whoops axis: a log axis cannot show zero.
 const WHOOPS_FLOOR: f64 = 0.01;
+/// Pixels per placement's bar; a "0" label (font 12) fits in it.
+const BAR: u32 = 14;
+/// Pixels between two variants' rows.
+const ROW_GAP: u32 = 12;
+/// The page's height besides the rows: title, margins, the x axis and its labels.
+const CHROME: u32 = 44 + 24 + 56;
+/// The variant names' font size.
+const NAME_SIZE: f64 = 15.0;
 
 /// The SVG text of `whoops.svg`, or `None` before any cell has finished.
 pub(super) fn whoops_svg(report: &CompareReport) -> Result<Option<String>, PlotError> {
@@ -223,9 +250,11 @@ pub(super) fn whoops_svg(report: &CompareReport) -> Result<Option<String>, PlotE
     Ok(Some(svg))
 }
 
-/// The whole page of `whoops.svg`: title, bars, legend.
+/// The whole page of `whoops.svg`: title, one row of bars per variant (the names written
+/// across, so long ones never collide), the legend.
 fn draw_whoops_page(svg: &mut String, cells: &WhoopsCells) -> Result<(), DrawError> {
-    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    let size = (SIZE.0, cells.height());
+    let root = SVGBackend::with_string(svg, size).into_drawing_area();
     root.fill(&WHITE)?;
     let body = root.titled("Whoops per round (median over repeats)", ("sans-serif", 22))?;
     let (plot, legend) = body.split_horizontally(SIZE.0 - 150);
@@ -240,7 +269,7 @@ fn draw_whoops_page(svg: &mut String, cells: &WhoopsCells) -> Result<(), DrawErr
     root.present()
 }
 
-/// The bars, and a "0" where a bar has no height.
+/// The bars, the variant names beside their rows, and a "0" where a bar has no length.
 fn draw_whoops(
     area: &DrawingArea<SVGBackend, Shift>,
     cells: &WhoopsCells,
@@ -251,41 +280,63 @@ fn draw_whoops(
         .map(|r| r.whoops_per_round.median)
         .fold(1.0, f64::max);
     let top = 10f64.powf(top.log10().ceil() + 0.3);
-    let n = cells.variants.len() as f64;
+    let longest = cells
+        .variants
+        .iter()
+        .map(|v| labels::text_width(&v.to_string(), NAME_SIZE))
+        .fold(0.0, f64::max);
     let mut chart = ChartBuilder::on(area)
         .margin(12)
         .x_label_area_size(48)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0.0..n, (WHOOPS_FLOOR..top).log_scale())?;
-    let names: Vec<String> = cells.variants.iter().map(|v| v.to_string()).collect();
+        .y_label_area_size(longest as u32 + 16)
+        .build_cartesian_2d(
+            (WHOOPS_FLOOR..top).log_scale(),
+            0.0..cells.variants.len() as f64,
+        )?;
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(cells.variants.len() * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - x.floor() - 0.5).abs() < 0.01 && i < names.len() {
-                names[i].clone()
-            } else {
-                String::new()
-            }
-        })
+        .disable_y_mesh()
+        .y_labels(0)
+        // Fewer than ten: a tick per decade, never the 2, 3, ... 9 between.
+        .x_labels(8)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
-        .y_desc("whoops per round")
-        .y_label_formatter(&|y| count_tick(*y))
+        .x_desc("whoops per round (log scale; a 0 is written where a bar would start)")
+        .x_label_formatter(&|x| count_tick(*x))
         .draw()?;
     for (pi, &placement) in cells.placements.iter().enumerate() {
         let c = color(pi);
         chart.draw_series(whoops_bars(cells, pi, placement, c))?;
         chart.draw_series(zero_labels(cells, pi, placement, c))?;
     }
+    variant_names(area, &chart, cells)
+}
+
+/// Each variant's name, right-aligned against the axis at the middle of its row.
+fn variant_names(
+    area: &DrawingArea<SVGBackend, Shift>,
+    chart: &ChartContext<SVGBackend, Cartesian2d<LogCoord<f64>, RangedCoordf64>>,
+    cells: &WhoopsCells,
+) -> Result<(), DrawError> {
+    let (base_x, base_y) = area.get_base_pixel();
+    let font = TextStyle::from(("sans-serif", NAME_SIZE).into_font())
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for (vi, v) in cells.variants.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(WHOOPS_FLOOR, cells.row_centre(vi)));
+        area.draw(&Text::new(
+            v.to_string(),
+            (x - base_x - 8, y - base_y),
+            font.clone(),
+        ))?;
+    }
     Ok(())
 }
 
-/// A tick on a count axis: `0.01`, `1`, `100`, `10k`.
+/// A tick on a count axis: `0.01`, `1`, `100`, `10k`, `1M`.
 fn count_tick(x: f64) -> String {
-    if x >= 1e3 {
+    if x >= 1e6 {
+        format!("{}M", x / 1e6)
+    } else if x >= 1e3 {
         format!("{}k", x / 1e3)
     } else {
         format!("{x}")
@@ -299,41 +350,66 @@ fn whoops_bars(
     placement: Placement,
     c: RGBColor,
 ) -> Vec<Rectangle<(f64, f64)>> {
-    let width = cells.bar_width();
     cells
         .variants
         .iter()
         .enumerate()
         .filter_map(|(vi, &v)| {
-            let y = cells.median(v, placement)?.max(WHOOPS_FLOOR);
-            let x0 = cells.bar_x(vi, pi);
-            Some(Rectangle::new(
-                [(x0, WHOOPS_FLOOR), (x0 + width * 0.9, y)],
-                c.filled(),
-            ))
+            let x = cells.median(v, placement)?.max(WHOOPS_FLOOR);
+            let (y0, y1) = cells.bar_span(vi, pi);
+            Some(Rectangle::new([(WHOOPS_FLOOR, y0), (x, y1)], c.filled()))
         })
         .collect()
 }
 
-/// A zero has no height on a log axis: a "0" where one placement's bar would be, to say it.
+/// A zero has no length on a log axis: a "0" where one placement's bar would start, to say it.
 fn zero_labels(
     cells: &WhoopsCells,
     pi: usize,
     placement: Placement,
     c: RGBColor,
 ) -> Vec<Text<'static, (f64, f64), String>> {
+    let font = ("sans-serif", 14)
+        .into_font()
+        .color(&c)
+        .pos(Pos::new(HPos::Left, VPos::Center));
     cells
         .variants
         .iter()
         .enumerate()
         .filter(|&(_, &v)| cells.median(v, placement) == Some(0.0))
         .map(|(vi, _)| {
-            let x = cells.bar_x(vi, pi) + cells.bar_width() * 0.3;
+            let (y0, y1) = cells.bar_span(vi, pi);
             Text::new(
                 "0".to_string(),
-                (x, WHOOPS_FLOOR * 1.6),
-                ("sans-serif", 16).into_font().color(&c),
+                (WHOOPS_FLOOR * 1.15, (y0 + y1) / 2.0),
+                font.clone(),
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_eighteen_curves_of_a_panel_all_look_different() {
+        let looks: Vec<String> = (0..18)
+            .map(|i| {
+                let s = line_style(i);
+                format!("{:?} {:?}", s.color, s.dash)
+            })
+            .collect();
+        let distinct: std::collections::BTreeSet<&String> = looks.iter().collect();
+        assert_eq!(distinct.len(), 18, "{looks:?}");
+    }
+
+    #[test]
+    fn count_ticks_read_naturally() {
+        assert_eq!(count_tick(0.01), "0.01");
+        assert_eq!(count_tick(100.0), "100");
+        assert_eq!(count_tick(10_000.0), "10k");
+        assert_eq!(count_tick(1e6), "1M");
+    }
 }

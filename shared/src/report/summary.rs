@@ -62,10 +62,20 @@ pub const LOCK_OR_SCHEDULER: &str = "About the lock alone: bypass (acquisitions 
      Also the scheduler: Jain's index, waiting (contenders waiting at a grant, of N), LWSS (ideal \
      N) and MTTR (ideal N-1): a contender that is not running is in no lock's queue.";
 
+/// What "–" means in the contenders table of a `turns` comparison (and in `run`'s line), printed
+/// under it. `summary.json` keeps both figures.
+pub const NOT_IN_TURNS: &str = "–: in turns mode the protocol fixes the order (contender 0, 1, \
+     …, N-1, 0, …), so every contender takes as many turns as every other, give or take one: \
+     Jain's index over turns is 1 by construction. The barging rate there is whoops / (whoops + \
+     turns), the whoops per round again in another form. summary.json and --json keep both \
+     numbers.";
+
 /// The contenders section: how fairly each variant shares the lock or the turn. With `free`
 /// runs it also shows the order measures: bypass, and beside Jain's index how many contenders
-/// were actually waiting, LWSS and MTTR.
-pub fn contenders_table(rows: &[SummaryRow]) -> Table {
+/// were actually waiting, LWSS and MTTR. In `turns` mode Jain's index and the barging rate are
+/// "–" ([`NOT_IN_TURNS`]).
+pub fn contenders_table(rows: &[SummaryRow], mode: crate::variant::Mode) -> Table {
+    let turns = mode == crate::variant::Mode::Turns;
     let order = rows.iter().any(|r| r.order_repeats > 0);
     let mut header = vec!["variant", "placement", "Jain index"];
     if order {
@@ -81,6 +91,7 @@ pub fn contenders_table(rows: &[SummaryRow]) -> Table {
             r.variant.to_string(),
             r.placement.to_string(),
             match r.jain_repeats {
+                _ if turns => "–".into(),
                 0 => "n/a".into(),
                 // Say so when some repeats never raced: the figure is not over all of them.
                 n if n < r.repeats => format!(
@@ -95,7 +106,11 @@ pub fn contenders_table(rows: &[SummaryRow]) -> Table {
             row.push(order_cell(r, &r.order.contending, fmt_count));
         }
         row.extend([
-            spread_cell(&r.barging_rate, fmt_ratio, fmt_ratio),
+            if turns {
+                "–".into()
+            } else {
+                spread_cell(&r.barging_rate, fmt_ratio, fmt_ratio)
+            },
             ns_cell(&r.handoff_max_ns),
             ns_cell(&r.handoff_p99_ns),
         ]);

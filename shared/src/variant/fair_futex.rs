@@ -47,7 +47,7 @@ const SPIN_ROUNDS: u32 = 4;
 
 pub(super) const SPEC: Spec = Spec {
     name: "fair-futex",
-    family: Family::ExplicitHandoffs,
+    family: Family::Mutexes,
     shares_description: false,
     supports: Supports::EVERYTHING,
     fds: Fds::NONE,

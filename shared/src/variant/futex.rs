@@ -24,7 +24,7 @@ use crate::sys::mapping::shared_atomics;
 
 pub(super) const SPEC: Spec = Spec {
     name: "futex",
-    family: Family::ExplicitHandoffs,
+    family: Family::Mutexes,
     shares_description: false,
     supports: Supports::EVERYTHING,
     fds: Fds::NONE,

@@ -39,7 +39,7 @@ use crate::sys::mapping::shared_atomics;
 
 pub(super) const SPEC: Spec = Spec {
     name: "pi-futex",
-    family: Family::ExplicitHandoffs,
+    family: Family::Mutexes,
     shares_description: false,
     supports: Supports::EVERYTHING,
     fds: Fds::NONE,

@@ -173,7 +173,21 @@ mod tests {
         assert_eq!(total, Variant::ALL.len());
         assert_eq!(Family::of(Variant::Ofd), Family::FileLocks);
         assert_eq!(Family::of(Variant::Eventfd), Family::ExplicitHandoffs);
-        assert_eq!(Family::of(Variant::Ticket), Family::FairLocks);
+        assert_eq!(Family::of(Variant::Ticket), Family::FifoLocks);
+        for v in [
+            Variant::Futex,
+            Variant::PiFutex,
+            Variant::RobustMutex,
+            Variant::FairFutex,
+            Variant::StarvationFutex,
+            Variant::SpinFutex,
+            Variant::UringFutex,
+        ] {
+            assert_eq!(Family::of(v), Family::Mutexes, "{v}");
+        }
+        for v in [Variant::Eventfd, Variant::Pipe, Variant::TokioEventfd] {
+            assert_eq!(Family::of(v), Family::ExplicitHandoffs, "{v}");
+        }
     }
 
     /// A file lock's death depends on who else holds the description: each has both cells,

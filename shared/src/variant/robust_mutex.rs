@@ -25,7 +25,7 @@ use crate::sys::robust_mutex::{Locked, MutexRoom, RobustMutex};
 
 pub(super) const SPEC: Spec = Spec {
     name: "robust-mutex",
-    family: Family::ExplicitHandoffs,
+    family: Family::Mutexes,
     shares_description: false,
     supports: Supports::EVERYTHING,
     fds: Fds::NONE,

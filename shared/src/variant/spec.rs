@@ -118,15 +118,29 @@ impl Death {
     }
 }
 
-/// A group of variants the reports draw together, so a dozen curves never share one panel.
+/// A group of variants the reports draw together, so a dozen curves never share one panel. Each
+/// variant's [`Spec`] names its own, by what the mechanism does rather than what it is built on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     /// Kernel file locks (and protocols built of them): whoever asks first after an unlock wins.
     FileLocks,
-    /// The turn is handed to the next contender by name: eventfd, futex, pipe...
+    /// The turn is handed to the next contender by name, through a descriptor of its own:
+    /// eventfd, pipe, tokio-eventfd. Nobody else is woken, so nobody whoops.
     ExplicitHandoffs,
-    /// Locks that queue their waiters and grant in order.
-    FairLocks,
+    /// Mutexes on a shared word, after the ones programs use (Drepper's futex mutex, glibc's
+    /// robust mutex, PI futexes, parking_lot's eventual fairness, Go's starvation mode, a
+    /// spinning mutex). They differ in what an unlock does (wake a waiter that must race for the
+    /// lock, or hand it to a queued one: always for `pi-futex`, after a deadline or a starved
+    /// wait for `fair-futex` and `starvation-futex`), but none keeps arrival order. `futex` and
+    /// `uring-futex` are here although in `turns` mode they FUTEX_WAKE the turn word, a handoff
+    /// with two contenders: in `free` mode they are the three-state mutex, and in `turns` mode a
+    /// wake reaches every sleeper on the one word, so with more contenders they whoop like the
+    /// lock they are (`results/herd-4`). `spin-futex`, likewise, is a spinning mutex in `free`
+    /// mode.
+    Mutexes,
+    /// Locks that queue their waiters and grant in arrival order: no later arrival overtakes a
+    /// wait (bypass 0), whoever the scheduler runs.
+    FifoLocks,
 }
 
 /// The modes and contender counts a variant runs with. A refusal is one line naming the

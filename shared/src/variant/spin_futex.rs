@@ -52,7 +52,7 @@ use crate::sys::{cpu, futex, prefetch};
 
 pub(super) const SPEC: Spec = Spec {
     name: "spin-futex",
-    family: Family::ExplicitHandoffs,
+    family: Family::Mutexes,
     shares_description: false,
     supports: Supports::EVERYTHING,
     fds: Fds::NONE,

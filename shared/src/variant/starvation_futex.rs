@@ -46,7 +46,7 @@ const STARVATION_NS: u64 = 1_000_000;
 
 pub(super) const SPEC: Spec = Spec {
     name: "starvation-futex",
-    family: Family::ExplicitHandoffs,
+    family: Family::Mutexes,
     shares_description: false,
     supports: Supports::EVERYTHING,
     fds: Fds::NONE,

@@ -21,7 +21,7 @@ use crate::sys::mapping::shared_atomics;
 
 pub(super) const SPEC: Spec = Spec {
     name: "ticket",
-    family: Family::FairLocks,
+    family: Family::FifoLocks,
     shares_description: false,
     supports: Supports::EVERYTHING,
     fds: Fds::NONE,

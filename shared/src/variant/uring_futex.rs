@@ -30,7 +30,7 @@ use crate::sys::uring::{self, ALL_BITS, FutexRing, Unavailable};
 
 pub(super) const SPEC: Spec = Spec {
     name: "uring-futex",
-    family: Family::ExplicitHandoffs,
+    family: Family::Mutexes,
     shares_description: false,
     supports: Supports {
         available: Some(available),

@@ -5,7 +5,7 @@ use std::io;
 use super::page::{esc, figure, paragraphs, table_html};
 use super::{Input, Section, verdict};
 use crate::outcome::Machine;
-use crate::report::{baseline, frontier, latency, plots, summary, terminal};
+use crate::report::{baseline, frontier, latency, plots, stops, summary, terminal};
 use crate::variant::Mode;
 
 /// Three sentences from this run's figures.
@@ -58,6 +58,9 @@ pub fn main_table(p: &Input) -> io::Result<Option<Section>> {
         &p.rows,
         p.report.mode(),
     )));
+    if let Some(note) = stops::compare_note(p.report) {
+        body.push_str(&paragraphs(&note.lines().collect::<Vec<_>>()));
+    }
     let notes = terminal::notes(p.report);
     if !notes.trim().is_empty() {
         body.push_str(&format!("<pre>{}</pre>\n", esc(notes.trim())));
@@ -110,9 +113,15 @@ pub fn contenders(p: &Input) -> io::Result<Option<Section>> {
         "Jain's fairness index (1: every contender got the same share; 1/N: one got \
          everything), the barging rate and the longest wait, per variant.",
     ]);
-    body.push_str(&table_html(&summary::contenders_table(&p.rows)));
+    body.push_str(&table_html(&summary::contenders_table(
+        &p.rows,
+        p.report.mode(),
+    )));
     if p.rows.iter().any(|r| r.order_repeats > 0) {
         body.push_str(&paragraphs(&[summary::LOCK_OR_SCHEDULER]));
+    }
+    if p.report.mode() == Mode::Turns {
+        body.push_str(&paragraphs(&[summary::NOT_IN_TURNS]));
     }
     Ok(Some(Section::new("contenders", "Contenders", body)))
 }

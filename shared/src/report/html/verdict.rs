@@ -34,7 +34,7 @@ fn extremes(rows: &[SummaryRow], f: impl Fn(&SummaryRow) -> f64) -> (&SummaryRow
     (max.unwrap_or(&rows[0]), min.unwrap_or(&rows[0]))
 }
 
-/// The families of `rows`, named in report order: "explicit handoffs and fair locks".
+/// The families of `rows`, named in report order: "explicit handoffs and FIFO locks".
 fn families(rows: &[&SummaryRow]) -> String {
     let names: Vec<&str> = Family::ALL
         .iter()
@@ -219,7 +219,7 @@ mod tests {
             v[0]
         );
         assert!(
-            v[0].contains("(explicit handoffs and fair locks)"),
+            v[0].contains("(explicit handoffs and FIFO locks)"),
             "{}",
             v[0]
         );
@@ -268,7 +268,7 @@ mod tests {
             v[0]
         );
         assert!(
-            v[0].contains("1 of 2 cells never barged") && v[0].contains("(fair locks)"),
+            v[0].contains("1 of 2 cells never barged") && v[0].contains("(FIFO locks)"),
             "{}",
             v[0]
         );
