@@ -14,7 +14,7 @@ use super::spawn::{SpawnError, SpawnedServer, find_server};
 use super::wakeup::cross_cpu_wakeup_ns;
 use crate::crash::{CrashOptions, crash};
 use crate::errors::error_chain;
-use crate::outcome::claims::{CLAIMS, Cell, Claim, Figure, Needs};
+use crate::outcome::claims::{CLAIMS, Cell, Claim, Figure, Needs, named};
 use crate::outcome::{CellMetrics, CompareReport, RunReport};
 use crate::placement::{Placement, allowed_cpus};
 use crate::sys::signal;
@@ -148,7 +148,8 @@ impl Lab<'_> {
 
     /// The figure of every repeat (never empty on success).
     fn measure(&mut self, figure: Figure) -> Result<Vec<f64>, String> {
-        if let Figure::HolderDeath(variant, death) = figure {
+        if let Figure::HolderDeath(name, death) = figure {
+            let variant = named(name).ok_or_else(|| format!("no variant is called {name}"))?;
             return self.holder_death(variant, death).map(|v| vec![v]);
         }
         let mut values = Vec::new();
@@ -171,15 +172,18 @@ impl Lab<'_> {
             rounds: cell.rounds,
             max_seconds: 10.0,
         };
-        let mut opts = RunOptions::new(self.socket.clone(), cell.variant, cell.placement, shape);
+        let variant = cell
+            .variant()
+            .ok_or_else(|| format!("no variant is called {}", cell.variant))?;
+        let mut opts = RunOptions::new(self.socket.clone(), variant, cell.placement, shape);
         opts.kernel_trace = cell.kernel_trace;
         opts.hold_idle = cell.hold_idle;
         let report = run(&opts).map_err(|e| error_chain(&e))?;
         if cell.mode == Mode::Turns && cell.contenders == 2 && !cell.kernel_trace && !cell.hold_idle
         {
             self.compare.add_run(&report, repeat);
-            if !self.compare.variants.contains(&cell.variant) {
-                self.compare.variants.push(cell.variant);
+            if !self.compare.variants.contains(&variant) {
+                self.compare.variants.push(variant);
             }
         }
         Ok(report)

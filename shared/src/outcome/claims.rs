@@ -6,10 +6,17 @@
 use crate::placement::Placement;
 use crate::variant::{Death, Mode, Variant};
 
-/// One cell of an experiment: what `run` is asked for.
+/// The variant called `name` on the command line.
+pub fn named(name: &str) -> Option<Variant> {
+    <Variant as clap::ValueEnum>::from_str(name, false).ok()
+}
+
+/// One cell of an experiment: what `run` is asked for. The variant goes by its name, so that the
+/// story names mechanisms without knowing them (each is known in its own file only; a test
+/// checks every name resolves).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cell {
-    pub variant: Variant,
+    pub variant: &'static str,
     pub placement: Placement,
     pub mode: Mode,
     pub contenders: usize,
@@ -22,7 +29,7 @@ pub struct Cell {
 
 impl Cell {
     /// Two contenders taking turns, `rounds` long.
-    pub const fn turns(variant: Variant, placement: Placement, rounds: u64) -> Cell {
+    pub const fn turns(variant: &'static str, placement: Placement, rounds: u64) -> Cell {
         Cell {
             variant,
             placement,
@@ -32,6 +39,11 @@ impl Cell {
             kernel_trace: false,
             hold_idle: false,
         }
+    }
+
+    /// The mechanism, if its name is one (always, for the registry's claims: a test says so).
+    pub fn variant(&self) -> Option<Variant> {
+        named(self.variant)
     }
 
     pub const fn traced(self) -> Cell {
@@ -76,7 +88,7 @@ pub enum Figure {
     },
     /// What the survivor got when the holder of `variant` was killed inside its critical
     /// section (a `crash` cell, descriptions of its own): 1 if it is what the claim says.
-    HolderDeath(Variant, Death),
+    HolderDeath(&'static str, Death),
 }
 
 impl Figure {
@@ -162,7 +174,7 @@ pub struct Claim {
 
 use Placement::{SameCpu, Split};
 
-const fn free4(variant: Variant) -> Cell {
+const fn free4(variant: &'static str) -> Cell {
     Cell {
         variant,
         placement: Placement::Free,
@@ -176,15 +188,15 @@ const fn free4(variant: Variant) -> Cell {
     }
 }
 
-const OFD_SPLIT: Cell = Cell::turns(Variant::Ofd, Split, 1_000);
-const OFD_ONE_CPU: Cell = Cell::turns(Variant::Ofd, SameCpu, 40);
+const OFD_SPLIT: Cell = Cell::turns("ofd", Split, 1_000);
+const OFD_ONE_CPU: Cell = Cell::turns("ofd", SameCpu, 40);
 
 /// The story, in the order `demo` tells it.
 pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "seed-excludes-nobody",
         says: "The blog's experiment had no mutual exclusion: a descriptor passed with SCM_RIGHTS shares the sender's open file description, so OFD locks through it never conflict.",
-        figure: Figure::OverlapsPerKRound(Cell::turns(Variant::Seed, Split, 2_000)),
+        figure: Figure::OverlapsPerKRound(Cell::turns("seed", Split, 2_000)),
         holds: Holds::Above(0.0),
         needs: Needs::TwoCpus,
         why: "OFD locks belong to the open file description: both processes are one lock owner (kcmp says it is the same description).",
@@ -232,7 +244,7 @@ pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "eventfd-hands-over",
         says: "An eventfd handoff never lets a side run out of turn with two contenders.",
-        figure: Figure::WhoopsPerRound(Cell::turns(Variant::Eventfd, Split, 2_000)),
+        figure: Figure::WhoopsPerRound(Cell::turns("eventfd", Split, 2_000)),
         holds: Holds::Zero,
         needs: Needs::TwoCpus,
         why: "the holder writes the next side's eventfd: only that side wakes, and only when it is its turn.",
@@ -240,7 +252,7 @@ pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "futex-hands-over",
         says: "A futex on the turn word never lets a side run out of turn with two contenders.",
-        figure: Figure::WhoopsPerRound(Cell::turns(Variant::Futex, Split, 2_000)),
+        figure: Figure::WhoopsPerRound(Cell::turns("futex", Split, 2_000)),
         holds: Holds::Zero,
         needs: Needs::TwoCpus,
         why: "a side sleeps until the turn word names it; FUTEX_WAKE wakes, the word decides.",
@@ -248,7 +260,7 @@ pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "pipe-hands-over",
         says: "A pipe handoff never lets a side run out of turn with two contenders.",
-        figure: Figure::WhoopsPerRound(Cell::turns(Variant::Pipe, Split, 2_000)),
+        figure: Figure::WhoopsPerRound(Cell::turns("pipe", Split, 2_000)),
         holds: Holds::Zero,
         needs: Needs::TwoCpus,
         why: "the holder writes one byte into the next side's pipe: the byte is the turn.",
@@ -256,7 +268,7 @@ pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "ticket-hands-over",
         says: "A FIFO ticket lock never lets a side run out of turn with two contenders.",
-        figure: Figure::WhoopsPerRound(Cell::turns(Variant::Ticket, Split, 2_000)),
+        figure: Figure::WhoopsPerRound(Cell::turns("ticket", Split, 2_000)),
         holds: Holds::Zero,
         needs: Needs::TwoCpus,
         why: "tickets are served in order and taken in turn order: the queue is the ring.",
@@ -265,8 +277,8 @@ pub const CLAIMS: &[Claim] = &[
         id: "fair-lock-bounds-overtaking",
         says: "With four contenders a fair futex lock is overtaken less than the futex mutex, the tail of how far a waiter is overtaken cut.",
         figure: Figure::BypassP99Ratio {
-            a: free4(Variant::FairFutex),
-            b: free4(Variant::Futex),
+            a: free4("fair-futex"),
+            b: free4("futex"),
         },
         holds: Holds::Below(1.0),
         needs: Needs::TwoCpus,
@@ -276,8 +288,8 @@ pub const CLAIMS: &[Claim] = &[
         id: "fair-lock-price",
         says: "Fairness has a price: the fair futex lock does fewer acquisitions per second than the futex mutex.",
         figure: Figure::ThroughputRatio {
-            a: free4(Variant::FairFutex),
-            b: free4(Variant::Futex),
+            a: free4("fair-futex"),
+            b: free4("futex"),
         },
         holds: Holds::Below(1.0),
         needs: Needs::TwoCpus,
@@ -286,7 +298,7 @@ pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "posix-released-at-death",
         says: "A POSIX record lock is released by the kernel when its holder dies: the waiter gets it, untold.",
-        figure: Figure::HolderDeath(Variant::Posix, Death::Released),
+        figure: Figure::HolderDeath("posix", Death::Released),
         holds: Holds::Above(0.5),
         needs: Needs::Nothing,
         why: "POSIX locks belong to the process (its file table); its exit drops them.",
@@ -294,7 +306,7 @@ pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "futex-held-at-death",
         says: "A plain futex whose holder dies stays held: nobody is told, the waiter waits for ever.",
-        figure: Figure::HolderDeath(Variant::Futex, Death::Held),
+        figure: Figure::HolderDeath("futex", Death::Held),
         holds: Holds::Above(0.5),
         needs: Needs::Nothing,
         why: "the kernel knows nothing of a plain futex word's owner.",
@@ -302,7 +314,7 @@ pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "robust-mutex-tells",
         says: "A robust mutex whose holder dies is taken by the next locker, who is told (EOWNERDEAD).",
-        figure: Figure::HolderDeath(Variant::RobustMutex, Death::Told),
+        figure: Figure::HolderDeath("robust-mutex", Death::Told),
         holds: Holds::Above(0.5),
         needs: Needs::Nothing,
         why: "at the holder's exit the kernel walks its robust list, sets FUTEX_OWNER_DIED in the word and wakes a waiter.",
@@ -310,7 +322,7 @@ pub const CLAIMS: &[Claim] = &[
     Claim {
         id: "pipe-end-of-file",
         says: "A pipe reader whose writer died holding the turn sees end-of-file, and never gets the turn.",
-        figure: Figure::HolderDeath(Variant::Pipe, Death::EndOfFile),
+        figure: Figure::HolderDeath("pipe", Death::EndOfFile),
         holds: Holds::Above(0.5),
         needs: Needs::Nothing,
         why: "the dead holder had the pipe's only write end: its exit closes it.",
@@ -340,6 +352,18 @@ mod tests {
         assert_eq!(ids.len(), CLAIMS.len());
         for c in CLAIMS {
             assert!(c.says.ends_with('.') && c.why.ends_with('.'), "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn every_claim_names_real_variants() {
+        for c in CLAIMS {
+            for cell in c.figure.cells() {
+                assert!(cell.variant().is_some(), "{}: {}", c.id, cell.variant);
+            }
+            if let Figure::HolderDeath(name, _) = c.figure {
+                assert!(named(name).is_some(), "{}: {name}", c.id);
+            }
         }
     }
 

@@ -67,7 +67,7 @@ pub fn step_text(n: usize, step: &Step) -> String {
 pub fn ending_text(report: &DemoReport) -> String {
     let mut out = format!("\n{}\n", tally(report));
     if let Some(w) = what_to_use(&report.compare) {
-        out.push_str(&w2u::to_text(&w));
+        out.push_str(&w2u::to_text(&w, false));
     }
     out
 }

@@ -215,7 +215,7 @@ pub fn compare_text(report: &CompareReport, wide: bool) -> String {
     }
     // It ends with the answer.
     if let Some(w) = crate::outcome::what_to_use(report) {
-        out.push_str(&super::what_to_use::to_text(&w));
+        out.push_str(&super::what_to_use::to_text(&w, wide));
     }
     out
 }

@@ -3,7 +3,7 @@
 //! `report.html` open with it.
 
 use crate::outcome::{Recommendation, UseRow, WhatToUse};
-use crate::text::{Table, fmt_ns};
+use crate::text::{Table, fmt_ns, wrap};
 
 /// The heading every form uses.
 pub const HEADING: &str = "What to use";
@@ -75,13 +75,15 @@ fn cells(r: &UseRow, turns: bool, wide: bool) -> Vec<String> {
 }
 
 /// The whole answer as terminal text.
-pub fn to_text(w: &WhatToUse) -> String {
+pub fn to_text(w: &WhatToUse, wide: bool) -> String {
     let mut out = format!("\n{HEADING}\n");
     for line in recommendations(w) {
-        out.push_str(&format!("- {line}\n"));
+        // Prose for a terminal: 100 columns, continued under the dash.
+        let wrapped = wrap(&line, 98).replace('\n', "\n  ");
+        out.push_str(&format!("- {wrapped}\n"));
     }
-    out.push_str(&format!("{}\n", basis(w)));
-    out.push_str(&table(w, false).to_text());
+    out.push_str(&format!("{}\n", wrap(&basis(w), 100)));
+    out.push_str(&table(w, wide).to_text());
     out
 }
 
