@@ -249,14 +249,16 @@ fn value_of(figure: Figure, runs: &[RunReport]) -> Result<f64, String> {
         Figure::ThroughputRatio { .. } => {
             ratio(m(0).acquisitions_per_sec, m(1).acquisitions_per_sec)
         }
-        Figure::BypassP99Ratio { .. } => {
-            let p99 = |i: usize| m(i).order.bypass_p99.map(|b| b as f64);
-            match (p99(0), p99(1)) {
+        Figure::BypassMaxRatio { .. } => {
+            let max = |i: usize| m(i).order.bypass_max.map(|b| b as f64);
+            match (max(0), max(1)) {
                 (Some(a), Some(b)) => ratio(a.max(1.0), b.max(1.0)),
                 _ => Err("no grant order was recorded".into()),
             }
         }
-        Figure::WhoopsRatio { .. } => ratio(m(0).whoops_per_round, m(1).whoops_per_round),
+        Figure::RoundTripRatio { .. } => {
+            ratio(m(0).round_trip_p50_ns as f64, m(1).round_trip_p50_ns as f64)
+        }
         Figure::HolderDeath(..) => Err("not a run's figure".into()),
     }
 }
