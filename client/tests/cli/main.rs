@@ -11,6 +11,7 @@ mod contenders;
 mod crash;
 mod demo;
 mod docs_links;
+mod figures;
 mod garbage;
 mod handoff_locks;
 mod hostile;
