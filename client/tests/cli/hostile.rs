@@ -425,33 +425,7 @@ fn another_uid_is_refused_unless_allowed() {
         eprintln!("skipped: only root may send SCM_CREDENTIALS for another uid");
         return;
     }
-    use nix::sys::socket::{ControlMessage, MsgFlags, UnixCredentials, sendmsg};
-    let send_as_nobody = |server: &Server| -> Message {
-        let sock = raw_client(server);
-        let arena = Arena::create(2).unwrap();
-        let creds = UnixCredentials::from(nix::libc::ucred {
-            pid: std::process::id() as i32,
-            uid: 65534,
-            gid: 65534,
-        });
-        let fd = [arena.file().as_raw_fd()];
-        let bytes = proto::encode(&Message::Hello(hello(Variant::Ofd)));
-        sendmsg::<()>(
-            sock.as_raw_fd(),
-            &[std::io::IoSlice::new(&bytes)],
-            &[
-                ControlMessage::ScmCredentials(&creds),
-                ControlMessage::ScmRights(&fd),
-            ],
-            MsgFlags::empty(),
-            None,
-        )
-        .unwrap();
-        assert!(lockfair::channel::wait_readable(&sock, HANG).unwrap());
-        let mut buf = vec![0u8; proto::MAX_DATAGRAM];
-        let n = nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
-        proto::decode(&buf[..n]).unwrap()
-    };
+    let send_as_nobody = |server: &Server| crate::util::hello_as(server, 65534);
     let server = Server::start();
     match send_as_nobody(&server) {
         Message::Error(why) => assert!(

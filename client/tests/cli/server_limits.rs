@@ -11,7 +11,7 @@ use lockfair::arena::Arena;
 use lockfair::proto::{self, Message};
 use lockfair::variant::Variant;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::socket::{ControlMessage, MsgFlags, UnixCredentials, sendmsg, setsockopt, sockopt};
+use nix::sys::socket::{MsgFlags, setsockopt, sockopt};
 use nix::unistd::Pid;
 
 use crate::garbage::hello;
@@ -25,34 +25,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// An ofd hello with its arena, as the sender `uid` (root may name any uid in SCM_CREDENTIALS).
-fn hello_as(server: &Server, uid: u32) -> Message {
-    let sock = raw_client(server);
-    let arena = Arena::create(2).unwrap();
-    let creds = UnixCredentials::from(nix::libc::ucred {
-        pid: std::process::id() as i32,
-        uid,
-        gid: uid,
-    });
-    let bytes = proto::encode(&Message::Hello(hello(Variant::Ofd)));
-    let fd = [arena.file().as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[std::io::IoSlice::new(&bytes)],
-        &[
-            ControlMessage::ScmCredentials(&creds),
-            ControlMessage::ScmRights(&fd),
-        ],
-        MsgFlags::empty(),
-        None,
-    )
-    .unwrap();
-    assert!(lockfair::channel::wait_readable(&sock, HANG).unwrap());
-    let mut buf = vec![0u8; proto::MAX_DATAGRAM];
-    let n = nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
-    proto::decode(&buf[..n]).unwrap()
 }
 
 /// An ofd hello with its arena, from this process; its session (if admitted) waits at the start
@@ -117,19 +89,22 @@ fn another_uid_gets_a_quarter_of_the_sessions_and_ours_all_of_them() {
     ]);
     // Nobody plays these sessions' other side: they wait at the start line until the server
     // stops, and hold their slots.
-    assert!(matches!(hello_as(&server, 65534), Message::Ready(_)));
-    let why = error_text(hello_as(&server, 65534));
+    assert!(matches!(
+        crate::util::hello_as(&server, 65534),
+        Message::Ready(_)
+    ));
+    let why = error_text(crate::util::hello_as(&server, 65534));
     assert_eq!(
         why,
         "uid 65534 already runs 1 session (its quota; --max-sessions-per-uid); try again later"
     );
     for i in 0..3 {
         assert!(
-            matches!(hello_as(&server, ours), Message::Ready(_)),
+            matches!(crate::util::hello_as(&server, ours), Message::Ready(_)),
             "our own session {i}"
         );
     }
-    let why = error_text(hello_as(&server, ours));
+    let why = error_text(crate::util::hello_as(&server, ours));
     assert_eq!(
         why,
         "server busy: 4 sessions running (--max-sessions); try again later"

@@ -389,3 +389,38 @@ pub fn assert_side_consistent(side: &serde_json::Value, what: &str) {
         );
     }
 }
+
+/// An ofd hello with its arena, as the sender `uid` (root may name any uid in SCM_CREDENTIALS).
+pub fn hello_as(server: &Server, uid: u32) -> Message {
+    let sock = raw_client(server);
+    let arena = lockfair::arena::Arena::create(2).unwrap();
+    let creds = nix::sys::socket::UnixCredentials::from(nix::libc::ucred {
+        pid: std::process::id() as i32,
+        uid,
+        gid: uid,
+    });
+    let bytes = proto::encode(&Message::Hello(crate::garbage::hello(
+        lockfair::variant::Variant::Ofd,
+    )));
+    let fd = [arena.file().as_raw_fd()];
+    nix::sys::socket::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(&bytes)],
+        &[
+            nix::sys::socket::ControlMessage::ScmCredentials(&creds),
+            nix::sys::socket::ControlMessage::ScmRights(&fd),
+        ],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    assert!(lockfair::channel::wait_readable(&sock, HANG).unwrap());
+    let mut buf = vec![0u8; proto::MAX_DATAGRAM];
+    let n = nix::sys::socket::recv(
+        sock.as_raw_fd(),
+        &mut buf,
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    proto::decode(&buf[..n]).unwrap()
+}
