@@ -6,14 +6,54 @@ use std::fs::File;
 
 use nix::errno::Errno;
 
-use super::holder_death::{Description, Outcome};
-use super::{Ctx, Exclusion, Handoff, Opened, Yardstick};
+use std::os::fd::OwnedFd;
+
+use super::holder_death::{Description, HolderDeath, Outcome};
+use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, no_preparation};
+use super::{Ctx, Exclusion, Handoff, Opened, SetupError, Yardstick};
 use crate::locking::LockFamily;
 use crate::sys::locks::{LockMode, Wait};
 
 /// None of the file locks has a counterpart in the C ping-pong.
 pub(super) const NO_YARDSTICK: Yardstick =
     Yardstick::NoCounterpart("bench/pingpong.c has no file-lock mode");
+
+/// How a holder's death is explained, for a file-lock variant (see [`owned_by_process`] and
+/// [`owned_by_description`]).
+type DeathReason = fn(Description, Outcome) -> Option<&'static str>;
+
+/// What a lock on the whole arena file is, whichever family takes it: a barging lock, its whoops
+/// in storms, released by the kernel when its owner goes (process or description), crashed
+/// with its description its own or shared. Each file-lock variant names what differs.
+pub(super) const fn whole_file(
+    name: &'static str,
+    open: OpenFn,
+    reason: DeathReason,
+    needs: &'static str,
+    from_async: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        family: Family::FileLocks,
+        shares_description: false,
+        supports: Supports::EVERYTHING,
+        fds: Fds::NONE,
+        prepare: no_preparation,
+        open,
+        death: HolderDeath::plain(&[Description::Own, Description::Shared], reason),
+        whoops_in_storms: true,
+        yardstick: NO_YARDSTICK,
+        profile: Profile {
+            overtaking: Overtaking::Unbounded,
+            death: Death::Released,
+            needs,
+            from_async,
+        },
+    }
+}
+
+/// A variant's `open`, as the spec holds it.
+type OpenFn = for<'a> fn(&Ctx<'a>, Vec<OwnedFd>) -> Result<Opened<'a>, SetupError>;
 
 /// `family` on the whole arena file, the turn in the arena.
 pub(super) fn opened<'a>(ctx: &Ctx<'a>, family: LockFamily) -> Opened<'a> {

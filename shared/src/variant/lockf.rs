@@ -3,33 +3,18 @@
 
 use std::os::fd::OwnedFd;
 
-use super::holder_death::{Description, HolderDeath};
-use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, no_preparation};
+use super::spec::Spec;
 use super::{Ctx, Opened, SetupError, file_lock, sys};
 use crate::locking::LockFamily;
 use crate::sys::rawio;
 
-pub(super) const SPEC: Spec = Spec {
-    name: "lockf",
-    family: Family::FileLocks,
-    shares_description: false,
-    supports: Supports::EVERYTHING,
-    fds: Fds::NONE,
-    prepare: no_preparation,
+pub(super) const SPEC: Spec = file_lock::whole_file(
+    "lockf",
     open,
-    death: HolderDeath::plain(
-        &[Description::Own, Description::Shared],
-        file_lock::owned_by_process,
-    ),
-    whoops_in_storms: true,
-    yardstick: file_lock::NO_YARDSTICK,
-    profile: Profile {
-        overtaking: Overtaking::Unbounded,
-        death: Death::Released,
-        needs: "nothing (POSIX lockf); closing any descriptor of the file drops the lock",
-        from_async: "a blocking lockf: spawn_blocking (no descriptor to poll)",
-    },
-};
+    file_lock::owned_by_process,
+    "nothing (POSIX lockf); closing any descriptor of the file drops the lock",
+    "a blocking lockf: spawn_blocking (no descriptor to poll)",
+);
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
     rawio::seek_to(ctx.arena.file(), 0).map_err(sys("seek the arena to offset 0 for lockf"))?;
