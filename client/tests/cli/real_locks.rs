@@ -1,7 +1,11 @@
 //! The locks programs take (`std-lock`, `poll-lock`, `fs4`): each through the real binaries in
 //! both modes, with 2 and 4 contenders, on every placement this machine has.
 
-use crate::util::{Server, assert_free_run_adds_up, assert_side_consistent, placements, run_json};
+use std::time::Duration;
+
+use crate::util::{
+    Server, assert_free_run_adds_up, assert_side_consistent, client, placements, run_json,
+};
 
 /// Turns per contender: the waiting sides barge back in thousands of times per turn, and a
 /// poller may sleep through a few releases before it finds the lock free.
@@ -88,4 +92,55 @@ fn poll_lock_excludes_in_both_modes_on_every_placement() {
 #[test]
 fn fs4_excludes_in_both_modes_on_every_placement() {
     check_everywhere("fs4");
+}
+
+/// `--poll-sleep` reaches `run` and `compare`: a shorter and a longer sleep both complete, and a
+/// sleep that is no duration, or out of range, is refused in one line that says what to write.
+#[test]
+fn poll_sleep_is_an_option_of_run_and_compare_and_is_checked() {
+    let server = Server::start();
+    for sleep in ["200us", "5ms"] {
+        for (mode, n, rounds) in [("free", 2, 50), ("turns", 4, 20)] {
+            let what = format!("poll-lock --poll-sleep {sleep} {mode} with {n} contenders");
+            let (n_arg, rounds_arg) = (n.to_string(), rounds.to_string());
+            let r = run_json(
+                &server,
+                &[
+                    "--variant",
+                    "poll-lock",
+                    "--poll-sleep",
+                    sleep,
+                    "--mode",
+                    mode,
+                    "--contenders",
+                    &n_arg,
+                    "--rounds",
+                    &rounds_arg,
+                ],
+            );
+            if mode == "free" {
+                assert_free_run_adds_up(&r, n as u64, rounds, &what);
+            } else {
+                for c in r["contenders"].as_array().unwrap() {
+                    assert_eq!(c["overlaps"], 0, "{what}: {c}");
+                    assert_eq!(c["acquisitions"], rounds, "{what}: {c}");
+                }
+            }
+        }
+    }
+    for (sleep, says) in [
+        ("banana", "write a duration such as 1ms"),
+        ("0s", "between 50us and 1s"),
+        ("5s", "between 50us and 1s"),
+    ] {
+        for (command, flag) in [("run", "--variant"), ("compare", "--variants")] {
+            let out = client(
+                &[command, flag, "poll-lock", "--poll-sleep", sleep],
+                Duration::from_secs(30),
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command} --poll-sleep {sleep}");
+            assert!(err.contains(says), "{command} --poll-sleep {sleep}: {err}");
+        }
+    }
 }
