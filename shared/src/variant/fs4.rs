@@ -1,11 +1,12 @@
 //! `fs4`: the file lock of the ecosystem's most used lock crate, `fs4::FileExt::lock` /
 //! `unlock` (fs2's maintained fork). Chosen over `fd-lock` by use and upkeep, as crates.io
-//! reported them when it was added (December 2026): fs4 71.7 M downloads (19.1 M recent),
-//! last release 1.1.0 in April 2026; fd-lock 67.2 M (14.6 M recent), last release 4.0.4 in
-//! March 2025. On Linux fs4 calls `flock(2)` through rustix (`LOCK_EX`, `LOCK_UN`), returning
-//! `EINTR` to its caller, so the watchdog's signal reaches a blocked waiter. Its methods share
-//! std's names (`lock`, `unlock`) and std's inherent ones win a plain method call, so this
-//! file names the trait to reach the crate's own code.
+//! reported them when it was added (from a stored copy of crates.io's API, date of copy
+//! unknown, newer than April 2026): fs4 71.7 M downloads (19.1 M recent), last release 1.1.0 in
+//! April 2026; fd-lock 67.2 M (14.6 M recent), last release 4.0.4 in March 2025. On Linux fs4
+//! calls `flock(2)` through rustix (`LOCK_EX`, `LOCK_UN`), returning `EINTR` to its caller, so
+//! the watchdog's signal reaches a blocked waiter. Its methods share std's names (`lock`,
+//! `unlock`) and std's inherent ones win a plain method call, so this file names the trait to
+//! reach the crate's own code.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
