@@ -92,7 +92,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) wide: bool,
     /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
-    #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin"])]
+    #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin", "poll_sleep"])]
     pub(crate) seed_compat: bool,
     /// Record the kernel's own account of the run (tracefs: file-lock and scheduler events of
     /// the contenders' threads; needs root, or CAP_SYS_ADMIN): requests, grants, blocks, unlocks,
@@ -129,6 +129,26 @@ pub(crate) struct Shape {
     /// spin-futex: how many times to look at the turn word before sleeping
     #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
     pub(crate) spin: u32,
+    /// poll-lock: the mean sleep after a refused try_lock (each sleep is drawn from 0.5-1.5x
+    /// it), e.g. 1ms, 200us, 10ms; between 50us and 1s
+    #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse_poll_sleep)]
+    pub(crate) poll_sleep: std::time::Duration,
+}
+
+/// A `--poll-sleep` value: a duration (humantime's `1ms`, `200us`) within the accepted range.
+fn parse_poll_sleep(text: &str) -> Result<std::time::Duration, String> {
+    use lockfair::variant::{MAX_POLL_SLEEP, MIN_POLL_SLEEP};
+    let sleep = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: write a duration such as 1ms, 200us or 10ms"))?;
+    if !(MIN_POLL_SLEEP..=MAX_POLL_SLEEP).contains(&sleep) {
+        return Err(format!(
+            "{} is out of range: the sleep must be between {} and {}",
+            humantime::format_duration(sleep),
+            humantime::format_duration(MIN_POLL_SLEEP),
+            humantime::format_duration(MAX_POLL_SLEEP)
+        ));
+    }
+    Ok(sleep)
 }
 
 impl Shape {
@@ -139,6 +159,7 @@ impl Shape {
             contenders: self.contenders.into(),
             mode: self.mode,
             spin: self.spin,
+            poll_sleep: self.poll_sleep,
             rounds,
             max_seconds,
         }

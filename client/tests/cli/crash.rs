@@ -140,6 +140,50 @@ fn description_locks_are_released_only_with_the_last_reference() {
     }
 }
 
+/// The locks programs take through std, fs4 and a polling loop die as `flock` does (they are
+/// flock locks); the kernel's account differs only for the poller, which is never queued.
+#[test]
+fn the_locks_programs_take_die_like_flock_and_a_poller_is_never_queued() {
+    let variants = "std-lock,poll-lock,fs4";
+    let own = crash_cells(&[
+        "--variants",
+        variants,
+        "--descriptions",
+        "own",
+        "--limit",
+        GENEROUS,
+    ]);
+    let shared = crash_cells(&[
+        "--variants",
+        variants,
+        "--descriptions",
+        "shared",
+        "--limit",
+        SHORT,
+    ]);
+    for v in ["std-lock", "poll-lock", "fs4"] {
+        let c = cell(&own, v, "own");
+        assert_eq!(
+            c["recovered"], true,
+            "the holder's own description closed: {c}"
+        );
+        let c = cell(&shared, v, "shared");
+        assert_eq!(c["recovered"], false, "a live process holds it: {c}");
+        assert_eq!(c["owner_died_seen"], false, "{c}");
+        let kernel = c["kernel_view"].as_str().unwrap();
+        assert!(
+            kernel.contains("FLOCK WRITE held by the dead holder"),
+            "{c}"
+        );
+        let queued = if v == "poll-lock" {
+            "0 waiting"
+        } else {
+            "1 waiting"
+        };
+        assert!(kernel.ends_with(queued), "{c}");
+    }
+}
+
 #[test]
 fn the_fast_handoffs_wait_forever_and_are_never_told() {
     let cells = crash_cells(&[

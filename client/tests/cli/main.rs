@@ -24,6 +24,7 @@ mod out_dir;
 mod pipes;
 mod plot_labels;
 mod probe;
+mod real_locks;
 mod report_html;
 mod robust_attack;
 mod run;

@@ -169,6 +169,7 @@ impl Lab<'_> {
             contenders: cell.contenders,
             mode: cell.mode,
             spin: 0,
+            poll_sleep: crate::variant::DEFAULT_POLL_SLEEP,
             rounds: cell.rounds,
             max_seconds: 10.0,
         };

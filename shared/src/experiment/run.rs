@@ -21,7 +21,7 @@ use crate::proto::{Hello, Message};
 use crate::session::watchdog::{AbortHandle, AbortReason, Watch, WatchVerdict};
 use crate::session::{ContenderSpec, Plan, SessionError, run_contender};
 use crate::sys::idle::IdleHold;
-use crate::variant::{Mode, SetupError, Variant};
+use crate::variant::{Mode, Setup, SetupError, Variant};
 
 /// How long to wait for the server's `ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +39,8 @@ pub struct Shape {
     pub mode: Mode,
     /// `spin-futex`'s spin bound (0: the default).
     pub spin: u32,
+    /// `poll-lock`'s mean sleep between two tries.
+    pub poll_sleep: std::time::Duration,
     /// Turns (`turns` mode) or acquisitions (`free` mode) per contender.
     pub rounds: u64,
     /// Stop after this long even if rounds remain.
@@ -52,6 +54,7 @@ impl Shape {
             contenders: 2,
             mode: Mode::Turns,
             spin: 0,
+            poll_sleep: crate::variant::DEFAULT_POLL_SLEEP,
             rounds,
             max_seconds,
         }
@@ -210,7 +213,11 @@ impl<'o> Session<'o> {
                     source,
                 })?;
         let arena = Arena::create(n as u32)?;
-        opts.variant.prepare(&arena, mode, n)?;
+        let setup = Setup {
+            poll_sleep: opts.shape.poll_sleep,
+            ..Setup::new(mode, n)
+        };
+        opts.variant.prepare_with(&arena, &setup)?;
         let handoff_fds = opts.variant.create_handoff_fds(n, mode)?;
         let fds = (0..n)
             .map(|c| handoff_fds.fds_for(opts.variant, mode, c, n))

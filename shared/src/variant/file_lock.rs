@@ -122,3 +122,44 @@ impl Handoff for FileLockHandoff<'_> {
         Ok(())
     }
 }
+
+/// For the variants that lock through a library call rather than [`LockFamily`]: what a waiter
+/// blocked behind a live holder returns when the watchdog's signal arrives.
+#[cfg(test)]
+pub(super) mod interrupt_check {
+    use std::fs::File;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use nix::errno::Errno;
+
+    use crate::sys::signal;
+
+    /// Holds the lock on one description of a scratch file while `wait` runs on another, in a
+    /// thread interrupted every 20 ms until it returns (within 10 s); what `wait` returned.
+    pub(in crate::variant) fn waiter_behind_a_holder(
+        tag: &str,
+        wait: impl FnOnce(&File) -> Result<(), Errno> + Send + 'static,
+    ) -> Result<(), Errno> {
+        signal::install_interrupt_handler();
+        let path = std::env::temp_dir().join(format!("lockfair-{tag}-{}", std::process::id()));
+        let holder = File::create(&path).unwrap();
+        holder.lock().unwrap();
+        let theirs = File::options().write(true).open(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let (tx, rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            tx.send(signal::current_thread()).unwrap();
+            wait(&theirs)
+        });
+        let thread = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !waiter.is_finished() && Instant::now() < deadline {
+            // Joinable until joined, so the handle stays valid even once it has returned.
+            let _ = signal::interrupt(thread);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(waiter.is_finished(), "{tag}: the waiter ignored the signal");
+        waiter.join().unwrap()
+    }
+}

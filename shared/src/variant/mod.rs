@@ -39,17 +39,20 @@ mod wait_queue;
 mod eventfd;
 mod fair_futex;
 mod flock;
+mod fs4;
 mod futex;
 mod lock_chain;
 mod lockf;
 mod ofd;
 mod pi_futex;
 mod pipe;
+mod poll_lock;
 mod posix;
 mod robust_mutex;
 mod seed;
 mod spin_futex;
 mod starvation_futex;
+mod std_lock;
 mod ticket;
 mod tokio_eventfd;
 mod uring_futex;
@@ -57,6 +60,7 @@ mod uring_futex;
 pub use file_lock::FileLockHandoff;
 pub use holder_death::{Description, HolderDeath, Protected, Protection, Repair};
 pub use pipe::RATIO_BASELINE;
+pub use poll_lock::{DEFAULT_POLL_SLEEP, MAX_POLL_SLEEP, MIN_POLL_SLEEP};
 pub use registry::Variant;
 pub use seed::BLOG_VARIANT;
 pub use spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick};
@@ -157,6 +161,28 @@ pub struct Ctx<'a> {
     /// Readable once the session is aborted: mechanisms that wait in an event loop (where the
     /// watchdog's EINTR never reaches them) wait on it too.
     pub abort: BorrowedFd<'a>,
+}
+
+/// What the client sets the arena up for: the run's shape, as far as a variant's preparation
+/// cares. A tunable that both sides need and only one variant reads travels in that variant's
+/// arena region (written here, read by every contender's `open`), not in the hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setup {
+    pub mode: Mode,
+    pub contenders: usize,
+    /// `poll-lock`'s mean sleep between two tries.
+    pub poll_sleep: std::time::Duration,
+}
+
+impl Setup {
+    /// `mode` with `contenders`, every tunable at its default.
+    pub fn new(mode: Mode, contenders: usize) -> Self {
+        Setup {
+            mode,
+            contenders,
+            poll_sleep: DEFAULT_POLL_SLEEP,
+        }
+    }
 }
 
 /// `spin-futex`'s default spin bound, chosen by `lockfair-client bench --spin-sweep` (README).
@@ -326,9 +352,14 @@ impl Variant {
     }
 
     /// Sets the arena up for this variant before it is sent (client side): the seed's shared
-    /// offset, the ticket lock's counters.
+    /// offset, the ticket lock's counters, the poller's sleep.
+    pub fn prepare_with(self, arena: &Arena, setup: &Setup) -> Result<(), SetupError> {
+        (self.spec().prepare)(arena, setup)
+    }
+
+    /// [`Variant::prepare_with`] the defaults of every tunable.
     pub fn prepare(self, arena: &Arena, mode: Mode, contenders: usize) -> Result<(), SetupError> {
-        (self.spec().prepare)(arena, mode, contenders)
+        self.prepare_with(arena, &Setup::new(mode, contenders))
     }
 
     /// Creates the descriptors the whole run shares (client side).

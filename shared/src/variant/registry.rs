@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Spec;
 use super::{
-    eventfd, fair_futex, flock, futex, lock_chain, lockf, ofd, pi_futex, pipe, posix, robust_mutex,
-    seed, spin_futex, starvation_futex, ticket, tokio_eventfd, uring_futex,
+    eventfd, fair_futex, flock, fs4, futex, lock_chain, lockf, ofd, pi_futex, pipe, poll_lock,
+    posix, robust_mutex, seed, spin_futex, starvation_futex, std_lock, ticket, tokio_eventfd,
+    uring_futex,
 };
 
 macro_rules! registry {
@@ -88,6 +89,12 @@ registry! {
     StarvationFutex => starvation_futex,
     /// FUTEX_WAIT / FUTEX_WAKE on the turn word submitted through io_uring (Linux ≥ 6.7).
     UringFutex => uring_futex,
+    /// std::fs::File::lock (flock LOCK_EX on Linux), each side on its own open file description.
+    StdLock => std_lock,
+    /// File::try_lock (flock LOCK_NB) in a loop, sleeping 0.5-1.5 ms after each refusal.
+    PollLock => poll_lock,
+    /// The fs4 crate's FileExt::lock (flock through rustix), the ecosystem's most used lock crate.
+    Fs4 => fs4,
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome};
 use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick};
-use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError, sys};
+use super::{Ctx, Exclusion, Handoff, Opened, Setup, SetupError, sys};
 use crate::arena::Arena;
 use crate::sys::robust_mutex::{Locked, MutexRoom, RobustMutex};
 
@@ -59,7 +59,7 @@ fn room(arena: &Arena) -> &MutexRoom {
 
 /// Makes the arena's mutex room a fresh process-shared robust mutex (client side, before
 /// anyone attaches).
-fn prepare(arena: &Arena, _: Mode, _: usize) -> Result<(), SetupError> {
+fn prepare(arena: &Arena, _: &Setup) -> Result<(), SetupError> {
     RobustMutex::init(room(arena))
         .map(drop)
         .map_err(sys("initialise the robust mutex"))

@@ -17,7 +17,7 @@ use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome};
 use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports};
-use super::{Ctx, FileLockHandoff, Mode, Opened, SetupError, Turn, Variant, file_lock, sys};
+use super::{Ctx, FileLockHandoff, Opened, Setup, SetupError, Turn, Variant, file_lock, sys};
 use crate::arena::{Arena, LINE_CAPACITY, LineCounter, SEED_OFFSET};
 use crate::locking::LockFamily;
 use crate::measure::Role;
@@ -63,7 +63,7 @@ fn never_excluded(_: Description, outcome: Outcome) -> Option<&'static str> {
     )
 }
 
-fn prepare(arena: &Arena, _: Mode, _: usize) -> Result<(), SetupError> {
+fn prepare(arena: &Arena, _: &Setup) -> Result<(), SetupError> {
     prepare_offset(arena).map_err(sys("seek the seed's offset"))
 }
 

@@ -6,7 +6,7 @@
 use std::os::fd::OwnedFd;
 
 use super::holder_death::HolderDeath;
-use super::{Ctx, Mode, Opened, SetupError};
+use super::{Ctx, Mode, Opened, Setup, SetupError};
 use crate::arena::Arena;
 use crate::placement::Placement;
 use crate::sys::fdkind::FdKind;
@@ -27,8 +27,8 @@ pub struct Spec {
     pub supports: Supports,
     /// The descriptors it hands the turn (or the lock) through besides the arena.
     pub fds: Fds,
-    /// Sets the arena up before it is sent (client side): `(arena, mode, contenders)`.
-    pub prepare: fn(&Arena, Mode, usize) -> Result<(), SetupError>,
+    /// Sets the arena up before it is sent (client side), for the run [`Setup`] describes.
+    pub prepare: fn(&Arena, &Setup) -> Result<(), SetupError>,
     /// Opens contender `ctx.contender`'s end from the descriptors [`Fds::pick`] chose, checked
     /// against [`Fds::kinds`]: its mechanism and where its turn lives.
     pub open: for<'a> fn(&Ctx<'a>, Vec<OwnedFd>) -> Result<Opened<'a>, SetupError>,
@@ -199,7 +199,7 @@ impl Fds {
 }
 
 /// Nothing to set up in the arena.
-pub(super) fn no_preparation(_: &Arena, _: Mode, _: usize) -> Result<(), SetupError> {
+pub(super) fn no_preparation(_: &Arena, _: &Setup) -> Result<(), SetupError> {
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use nix::errno::Errno;
 
 use super::holder_death::{Description, HolderDeath, Outcome, Protected, Protection, Repair};
 use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, Yardstick};
-use super::{Ctx, Exclusion, Handoff, Mode, Opened, SetupError};
+use super::{Ctx, Exclusion, Handoff, Mode, Opened, Setup, SetupError};
 use crate::arena::{Arena, Header};
 use crate::sys::futex;
 use crate::sys::mapping::shared_atomics;
@@ -63,10 +63,10 @@ struct Tickets {
 const _: () = assert!(size_of::<Tickets>() == 64);
 
 /// Sets the counters: in `turns` mode tickets 0..N-1 are already handed out, one per contender.
-fn prepare(arena: &Arena, mode: Mode, contenders: usize) -> Result<(), SetupError> {
+fn prepare(arena: &Arena, setup: &Setup) -> Result<(), SetupError> {
     let t = arena.region::<Tickets>();
-    let issued = match mode {
-        Mode::Turns => contenders as u32,
+    let issued = match setup.mode {
+        Mode::Turns => setup.contenders as u32,
         Mode::Free => 0,
     };
     t.next_ticket.store(issued, Ordering::Relaxed);
