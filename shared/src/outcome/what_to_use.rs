@@ -223,6 +223,7 @@ mod tests {
             median,
             min: median,
             max: median,
+            ..Spread::default()
         };
         SummaryRow {
             variant,
