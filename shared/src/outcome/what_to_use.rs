@@ -219,12 +219,7 @@ mod tests {
     use crate::outcome::summary::Spread;
 
     fn row(variant: Variant, round_trip: f64, whoops: f64) -> SummaryRow {
-        let at = |median: f64| Spread {
-            median,
-            min: median,
-            max: median,
-            ..Spread::default()
-        };
+        let at = |median: f64| Spread::of(vec![median]);
         SummaryRow {
             variant,
             placement: Placement::Split,
