@@ -7,7 +7,9 @@
 //!
 //! - [`run`]: one session's results ([`RunReport`]) and the `run --json` shape.
 //! - [`fairness`]: Jain's index, the barging rate, the longest wait of one run.
-//! - [`summary`]: one run's combined figures, and the median and spread over repeats.
+//! - [`summary`]: one run's combined figures, and the median, interval and range over repeats.
+//! - [`interval`]: the interval for a median from two of its repeats (order statistics).
+//! - [`rank_test`]: whether two runs' repeats differ beyond their scatter (Mann–Whitney).
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`machine`]: the machine the numbers came from.
 //! - [`holder_death`]: what the holder-death experiment found (`crash`, `compare --crash`).
@@ -18,8 +20,10 @@ pub mod baseline;
 pub mod compare;
 pub mod fairness;
 pub mod holder_death;
+pub mod interval;
 pub mod kernel;
 pub mod machine;
+pub mod rank_test;
 pub mod run;
 pub mod summary;
 

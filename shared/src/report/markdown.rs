@@ -15,13 +15,13 @@ impl Exporter for Markdown {
         let mut out = String::from("# lockfair compare\n\n");
         out.push_str(&format!("Command: `{}`\n\n", report.command));
         out.push_str(&machine_markdown(&report.machine));
-        out.push_str(&format!(
-            "\n{} runs. Each cell: median over repeats, (min–max) when they differ. A round is one \
-             turn of every contender (`turns` mode) or one acquisition each (`free` mode); \
-             whoops, overlaps and CPU time count all contenders.\n\n",
-            report.runs.len()
-        ));
         let rows = report.summary();
+        out.push_str(&format!(
+            "\n{} runs. {} A round is one turn of every contender (`turns` mode) or one \
+             acquisition each (`free` mode); whoops, overlaps and CPU time count all contenders.\n\n",
+            report.runs.len(),
+            summary::interval_note(&rows)
+        ));
         out.push_str(&summary::summary_table(&rows, report.mode()).to_markdown());
         out.push_str(
             "\n## Contenders\n\nJain's fairness index (1: every contender got the same share; 1/N: \

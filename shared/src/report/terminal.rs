@@ -74,6 +74,9 @@ pub fn order_text(r: &RunReport, o: &OrderStats) -> String {
 pub fn compare_text(report: &CompareReport) -> String {
     let rows = report.summary();
     let mut out = summary::summary_table(&rows, report.mode()).to_text();
+    if !rows.is_empty() {
+        out.push_str(&format!("{}\n", summary::interval_note(&rows)));
+    }
     out.push_str("\nContenders: fairness of the handoff\n");
     out.push_str(&summary::contenders_table(&rows).to_text());
     if rows.iter().any(|r| r.order_repeats > 0) {
