@@ -178,10 +178,11 @@ pub(crate) struct CompareArgs {
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) rounds: u64,
     /// Time limit per cell, in seconds
-    #[arg(long, default_value_t = 0.25, value_parser = parse_seconds)]
+    #[arg(long, default_value_t = 0.1, value_parser = parse_seconds)]
     pub(crate) max_seconds: f64,
-    /// Runs of every cell; the table shows the median and the spread
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    /// Runs of every cell; the table shows the median and its interval (8: the lowest and
+    /// highest, 99.2%; 6 or more reach 95%, see docs/measures.md), --baseline tests the repeats
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub(crate) repeats: u64,
     #[command(flatten)]
     pub(crate) shape: Shape,
@@ -199,7 +200,8 @@ pub(crate) struct CompareArgs {
     #[arg(long)]
     pub(crate) server_bin: Option<PathBuf>,
     /// An earlier report folder to compare with: per cell, new/old of rounds/s, round trip p50
-    /// and whoops/round, and which changes are real
+    /// and whoops/round, and which changes are real (a rank test on the two runs' repeats,
+    /// p < 0.01)
     #[arg(long, value_name = "DIR")]
     pub(crate) baseline: Option<PathBuf>,
     /// Record the kernel's own account of every cell (see `run --kernel-trace`); the report

@@ -1,5 +1,6 @@
 //! `compare --baseline DIR`: two small real runs, the second with a variant the first did not
-//! run; the ratios and the "real" marks must follow from the two runs' own summaries.
+//! run; the ratios and the verdicts must follow from the two runs' own summaries, and every
+//! figure of `summary.json` carries its interval.
 
 use std::path::Path;
 use std::process::Output;
@@ -8,7 +9,7 @@ use serde_json::Value;
 
 use crate::util::{TestDir, compare};
 
-fn small_run(runtime: &Path, variants: &str, out: &Path, extra: &[&str]) -> Output {
+fn small_run(runtime: &Path, variants: &str, repeats: &str, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "--variants",
         variants,
@@ -19,7 +20,7 @@ fn small_run(runtime: &Path, variants: &str, out: &Path, extra: &[&str]) -> Outp
         "--max-seconds",
         "0.2",
         "--repeats",
-        "2",
+        repeats,
         "--out",
         out.to_str().unwrap(),
     ];
@@ -52,18 +53,23 @@ fn a_run_against_a_baseline_gives_ratios_and_real_changes_by_the_stated_rule() {
     let runtime = TestDir::new("base-rt");
     let dir = TestDir::new("base");
     let (old, new) = (dir.path().join("old"), dir.path().join("new"));
-    small_run(runtime.path(), "ofd,pipe", &old, &[]);
+    small_run(runtime.path(), "ofd,pipe", "2", &old, &[]);
     let out = small_run(
         runtime.path(),
         "ofd,pipe,eventfd",
+        "2",
         &new,
         &["--baseline", old.to_str().unwrap()],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Against the baseline"), "{text}");
     assert!(
-        text.contains("repeat ranges (min–max) do not overlap"),
+        text.contains("Mann-Whitney U test on the two runs' repeats") && text.contains("p < 0.01"),
         "the rule is stated: {text}"
+    );
+    assert!(
+        text.contains("too few repeats"),
+        "2 against 2 repeats cannot reach the level: {text}"
     );
     assert!(
         text.contains("Only in this run: eventfd same-cpu."),
@@ -108,12 +114,30 @@ fn a_run_against_a_baseline_gives_ratios_and_real_changes_by_the_stated_rule() {
                 let got = c["ratio"].as_f64().unwrap();
                 assert!((got - want).abs() <= want.abs() * 1e-12, "{got} vs {want}");
             }
-            let apart = f(n, "min") > f(o, "max") || f(n, "max") < f(o, "min");
+            // 2 repeats against 2: the exact test can do no better than p = 2/6.
+            assert_eq!(c["verdict"], "too_few_repeats", "{variant} {metric}: {c}");
+            assert_eq!(c["real"], false, "{c}");
+            assert!(f(c, "p") >= 1.0 / 3.0 - 1e-12, "{c}");
+        }
+    }
+    assert_eq!(cmp["alpha"], 0.01);
+    // Every figure of the summary carries its interval: 2 repeats give (min, max) at 50%.
+    for r in new_json["summary"].as_array().unwrap() {
+        assert_eq!(r["repeats"], 2);
+        for k in [
+            "rounds_per_sec",
+            "round_trip_p50_ns",
+            "whoops_per_round",
+            "cpu_ns_per_round",
+        ] {
+            let s = &r[k];
+            let f = |field: &str| s[field].as_f64().unwrap();
             assert_eq!(
-                c["real"].as_bool().unwrap(),
-                apart,
-                "{variant} {metric}: {c}"
+                (f("lo"), f("hi"), f("level")),
+                (f("min"), f("max"), 0.5),
+                "{k}: {s}"
             );
+            assert!(f("lo") <= f("median") && f("median") <= f("hi"), "{k}: {s}");
         }
     }
     // The earlier fields are all still there.
@@ -126,6 +150,8 @@ fn a_run_against_a_baseline_gives_ratios_and_real_changes_by_the_stated_rule() {
     assert!(
         md.contains("## Against the baseline")
             && md.contains("Only in this run: eventfd same-cpu.")
+            && md.contains("a 50.0% interval for it, the lowest and highest of 2 repeats"),
+        "{md}"
     );
     let html = std::fs::read_to_string(new.join("report.html")).unwrap();
     assert!(
@@ -134,6 +160,72 @@ fn a_run_against_a_baseline_gives_ratios_and_real_changes_by_the_stated_rule() {
     );
     // A run without --baseline has no such field.
     assert!(old_json.get("baseline").is_none());
+}
+
+/// The earlier run's `summary.json` with every repeat's rounds/s a thousand times higher (no
+/// noise of a loaded machine comes near), and without the interval fields, as a report from
+/// before they existed has it.
+fn faster_and_old_style(from: &Path, to: &Path) {
+    let mut json = summary(from);
+    for r in json["runs"].as_array_mut().unwrap() {
+        let rate = &mut r["metrics"]["rounds_per_sec"];
+        *rate = Value::from(rate.as_f64().unwrap() * 1000.0);
+    }
+    for row in json["summary"].as_array_mut().unwrap() {
+        for (_, figure) in row.as_object_mut().unwrap() {
+            if let Some(spread) = figure.as_object_mut().filter(|o| o.contains_key("median")) {
+                for k in ["lo", "hi", "level"] {
+                    spread.remove(k);
+                }
+            }
+        }
+        let rate = &mut row["rounds_per_sec"]["median"];
+        *rate = Value::from(rate.as_f64().unwrap() * 1000.0);
+    }
+    std::fs::create_dir(to).unwrap();
+    std::fs::write(to.join("summary.json"), json.to_string()).unwrap();
+}
+
+#[test]
+fn a_clear_shift_is_a_real_change_with_its_p_and_no_shift_is_within_noise() {
+    let runtime = TestDir::new("base-shift-rt");
+    let dir = TestDir::new("base-shift");
+    let (first, faster, new) = (
+        dir.path().join("first"),
+        dir.path().join("faster"),
+        dir.path().join("new"),
+    );
+    small_run(runtime.path(), "pipe", "5", &first, &[]);
+    faster_and_old_style(&first, &faster);
+    let out = small_run(
+        runtime.path(),
+        "pipe",
+        "5",
+        &new,
+        &["--baseline", faster.to_str().unwrap()],
+    );
+    let changes = summary(&new)["baseline"]["cells"][0]["changes"].clone();
+    let (rate, whoops) = (&changes[0], &changes[2]);
+    // Every new repeat is slower than every earlier one: 2 of the C(10, 5) = 252 splits are
+    // as extreme.
+    assert_eq!(rate["metric"], "rounds_per_sec");
+    assert_eq!(
+        (&rate["verdict"], &rate["real"]),
+        (&Value::from("real"), &Value::from(true))
+    );
+    assert!(
+        (rate["p"].as_f64().unwrap() - 2.0 / 252.0).abs() < 1e-12,
+        "{rate}"
+    );
+    // Zero whoops in both runs: nothing to tell apart.
+    assert_eq!(whoops["metric"], "whoops_per_round");
+    assert_eq!(
+        (&whoops["verdict"], &whoops["p"]),
+        (&Value::from("within_noise"), &Value::from(1.0))
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("real, p=0.0079"), "{text}");
+    assert!(text.contains("same (0 → 0)"), "{text}");
 }
 
 #[test]

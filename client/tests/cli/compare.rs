@@ -193,6 +193,9 @@ fn a_small_compare_writes_every_file_and_they_agree() {
             median: s[k]["median"].as_f64().unwrap(),
             min: s[k]["min"].as_f64().unwrap(),
             max: s[k]["max"].as_f64().unwrap(),
+            lo: s[k]["lo"].as_f64().unwrap(),
+            hi: s[k]["hi"].as_f64().unwrap(),
+            level: s[k]["level"].as_f64().unwrap(),
         };
         assert_eq!(
             row[3],

@@ -1,9 +1,11 @@
 //! `lockfair-client compare`: start a private server, run every variant × placement × repeat,
-//! and fill the result model ([`CompareReport`]) cell by cell. The caller is told after every
-//! cell, so it can write the report folder as it grows (the binary hands it to
-//! `report::ReportDir`): a crash or a Ctrl-C keeps what was finished.
+//! and fill the result model ([`CompareReport`]) cell by cell. The caller is told as the report
+//! grows (after a cell, at most every [`UPDATE_EVERY`], and at the end), so it can write the
+//! report folder (the binary hands it to `report::ReportDir`): a Ctrl-C keeps what was
+//! finished, a crash all but the last second.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -16,6 +18,10 @@ use crate::outcome::{CompareReport, Failure, Skipped};
 use crate::placement::{Placement, allowed_cpus};
 use crate::sys::signal;
 use crate::variant::Variant;
+
+/// How often the caller hears of the report while cells run. Rewriting every file of a report
+/// after every cell cost more than the cells themselves once it held a few hundred repeats.
+pub const UPDATE_EVERY: Duration = Duration::from_secs(1);
 
 /// What to compare.
 #[derive(Clone, Debug)]
@@ -128,8 +134,8 @@ fn skip(
     }
 }
 
-/// Runs the cells of `plan`, calling `update` with the report after every cell and once at the
-/// end. Cells run repeat by repeat (all cells once, then again) so slow drift on the machine
+/// Runs the cells of `plan`, calling `update` with the report after a cell when
+/// [`UPDATE_EVERY`] has passed since the last call, and once at the end. Cells run repeat by repeat (all cells once, then again) so slow drift on the machine
 /// spreads over every cell instead of landing on one.
 pub fn compare<E>(
     opts: &CompareOptions,
@@ -150,6 +156,7 @@ pub fn compare<E>(
     report.machine.idle.wakeup_ns = cross_cpu_wakeup_ns();
     let mut interrupted = false;
     let mut timelines = Vec::new();
+    let mut updated = Instant::now();
     'all: for repeat in 0..opts.repeats {
         for &placement in &placements {
             for &variant in &variants {
@@ -170,7 +177,10 @@ pub fn compare<E>(
                     Cell::Done(_) => {}
                 }
                 bar.inc(1);
-                update(&report).map_err(CompareError::Update)?;
+                if updated.elapsed() >= UPDATE_EVERY {
+                    update(&report).map_err(CompareError::Update)?;
+                    updated = Instant::now();
+                }
             }
         }
     }

@@ -186,17 +186,20 @@ impl CompareReport {
 
     /// The summary table's rows.
     pub fn summary(&self) -> Vec<SummaryRow> {
-        let runs: Vec<(Variant, Placement, CellMetrics)> = self
-            .runs
+        summarize(&self.cell_metrics(), &self.variants, &self.placements)
+    }
+
+    /// Every repeat's combined figures, with its cell.
+    fn cell_metrics(&self) -> Vec<(Variant, Placement, CellMetrics)> {
+        self.runs
             .iter()
             .map(|r| (r.run.variant, r.run.placement, r.metrics))
-            .collect();
-        summarize(&runs, &self.variants, &self.placements)
+            .collect()
     }
 
     /// This run against the baseline, if one was given.
     pub fn against_baseline(&self) -> Option<BaselineComparison> {
         let b = self.baseline.as_ref()?;
-        Some(b.compare(&self.summary(), self.mode()))
+        Some(b.compare(&self.summary(), &self.cell_metrics(), self.mode()))
     }
 }

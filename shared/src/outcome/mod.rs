@@ -8,7 +8,9 @@
 //! - [`run`]: one session's results ([`RunReport`]) and the `run --json` shape.
 //! - [`fairness`]: Jain's index, the barging rate, the longest wait of one run.
 //! - [`early_end`]: a run that stopped before its rounds, why, and how far it got.
-//! - [`summary`]: one run's combined figures, and the median and spread over repeats.
+//! - [`summary`]: one run's combined figures, and the median, interval and range over repeats.
+//! - [`interval`]: the interval for a median from two of its repeats (order statistics).
+//! - [`rank_test`]: whether two runs' repeats differ beyond their scatter (Mann–Whitney).
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`machine`]: the machine the numbers came from.
 //! - [`holder_death`]: what the holder-death experiment found (`crash`, `compare --crash`).
@@ -21,8 +23,10 @@ pub mod compare;
 pub mod early_end;
 pub mod fairness;
 pub mod holder_death;
+pub mod interval;
 pub mod kernel;
 pub mod machine;
+pub mod rank_test;
 pub mod run;
 pub mod summary;
 pub mod what_to_use;

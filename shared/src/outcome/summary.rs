@@ -1,6 +1,7 @@
 //! From runs to the figures people compare: one run's numbers with all contenders combined
-//! ([`CellMetrics`]), and per variant and placement the median over repeats and the spread
-//! (min–max), with the round trip as a multiple of the pipe baseline ([`SummaryRow`]).
+//! ([`CellMetrics`]), and per variant and placement the median over repeats with its interval
+//! (how far another run's median may land, [`super::interval`]) and the range (min–max), with
+//! the round trip as a multiple of the pipe baseline ([`SummaryRow`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -128,12 +129,23 @@ fn sum(xs: impl Iterator<Item = u64>) -> u64 {
     xs.fold(0, u64::saturating_add)
 }
 
-/// Median and range over repeats.
+/// Median, interval and range over repeats.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    /// The interval for the median: two of the repeats, chosen so that it holds the median of
+    /// the repeats' distribution with chance `level` ([`super::interval`]). Files from before
+    /// it existed read as 0.
+    #[serde(default)]
+    pub lo: f64,
+    #[serde(default)]
+    pub hi: f64,
+    /// That chance, exact for the number of repeats: at least 0.95 from 6 repeats on, less
+    /// below (0.5 for 2, 0 for 1).
+    #[serde(default)]
+    pub level: f64,
 }
 
 impl Spread {
@@ -149,10 +161,14 @@ impl Spread {
         } else {
             (values[n / 2 - 1] + values[n / 2]) / 2.0
         };
+        let (lo, hi, level) = super::interval::ranks(n);
         Spread {
             median,
             min: values[0],
             max: values[n - 1],
+            lo: values[lo - 1],
+            hi: values[hi - 1],
+            level,
         }
     }
 }
@@ -281,11 +297,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spread_is_the_median_and_the_range() {
+    fn spread_is_the_median_the_interval_and_the_range() {
         let s = Spread::of(vec![3.0, 1.0, 2.0]);
         assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!((s.lo, s.hi, s.level), (1.0, 3.0, 0.75));
         assert_eq!(Spread::of(vec![4.0, 1.0]).median, 2.5);
         assert_eq!(Spread::of(Vec::new()), Spread::default());
+        let one = Spread::of(vec![7.0]);
+        assert_eq!((one.lo, one.hi, one.level), (7.0, 7.0, 0.0));
+        // Ten repeats: the 2nd and the 9th, at 97.9%.
+        let ten = Spread::of((1..=10).rev().map(f64::from).collect());
+        assert_eq!(
+            (ten.min, ten.lo, ten.median, ten.hi, ten.max),
+            (1.0, 2.0, 5.5, 9.0, 10.0)
+        );
+        assert!((ten.level - 0.978_515_625).abs() < 1e-12);
     }
 
     #[test]

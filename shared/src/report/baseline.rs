@@ -7,7 +7,9 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use super::summary::{fmt_count, fmt_rate};
-use crate::outcome::baseline::{BaselineRow, Change, Figure};
+use crate::outcome::baseline::{
+    BaselineRepeat, BaselineRow, Change, Figure, RepeatFigures, Verdict,
+};
 use crate::outcome::{Baseline, BaselineComparison};
 use crate::text::{Table, fmt_ns};
 use crate::variant::Mode;
@@ -35,9 +37,13 @@ struct EarlierSummary {
     summary: Vec<BaselineRow>,
 }
 
+/// One repeat of a cell: its mode, and the figures the rank test reads.
 #[derive(Deserialize)]
 struct EarlierRun {
     mode: Mode,
+    variant: String,
+    placement: String,
+    metrics: Option<RepeatFigures>,
 }
 
 /// Reads the report folder `dir`.
@@ -59,11 +65,22 @@ pub fn read_baseline(dir: &Path) -> Result<Baseline, BaselineError> {
         command: earlier.command,
         mode: earlier.runs.first().map(|r| r.mode),
         rows: earlier.summary,
+        repeats: earlier
+            .runs
+            .into_iter()
+            .filter_map(|r| {
+                Some(BaselineRepeat {
+                    metrics: r.metrics?,
+                    variant: r.variant,
+                    placement: r.placement,
+                })
+            })
+            .collect(),
     })
 }
 
-/// One row per cell both runs have: the ratio new/old of each figure, "real" when the repeat
-/// ranges do not overlap, and the two medians.
+/// One row per cell both runs have: the ratio new/old of each figure, what the rank test says
+/// of it, and the two medians.
 pub fn baseline_table(cmp: &BaselineComparison) -> Table {
     let mut header = vec!["variant", "placement"];
     if let Some(first) = cmp.cells.first() {
@@ -83,7 +100,9 @@ pub fn baseline_table(cmp: &BaselineComparison) -> Table {
 pub fn baseline_notes(cmp: &BaselineComparison) -> Vec<String> {
     let mut out = vec![
         format!("Against {} ({}).", cmp.dir, cmp.command),
-        "Each cell: new/old of the medians, then the medians old → new.".to_string(),
+        "Each cell: new/old of the medians, whether the change is real (with the test's p) or \
+         within the noise, then the medians old → new."
+            .to_string(),
         format!("Rule: {}.", cmp.rule),
     ];
     out.extend(cmp.warning.iter().map(|w| format!("Warning: {w}.")));
@@ -121,7 +140,8 @@ fn metric_value(metric: Figure, x: f64) -> String {
     }
 }
 
-/// `1.23× real (950 → 1.17k)`; `from 0 (0 → 3.2)` when the old median is zero.
+/// `1.23× real, p=0.002 (950 → 1.17k)`, `0.98× within noise (…)`, `1.50× too few repeats
+/// (…)`; `from 0` or `same` for the ratio when the old median is zero (`same (0 → 0)`).
 pub fn change_cell(c: &Change) -> String {
     let values = format!(
         "{} → {}",
@@ -133,8 +153,25 @@ pub fn change_cell(c: &Change) -> String {
         None if c.new.median == 0.0 => "same".into(),
         None => "from 0".into(),
     };
-    let real = if c.real { " real" } else { "" };
-    format!("{ratio}{real} ({values})")
+    let verdict = match (c.verdict, c.p) {
+        (Verdict::Real, Some(p)) => format!(" real, p={}", fmt_p(p)),
+        (Verdict::Real, None) => " real".into(),
+        // Zero before and after: "same" says it all.
+        (Verdict::WithinNoise, _) if c.ratio.is_none() && c.new.median == 0.0 => String::new(),
+        (Verdict::WithinNoise, _) => " within noise".into(),
+        (Verdict::TooFewRepeats, _) => " too few repeats".into(),
+    };
+    format!("{ratio}{verdict} ({values})")
+}
+
+/// A p-value with two significant figures, or `<0.0001`.
+pub fn fmt_p(p: f64) -> String {
+    if p < 1e-4 {
+        "<0.0001".into()
+    } else {
+        let decimals = (1 - p.log10().floor() as i32).clamp(1, 5) as usize;
+        format!("{p:.decimals$}")
+    }
 }
 
 /// Three significant figures, whole numbers from 100: `0.00282`, `0.54`, `1.92`, `16.3`, `228`.
@@ -157,23 +194,50 @@ mod tests {
     }
 
     #[test]
-    fn cells_say_ratio_reality_and_values() {
+    fn cells_say_ratio_verdict_and_values() {
         let c = Change {
             metric: Figure::RoundsPerSec,
             old: one(1000.0),
             new: one(1500.0),
             ratio: Some(1.5),
             real: true,
+            p: Some(0.000_16),
+            verdict: Verdict::Real,
         };
-        assert_eq!(change_cell(&c), "1.50× real (1.00k → 1.50k)");
+        assert_eq!(change_cell(&c), "1.50× real, p=0.00016 (1.00k → 1.50k)");
         let zero = Change {
             metric: Figure::WhoopsPerRound,
             old: one(0.0),
             new: one(0.0),
             ratio: None,
             real: false,
+            p: Some(1.0),
+            verdict: Verdict::WithinNoise,
         };
         assert_eq!(change_cell(&zero), "same (0 → 0)");
+        let noise = Change {
+            verdict: Verdict::WithinNoise,
+            p: Some(0.48),
+            real: false,
+            ..c.clone()
+        };
+        assert_eq!(change_cell(&noise), "1.50× within noise (1.00k → 1.50k)");
+        let few = Change {
+            verdict: Verdict::TooFewRepeats,
+            p: Some(0.1),
+            real: false,
+            ..c
+        };
+        assert_eq!(change_cell(&few), "1.50× too few repeats (1.00k → 1.50k)");
+    }
+
+    #[test]
+    fn p_values_keep_two_significant_figures() {
+        assert_eq!(fmt_p(0.0079), "0.0079");
+        assert_eq!(fmt_p(0.043), "0.043");
+        assert_eq!(fmt_p(0.48), "0.48");
+        assert_eq!(fmt_p(1.0), "1.0");
+        assert_eq!(fmt_p(0.000_05), "<0.0001");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `frontier.svg` (`compare --mode free`): the throughput × fairness trade-off. One point per
-//! variant, at the median over repeats with the spread (min–max) as error bars: acquisitions per
+//! variant, at the median over repeats with its interval (lo–hi) as error bars: acquisitions per
 //! second against unfairness, on log axes. One row of panels per placement; on the left the
 //! unfairness is the p99 bypass (about the lock alone; a bypass of 0 is drawn at 0.5), on the right the p99.9 wait (the lock and
 //! the scheduler). The variants no other variant beats on both axes (the Pareto frontier) are
@@ -73,11 +73,17 @@ impl Unfairness {
     fn of(self, r: &SummaryRow) -> Option<Spread> {
         match self {
             Unfairness::BypassP99 => (r.order_repeats > 0).then_some(r.order.bypass_p99),
-            Unfairness::WaitP999 => Some(Spread {
-                median: r.wait_p999_ns.median / 1e3,
-                min: r.wait_p999_ns.min / 1e3,
-                max: r.wait_p999_ns.max / 1e3,
-            }),
+            Unfairness::WaitP999 => {
+                let ns = r.wait_p999_ns;
+                Some(Spread {
+                    median: ns.median / 1e3,
+                    min: ns.min / 1e3,
+                    max: ns.max / 1e3,
+                    lo: ns.lo / 1e3,
+                    hi: ns.hi / 1e3,
+                    level: ns.level,
+                })
+            }
         }
     }
 }
@@ -166,8 +172,8 @@ fn panel<DB: DrawingBackend>(
         return Ok(());
     }
     let floor = u.floor();
-    let xs = decades(pts.iter().flat_map(|p| [p.x.min, p.x.max]), floor);
-    let ys = decades(pts.iter().flat_map(|p| [p.y.min, p.y.max]), 1.0);
+    let xs = decades(pts.iter().flat_map(|p| [p.x.lo, p.x.hi]), floor);
+    let ys = decades(pts.iter().flat_map(|p| [p.y.lo, p.y.hi]), 1.0);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 16))
         .margin(12)
@@ -306,16 +312,16 @@ fn name_points<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The spread over repeats as error bars: vertical for throughput, horizontal for unfairness,
+/// The median's interval as error bars: vertical for throughput, horizontal for unfairness,
 /// each with short end caps (in data units: a fixed fraction of a decade on the log axes).
 fn error_bars(p: &Point, x: f64, y: f64, floor: f64, c: RGBColor) -> Vec<PathElement<(f64, f64)>> {
     let style = c.stroke_width(1);
-    let (x0, x1) = (p.x.min.max(floor), p.x.max.max(floor));
+    let (x0, x1) = (p.x.lo.max(floor), p.x.hi.max(floor));
     let (cap_x, cap_y) = (1.06, 1.06);
     vec![
-        PathElement::new(vec![(x, p.y.min), (x, p.y.max)], style),
-        PathElement::new(vec![(x / cap_x, p.y.min), (x * cap_x, p.y.min)], style),
-        PathElement::new(vec![(x / cap_x, p.y.max), (x * cap_x, p.y.max)], style),
+        PathElement::new(vec![(x, p.y.lo), (x, p.y.hi)], style),
+        PathElement::new(vec![(x / cap_x, p.y.lo), (x * cap_x, p.y.lo)], style),
+        PathElement::new(vec![(x / cap_x, p.y.hi), (x * cap_x, p.y.hi)], style),
         PathElement::new(vec![(x0, y), (x1, y)], style),
         PathElement::new(vec![(x0, y / cap_y), (x0, y * cap_y)], style),
         PathElement::new(vec![(x1, y / cap_y), (x1, y * cap_y)], style),

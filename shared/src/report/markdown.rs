@@ -21,13 +21,13 @@ impl Exporter for Markdown {
             out.push_str("\n## Machine\n\n");
         }
         out.push_str(&machine_markdown(&report.machine));
-        out.push_str(&format!(
-            "\n{} runs. Each cell: median over repeats, (min–max) when they differ. A round is one \
-             turn of every contender (`turns` mode) or one acquisition each (`free` mode); \
-             whoops, overlaps and CPU time count all contenders.\n\n",
-            report.runs.len()
-        ));
         let rows = report.summary();
+        out.push_str(&format!(
+            "\n{} runs. {} A round is one turn of every contender (`turns` mode) or one \
+             acquisition each (`free` mode); whoops, overlaps and CPU time count all contenders.\n\n",
+            report.runs.len(),
+            summary::interval_note(&rows)
+        ));
         out.push_str(&summary::summary_table(&rows, report.mode()).to_markdown());
         if let Some(note) = stops::compare_note(report) {
             out.push_str(&format!("\n{}\n", note.replace('\n', "\n\n")));

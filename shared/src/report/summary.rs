@@ -1,5 +1,5 @@
 //! The summary as tables: the main table (terminal and `summary.md`) and the contenders
-//! section, with the cell formats they share ("median (min–max)").
+//! section, with the cell formats they share ("median (lo–hi)", the median's interval).
 
 pub use crate::outcome::Spread;
 use crate::outcome::SummaryRow;
@@ -54,6 +54,21 @@ pub fn summary_table(rows: &[SummaryRow], mode: crate::variant::Mode) -> Table {
         t.push(row);
     }
     t
+}
+
+/// What the parenthesis of a cell is, for the repeats of `rows`: one line beside the main
+/// table. The fewest repeats of any row are named, so the level is never overstated.
+pub fn interval_note(rows: &[SummaryRow]) -> String {
+    use crate::outcome::interval;
+    match rows.iter().map(|r| r.repeats).min() {
+        None => String::new(),
+        Some(0..=1) => "Each cell: one repeat, no interval.".into(),
+        Some(n) => format!(
+            "Each cell: the median over repeats (lo–hi: a {:.1}% interval for it, {}).",
+            interval::ranks(n).2 * 100.0,
+            interval::bounds(n)
+        ),
+    }
 }
 
 /// What the contenders table's columns are about, printed under it.
@@ -143,14 +158,14 @@ pub fn fmt_ratio(x: f64) -> String {
     format!("{x:.3}")
 }
 
-/// "median (min–max)", or just the median when the repeats agree: the median with `fmt`, the
-/// range with `range` (which may leave out the unit).
+/// "median (lo–hi)", or just the median when the interval's ends agree: the median with `fmt`,
+/// the interval ([`crate::outcome::interval`]) with `range` (which may leave out the unit).
 pub fn spread_cell(
     s: &Spread,
     fmt: impl Fn(f64) -> String,
     range: impl Fn(f64) -> String,
 ) -> String {
-    let (lo, hi) = (range(s.min), range(s.max));
+    let (lo, hi) = (range(s.lo), range(s.hi));
     if lo == hi {
         fmt(s.median)
     } else {
@@ -158,7 +173,7 @@ pub fn spread_cell(
     }
 }
 
-/// A duration spread, the range in the median's unit: `3.41 µs (3.30–3.52)`.
+/// A duration spread, the interval in the median's unit: `3.41 µs (3.30–3.52)`.
 pub fn ns_cell(s: &Spread) -> String {
     spread_cell(s, fmt_ns, |x| fmt_ns_as(x, s.median))
 }
@@ -208,5 +223,36 @@ mod tests {
         );
         assert_eq!(ns_cell(&Spread::of(vec![4e6, 4e6])), "4.00 ms");
         assert_eq!(fmt_rate(12_345.0), "12.3k");
+        // Ten repeats: the interval is the 2nd and the 9th, not the range.
+        let ten = Spread::of((1..=10).map(f64::from).collect());
+        assert_eq!(spread_cell(&ten, fmt_count, fmt_count), "5.50 (2.00–9.00)");
+    }
+
+    #[test]
+    fn the_note_names_the_interval_for_the_repeats_run() {
+        let row = |repeats| SummaryRow {
+            repeats,
+            ..crate::outcome::summarize(
+                &[(
+                    crate::variant::Variant::Pipe,
+                    crate::placement::Placement::Split,
+                    Default::default(),
+                )],
+                &[crate::variant::Variant::Pipe],
+                &[crate::placement::Placement::Split],
+            )[0]
+            .clone()
+        };
+        assert_eq!(
+            interval_note(&[row(8), row(8)]),
+            "Each cell: the median over repeats (lo–hi: a 99.2% interval for it, the lowest and \
+             highest of 8 repeats)."
+        );
+        assert!(interval_note(&[row(8), row(7)]).contains("98.4% interval"));
+        assert_eq!(
+            interval_note(&[row(1)]),
+            "Each cell: one repeat, no interval."
+        );
+        assert!(interval_note(&[]).is_empty());
     }
 }

@@ -33,7 +33,7 @@ pub fn file_href(name: &str) -> String {
 }
 
 /// `t` as an HTML table in a horizontally scrolling box: numbers right-aligned, the first
-/// column kept in view, and a cell's spread "(min–max)" set smaller after its median.
+/// column kept in view, and a cell's interval "(lo–hi)" set smaller after its median.
 pub fn table_html(t: &Table) -> String {
     let class = |i: usize| {
         if t.left.contains(&i) {
@@ -58,15 +58,19 @@ pub fn table_html(t: &Table) -> String {
     out
 }
 
-/// "3.41 µs (3.30–3.52)": the median, then the spread in a quieter span; "real" in a baseline
-/// cell stands out.
+/// "3.41 µs (3.30–3.52)": the median, then its interval in a quieter span; "real" in a baseline
+/// cell ("1.50× real, p=0.0079 (…)") stands out.
 fn cell_html(cell: &str) -> String {
     let (head, tail) = match cell.find(" (") {
         Some(i) if cell.ends_with(')') => cell.split_at(i),
         _ => (cell, ""),
     };
-    let head = match head.strip_suffix(" real") {
-        Some(ratio) => format!("{} <strong class=\"real\">real</strong>", esc(ratio)),
+    let head = match head.split_once(" real") {
+        Some((ratio, p)) => format!(
+            "{} <strong class=\"real\">real</strong>{}",
+            esc(ratio),
+            esc(p)
+        ),
         None => esc(head),
     };
     if tail.is_empty() {
@@ -158,8 +162,12 @@ mod tests {
     #[test]
     fn a_real_change_stands_out() {
         assert_eq!(
-            cell_html("1.50× real (1.00k → 1.50k)"),
-            "1.50× <strong class=\"real\">real</strong><span class=\"spread\"> (1.00k → 1.50k)</span>"
+            cell_html("1.50× real, p=0.0079 (1.00k → 1.50k)"),
+            "1.50× <strong class=\"real\">real</strong>, p=0.0079<span class=\"spread\"> (1.00k → 1.50k)</span>"
+        );
+        assert_eq!(
+            cell_html("0.98× within noise (1.00k → 0.98k)"),
+            "0.98× within noise<span class=\"spread\"> (1.00k → 0.98k)</span>"
         );
     }
 }

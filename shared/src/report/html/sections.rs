@@ -49,10 +49,10 @@ pub fn what_to_use(p: &Input) -> io::Result<Option<Section>> {
 /// The main table, as in `summary.md`, and the cells that did not run.
 pub fn main_table(p: &Input) -> io::Result<Option<Section>> {
     let mut body = paragraphs(&[format!(
-        "{} runs. Each cell: the median over repeats, (min–max) when they differ. A round is one \
-         turn of every contender (turns mode) or one acquisition each (free mode); whoops, \
-         overlaps and CPU time count all contenders.",
-        p.report.runs.len()
+        "{} runs. {} A round is one turn of every contender (turns mode) or one acquisition \
+         each (free mode); whoops, overlaps and CPU time count all contenders.",
+        p.report.runs.len(),
+        summary::interval_note(&p.rows)
     )]);
     body.push_str(&table_html(&summary::summary_table(
         &p.rows,
@@ -136,7 +136,7 @@ pub fn frontier(p: &Input) -> io::Result<Option<Section>> {
     };
     let body = figure(
         &svg,
-        "Acquisitions per second against unfairness, median and range over repeats; the \
+        "Acquisitions per second against unfairness, median and its interval over repeats; the \
          variants no other beats on both axes are joined (frontier.svg)",
     );
     Ok(Some(Section::new(
