@@ -19,6 +19,10 @@ out=$1
 shift
 client=${LOCKFAIR_CLIENT:-target/release/lockfair-client}
 here=$(dirname "$0")
+if [ ! -x /usr/bin/time ]; then
+    echo "calibrate.sh: needs /usr/bin/time (Debian: apt-get install time)" >&2
+    exit 2
+fi
 if [ ! -x "$client" ]; then
     echo "calibrate.sh: no $client; build it first: cargo build --release --locked" >&2
     exit 2
@@ -35,7 +39,7 @@ done
 # cyclictest do) changes cross-CPU handoffs several-fold: sample the kernel's limit meanwhile.
 qos_sampler() {
     while :; do
-        od -An -tu4 -N4 /dev/cpu_dma_latency 2>/dev/null | tr -d ' ' || echo unreadable
+        od -An -tu4 -N4 /dev/cpu_dma_latency 2>/dev/null | tr -d ' '
         sleep 0.5
     done
 }
@@ -61,7 +65,10 @@ run() {
     busy_after=$(busy_seconds)
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
-    held=$(grep -cvx 2000000000 "$out/$name.qos" || true)
+    # One value a line (empty where it could not be read: only root may open the device).
+    held=$(awk '$1 ~ /^[0-9]+$/ { n++; if ($1 < 2000000000) low++ }
+        END { if (n) printf "below its default in %d of %d samples", low, n;
+              else print "unreadable (needs root)" }' "$out/$name.qos")
     # CPU time the machine spent outside this comparison (its server and contenders included):
     # /proc/stat samples by tick, rusage counts exactly, so a few seconds either way mean none.
     others=$(awk -v b="$busy_before" -v a="$busy_after" '{ printf "%.1f", a - b - $1 - $2 }' \
@@ -69,7 +76,7 @@ run() {
     echo "  end $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)," \
         "$(awk "BEGIN { printf \"%.1f\", $end - $start }") s, exit $status;" \
         "CPU seconds used by other processes meanwhile (±3): $others;" \
-        "cpu_dma_latency below its default in $held of $(wc -l <"$out/$name.qos") samples" \
+        "cpu_dma_latency $held" \
         >>"$out/machine.txt"
     rm -f "$out/$name.qos" "$out/$name.cpu"
     # 1: a cell failed, the report is still whole; anything else: no report to check.
