@@ -191,7 +191,10 @@ pub fn compare_text(report: &CompareReport, wide: bool) -> String {
     let mut out = main.to_text();
     out.push_str(&more_columns(&full, &main));
     if !rows.is_empty() {
-        out.push_str(&format!("{}\n", wrap(&summary::interval_note(&rows), PROSE)));
+        out.push_str(&format!(
+            "{}\n",
+            wrap(&summary::interval_note(&rows), PROSE)
+        ));
     }
     if let Some(note) = stops::compare_note(report) {
         out.push_str(&format!("{}\n", wrap(&note, PROSE)));
