@@ -300,7 +300,8 @@ pub(crate) struct DemoArgs {
     /// The report folder (demo.json, demo.md, report.html) [default: results/<UTC date-time>-demo]
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
-    /// Runs of every cell; each figure is their median, with their range as its interval
+    /// Runs of every cell; each figure is their median, with compare's interval for it (with 5
+    /// runs, their range)
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=50))]
     pub(crate) repeats: u64,
     /// The lockfair-server binary [default: next to this one]

@@ -15,7 +15,7 @@ use super::wakeup::cross_cpu_wakeup_ns;
 use crate::crash::{CrashOptions, crash};
 use crate::errors::error_chain;
 use crate::outcome::claims::{CLAIMS, Cell, Claim, Figure, Needs, named};
-use crate::outcome::{CellMetrics, CompareReport, RunReport};
+use crate::outcome::{CellMetrics, CompareReport, RunReport, Spread};
 use crate::placement::{Placement, allowed_cpus};
 use crate::sys::signal;
 use crate::variant::{Death, Description, Mode, Variant};
@@ -26,7 +26,8 @@ pub struct DemoOptions {
     pub server_bin: Option<PathBuf>,
     /// This program, for the holder-death cells' children.
     pub helper: PathBuf,
-    /// Runs of every cell (5: the range of five runs covers the median with 93.75%).
+    /// Runs of every cell (5: the range of five runs, the interval `compare` gives five
+    /// repeats, holds the median with 93.75%).
     pub repeats: usize,
     /// The command line, recorded in the report.
     pub command: String,
@@ -105,12 +106,6 @@ struct Lab<'a> {
     compare: &'a mut CompareReport,
 }
 
-/// The range of `n` runs holds their median with this probability (distribution-free: the
-/// median lies outside only if every run falls on one side of it).
-fn range_level(n: usize) -> f64 {
-    1.0 - 2.0 * 0.5f64.powi(n as i32)
-}
-
 impl Lab<'_> {
     fn step(&mut self, claim: &Claim) -> Step {
         let mut step = Step {
@@ -131,15 +126,16 @@ impl Lab<'_> {
             return step;
         }
         match self.measure(claim.figure) {
-            Ok(mut values) => {
-                values.sort_by(f64::total_cmp);
-                let median = values[values.len() / 2];
-                step.median = Some(median);
-                step.lo = values.first().copied();
-                step.hi = values.last().copied();
-                step.level = (values.len() > 1).then(|| range_level(values.len()));
-                step.repeats = values.len();
-                step.holds = Some(claim.holds.by(median));
+            Ok(values) => {
+                // The comparison's own median and interval (order statistics).
+                let n = values.len();
+                let spread = Spread::of(values);
+                step.median = Some(spread.median);
+                step.lo = Some(spread.lo);
+                step.hi = Some(spread.hi);
+                step.level = (n > 1).then_some(spread.level);
+                step.repeats = n;
+                step.holds = Some(claim.holds.by(spread.median));
             }
             Err(why) => step.skipped = Some(why),
         }

@@ -14,11 +14,18 @@ pub fn recommendations(w: &WhatToUse) -> Vec<String> {
 }
 
 fn recommendation(r: &Recommendation) -> String {
-    let pick = match r.pick.first() {
-        Some(v) => v.name().to_string(),
-        None => "nothing in this run".to_string(),
-    };
-    format!("{}: {pick} ({}; evidence: {})", r.need, r.why, r.evidence)
+    format!(
+        "{}: {} ({}; evidence: {})",
+        r.need,
+        pick(r),
+        r.why,
+        r.evidence
+    )
+}
+
+/// The mechanism recommended for the need, by name.
+pub fn pick(r: &Recommendation) -> &'static str {
+    r.pick.first().map_or("nothing in this run", |v| v.name())
 }
 
 /// Where the figures come from, in one sentence.

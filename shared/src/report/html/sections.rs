@@ -27,11 +27,7 @@ pub fn what_to_use(p: &Input) -> io::Result<Option<Section>> {
     };
     let mut body = String::from("<ul class=\"answer\">\n");
     for r in &w.needs {
-        let pick = r
-            .pick
-            .first()
-            .map(|v| v.name())
-            .unwrap_or("nothing in this run");
+        let pick = w2u::pick(r);
         body.push_str(&format!(
             "<li><strong>{}</strong>: {} <span class=\"why\">({}; evidence: <code>{}</code>)</span></li>\n",
             esc(r.need),
