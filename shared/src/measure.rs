@@ -70,7 +70,8 @@ pub fn end_name(end: End) -> &'static str {
 /// CPU time and context switches of the thread that ran the side.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rusage {
-    /// Total CPU time, exact (CLOCK_THREAD_CPUTIME_ID).
+    /// Total CPU time, exact (CLOCK_THREAD_CPUTIME_ID), plus that of the threads the variant
+    /// waits on (`async-lock`'s blocking pool), which the context switches leave out.
     pub cpu_ns: u64,
     /// The user/system split from getrusage (sampled at the scheduler tick: coarse).
     pub user_ns: u64,

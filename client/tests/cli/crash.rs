@@ -140,11 +140,13 @@ fn description_locks_are_released_only_with_the_last_reference() {
     }
 }
 
-/// The locks programs take through std, fs4 and a polling loop die as `flock` does (they are
-/// flock locks); the kernel's account differs only for the poller, which is never queued.
+/// The locks programs take through std, fs4, a polling loop and tokio's blocking pool die as
+/// `flock` does (they are flock locks, owned by the description, whichever thread took them);
+/// the kernel's account differs only for the poller, which is never queued (the async waiter's
+/// pool thread is).
 #[test]
 fn the_locks_programs_take_die_like_flock_and_a_poller_is_never_queued() {
-    let variants = "std-lock,poll-lock,fs4";
+    let variants = "std-lock,poll-lock,fs4,async-lock";
     let own = crash_cells(&[
         "--variants",
         variants,
@@ -161,7 +163,7 @@ fn the_locks_programs_take_die_like_flock_and_a_poller_is_never_queued() {
         "--limit",
         SHORT,
     ]);
-    for v in ["std-lock", "poll-lock", "fs4"] {
+    for v in ["std-lock", "poll-lock", "fs4", "async-lock"] {
         let c = cell(&own, v, "own");
         assert_eq!(
             c["recovered"], true,

@@ -4,7 +4,7 @@
 //! `<!-- fig FILE PATH DIGITS -->0.59<!-- /fig -->` says that the number between the markers is
 //! the value at PATH in the JSON file FILE (relative to the repository), with DIGITS decimals.
 //! PATH is dot-separated keys, and `key[field=value]` picks the element of the array `key` whose
-//! `field` is `value`. A generated block `<!-- figures demo-table FILE -->…<!-- /figures -->`
+//! `field` is `value` (`key[a=x,b=y]`: whose `a` is `x` and `b` is `y`). A generated block `<!-- figures demo-table FILE -->…<!-- /figures -->`
 //! holds the table of a committed `demo --json`. This test recomputes every marked figure and
 //! block and fails when one differs; `LOCKFAIR_BLESS=1` (never in CI) rewrites them instead.
 
@@ -34,11 +34,16 @@ fn at<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.')
         .try_fold(json, |v, key| match key.split_once('[') {
             Some((array, filter)) => {
-                let (field, want) = filter.trim_end_matches(']').split_once('=')?;
-                v.get(array)?
-                    .as_array()?
-                    .iter()
-                    .find(|e| e.get(field).and_then(Value::as_str) == Some(want))
+                let wants: Vec<(&str, &str)> = filter
+                    .trim_end_matches(']')
+                    .split(',')
+                    .map(|f| f.split_once('='))
+                    .collect::<Option<_>>()?;
+                v.get(array)?.as_array()?.iter().find(|e| {
+                    wants
+                        .iter()
+                        .all(|(field, want)| e.get(field).and_then(Value::as_str) == Some(want))
+                })
             }
             None => v.get(key),
         })
@@ -194,6 +199,20 @@ fn every_marked_figure_equals_the_committed_output_it_cites() {
         "figures differ from their sources (LOCKFAIR_BLESS=1 cargo test -p lockfair-client --test cli figures rewrites them):\n{}",
         all.join("\n")
     );
+}
+
+#[test]
+fn a_filter_of_several_fields_picks_the_element_matching_all() {
+    let json = serde_json::json!({"rows": [
+        {"variant": "flock", "placement": "split", "v": 1},
+        {"variant": "async-lock", "placement": "same-cpu", "v": 2},
+        {"variant": "async-lock", "placement": "split", "v": 3},
+    ]});
+    let v = |path| at(&json, path).and_then(Value::as_f64);
+    assert_eq!(v("rows[variant=async-lock,placement=split].v"), Some(3.0));
+    assert_eq!(v("rows[placement=same-cpu].v"), Some(2.0));
+    assert_eq!(v("rows[variant=flock,placement=free].v"), None);
+    assert_eq!(v("rows[variant=flock,nothing].v"), None);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! The locks programs take (`std-lock`, `poll-lock`, `fs4`): each through the real binaries in
-//! both modes, with 2 and 4 contenders, on every placement this machine has.
+//! The locks programs take (`std-lock`, `poll-lock`, `fs4`, `async-lock`): each through the real
+//! binaries in both modes, with 2 and 4 contenders, on every placement this machine has.
 
 use std::time::Duration;
 
@@ -92,6 +92,11 @@ fn poll_lock_excludes_in_both_modes_on_every_placement() {
 #[test]
 fn fs4_excludes_in_both_modes_on_every_placement() {
     check_everywhere("fs4");
+}
+
+#[test]
+fn async_lock_excludes_in_both_modes_on_every_placement() {
+    check_everywhere("async-lock");
 }
 
 /// `--poll-sleep` reaches `run` and `compare`: a shorter and a longer sleep both complete, and a

@@ -46,7 +46,7 @@ fn contend(
         FreeStats::new(),
     );
     let (wait, runs) = (Tally::new(), Tally::new());
-    let stretch = Stretch::begin(h, plan, dog)?;
+    let stretch = Stretch::begin(h, plan, dog, &*handoff)?;
     h.begun.fetch_add(1, Ordering::AcqRel);
     let mut race = Race {
         arena,
@@ -68,7 +68,7 @@ fn contend(
     let end = race.run()?;
     let (stats, tallies) = race.finish(end);
     // The clocks stop first: turning the tallies into histograms is not part of the run.
-    let mut stats = stretch.finish(stats, end)?;
+    let mut stats = stretch.finish(stats, end, &*handoff)?;
     if let Some(free) = stats.free.as_mut() {
         free.wait = tallies.wait.to_histogram();
         free.runs = tallies.runs.to_histogram();

@@ -12,38 +12,53 @@ use crate::arena::Header;
 use crate::measure::{ContenderStats, End};
 use crate::sys::futex;
 use crate::sys::rusage::ThreadUsage;
+use crate::variant::Handoff;
 
 /// The measured stretch of one round loop, from the start line to the end of its last round.
 pub(super) struct Stretch {
     usage_before: ThreadUsage,
+    /// The variant's helper threads' CPU time at the start ([`Handoff::helper_cpu_ns`]).
+    helper_before: u64,
     start_ns: u64,
     /// When this side stops even if rounds remain (`plan.max_ns` after the start).
     pub deadline_ns: u64,
 }
 
 impl Stretch {
-    /// Waits at the start line, then starts the wall clock and the CPU clock.
-    pub fn begin(h: &Header, plan: &Plan, dog: &Watchdog) -> Result<Stretch, SessionError> {
+    /// Waits at the start line, then starts the wall clock and the CPU clocks (this thread's,
+    /// and those of the threads `handoff` waits on).
+    pub fn begin(
+        h: &Header,
+        plan: &Plan,
+        dog: &Watchdog,
+        handoff: &dyn Handoff,
+    ) -> Result<Stretch, SessionError> {
         wait_at_start_line(h, plan, dog)?;
         let usage_before = ThreadUsage::now().map_err(sys("read rusage"))?;
+        let helper_before = handoff.helper_cpu_ns();
         let start_ns = monotonic_ns();
         Ok(Stretch {
             usage_before,
+            helper_before,
             start_ns,
             deadline_ns: start_ns.saturating_add(plan.max_ns),
         })
     }
 
-    /// Stops the clocks: the wall time, the CPU time and how the run ended go into `stats`.
+    /// Stops the clocks: the wall time, the CPU time (the helper threads' included) and how
+    /// the run ended go into `stats`.
     pub fn finish(
         self,
         mut stats: ContenderStats,
         end: End,
+        handoff: &dyn Handoff,
     ) -> Result<ContenderStats, SessionError> {
         stats.wall_ns = monotonic_ns() - self.start_ns;
         stats.end = end;
         let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;
         stats.rusage = usage_after.since(&self.usage_before).into();
+        let helpers = handoff.helper_cpu_ns().saturating_sub(self.helper_before);
+        stats.rusage.cpu_ns = stats.rusage.cpu_ns.saturating_add(helpers);
         Ok(stats)
     }
 }

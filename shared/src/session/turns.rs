@@ -40,7 +40,7 @@ fn take_turns(
     // Allocated before the clock starts.
     let tallies = Tallies::default();
     let stats = ContenderStats::new(plan.contender, plan.cpu);
-    let stretch = Stretch::begin(h, plan, dog)?;
+    let stretch = Stretch::begin(h, plan, dog, &*handoff)?;
     let mut ring = Ring {
         h,
         handoff,
@@ -58,7 +58,7 @@ fn take_turns(
     let end = ring.run()?;
     let Ring { stats, tallies, .. } = ring;
     // The clocks stop first: turning the tallies into histograms is not part of the run.
-    let mut stats = stretch.finish(stats, end)?;
+    let mut stats = stretch.finish(stats, end, &*handoff)?;
     tallies.store_into(&mut stats);
     Ok(stats)
 }

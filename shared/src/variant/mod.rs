@@ -36,6 +36,7 @@ mod spec;
 mod wait_queue;
 
 // One file per variant; `registry` lists them.
+mod async_lock;
 mod eventfd;
 mod fair_futex;
 mod flock;
@@ -57,6 +58,7 @@ mod ticket;
 mod tokio_eventfd;
 mod uring_futex;
 
+pub use async_lock::lock_within;
 pub use file_lock::FileLockHandoff;
 pub use holder_death::{Description, HolderDeath, Protected, Protection, Repair};
 pub use pipe::RATIO_BASELINE;
@@ -130,6 +132,12 @@ pub trait Handoff {
     /// `arrivals` counter just before calling `acquire`.
     fn arrival(&self) -> Option<u64> {
         None
+    }
+    /// CPU time spent so far for this contender on threads other than the one calling
+    /// [`Handoff::acquire`] (a runtime's blocking pool): the session charges it to the run,
+    /// beside its own thread's. Zero for a mechanism that waits on the caller's thread.
+    fn helper_cpu_ns(&self) -> u64 {
+        0
     }
 }
 

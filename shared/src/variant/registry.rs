@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Spec;
 use super::{
-    eventfd, fair_futex, flock, fs4, futex, lock_chain, lockf, ofd, pi_futex, pipe, poll_lock,
-    posix, robust_mutex, seed, spin_futex, starvation_futex, std_lock, ticket, tokio_eventfd,
-    uring_futex,
+    async_lock, eventfd, fair_futex, flock, fs4, futex, lock_chain, lockf, ofd, pi_futex, pipe,
+    poll_lock, posix, robust_mutex, seed, spin_futex, starvation_futex, std_lock, ticket,
+    tokio_eventfd, uring_futex,
 };
 
 macro_rules! registry {
@@ -95,6 +95,8 @@ registry! {
     PollLock => poll_lock,
     /// The fs4 crate's FileExt::lock (flock through rustix), the ecosystem's most used lock crate.
     Fs4 => fs4,
+    /// std's File::lock (flock) in tokio's spawn_blocking, awaited on a current-thread runtime.
+    AsyncLock => async_lock,
 }
 
 #[cfg(test)]
