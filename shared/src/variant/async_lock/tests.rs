@@ -229,3 +229,52 @@ fn the_pool_threads_cpu_time_is_charged() {
     assert!(cpu.total_ns() > 0);
     rt.shutdown_timeout(Duration::from_secs(2));
 }
+
+/// The variant's own wait, stopped by the session's abort eventfd (the watchdog's signal cannot
+/// reach a runtime): `EINTR`, as an interrupted syscall, and the pool thread is out of the queue.
+#[test]
+fn an_aborted_acquire_returns_eintr_and_leaves_no_request_queued() {
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use nix::sys::eventfd::{EfdFlags, EventFd};
+
+    use crate::arena::Arena;
+    use crate::variant::Mode;
+
+    let arena = Arena::create(2).unwrap();
+    let fd = arena.file().as_raw_fd();
+    let holder = File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{fd}"))
+        .unwrap();
+    holder.lock().unwrap();
+    let queued = || {
+        proc_locks_for(&holder)
+            .into_iter()
+            .filter(|l| l.blocked)
+            .count()
+    };
+    let abort = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC).unwrap();
+    let ctx = Ctx {
+        arena: &arena,
+        contender: 1,
+        contenders: 2,
+        mode: Mode::Free,
+        spin: 0,
+        abort: abort.as_fd(),
+    };
+    let got = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| AsyncLock::new(&ctx).unwrap().acquire());
+        assert!(within_10s(|| queued() == 1), "queued behind the holder");
+        abort.write(1).unwrap();
+        assert!(
+            within_10s(|| waiter.is_finished()),
+            "the abort ends the wait"
+        );
+        waiter.join().unwrap()
+    });
+    assert_eq!(got, Err(Errno::EINTR));
+    assert_eq!(queued(), 0);
+    holder.unlock().unwrap();
+}
