@@ -67,7 +67,8 @@ pub fn end_name(end: End) -> &'static str {
     }
 }
 
-/// CPU time and context switches of the thread that ran the side.
+/// CPU time and context switches of the thread that ran the side (the CPU time also counts
+/// the helper threads the variant waited on).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rusage {
     /// Total CPU time, exact (CLOCK_THREAD_CPUTIME_ID), plus that of the threads the variant

@@ -49,7 +49,10 @@ const SHUTDOWN: Duration = Duration::from_secs(2);
 /// Takes the exclusive `flock` on `file`'s description from async code, waiting at most `limit`
 /// (`ETIMEDOUT` then). The wait runs on the blocking pool of the current tokio runtime (which
 /// must have its timer enabled), and when it gives up nothing stays behind: the pool thread is
-/// out of `flock`, and no grant that arrived meanwhile stays held.
+/// out of `flock`, and no grant that arrived meanwhile stays held. Getting the thread out takes
+/// a signal: the first call installs a no-op `SIGUSR2` handler for the whole process (without
+/// `SA_RESTART`), and giving up blocks the calling thread until the pool thread has left
+/// `flock` (one signal, in practice; at most 2 s).
 pub async fn lock_within(file: &Arc<File>, limit: Duration) -> Result<(), Errno> {
     let attempt = Attempt::start(file, &Arc::new(PoolCpu::default()));
     tokio::time::timeout(limit, attempt)
