@@ -45,6 +45,9 @@ fn example_hello() -> Hello {
         max_ms: 98_765,
         cpu: Some(7),
         spin: 4_242,
+        hold_ns: 100_000,
+        think_ns: 2_500,
+        nice: Some(-7),
     }
 }
 
