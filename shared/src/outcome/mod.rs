@@ -13,12 +13,14 @@
 //! - [`interval`]: the interval for a median from two of its repeats (order statistics).
 //! - [`rank_test`]: whether two runs' repeats differ beyond their scatter (Mann–Whitney).
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
+//! - [`cell_opportunity`]: lock opportunity per `compare` cell and contender, over the repeats.
 //! - [`machine`]: the machine the numbers came from.
 //! - [`holder_death`]: what the holder-death experiment found (`crash`, `compare --crash`).
 //! - [`kernel`]: what the kernel recorded (`--kernel-trace`): its counts and a timeline.
 //! - [`baseline`]: this run against an earlier one (`compare --baseline`).
 
 pub mod baseline;
+pub mod cell_opportunity;
 pub mod claims;
 pub mod compare;
 pub mod early_end;
