@@ -25,7 +25,7 @@ pub const MAGIC: [u8; 4] = *b"LKFR";
 /// gained `spin` and `ContenderStats` gained `free`, both without a bump from 1. 3: [`Variant`]
 /// gained `std-lock`, `poll-lock` and `fs4` (an older peer cannot decode them). 4:
 /// `ContenderStats` gained the hold sums, lock opportunity's input (`held_ns`, `free`'s window
-/// stamps), and the busy work and nice value it ran with; `Hello` gained `hold_ns`, `think_ns`
+/// stamps, its clocks' start and stop), and the busy work and nice value it ran with; `Hello` gained `hold_ns`, `think_ns`
 /// and `nice`.
 pub const VERSION: u16 = 4;
 /// No lockfair datagram is larger than this; receivers size their buffers to it.

@@ -86,6 +86,8 @@ fn example_stats() -> ContenderStats {
         hold_ns: 100_000,
         think_ns: 2_500,
         nice: -7,
+        started_ns: 1_000_000_001,
+        ended_ns: 1_123_456_790,
     }
 }
 
