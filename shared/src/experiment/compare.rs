@@ -50,6 +50,8 @@ pub enum CompareError<E> {
     Update(E),
     #[error(transparent)]
     HoldIdle(#[from] HoldIdleError),
+    #[error(transparent)]
+    Unequal(#[from] super::unequal::UnequalError),
 }
 
 /// The cells to run, and the report that already lists the ones that cannot run here.
@@ -142,6 +144,10 @@ pub fn compare<E>(
     plan: ComparePlan,
     mut update: impl FnMut(&CompareReport) -> Result<(), E>,
 ) -> Result<CompareOutcome, CompareError<E>> {
+    // A list that does not fit is the user's mistake, not a failed cell: say so before starting.
+    opts.shape
+        .unequal
+        .check(opts.shape.contenders, nix::unistd::geteuid().is_root())?;
     signal::install_stop_handler();
     let _held = hold_idle(opts.hold_idle)?;
     let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
@@ -165,7 +171,7 @@ pub fn compare<E>(
                     server.socket().to_path_buf(),
                     variant,
                     placement,
-                    opts.shape,
+                    opts.shape.clone(),
                 );
                 cell.kernel_trace = opts.kernel_trace;
                 match run_cell(&cell, repeat, &mut report) {

@@ -5,6 +5,7 @@ use std::io;
 use serde::Serialize;
 
 use super::Exporter;
+use crate::outcome::cell_opportunity::CellOpportunity;
 use crate::outcome::holder_death::CrashReport;
 use crate::outcome::{
     BaselineComparison, CompareReport, Failure, Machine, RunRecord, Skipped, SummaryRow,
@@ -28,6 +29,8 @@ struct SummaryJson<'a> {
     /// `compare --crash`: `crash --json`'s object, plain and protected cells.
     #[serde(skip_serializing_if = "Option::is_none")]
     holder_death: Option<&'a CrashReport>,
+    /// Lock opportunity per cell and contender, over the repeats.
+    opportunity: Vec<CellOpportunity>,
 }
 
 /// The JSON text of `report`. `Err` only if a figure cannot be written as JSON: an empty
@@ -42,6 +45,7 @@ pub fn to_json(report: &CompareReport) -> serde_json::Result<String> {
         failures: &report.failures,
         baseline: report.against_baseline(),
         holder_death: report.holder_death.as_ref(),
+        opportunity: crate::outcome::cell_opportunity::by_cell(report),
     })
 }
 

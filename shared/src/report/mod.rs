@@ -18,6 +18,7 @@ pub mod kernel;
 mod labels;
 mod latency;
 mod markdown;
+pub mod opportunity;
 mod plots;
 pub mod stops;
 pub mod summary;

@@ -53,7 +53,9 @@ impl Stretch {
         end: End,
         handoff: &dyn Handoff,
     ) -> Result<ContenderStats, SessionError> {
-        stats.wall_ns = monotonic_ns() - self.start_ns;
+        let now = monotonic_ns();
+        stats.wall_ns = now - self.start_ns;
+        (stats.started_ns, stats.ended_ns) = (self.start_ns, now);
         stats.end = end;
         let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;
         stats.rusage = usage_after.since(&self.usage_before).into();
