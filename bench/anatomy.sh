@@ -4,15 +4,16 @@
 # trip in ns (docs/overhead.md's table).
 #
 # usage: bench/anatomy.sh [RUNS] > results/overhead/anatomy.json   (from the checkout's root;
-#   needs 2 CPUs; builds target/release/spin_anatomy with cc -O2 first)
+#   needs 2 CPUs; builds target/release/spin_anatomy, or $LOCKFAIR_BIN/spin_anatomy, first)
 set -eu
 runs=${1:-5}
-cc -O2 -o target/release/spin_anatomy bench/spin_anatomy.c
+bin=${LOCKFAIR_BIN:-target/release}
+cc -O2 -o "$bin/spin_anatomy" bench/spin_anatomy.c
 i=0
 while [ "$i" -lt "$runs" ]; do
     for s in 0 1 2 3 4; do
         # "stepS split X us/round-trip (...)": keep the step and X
-        target/release/spin_anatomy "$s" 300000 split | awk '{ sub("step", "", $1); print $1, $3 }'
+        "$bin/spin_anatomy" "$s" 300000 split | awk '{ sub("step", "", $1); print $1, $3 }'
     done
     i=$((i + 1))
 done | python3 -c '

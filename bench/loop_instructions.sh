@@ -7,10 +7,11 @@
 # lockfair: the inclusive count of `session::run_contender` on the client side (the round loop
 # with its syscall wrappers, not setup or the report). C: pingpong.c, per round of one process.
 # Both: the difference between a 12,000- and a 2,000-round run, divided by 10,000.
-# Needs valgrind, and target/release/{lockfair-client,lockfair-server,pingpong} built.
+# Needs valgrind, and target/release/{lockfair-client,lockfair-server,pingpong} built
+# ($LOCKFAIR_BIN instead of target/release when set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release
+bin=${LOCKFAIR_BIN:-target/release}
 work=$(mktemp -d)
 server_pid=
 cleanup() {

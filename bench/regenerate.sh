@@ -11,7 +11,10 @@
 # Takes about 25 minutes on the 2-CPU reference VM, most of it the calibration (8 attempts).
 set -eu
 cd "$(dirname "$0")/.."
-client=target/release/lockfair-client
+# The release build's binaries (cargo puts them under $CARGO_TARGET_DIR when it is set).
+bin=${CARGO_TARGET_DIR:-target}/release
+client=$bin/lockfair-client
+export LOCKFAIR_CLIENT="$client" LOCKFAIR_BIN="$bin"
 
 # A folder emptied of what an earlier run wrote (its README.md kept).
 fresh() {
@@ -54,9 +57,9 @@ step_kernel_trace() { # the kernel's account, short file-lock runs: docs/kernel-
 
 step_overhead() { # lockfair against the C yardstick: docs/overhead.md, README
     fresh overhead
-    cc -O2 -o target/release/pingpong bench/pingpong.c
-    cc -O2 -o target/release/spin_anatomy bench/spin_anatomy.c
-    "$client" bench --pingpong target/release/pingpong --anatomy target/release/spin_anatomy \
+    cc -O2 -o "$bin/pingpong" bench/pingpong.c
+    cc -O2 -o "$bin/spin_anatomy" bench/spin_anatomy.c
+    "$client" bench --pingpong "$bin/pingpong" --anatomy "$bin/spin_anatomy" \
         --repeats 11 --placements same-cpu,split --json >results/overhead/bench.json
     "$client" bench --spin-sweep --json >results/overhead/spin-sweep.json
     bench/anatomy.sh >results/overhead/anatomy.json

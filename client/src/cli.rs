@@ -106,9 +106,9 @@ pub(crate) struct RunArgs {
     pub(crate) out: Option<PathBuf>,
     /// Hold every CPU out of idle for the run (/dev/cpu_dma_latency at 0, as cyclictest does;
     /// needs root). A cross-CPU wakeup then costs a few µs instead of tens on a VM idled by
-    /// haltpoll, and runs agree better; idle CPUs spin meanwhile. Not the default: programs run
-    /// with their CPUs idling, and a root-only default would measure another machine for root
-    /// than for anyone else (docs/measures.md)
+    /// haltpoll; idle CPUs spin meanwhile. Not the default: programs run with their CPUs
+    /// idling, and a root-only default would measure another machine for root than for anyone
+    /// else (docs/measures.md: what holding idle buys and costs)
     #[arg(long, conflicts_with = "seed_compat")]
     pub(crate) hold_idle: bool,
     /// Let the CPUs idle as they would (the default); the opposite of --hold-idle
@@ -217,9 +217,9 @@ pub(crate) struct CompareArgs {
     /// and survivable, and put it beside speed and fairness in the report (adds seconds)
     #[arg(long)]
     pub(crate) crash: bool,
-    /// Hold every CPU out of idle for the whole comparison (see `run --hold-idle`; root): runs
-    /// agree better, for --baseline comparisons of builds; the report's machine section says so,
-    /// beside the cross-CPU wakeup it measured. Not the default (docs/measures.md)
+    /// Hold every CPU out of idle for the whole comparison (see `run --hold-idle`; root); the
+    /// report's machine section says so, beside the cross-CPU wakeup it measured. Not the
+    /// default (docs/measures.md)
     #[arg(long)]
     pub(crate) hold_idle: bool,
     /// Let the CPUs idle as they would (the default, see docs/measures.md); the opposite of
