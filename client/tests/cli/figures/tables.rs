@@ -213,11 +213,10 @@ pub fn bench(json: &Value) -> Table {
         let p = &r["ratio_spread"];
         out.push_str(&row(&[
             r["placement"].as_str().unwrap_or("?").into(),
-            format!(
-                "{} (lockfair: {})",
-                r["mechanism"].as_str().unwrap_or("?"),
-                r["variant"].as_str().unwrap_or("?")
-            ),
+            match (r["mechanism"].as_str(), r["variant"].as_str()) {
+                (Some(m), Some(v)) if m != v => format!("{m} (lockfair: {v})"),
+                (m, _) => m.unwrap_or("?").to_string(),
+            },
             f("c_ns").map(ns).unwrap_or("–".into()),
             f("lockfair_ns").map(ns).unwrap_or("–".into()),
             ratio(f("ratio")),
