@@ -2,6 +2,8 @@
 """Checks how well one `compare` run's intervals say where another run lands.
 
 usage: bench/calibrate.py RUN1/summary.json RUN2/summary.json [--min-coverage 0.9]
+       bench/calibrate.py --attempts DIR... [--json FILE] [--min-coverage 0.9]
+
 
 For rounds/s, round trip p50 and whoops/round: the share of the cells both runs have in which
 run 1's interval (`lo`..`hi` in summary.json) holds run 2's median (the calibration), the same
@@ -13,6 +15,13 @@ one-CPU cells, run 2 over run 1, tell whether the machine itself changed speed b
 `--baseline RUN1`, also how often the rank test called a change between the two runs (the same
 build twice: every call is a false alarm). Exits 1 when a measure's coverage is below
 --min-coverage, 2 on bad input.
+
+With --attempts, each DIR is one bench/calibrate.sh output (run-1/, run-2/, cost.txt): one line
+per attempt, then over all attempts how many passed, the pooled coverage and the median of the
+median widths per measure, what coverage two runs from one unchanging distribution would reach
+(the same intervals, simulated), and what the runs cost (wall and CPU seconds, and the seconds
+the idle CPUs spent spinning in cpuidle's POLL state). --json writes the same as JSON. Exits 0
+when at least 90% of the attempts passed, 1 otherwise.
 """
 import argparse
 import json
@@ -101,10 +110,22 @@ def false_alarms(doc2):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("run1")
-    ap.add_argument("run2")
+    ap.add_argument("runs", nargs="*", metavar="RUN1 RUN2 | DIR")
     ap.add_argument("--min-coverage", type=float, default=0.9)
+    ap.add_argument("--attempts", action="store_true",
+                    help="each argument is one bench/calibrate.sh output folder")
+    ap.add_argument("--json", metavar="FILE", help="with --attempts: write the result as JSON")
+    ap.add_argument("--levels", metavar="FILE",
+                    help="only write, for 1 to 20 repeats, the interval's ranks, its level and "
+                         "how often it holds another run's median (simulated) as JSON")
     args = ap.parse_args()
+    if args.levels:
+        return write_levels(args.levels)
+    if args.attempts:
+        return attempts(args.runs, args.min_coverage, args.json)
+    if len(args.runs) != 2:
+        ap.error("give RUN1/summary.json RUN2/summary.json, or --attempts DIR...")
+    args.run1, args.run2 = args.runs
     doc1, rows1 = load(args.run1)
     doc2, rows2 = load(args.run2)
     repeats = sorted({r["repeats"] for r in rows1.values()})
@@ -155,6 +176,166 @@ def main():
         return 1
     print(f"PASS: coverage at least {100 * args.min_coverage:.0f}% for every measure")
     return 0
+
+
+def exchangeable_coverage(n, draws=20000, seed=1):
+    """How often run 1's interval (the ranks compare uses for n repeats) holds run 2's median
+    when both runs' n repeats come from one distribution that does not change: the most
+    calibration can give without a floor (simulated, fixed seed)."""
+    import random
+    rng = random.Random(seed)
+    lo, hi = ranks(n)
+    hits = 0
+    for _ in range(draws):
+        a = sorted(rng.random() for _ in range(n))
+        b = sorted(rng.random() for _ in range(n))
+        m = b[n // 2] if n % 2 else (b[n // 2 - 1] + b[n // 2]) / 2
+        hits += a[lo - 1] <= m <= a[hi - 1]
+    return hits / draws
+
+
+def ranks(n, level=0.95):
+    """shared/src/outcome/interval.rs's ranks: the narrowest (k, n+1-k) reaching `level`."""
+    from math import comb
+    best = (1, n)
+    for k in range(2, (n + 1) // 2 + 1):
+        if 1 - 2 * sum(comb(n, i) for i in range(k)) / 2 ** n < level:
+            break
+        best = (k, n + 1 - k)
+    return best
+
+
+def write_levels(path):
+    """docs/measures.md's table of levels: exact levels, simulated coverage of another run."""
+    from math import comb
+    levels = []
+    for n in range(1, 21):
+        lo, hi = ranks(n)
+        level = 0.0 if n == 1 else 1 - 2 * sum(comb(n, i) for i in range(lo)) / 2 ** n
+        levels.append({"n": n, "lo": lo, "hi": hi, "level": level,
+                       "exchangeable": 0.0 if n == 1 else exchangeable_coverage(n, 100000)})
+    with open(path, "w") as f:
+        json.dump({"command": f"bench/calibrate.py --levels {path}", "levels": levels}, f,
+                  indent=1)
+        f.write("\n")
+    return 0
+
+
+def read_cost(path):
+    """cost.txt of bench/calibrate.sh: {run: {column: value}}; {} if missing."""
+    try:
+        with open(path) as f:
+            lines = [line.split() for line in f if line.strip()]
+    except OSError:
+        return {}
+    head = lines[0]
+    num = lambda x: None if x == "-" else float(x)
+    return {row[0]: dict(zip(head[1:], map(num, row[1:]))) for row in lines[1:]}
+
+
+def one_attempt(folder, min_coverage):
+    doc1, rows1 = load(f"{folder}/run-1/summary.json")
+    _, rows2 = load(f"{folder}/run-2/summary.json")
+    result = {"folder": folder, "measures": {}, "speed_shift": speed_shift(rows1, rows2),
+              "repeats": max(r["repeats"] for r in rows1.values()),
+              "held_off": doc1.get("machine", {}).get("idle", {}).get("held_off")}
+    for key, _ in MEASURES:
+        m = measure(rows1, rows2, key)
+        result["measures"][key] = {"cells": m["cells"], "covered": m["covered"],
+                                   "coverage": m["covered"] / m["cells"] if m["cells"] else 0,
+                                   "median_width": m["median_width"]}
+    result["passed"] = all(m["cells"] and m["covered"] >= min_coverage * m["cells"]
+                           for m in result["measures"].values())
+    result["cost"] = read_cost(f"{folder}/cost.txt")
+    alarms = false_alarms(load_doc(f"{folder}/run-2/summary.json"))
+    if alarms:
+        counts = alarms[1].values()
+        result["changes_called"] = sum(v.get("real", 0) for v in counts)
+        result["changes_tested"] = sum(sum(v.values()) for v in counts)
+    return result
+
+
+def load_doc(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def pooled(results):
+    out = {}
+    for key, _ in MEASURES:
+        ms = [r["measures"][key] for r in results]
+        covered, cells = sum(m["covered"] for m in ms), sum(m["cells"] for m in ms)
+        out[key] = {"coverage": covered / cells if cells else 0, "covered": covered,
+                    "cells": cells,
+                    "median_width": statistics.median(m["median_width"] for m in ms),
+                    "worst_coverage": min(m["coverage"] for m in ms)}
+    return out
+
+
+def cost_summary(results):
+    runs = [c for r in results for c in r["cost"].values()]
+    per = lambda k: [c[k] for c in runs if c.get(k) is not None]
+    wall = sum(per("wall_s"))
+    if not runs or not wall:
+        return {}
+    out = {"wall_s_per_run": statistics.median(per("wall_s")),
+           "compare_cpu_s_per_run": statistics.median(per("compare_cpu_s"))}
+    if per("poll_s"):
+        # CPUs kept busy spinning in the idle loop, on average over the runs' wall time.
+        out["spinning_cpus"] = sum(per("poll_s")) / wall
+        out["halted_cpus"] = sum(per("halt_s")) / wall
+    return out
+
+
+def attempts(folders, min_coverage, json_path):
+    results = [one_attempt(f, min_coverage) for f in folders]
+    for r in results:
+        ms = r["measures"]
+        shift = r["speed_shift"]
+        print(f"{r['folder']}: " + "; ".join(
+            f"{name} {ms[key]['covered']}/{ms[key]['cells']} width {ms[key]['median_width']:.2f}"
+            for key, name in MEASURES)
+            + (f"; speed {shift:.3f}" if shift else "")
+            + (" pass" if r["passed"] else " FAIL"))
+    passed = sum(r["passed"] for r in results)
+    n = results[0]["repeats"]
+    called = sum(r.get("changes_called", 0) for r in results)
+    tested = sum(r.get("changes_tested", 0) for r in results)
+    steady = [r for r in results if r["speed_shift"] and abs(r["speed_shift"] - 1) <= 0.05]
+    summary = {"changes_called": called, "changes_tested": tested,
+               "steady_attempts": len(steady),
+               "steady_attempts_passed": sum(r["passed"] for r in steady),
+               "attempts": len(results), "attempts_passed": passed,
+               "pass_rate": passed / len(results), "min_coverage": min_coverage,
+               "held_off": results[0]["held_off"], "repeats": n,
+               "exchangeable_coverage": exchangeable_coverage(n),
+               "pooled": pooled(results), "cost": cost_summary(results), "each": results}
+    print()
+    print(f"{passed} of {len(results)} attempts passed (every measure at least "
+          f"{100 * min_coverage:.0f}%); idle held off: {summary['held_off']}")
+    for key, name in MEASURES:
+        p = summary["pooled"][key]
+        print(f"  {name}: {p['covered']} of {p['cells']} cells over all attempts "
+              f"({pct(p['covered'], p['cells'])}), worst attempt {100 * p['worst_coverage']:.1f}%, "
+              f"median relative width {p['median_width']:.3f}")
+    print(f"  attempts in which the machine kept its speed (one-CPU round trips of run 2 within "
+          f"5% of run 1's): {len(steady)}, of which {summary['steady_attempts_passed']} passed")
+    if tested:
+        print(f"  the rank test (--baseline, the same build twice) called {called} of {tested} "
+              f"figures a real change ({pct(called, tested)})")
+    print(f"  two runs of one unchanging distribution would reach "
+          f"{100 * summary['exchangeable_coverage']:.1f}% with {n} repeats (before the floor)")
+    c = summary["cost"]
+    if c:
+        print(f"  per run: {c['wall_s_per_run']:.1f} s, the comparison's CPU "
+              f"{c['compare_cpu_s_per_run']:.1f} s"
+              + (f"; CPUs spinning idle {c['spinning_cpus']:.2f}, halted {c['halted_cpus']:.2f}"
+                 " on average" if "spinning_cpus" in c else ""))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(summary, f, indent=1, sort_keys=True)
+            f.write("\n")
+    return 0 if passed >= 0.9 * len(results) else 1
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
 #
 # usage: bench/calibrate.sh OUT_DIR [compare flags...]     (from the checkout's root)
 #   OUT_DIR gets run-1/ and run-2/ (the report folders), run-N.txt (what compare printed),
-#   machine.txt (load and idle state around each run) and calibration.txt (the checker's
-#   output). Extra flags go to both runs; with none, the runs are the default comparison.
+#   machine.txt (load and idle state around each run), cost.txt (per run: wall seconds, the
+#   comparison's CPU seconds, other processes' CPU seconds, and the seconds the CPUs spent idle
+#   spinning in cpuidle's POLL state and halted) and calibration.txt (the checker's output). Extra flags go to both runs; with none, the runs are the default comparison.
 #   LOCKFAIR_CLIENT overrides the binary (default target/release/lockfair-client).
 # Exit status: the checker's (0 pass, 1 coverage below 90%), or 2 if a run failed to start.
 set -eu
@@ -49,6 +50,16 @@ busy_seconds() {
     awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat
 }
 
+# Seconds all CPUs have spent in each kind of idle since boot (cpuidle's per-state time, µs):
+# "POLL" spins (what holding idle off costs), the others halt. Prints "poll halt"; "- -" when
+# the machine has no cpuidle.
+idle_seconds() {
+    for s in /sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*; do
+        [ -r "$s/time" ] && echo "$(cat "$s/name") $(cat "$s/time")"
+    done | awk '$1 == "POLL" { p += $NF; n++ } $1 != "POLL" { h += $NF; n++ }
+        END { if (n) printf "%.2f %.2f", p / 1e6, h / 1e6; else print "- -" }'
+}
+
 run() {
     name=$1
     shift
@@ -57,12 +68,14 @@ run() {
     qos_sampler >"$out/$name.qos" &
     sampler=$!
     busy_before=$(busy_seconds)
+    idle_before=$(idle_seconds)
     start=$(date +%s.%N)
     status=0
     /usr/bin/time -f "%U %S" -o "$out/$name.cpu" \
         "$client" compare --out "$out/$name" "$@" >"$out/$name.txt" 2>"$out/$name.err" || status=$?
     end=$(date +%s.%N)
     busy_after=$(busy_seconds)
+    idle_after=$(idle_seconds)
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     # One value a line (empty where it could not be read: only root may open the device).
@@ -78,6 +91,15 @@ run() {
         "CPU seconds used by other processes meanwhile (±3): $others;" \
         "cpu_dma_latency $held" \
         >>"$out/machine.txt"
+    # One line per run for bench/calibrate.py --attempts: wall s, this comparison's CPU s
+    # (user + system, its server and contenders included), other processes' CPU s, and the
+    # seconds every CPU together spent idle spinning (POLL) and halted during the run.
+    echo "$name $end $start $idle_before $idle_after $others" | awk -v cpu="$(cat "$out/$name.cpu")" '
+        { split(cpu, c, " "); wall = $2 - $3;
+          poll = ($4 == "-") ? "-" : sprintf("%.2f", $6 - $4);
+          halt = ($5 == "-") ? "-" : sprintf("%.2f", $7 - $5);
+          printf "%s %.2f %.2f %s %s %s\n", $1, wall, c[1] + c[2], $8, poll, halt }' \
+        >>"$out/cost.txt"
     rm -f "$out/$name.qos" "$out/$name.cpu"
     # 1: a cell failed, the report is still whole; anything else: no report to check.
     if [ "$status" -ne 0 ] && [ "$status" -ne 1 ]; then
@@ -86,6 +108,7 @@ run() {
     fi
 }
 
+echo "run wall_s compare_cpu_s others_cpu_s poll_s halt_s" >"$out/cost.txt"
 run run-1 "$@"
 run run-2 --baseline "$out/run-1" "$@"
 status=0

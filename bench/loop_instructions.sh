@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Instructions per turn in lockfair's round loop, against the C yardstick's per round, exactly
 # (valgrind's callgrind; perf has no hardware counters in most VMs).
-#   usage: bench/loop_instructions.sh [VARIANT...]        (default: eventfd pipe futex)
+#   usage: bench/loop_instructions.sh [--json] [VARIANT...]   (default: eventfd pipe futex)
+#   --json: {"rows": [{"mechanism", "lockfair", "c"}]} instead of a Markdown table
+#   (results/overhead/loop-instructions.json, docs/overhead.md).
 # lockfair: the inclusive count of `session::run_contender` on the client side (the round loop
 # with its syscall wrappers, not setup or the report). C: pingpong.c, per round of one process.
 # Both: the difference between a 12,000- and a 2,000-round run, divided by 10,000.
-# Needs valgrind, and target/release/{lockfair-client,lockfair-server,pingpong} built.
+# Needs valgrind, and target/release/{lockfair-client,lockfair-server,pingpong} built
+# ($LOCKFAIR_BIN instead of target/release when set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release
+bin=${LOCKFAIR_BIN:-target/release}
 work=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -42,12 +45,25 @@ c_round() {  # mode rounds -> the larger of the two processes' totals
     awk '/Collected/ { print $NF }' "$work/c.log" | sort -n | tail -1
     rm -f "$work"/c.*
 }
-echo "| mechanism | lockfair round loop, per turn | C, per round |"
-echo "| :-------- | ----------------------------: | -----------: |"
+json=
+if [ "${1:-}" = --json ]; then json=1; shift; fi
+if [ -n "$json" ]; then
+    printf '{"command": "bench/loop_instructions.sh --json", "rows": ['
+else
+    echo "| mechanism | lockfair round loop, per turn | C, per round |"
+    echo "| :-------- | ----------------------------: | -----------: |"
+fi
+sep=
 for v in "${@:-eventfd pipe futex}"; do
     for v1 in $v; do
         l=$(( ($(loop "$v1" 12000) - $(loop "$v1" 2000)) / 10000 ))
         c=$(( ($(c_round "$v1" 12000) - $(c_round "$v1" 2000)) / 10000 ))
-        echo "| $v1 | $l | $c |"
+        if [ -n "$json" ]; then
+            printf '%s\n {"mechanism": "%s", "lockfair": %d, "c": %d}' "$sep" "$v1" "$l" "$c"
+            sep=,
+        else
+            echo "| $v1 | $l | $c |"
+        fi
     done
 done
+if [ -n "$json" ]; then printf '\n]}\n'; fi

@@ -106,9 +106,14 @@ pub(crate) struct RunArgs {
     pub(crate) out: Option<PathBuf>,
     /// Hold every CPU out of idle for the run (/dev/cpu_dma_latency at 0, as cyclictest does;
     /// needs root). A cross-CPU wakeup then costs a few µs instead of tens on a VM idled by
-    /// haltpoll; idle CPUs spin meanwhile
+    /// haltpoll; idle CPUs spin meanwhile. Not the default: programs run with their CPUs
+    /// idling, and a root-only default would measure another machine for root than for anyone
+    /// else (docs/measures.md: what holding idle buys and costs)
     #[arg(long, conflicts_with = "seed_compat")]
     pub(crate) hold_idle: bool,
+    /// Let the CPUs idle as they would (the default); the opposite of --hold-idle
+    #[arg(long, conflicts_with_all = ["hold_idle", "seed_compat"])]
+    pub(crate) no_hold_idle: bool,
     /// Turns of a --seed-compat run (the blog's 100); whoops do not count
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TURNS, requires = "seed_compat",
           value_parser = clap::value_parser!(u64).range(1..=MAX_TURNS))]
@@ -241,10 +246,15 @@ pub(crate) struct CompareArgs {
     /// and survivable, and put it beside speed and fairness in the report (adds seconds)
     #[arg(long)]
     pub(crate) crash: bool,
-    /// Hold every CPU out of idle for the whole comparison (see `run --hold-idle`); the report's
-    /// machine section says so, beside the cross-CPU wakeup it measured
+    /// Hold every CPU out of idle for the whole comparison (see `run --hold-idle`; root); the
+    /// report's machine section says so, beside the cross-CPU wakeup it measured. Not the
+    /// default (docs/measures.md)
     #[arg(long)]
     pub(crate) hold_idle: bool,
+    /// Let the CPUs idle as they would (the default, see docs/measures.md); the opposite of
+    /// --hold-idle
+    #[arg(long, conflicts_with = "hold_idle")]
+    pub(crate) no_hold_idle: bool,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -134,7 +134,8 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.shape.with_length(args.rounds, args.max_seconds),
     );
     opts.kernel_trace = args.kernel_trace;
-    opts.hold_idle = args.hold_idle;
+    // --no-hold-idle is the default made explicit (clap refuses both at once).
+    opts.hold_idle = args.hold_idle && !args.no_hold_idle;
     // Opened before the run, so a bad --out fails before anything is measured.
     let out = match args.out.as_deref().map(OutDir::open) {
         None => None,
@@ -198,7 +199,7 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         server_bin: args.server_bin,
         command: command_line(),
         kernel_trace: args.kernel_trace,
-        hold_idle: args.hold_idle,
+        hold_idle: args.hold_idle && !args.no_hold_idle,
     };
     let mut plan = compare::plan(&opts);
     if let Some(dir) = &args.baseline {

@@ -10,7 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::util::{HANG, TestDir, client_bin, compare, placements, wait_exit};
+use crate::util::{HANG, TestDir, client, client_bin, compare, placements, wait_exit};
 
 /// The runtime directory holds nothing: no private socket directory survived the run.
 fn assert_no_socket_dir_left(runtime: &TestDir, what: &str) {
@@ -524,6 +524,54 @@ fn the_report_records_the_idle_setup_and_whether_idle_was_held_off() {
         md.contains("- cpuidle: ") && md.contains("- cross-CPU wakeup: "),
         "{md}"
     );
+
+    // The default said out loud: the same machine, the same record.
+    let explicit = dir.path().join("explicit");
+    let done = compare(
+        runtime.path(),
+        &[
+            "--variants",
+            "pipe",
+            "--placements",
+            "free",
+            "--repeats",
+            "1",
+            "--rounds",
+            "50",
+            "--no-hold-idle",
+            "--out",
+            explicit.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(explicit.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["machine"]["idle"]["held_off"], false);
+    // Both at once is a usage error, before anything runs.
+    let both = compare(runtime.path(), &["--hold-idle", "--no-hold-idle"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+    for run in [
+        client(
+            &["run", "--hold-idle", "--no-hold-idle"],
+            Duration::from_secs(10),
+        ),
+        client(
+            &["run", "--no-hold-idle", "--seed-compat"],
+            Duration::from_secs(10),
+        ),
+    ] {
+        assert_eq!(run.status.code(), Some(2), "{run:?}");
+    }
 
     let (done, out) = machine(true);
     if nix::unistd::geteuid().is_root() {

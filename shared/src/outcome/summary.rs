@@ -171,7 +171,27 @@ impl Spread {
             level,
         }
     }
+
+    /// The interval widened, if need be, to the figure's resolution `step` either side of the
+    /// median: repeats of a figure that moves in steps (a rate counted over a few rounds, a
+    /// histogram's bucket) can all sit on one step while another run sits on the next, and no
+    /// order statistic can see that (docs/measures.md). A median of 0 is left alone: a count
+    /// that is 0 in most repeats (a handoff that does not whoop) is no step away from anything.
+    pub fn at_resolution(self, step: f64) -> Spread {
+        if step.is_nan() || step <= 0.0 || self.level == 0.0 || self.median == 0.0 {
+            return self;
+        }
+        Spread {
+            lo: self.lo.min((self.median - step).max(0.0)),
+            hi: self.hi.max(self.median + step),
+            ..self
+        }
+    }
 }
+
+/// The relative width of one HdrHistogram bucket at its coarsest (3 significant digits: 2048
+/// sub-buckets, so a bucket is at most 1/1024 of its value): a percentile cannot be finer.
+pub const HISTOGRAM_RESOLUTION: f64 = 1.0 / 1024.0;
 
 /// One line of the table: a variant on a placement, over its repeats.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -234,6 +254,44 @@ impl OrderSpread {
     }
 }
 
+/// One table row: a cell's repeats, each figure with its interval (at least the figure's
+/// resolution, [`Spread::at_resolution`]).
+fn row_of(variant: Variant, placement: Placement, cell: &[&CellMetrics]) -> SummaryRow {
+    let spread = |f: fn(&CellMetrics) -> f64| Spread::of(cell.iter().map(|m| f(m)).collect());
+    // A count over k rounds moves in steps of 1/k of itself; a percentile in buckets.
+    let fewest = cell.iter().map(|m| m.rounds).min().unwrap_or(0).max(1) as f64;
+    let per_round = |f: fn(&CellMetrics) -> f64| {
+        let s = spread(f);
+        s.at_resolution(s.median / fewest)
+    };
+    let percentile = |f: fn(&CellMetrics) -> f64| {
+        let s = spread(f);
+        s.at_resolution(s.median * HISTOGRAM_RESOLUTION)
+    };
+    SummaryRow {
+        variant,
+        placement,
+        repeats: cell.len(),
+        rounds_per_sec: per_round(|m| m.rounds_per_sec),
+        whoops_per_round: spread(|m| m.whoops_per_round).at_resolution(1.0 / fewest),
+        overlaps: spread(|m| m.overlaps as f64),
+        wrong_reads: spread(|m| m.wrong_reads as f64),
+        handoff_p50_ns: percentile(|m| m.handoff_p50_ns as f64),
+        handoff_p99_ns: percentile(|m| m.handoff_p99_ns as f64),
+        handoff_max_ns: percentile(|m| m.handoff_max_ns as f64),
+        round_trip_p50_ns: percentile(|m| m.round_trip_p50_ns as f64),
+        cpu_ns_per_round: spread(|m| m.cpu_ns_per_round),
+        x_pipe: None,
+        jain_index: Spread::of(cell.iter().filter_map(|m| m.jain_index).collect()),
+        jain_repeats: cell.iter().filter(|m| m.jain_index.is_some()).count(),
+        barging_rate: spread(|m| m.barging_rate),
+        acquisitions_per_sec: spread(|m| m.acquisitions_per_sec),
+        wait_p999_ns: spread(|m| m.wait_p999_ns as f64),
+        order: OrderSpread::of(cell),
+        order_repeats: cell.iter().filter(|m| m.order.bypass_max.is_some()).count(),
+    }
+}
+
 /// Summarises `runs` (variant, placement, metrics), in the order of `variants` × `placements`.
 pub fn summarize(
     runs: &[(Variant, Placement, CellMetrics)],
@@ -251,30 +309,7 @@ pub fn summarize(
             if cell.is_empty() {
                 continue;
             }
-            let spread =
-                |f: fn(&CellMetrics) -> f64| Spread::of(cell.iter().map(|m| f(m)).collect());
-            rows.push(SummaryRow {
-                variant,
-                placement,
-                repeats: cell.len(),
-                rounds_per_sec: spread(|m| m.rounds_per_sec),
-                whoops_per_round: spread(|m| m.whoops_per_round),
-                overlaps: spread(|m| m.overlaps as f64),
-                wrong_reads: spread(|m| m.wrong_reads as f64),
-                handoff_p50_ns: spread(|m| m.handoff_p50_ns as f64),
-                handoff_p99_ns: spread(|m| m.handoff_p99_ns as f64),
-                handoff_max_ns: spread(|m| m.handoff_max_ns as f64),
-                round_trip_p50_ns: spread(|m| m.round_trip_p50_ns as f64),
-                cpu_ns_per_round: spread(|m| m.cpu_ns_per_round),
-                x_pipe: None,
-                jain_index: Spread::of(cell.iter().filter_map(|m| m.jain_index).collect()),
-                jain_repeats: cell.iter().filter(|m| m.jain_index.is_some()).count(),
-                barging_rate: spread(|m| m.barging_rate),
-                acquisitions_per_sec: spread(|m| m.acquisitions_per_sec),
-                wait_p999_ns: spread(|m| m.wait_p999_ns as f64),
-                order: OrderSpread::of(&cell),
-                order_repeats: cell.iter().filter(|m| m.order.bypass_max.is_some()).count(),
-            });
+            rows.push(row_of(variant, placement, &cell));
         }
     }
     let pipes: Vec<(Placement, f64)> = rows
@@ -312,6 +347,22 @@ mod tests {
             (1.0, 2.0, 5.5, 9.0, 10.0)
         );
         assert!((ten.level - 0.978_515_625).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_interval_is_at_least_the_figures_resolution_either_side_of_the_median() {
+        // Eight repeats of a rate over 12 rounds, all on one step: a step either side.
+        let flat = Spread::of(vec![125.0; 8]).at_resolution(125.0 / 12.0);
+        assert!((flat.lo - (125.0 - 125.0 / 12.0)).abs() < 1e-9);
+        assert!((flat.hi - (125.0 + 125.0 / 12.0)).abs() < 1e-9);
+        // Wider than the step already: unchanged; never below zero; one repeat: no interval.
+        let wide = Spread::of((1..=8).map(f64::from).collect());
+        assert_eq!(wide.at_resolution(0.1), wide);
+        assert_eq!(Spread::of(vec![0.5; 8]).at_resolution(2.0).lo, 0.0);
+        let one = Spread::of(vec![7.0]);
+        assert_eq!(one.at_resolution(1.0), one);
+        let zero = Spread::of(vec![0.0; 8]);
+        assert_eq!(zero.at_resolution(0.1), zero);
     }
 
     #[test]

@@ -108,9 +108,10 @@ pub fn contenders_table(rows: &[SummaryRow], mode: crate::variant::Mode) -> Tabl
             match r.jain_repeats {
                 _ if turns => "–".into(),
                 0 => "n/a".into(),
-                // Say so when some repeats never raced: the figure is not over all of them.
+                // Say so when some repeats never raced: the figure is not over all of them
+                // ("in 4/8": in 4 of the 8 repeats; short, so the terminal table fits).
                 n if n < r.repeats => format!(
-                    "{} in {n} of {} repeats",
+                    "{} in {n}/{}",
                     spread_cell(&r.jain_index, fmt_ratio, fmt_ratio),
                     r.repeats
                 ),
