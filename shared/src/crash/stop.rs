@@ -133,17 +133,18 @@ fn stop_cell(opts: &CrashOptions, cell: &Cell) -> Result<StopCell, CrashError> {
         cell,
         holder.pid(),
         report,
-        (stop_ns, waited_ns),
+        (stop_ns, waited_ns, opts.limit),
         named,
     ))
 }
 
-/// The cell's answer from the survivor's report (`None`: nothing by its deadline).
+/// The cell's answer from the survivor's report (`None`: nothing by its `deadline`, which its
+/// error then names: the wait it was willing to make, not the driver's measured overshoot).
 fn judge(
     cell: &Cell,
     holder_pid: i32,
     report: Option<Report>,
-    (stop_ns, waited_ns): (u64, u64),
+    (stop_ns, waited_ns, deadline): (u64, u64, Duration),
     named: Named,
 ) -> StopCell {
     let timed_out = report.is_none();
@@ -171,7 +172,7 @@ fn judge(
     };
     let deadline_error = timed_out.then(|| {
         let what = wait_words(cell.variant, &named.says);
-        deadline_error(Duration::from_nanos(waited_ns), &what, &named)
+        deadline_error(deadline, &what, &named)
     });
     StopCell {
         variant: cell.variant,
