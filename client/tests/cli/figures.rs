@@ -5,7 +5,8 @@
 //! the value at PATH in the JSON file FILE (relative to the repository), with DIGITS decimals.
 //! PATH is dot-separated keys, and `key[field=value]` picks the element of the array `key` whose
 //! `field` is `value`. A generated block `<!-- figures demo-table FILE -->…<!-- /figures -->`
-//! holds the table of a committed `demo --json`. This test recomputes every marked figure and
+//! holds the table of a committed `demo --json`; `<!-- figures file FILE -->…<!-- /figures -->`
+//! holds a committed Markdown file verbatim (`crash --stop --out`'s `stop.md`). This test recomputes every marked figure and
 //! block and fails when one differs; `LOCKFAIR_BLESS=1` (never in CI) rewrites them instead.
 
 use std::path::{Path, PathBuf};
@@ -118,6 +119,9 @@ fn recompute(text: &str) -> (String, Vec<String>) {
         &mut problems,
         |spec| match spec.split_once(' ') {
             Some(("demo-table", file)) => demo_table(file.trim()).map(|t| format!("\n{t}")),
+            Some(("file", file)) => std::fs::read_to_string(repo().join(file.trim()))
+                .map(|t| format!("\n{t}"))
+                .map_err(|e| format!("{file}: {e}")),
             _ => Err(format!("`{spec}`: unknown generated block")),
         },
     );

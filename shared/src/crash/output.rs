@@ -98,7 +98,8 @@ impl OverheadReport {
 }
 
 /// `crash --stop`'s cells as a table: what the survivor got, what each of the kernel's records
-/// said (pids as whose they are: the table reads the same from run to run), whom it named.
+/// said (pids as whose they are, the deadline as `limit_s` says it: the table reads the same
+/// from run to run), whom it named.
 pub fn stop_table(report: &StopReport) -> Table {
     let mut t = Table::new(
         &[
@@ -114,12 +115,12 @@ pub fn stop_table(report: &StopReport) -> Table {
         8,
     );
     for c in &report.cells {
-        t.push(stop_row(c, report.limit_s));
+        t.push(stop_row(c));
     }
     t
 }
 
-fn stop_row(c: &StopCell, limit_s: f64) -> Vec<String> {
+fn stop_row(c: &StopCell) -> Vec<String> {
     let k = &c.kernel;
     let whose = |pid: i64| match pid {
         p if p == i64::from(c.holder_pid) => "the holder's pid".to_string(),
@@ -130,14 +131,19 @@ fn stop_row(c: &StopCell, limit_s: f64) -> Vec<String> {
         Some(h) if h.pid == c.holder_pid => {
             format!("the holder, {} (from {})", h.comm, h.source.name())
         }
-        Some(h) => format!("{} (from {})", h.describe(), h.source.name()),
+        Some(h) => format!(
+            "another process, {}, {} (from {})",
+            h.comm,
+            crate::procinfo::holder::state_words(&h.state),
+            h.source.name()
+        ),
         None => "no owner recorded".to_string(),
     };
     if k.fdinfo_pids.len() > 1 {
         let holder_too = k.fdinfo_pids.contains(&c.holder_pid);
+        // How many: in the JSON (`fdinfo_pids`); the table stays free of counts.
         named.push_str(&format!(
-            ", first of {} processes holding the description{}",
-            k.fdinfo_pids.len(),
+            ", the first of the processes whose descriptors hold locks on the file{}",
             if holder_too {
                 " (the holder among them)"
             } else {
@@ -155,7 +161,7 @@ fn stop_row(c: &StopCell, limit_s: f64) -> Vec<String> {
         match c.acquired_after_ns {
             Some(0) => "at once (never excluded)".to_string(),
             Some(ns) => fmt_ns(ns as f64),
-            None => format!("not within {limit_s} s"),
+            None => "not by its deadline".to_string(),
         },
         or_dash(
             k.proc_locks
