@@ -285,3 +285,71 @@ fn out_writes_the_json_and_its_markdown_table_from_one_run() {
         );
     }
 }
+
+/// True if `/proc/locks` shows a POSIX lock granted to `pid`.
+fn holds_a_posix_lock(pid: i32) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&"POSIX") && fields.get(4) == Some(&pid.to_string().as_str())
+    })
+}
+
+/// Stops `pid` (SIGSTOP) at a moment it holds a POSIX lock: stops it, looks, continues it if
+/// it holds none, and tries again (bounded).
+fn stop_while_holding(pid: i32) {
+    use nix::sys::signal::{Signal, kill};
+    let pid_t = nix::unistd::Pid::from_raw(pid);
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        kill(pid_t, Signal::SIGSTOP).unwrap();
+        while !stopped_state(pid) {
+            assert!(Instant::now() < give_up, "pid {pid} does not stop");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if holds_a_posix_lock(pid) {
+            return;
+        }
+        kill(pid_t, Signal::SIGCONT).unwrap();
+        assert!(
+            Instant::now() < give_up,
+            "never caught pid {pid} holding the lock"
+        );
+        std::thread::sleep(Duration::from_millis(3));
+    }
+}
+
+fn stopped_state(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+}
+
+#[test]
+fn a_run_whose_peer_stops_holding_the_lock_names_it_when_the_watchdog_gives_up() {
+    let server = crate::util::Server::start();
+    let socket = server.socket.to_str().unwrap().to_string();
+    let child = Command::new(client_bin())
+        .args(["run", "--socket", &socket, "--variant", "posix"])
+        .args(["--rounds", "1000000000", "--max-seconds", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client = Driver(child);
+    server.wait_for_line("started", crate::util::HANG);
+    stop_while_holding(server.pid());
+    // The client's watchdog gives up at --max-seconds plus its grace: bounded here.
+    let status = wait_exit(&mut client.0, Duration::from_secs(120));
+    let pid = nix::unistd::Pid::from_raw(server.pid());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.0.stderr.take().unwrap(), &mut err).unwrap();
+    let want = format!(
+        "the POSIX lock on the arena is held by pid {} (lockfair-server), stopped",
+        server.pid()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(err.contains("stopped making progress"), "{err}");
+}

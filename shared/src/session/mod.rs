@@ -70,6 +70,10 @@ pub enum SessionError {
     StoppedBeforeStart,
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
+    /// The watchdog's time limit passed while another process held the lock, as the kernel's
+    /// records name it ([`held_by`]).
+    #[error("{reason}: {held}")]
+    Stalled { reason: AbortReason, held: String },
 }
 
 pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SessionError {
@@ -119,7 +123,7 @@ pub fn run_contender(
             .header()
             .request_stop(crate::arena::StopReason::Aborted);
     })?;
-    match spec.mode {
+    let ended = match spec.mode {
         Mode::Turns => turns::run_turns(
             arena.header(),
             opened.handoff.as_mut(),
@@ -128,7 +132,38 @@ pub fn run_contender(
             &dog,
         ),
         Mode::Free => free::run_free(arena, opened.handoff.as_mut(), &spec.plan, &dog),
+    };
+    ended.map_err(|e| name_the_stall(e, spec.variant, arena))
+}
+
+/// A watchdog timeout, with the holder of the lock named where the kernel names one.
+fn name_the_stall(e: SessionError, variant: Variant, arena: &Arena) -> SessionError {
+    match e {
+        SessionError::Aborted(AbortReason::Timeout) => match held_by(variant, arena) {
+            Some(held) => SessionError::Stalled {
+                reason: AbortReason::Timeout,
+                held,
+            },
+            None => e,
+        },
+        e => e,
     }
+}
+
+/// Who holds the lock, once the time limit passed, if the kernel's records name another
+/// process: "the POSIX lock on the arena is held by pid 4242 (lockfair-client), stopped".
+/// Nothing for a mechanism that records no owner, or a lock this process holds itself.
+fn held_by(variant: Variant, arena: &Arena) -> Option<String> {
+    use crate::procinfo::holder::{lock_words, name_holder};
+    let owner_tid = variant.spec().death.owner_tid.map(|read| read(arena));
+    let named = name_holder(arena.file(), owner_tid);
+    let me = std::process::id() as i32;
+    let holder = named.holder.as_ref().filter(|h| h.pid != me)?;
+    let what = lock_words(&named.says).map_or_else(
+        || format!("the {variant} lock word"),
+        |lock| format!("{lock} on the arena"),
+    );
+    Some(format!("{what} is held by {}", holder.describe()))
 }
 
 /// How waiting for the mechanism ended.
