@@ -133,13 +133,13 @@ pub fn run_contender(
         ),
         Mode::Free => free::run_free(arena, opened.handoff.as_mut(), &spec.plan, &dog),
     };
-    ended.map_err(|e| name_the_stall(e, spec.variant, arena))
+    ended.map_err(|e| name_the_stall(e, spec, arena))
 }
 
-/// A watchdog timeout, with the holder of the lock named where the kernel names one.
-fn name_the_stall(e: SessionError, variant: Variant, arena: &Arena) -> SessionError {
+/// A watchdog timeout, with the holder of the lock named where the kernel names a peer.
+fn name_the_stall(e: SessionError, spec: &ContenderSpec, arena: &Arena) -> SessionError {
     match e {
-        SessionError::Aborted(AbortReason::Timeout) => match held_by(variant, arena) {
+        SessionError::Aborted(AbortReason::Timeout) => match held_by(spec, arena) {
             Some(held) => SessionError::Stalled {
                 reason: AbortReason::Timeout,
                 held,
@@ -150,15 +150,20 @@ fn name_the_stall(e: SessionError, variant: Variant, arena: &Arena) -> SessionEr
     }
 }
 
-/// Who holds the lock, once the time limit passed, if the kernel's records name another
-/// process: "the POSIX lock on the arena is held by pid 4242 (lockfair-client), stopped".
-/// Nothing for a mechanism that records no owner, or a lock this process holds itself.
-fn held_by(variant: Variant, arena: &Arena) -> Option<String> {
+/// Who holds the lock, once the time limit passed, if the kernel's records name one of this
+/// side's peers: "the POSIX lock on the arena is held by pid 4242 (lockfair-client), stopped".
+/// Nothing for a mechanism that records no owner, or a holder that is no peer: a lock word is
+/// in the shared arena, where a peer could write any TID, and the server's error goes back to
+/// the client, which must not learn other processes' commands through it.
+fn held_by(spec: &ContenderSpec, arena: &Arena) -> Option<String> {
     use crate::procinfo::holder::{lock_words, name_holder};
+    let variant = spec.variant;
     let owner_tid = variant.spec().death.owner_tid.map(|read| read(arena));
     let named = name_holder(arena.file(), owner_tid);
-    let me = std::process::id() as i32;
-    let holder = named.holder.as_ref().filter(|h| h.pid != me)?;
+    let holder = named
+        .holder
+        .as_ref()
+        .filter(|h| spec.peer_pids.contains(&h.pid))?;
     let what = lock_words(&named.says).map_or_else(
         || format!("the {variant} lock word"),
         |lock| format!("{lock} on the arena"),
