@@ -81,12 +81,16 @@ step_unequal() { # unequal contenders, holds 1:10 and 1:100: docs/unequal.md
     bench/unequal.sh results/unequal
 }
 
+step_crash_stop() { # a holder stopped, and who the kernel says it is: docs/crash.md
+    fresh crash-stop
+    "$client" crash --stop --out results/crash-stop
+}
+
 # Other folders have their own scripts (their pages say which); add their commands here:
-# step_crash_stop()        results/crash-stop                         (docs/crash.md)
 # step_contenders_sweep()  results/contenders-sweep                   (docs/contenders.md)
 # step_fair_futex_speed()  results/fair-futex-speed                   (docs/contenders.md)
 
-all="reference reference-free-4 herd-4 fair-futex-free-4 demo kernel-trace overhead programs unequal calibration"
+all="reference reference-free-4 herd-4 fair-futex-free-4 demo kernel-trace overhead programs unequal crash-stop calibration"
 [ $# -eq 0 ] && set -- $all
 for folder in "$@"; do
     case " $all " in

@@ -302,6 +302,13 @@ pub(crate) struct CrashArgs {
     /// Instead: what the protection costs when nobody dies (round trips, protected / plain)
     #[arg(long, conflicts_with = "survivable")]
     pub(crate) overhead: bool,
+    /// Instead: stop the holder (SIGSTOP) rather than kill it; the survivor waits --limit, and
+    /// the kernel is asked who holds the lock (one cell per variant; SIGCONT, then both killed)
+    #[arg(long, conflicts_with_all = ["survivable", "overhead"])]
+    pub(crate) stop: bool,
+    /// --stop: also write stop.json and stop.md (the Markdown table) into this folder
+    #[arg(long, value_name = "DIR", requires = "stop")]
+    pub(crate) out: Option<PathBuf>,
     /// Only these variants (comma-separated) [default: every one the experiment has]
     #[arg(long, value_enum, value_delimiter = ',')]
     pub(crate) variants: Vec<Variant>,
@@ -318,7 +325,7 @@ pub(crate) struct CrashArgs {
     #[arg(long)]
     pub(crate) json: bool,
     /// Instead: the Markdown section for the report and the README (plain, survivable, overhead)
-    #[arg(long, conflicts_with_all = ["json", "survivable", "overhead"])]
+    #[arg(long, conflicts_with_all = ["json", "survivable", "overhead", "stop"])]
     pub(crate) markdown: bool,
 }
 

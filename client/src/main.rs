@@ -290,7 +290,13 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         print(crash::markdown(&opts, &cost, &command_line())?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let (json, text) = if args.overhead {
+    let (json, text) = if args.stop {
+        let report = crash::stop::stop(&opts, |c| eprintln!("{}: done", c.variant))?;
+        if let Some(out) = &args.out {
+            write_stop(out, &report)?;
+        }
+        (report.to_json(), report.to_text())
+    } else if args.overhead {
         let report = overhead::overhead(&cost, |_| {})?;
         (report.to_json(), report.to_text())
     } else {
@@ -305,6 +311,19 @@ fn run_crash(args: CrashArgs) -> anyhow::Result<ExitCode> {
         print(text)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `crash --stop --out DIR`: the run's JSON and its Markdown table, side by side.
+fn write_stop(
+    out: &std::path::Path,
+    report: &lockfair::crash::stop::StopReport,
+) -> anyhow::Result<()> {
+    let dir = OutDir::open(out).with_context(|| format!("cannot write into {}", out.display()))?;
+    dir.write("stop.json", report.to_json().as_bytes())
+        .context("cannot write stop.json")?;
+    dir.write("stop.md", report.to_markdown().as_bytes())
+        .context("cannot write stop.md")?;
+    Ok(())
 }
 
 fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {

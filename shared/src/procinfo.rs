@@ -1,6 +1,9 @@
 //! What the kernel itself says about locks: `/proc/locks` (and `lslocks`, when installed), and
 //! the few other `/proc` facts the lock experiments report: the kernel release, a mount's
-//! options, our effective capabilities.
+//! options, our effective capabilities. [`holder`]: who holds a lock, by each of the kernel's
+//! records (`/proc/locks`, `F_GETLK`, fdinfo, a lock word's owner TID).
+
+pub mod holder;
 
 use std::os::fd::AsFd;
 use std::path::Path;

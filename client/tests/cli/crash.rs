@@ -449,6 +449,9 @@ fn crash_in_a_process_of_its_own() {
         descriptions: vec![],
     };
     crash(&opts, |_| {}).unwrap();
+    // `crash --stop`: every stopped holder continued, killed and reaped, its survivor too.
+    let stopped = lockfair::crash::stop::stop(&opts, |_| {}).unwrap();
+    assert_eq!(stopped.cells.len(), opts.variants.len());
     let survivable = CrashOptions {
         survivable: true,
         limit: Duration::from_secs(30),

@@ -7,10 +7,12 @@
 //! `field` is `value` (`key[a=x,b=y]`: both; `[a=x]` alone: the top-level array). An optional
 //! fourth word scales the value (`/1000`: ns as µs; `*100`: a share as a percentage). DIGITS
 //! `idle` prints the idle setup of a report's `machine.idle` ("CPUs left to idle, cpuidle
-//! haltpoll"), which every two-CPU figure depends on. A generated block `<!-- figures demo-table FILE -->…<!-- /figures -->`
-//! holds the table of a committed `demo --json`; `summary-table`, `kernel-table`,
-//! `bench-table`, `sweep-table`, `anatomy-table` and `levels-table` the tables of the other
-//! committed outputs (see `tables`). This test recomputes every marked figure and
+//! haltpoll"), which every two-CPU figure depends on. A generated block
+//! `<!-- figures demo-table FILE -->…<!-- /figures -->` holds the table of a committed
+//! `demo --json`; `summary-table`, `kernel-table`, `bench-table`, `sweep-table`,
+//! `anatomy-table` and `levels-table` the tables of the other committed outputs (see `tables`);
+//! `file` a committed Markdown file verbatim (`crash --stop --out`'s `stop.md`). This test
+//! recomputes every marked figure and
 //! block and fails when one differs; `LOCKFAIR_BLESS=1` (never in CI) rewrites them instead.
 
 use std::path::{Path, PathBuf};
@@ -188,6 +190,9 @@ fn recompute(text: &str) -> (String, Vec<String>) {
                 "sweep-table" => tables::sweep(&read_json(file)?),
                 "anatomy-table" => tables::anatomy(&read_json(file)?),
                 "levels-table" => tables::levels(&read_json(file)?),
+                "file" => {
+                    std::fs::read_to_string(repo().join(file)).map_err(|e| format!("{file}: {e}"))
+                }
                 _ => Err(format!("`{spec}`: unknown generated block")),
             }
             .map(|t| format!("\n{t}"))

@@ -9,6 +9,7 @@ mod compare_crash;
 mod compat;
 mod contenders;
 mod crash;
+mod crash_stop;
 mod demo;
 mod docs_links;
 mod figures;

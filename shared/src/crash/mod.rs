@@ -18,7 +18,8 @@
 //! Beside each cell, `/proc/locks` says who the kernel thinks holds the arena.
 //!
 //! `crash --survivable` runs the fast handoffs with a protection on ([`survivable`]), and
-//! [`overhead`] measures what that protection costs when nobody dies.
+//! [`overhead`] measures what that protection costs when nobody dies. `crash --stop` ([`stop`])
+//! stops the holder instead of killing it, and asks the kernel to name it.
 //!
 //! Files: [`cells`](mod@cells) (the cells each variant declares, what each child does, `how`), `child` (the child processes),
 //! `robust` (the robust mutex's cells, through `sys::robust_mutex`), [`survivable`] (the
@@ -29,6 +30,7 @@ mod child;
 pub mod output;
 pub mod overhead;
 mod robust;
+pub mod stop;
 pub mod survivable;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -44,7 +46,7 @@ pub use child::{SUBCOMMAND as CHILD_SUBCOMMAND, serve as serve_child};
 use crate::arena::{Arena, ArenaError};
 use crate::sys::clock::monotonic_ns;
 use crate::sys::pidfd;
-use crate::variant::{Mode, SetupError, Variant};
+use crate::variant::{HandoffFds, Mode, SetupError, Variant};
 use cells::Outcome;
 use child::{ANSWER_TIMEOUT, ExperimentChild, Job, Report, Role};
 
@@ -105,13 +107,23 @@ pub fn crash(
     mut progress: impl FnMut(&CellResult),
 ) -> Result<CrashReport, CrashError> {
     let chosen = cells(opts.survivable, &opts.variants, &opts.descriptions);
+    let (cells, skipped) = run_each(chosen, |cell| run_cell(opts, cell), &mut progress)?;
+    Ok(CrashReport { cells, skipped })
+}
+
+/// Runs `run` on every cell of `chosen`, in order; `progress` sees each result as it comes.
+/// A cell whose child could not set the variant up here is skipped, with the child's reason.
+fn run_each<T>(
+    chosen: Vec<Cell>,
+    mut run: impl FnMut(&Cell) -> Result<T, CrashError>,
+    progress: &mut impl FnMut(&T),
+) -> Result<(Vec<T>, Vec<Skipped>), CrashError> {
     if chosen.is_empty() {
         return Err(CrashError::NoCells);
     }
-    let mut results = Vec::new();
-    let mut skipped = Vec::new();
+    let (mut results, mut skipped) = (Vec::new(), Vec::new());
     for cell in chosen {
-        match run_cell(opts, &cell) {
+        match run(&cell) {
             Ok(result) => {
                 progress(&result);
                 results.push(result);
@@ -131,10 +143,7 @@ pub fn crash(
             }
         }
     }
-    Ok(CrashReport {
-        cells: results,
-        skipped,
-    })
+    Ok((results, skipped))
 }
 
 /// `compare --crash`: the plain cells of `opts`'s variants, then the protected ones where the
@@ -188,8 +197,20 @@ pub fn markdown(
     ))
 }
 
-/// One cell: holder in, survivor waiting, holder killed, and what the survivor got.
-fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> {
+/// A cell's two children: the holder inside its critical section, the survivor asleep in its
+/// wait (or `early`, its answer if it never had to wait).
+struct Pair {
+    arena: Arena,
+    holder: ExperimentChild,
+    survivor: ExperimentChild,
+    /// `shared`: the driver's copies of the variant's descriptors, kept open.
+    kept: Option<HandoffFds>,
+    early: Option<Report>,
+}
+
+/// Starts the holder, waits until it is inside, then starts the survivor and waits until it
+/// sleeps in its wait.
+fn start_pair(opts: &CrashOptions, cell: &Cell) -> Result<Pair, CrashError> {
     let variant = cell.variant;
     let arena = Arena::create(2)?;
     variant.prepare(&arena, Mode::Turns, 2)?;
@@ -209,6 +230,24 @@ fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> 
     let kept = (cell.description == Description::Shared).then_some(channels);
     survivor.expect(&Report::Waiting)?;
     let early = await_sleep(&mut survivor)?;
+    Ok(Pair {
+        arena,
+        holder,
+        survivor,
+        kept,
+        early,
+    })
+}
+
+/// One cell: holder in, survivor waiting, holder killed, and what the survivor got.
+fn run_cell(opts: &CrashOptions, cell: &Cell) -> Result<CellResult, CrashError> {
+    let Pair {
+        arena,
+        holder,
+        mut survivor,
+        kept,
+        early,
+    } = start_pair(opts, cell)?;
     let holder_pid = holder.pid();
     let kill_ns = monotonic_ns();
     holder.kill();
@@ -303,13 +342,7 @@ fn await_sleep(survivor: &mut ExperimentChild) -> Result<Option<Report>, CrashEr
 
 /// True if process `pid`'s main thread is asleep (state `S` in `/proc/PID/stat`).
 fn sleeping(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('S'))
-        })
-        .unwrap_or(false)
+    crate::procinfo::holder::process_state(pid) == Some('S')
 }
 
 fn result(cell: &Cell, report: Option<Report>, early: bool, kill_ns: u64) -> CellResult {

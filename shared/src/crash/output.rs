@@ -2,6 +2,7 @@
 //! `--json`, and a Markdown section for the `compare` report and the README.
 
 use super::overhead::OverheadReport;
+use super::stop::{StopCell, StopReport};
 use super::{CellResult, CrashReport};
 use crate::text::{Table, fmt_ns};
 
@@ -94,6 +95,129 @@ impl OverheadReport {
         }
         t
     }
+}
+
+/// `crash --stop`'s cells as a table: what the survivor got, what each of the kernel's records
+/// said (pids as whose they are, the deadline as `limit_s` says it: the table reads the same
+/// from run to run), whom it named.
+pub fn stop_table(report: &StopReport) -> Table {
+    let mut t = Table::new(
+        &[
+            "variant",
+            "noticed",
+            "got it",
+            "/proc/locks",
+            "F_GETLK l_pid",
+            "F_OFD_GETLK l_pid",
+            "lock word's owner",
+            "named",
+        ],
+        8,
+    );
+    for c in &report.cells {
+        t.push(stop_row(c));
+    }
+    t
+}
+
+fn stop_row(c: &StopCell) -> Vec<String> {
+    let k = &c.kernel;
+    let whose = |pid: i64| match pid {
+        p if p == i64::from(c.holder_pid) => "the holder's pid".to_string(),
+        p => p.to_string(),
+    };
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
+    let mut named = match &c.holder {
+        Some(h) if h.pid == c.holder_pid => {
+            format!("the holder, {} (from {})", h.comm, h.source.name())
+        }
+        Some(h) => format!(
+            "another process, {}, {} (from {})",
+            h.comm,
+            crate::procinfo::holder::state_words(&h.state),
+            h.source.name()
+        ),
+        None => "no owner recorded".to_string(),
+    };
+    if k.fdinfo_pids.len() > 1 {
+        let holder_too = k.fdinfo_pids.contains(&c.holder_pid);
+        // How many: in the JSON (`fdinfo_pids`); the table stays free of counts.
+        named.push_str(&format!(
+            ", the first of the processes whose descriptors hold locks on the file{}",
+            if holder_too {
+                " (the holder among them)"
+            } else {
+                ""
+            }
+        ));
+    }
+    vec![
+        c.variant.to_string(),
+        if c.noticed {
+            c.how.clone()
+        } else {
+            "no".into()
+        },
+        match c.acquired_after_ns {
+            Some(0) => "at once (never excluded)".to_string(),
+            Some(ns) => fmt_ns(ns as f64),
+            None => "not by its deadline".to_string(),
+        },
+        or_dash(
+            k.proc_locks
+                .as_ref()
+                .map(|l| format!("{}, {}", l.kind, whose(l.pid))),
+        ),
+        or_dash(k.getlk_pid.map(|p| whose(p.into()))),
+        or_dash(k.ofd_getlk_pid.map(|p| whose(p.into()))),
+        or_dash(k.futex_owner_tid.map(|t| match t {
+            0 => "0 (free)".to_string(),
+            t => format!("TID, {}", whose(t.into())),
+        })),
+        named,
+    ]
+}
+
+impl StopReport {
+    /// The terminal table, each waiter's error at its deadline, then the cells that could not
+    /// run.
+    pub fn to_text(&self) -> String {
+        let mut out = stop_table(self).to_text();
+        out.push('\n');
+        for c in &self.cells {
+            if let Some(e) = &c.deadline_error {
+                out.push_str(&format!("{}: {e}\n", c.variant));
+            }
+        }
+        out.push_str(&skipped_lines(&self.skipped));
+        out
+    }
+
+    /// `--json`: one object, `{"limit_s", "cells": [...], "skipped", "summary"}`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The table in Markdown, the cells that could not run below it.
+    pub fn to_markdown(&self) -> String {
+        let mut out = stop_table(self).to_markdown();
+        out.push_str(&skipped_lines(&self.skipped));
+        out
+    }
+}
+
+fn skipped_lines(skipped: &[super::Skipped]) -> String {
+    skipped
+        .iter()
+        .map(|s| {
+            format!(
+                "not run: {} ({}): {}\n",
+                s.variant,
+                s.holder_description.name(),
+                s.why
+            )
+        })
+        .collect()
 }
 
 /// Is `variant` crash-safe, in a few words, from its cells in `report` (None if it has none):

@@ -84,6 +84,10 @@ pub enum SessionError {
     Sys { what: &'static str, errno: Errno },
     #[error("cannot set nice {0}: a nice value below the current one needs root (CAP_SYS_NICE)")]
     Nice(i32),
+    /// The watchdog's time limit passed while another process held the lock, as the kernel's
+    /// records name it ([`held_by`]).
+    #[error("{reason}: {held}")]
+    Stalled { reason: AbortReason, held: String },
 }
 
 pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SessionError {
@@ -149,7 +153,7 @@ fn open_and_run(
         .variant
         .open(&ctx, fds)
         .inspect_err(|_| stop_the_others())?;
-    let stats = match spec.mode {
+    let ended = match spec.mode {
         Mode::Turns => turns::run_turns(
             arena.header(),
             opened.handoff.as_mut(),
@@ -158,13 +162,49 @@ fn open_and_run(
             dog,
         ),
         Mode::Free => free::run_free(arena, opened.handoff.as_mut(), &spec.plan, dog),
-    }?;
+    };
+    let stats = ended.map_err(|e| name_the_stall(e, spec, arena))?;
     Ok(ContenderStats {
         hold_ns: spec.plan.hold_ns,
         think_ns: spec.plan.think_ns,
         nice: nice.now,
         ..stats
     })
+}
+
+/// A watchdog timeout, with the holder of the lock named where the kernel names a peer.
+fn name_the_stall(e: SessionError, spec: &ContenderSpec, arena: &Arena) -> SessionError {
+    match e {
+        SessionError::Aborted(AbortReason::Timeout) => match held_by(spec, arena) {
+            Some(held) => SessionError::Stalled {
+                reason: AbortReason::Timeout,
+                held,
+            },
+            None => e,
+        },
+        e => e,
+    }
+}
+
+/// Who holds the lock, once the time limit passed, if the kernel's records name one of this
+/// side's peers: "the POSIX lock on the arena is held by pid 4242 (lockfair-client), stopped".
+/// Nothing for a mechanism that records no owner, or a holder that is no peer: a lock word is
+/// in the shared arena, where a peer could write any TID, and the server's error goes back to
+/// the client, which must not learn other processes' commands through it.
+fn held_by(spec: &ContenderSpec, arena: &Arena) -> Option<String> {
+    use crate::procinfo::holder::{lock_words, name_holder};
+    let variant = spec.variant;
+    let owner_tid = variant.spec().death.owner_tid.map(|read| read(arena));
+    let named = name_holder(arena.file(), owner_tid);
+    let holder = named
+        .holder
+        .as_ref()
+        .filter(|h| spec.peer_pids.contains(&h.pid))?;
+    let what = lock_words(&named.says).map_or_else(
+        || format!("the {variant} lock word"),
+        |lock| format!("{lock} on the arena"),
+    );
+    Some(format!("{what} is held by {}", holder.describe()))
 }
 
 /// How waiting for the mechanism ended.

@@ -48,6 +48,13 @@ super::mapping::shared_atomics! {
 
 const _: () = assert!(size_of::<MutexRoom>() == 64);
 
+impl MutexRoom {
+    /// The owner's TID as the word records it (0: free; [`NOT_RECOVERABLE`]: broken for good).
+    pub fn owner_tid(&self) -> u32 {
+        self.word.load(Ordering::Acquire) & TID_MASK
+    }
+}
+
 /// How a lock attempt that succeeded found the mutex.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Locked {

@@ -67,6 +67,10 @@ pub struct HolderDeath {
     /// it lives. (The variant's own round loop repairs `EOWNERDEAD` at once, which would hide
     /// exactly what the experiment shows.)
     pub robust_mutex: Option<for<'a> fn(&'a Arena) -> &'a MutexRoom>,
+    /// Reads the thread id the lock word records as its owner (0: free), for a word that
+    /// records one (a PI futex, a robust mutex): how `crash --stop` names a stopped holder
+    /// where no file lock does.
+    pub owner_tid: Option<fn(&Arena) -> u32>,
 }
 
 impl HolderDeath {
@@ -82,6 +86,7 @@ impl HolderDeath {
             reason,
             owner_died: None,
             robust_mutex: None,
+            owner_tid: None,
         }
     }
 }

@@ -47,6 +47,7 @@ pub(super) const SPEC: Spec = Spec {
     open,
     death: HolderDeath {
         owner_died: Some(owner_died),
+        owner_tid: Some(owner_tid),
         ..HolderDeath::plain(&[Description::Own], handed_on_at_exit)
     },
     whoops_in_storms: false,
@@ -86,6 +87,11 @@ fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
 /// it.
 fn owner_died(arena: &Arena) -> bool {
     arena.region::<PiWord>().word.load(Ordering::Acquire) & nix::libc::FUTEX_OWNER_DIED != 0
+}
+
+/// The owner's TID, as the word records it.
+fn owner_tid(arena: &Arena) -> u32 {
+    arena.region::<PiWord>().word.load(Ordering::Acquire) & nix::libc::FUTEX_TID_MASK
 }
 
 /// At the owner's exit, `exit_pi_state_list` hands the word to the top waiter.

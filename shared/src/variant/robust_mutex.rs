@@ -35,6 +35,7 @@ pub(super) const SPEC: Spec = Spec {
     death: HolderDeath {
         survivable: &[Description::Own],
         robust_mutex: Some(room),
+        owner_tid: Some(|arena| room(arena).owner_tid()),
         ..HolderDeath::plain(&[Description::Own], owner_died)
     },
     whoops_in_storms: false,

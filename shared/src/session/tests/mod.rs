@@ -5,6 +5,7 @@
 
 mod fake;
 mod free;
+mod stall;
 mod start;
 mod turns;
 
