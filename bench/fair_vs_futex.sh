@@ -42,8 +42,9 @@ if [ -n "${BEFORE_REV:-}" ]; then
     fi
 fi
 
-rm -rf "$out"
 mkdir -p "$out"
+# What an earlier run wrote (the folder's README.md stays).
+rm -rf "$out"/pair-* "$out"/before-* "$out/output.txt" "$out/summary.json"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch" ${src:+"$src"}' EXIT
 
