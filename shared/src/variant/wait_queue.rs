@@ -208,11 +208,14 @@ impl Held<'_, '_> {
     }
 
     /// Takes the contender at the front off the queue and leaves it `token` (wake it with
-    /// [`WaitQueue::wake`] once the lock is dropped).
+    /// [`WaitQueue::wake`] once the lock is dropped). An awake contender may act on its token
+    /// at once, before the queue lock is dropped: whatever it needs must be written before.
     pub(super) fn pop(&self, token: u32) -> Option<usize> {
         let c = self.front()?;
         self.set(self.head() + 1, self.len() - 1);
         self.queue.token(c).store(token, Ordering::Release);
+        #[cfg(test)]
+        on_token::seen(self.queue.words, c, token);
         Some(c)
     }
 
@@ -228,5 +231,34 @@ impl Held<'_, '_> {
         }
         self.set(self.head(), len - 1);
         true
+    }
+}
+
+/// Tests: a look at the words at the moment a token is handed out, as the contender it is
+/// handed to could take it (it may run before the handing unlock returns).
+#[cfg(test)]
+pub(super) mod on_token {
+    use std::cell::RefCell;
+
+    use super::QueueWords;
+
+    type Look = Box<dyn Fn(&QueueWords, usize, u32)>;
+
+    thread_local! {
+        static LOOK: RefCell<Option<Look>> = const { RefCell::new(None) };
+    }
+
+    /// Calls `look` with the words, each contender and the token [`super::Held::pop`] hands
+    /// out on this thread.
+    pub(in crate::variant) fn set(look: Option<Look>) {
+        LOOK.with(|l| *l.borrow_mut() = look);
+    }
+
+    pub(super) fn seen(words: &QueueWords, c: usize, token: u32) {
+        LOOK.with(|l| {
+            if let Some(look) = &*l.borrow() {
+                look(words, c, token);
+            }
+        });
     }
 }
