@@ -94,7 +94,6 @@ step_fair_futex_speed() { # fair-futex against futex, paired: docs/contenders.md
 
 # Other folders have their own scripts (their pages say which); add their commands here:
 # step_contenders_sweep()  results/contenders-sweep                   (docs/contenders.md)
-# step_fair_futex_speed()  results/fair-futex-speed                   (docs/contenders.md)
 
 all="reference reference-free-4 herd-4 fair-futex-free-4 demo kernel-trace overhead programs unequal crash-stop fair-futex-speed calibration"
 [ $# -eq 0 ] && set -- $all
