@@ -131,7 +131,8 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.socket.unwrap_or_else(default_socket_path),
         args.variant,
         args.placement,
-        args.shape.with_length(args.rounds, args.max_seconds),
+        args.shape
+            .with_length(args.contenders, args.rounds, args.max_seconds, false),
     );
     opts.kernel_trace = args.kernel_trace;
     opts.hold_idle = args.hold_idle;
@@ -190,10 +191,20 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if args.variants.is_empty() || args.placements.is_empty() {
         bail!("nothing to compare: give at least one variant and one placement");
     }
+    let counts = contender_counts(&args.contenders);
+    let sweep = counts.len() > 1;
+    let largest = counts.iter().copied().max().unwrap_or(2);
     let opts = CompareOptions {
         variants: args.variants,
         placements: args.placements,
-        shape: args.shape.with_length(args.rounds, args.max_seconds),
+        shape: args
+            .shape
+            .with_length(largest, args.rounds, args.max_seconds, sweep),
+        sweep: if sweep {
+            counts.iter().map(|&n| n.into()).collect()
+        } else {
+            Vec::new()
+        },
         repeats: args.repeats as usize,
         server_bin: args.server_bin,
         command: command_line(),
@@ -253,6 +264,17 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--contenders`' counts in the order given, each once.
+fn contender_counts(given: &[u16]) -> Vec<u16> {
+    let mut counts = Vec::new();
+    for &n in given {
+        if !counts.contains(&n) {
+            counts.push(n);
+        }
+    }
+    counts
 }
 
 /// `compare --crash`: the holder-death experiment for `variants`, plain then survivable.

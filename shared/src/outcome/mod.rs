@@ -12,6 +12,8 @@
 //! - [`interval`]: the interval for a median from two of its repeats (order statistics).
 //! - [`rank_test`]: whether two runs' repeats differ beyond their scatter (Mann–Whitney).
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
+//! - [`sweep`]: the same cells at several contender counts (`compare --contenders 2,4,…`), and
+//!   what lockfair itself cost at each.
 //! - [`machine`]: the machine the numbers came from.
 //! - [`holder_death`]: what the holder-death experiment found (`crash`, `compare --crash`).
 //! - [`kernel`]: what the kernel recorded (`--kernel-trace`): its counts and a timeline.
@@ -29,6 +31,7 @@ pub mod machine;
 pub mod rank_test;
 pub mod run;
 pub mod summary;
+pub mod sweep;
 pub mod what_to_use;
 
 pub use baseline::{Baseline, BaselineComparison};
