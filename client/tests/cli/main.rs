@@ -30,6 +30,7 @@ mod robust_attack;
 mod run;
 mod server_limits;
 mod socket_files;
+mod sweep;
 mod uring;
 mod util;
 mod variants;
