@@ -219,9 +219,12 @@ pub fn contender_spec(hello: &Hello, limits: &Limits, peer_pid: Option<i32>) -> 
             max_ns: hello.max_ms * 1_000_000,
             start_timeout_ns: limits.start_timeout_ms * 1_000_000,
             cpu: hello.cpu.map(usize::from),
+            hold_ns: 0,
+            think_ns: 0,
         },
         peer_pids: peer_pid.into_iter().collect(),
         grace_ns: limits.grace_ms * 1_000_000,
+        nice: None,
     }
 }
 

@@ -130,6 +130,15 @@ pub struct ContenderStats {
     pub whoops_per_round: Histogram<u64>,
     /// `--mode free` only: the lock's fairness as this contender saw it.
     pub free: Option<FreeStats>,
+    /// Time this side held the lock (`free`) or its turn (`turns`), summed over its
+    /// acquisitions: from holding it to letting it go. Lock opportunity is computed from it.
+    pub held_ns: u64,
+    /// The busy work it was asked to do inside each critical section (`--hold`) and between two
+    /// (`--think`).
+    pub hold_ns: u64,
+    pub think_ns: u64,
+    /// Its session thread's nice value during the run, as `getpriority` read it back.
+    pub nice: i32,
 }
 
 /// One contender's view of a `--mode free` run, where every contender takes the lock as fast as
@@ -148,6 +157,13 @@ pub struct FreeStats {
     /// Lengths of this contender's runs of consecutive acquisitions.
     #[serde(with = "crate::histwire")]
     pub runs: Histogram<u64>,
+    /// The part of `held_ns` from acquisitions in the common window.
+    pub held_in_window_ns: u64,
+    /// CLOCK_MONOTONIC (shared by every process on the machine) when this contender joined the
+    /// race and when it left it: the common window runs from the last to join to the first to
+    /// complete.
+    pub joined_ns: u64,
+    pub left_ns: u64,
 }
 
 impl FreeStats {
@@ -158,6 +174,9 @@ impl FreeStats {
             barging: 0,
             wait: new_histogram(),
             runs: new_histogram(),
+            held_in_window_ns: 0,
+            joined_ns: 0,
+            left_ns: 0,
         }
     }
 }
@@ -186,6 +205,10 @@ impl ContenderStats {
             round_trip: new_histogram(),
             whoops_per_round: new_histogram(),
             free: None,
+            held_ns: 0,
+            hold_ns: 0,
+            think_ns: 0,
+            nice: 0,
         }
     }
 
@@ -271,6 +294,17 @@ pub struct ContenderStatsJson {
     /// `--mode free` only.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub free: Option<FreeJson>,
+    /// Time it held the lock (or its turn), summed over its acquisitions.
+    #[serde(default)]
+    pub held_ns: u64,
+    /// The busy work asked inside each critical section (`--hold`) and between two (`--think`).
+    #[serde(default)]
+    pub hold_ns: u64,
+    #[serde(default)]
+    pub think_ns: u64,
+    /// Its nice value during the run (getpriority).
+    #[serde(default)]
+    pub nice: i32,
 }
 
 /// `--mode free` fields of a side.
@@ -310,6 +344,10 @@ impl From<&ContenderStats> for ContenderStatsJson {
                 wait_ns: Summary::of(&f.wait),
                 runs: Summary::of(&f.runs),
             }),
+            held_ns: s.held_ns,
+            hold_ns: s.hold_ns,
+            think_ns: s.think_ns,
+            nice: s.nice,
         }
     }
 }

@@ -23,8 +23,10 @@ use crate::variant::{Mode, Variant};
 pub const MAGIC: [u8; 4] = *b"LKFR";
 /// Bumped on any incompatible change to [`Message`] (the golden tests say when). 2: `Hello`
 /// gained `spin` and `ContenderStats` gained `free`, both without a bump from 1. 3: [`Variant`]
-/// gained `std-lock`, `poll-lock` and `fs4` (an older peer cannot decode them).
-pub const VERSION: u16 = 3;
+/// gained `std-lock`, `poll-lock` and `fs4` (an older peer cannot decode them). 4:
+/// `ContenderStats` gained the hold sums, lock opportunity's input (`held_ns`, `free`'s window
+/// stamps), and the busy work and nice value it ran with.
+pub const VERSION: u16 = 4;
 /// No lockfair datagram is larger than this; receivers size their buffers to it.
 pub const MAX_DATAGRAM: usize = 64 * 1024;
 

@@ -331,9 +331,12 @@ impl<'o> Session<'o> {
                 max_ns: self.max_ns,
                 start_timeout_ns: START_TIMEOUT_NS,
                 cpu: self.cpus[1],
+                hold_ns: 0,
+                think_ns: 0,
             },
             peer_pids,
             grace_ns: GRACE_NS,
+            nice: None,
         };
         let handle = AbortHandle::new().map_err(|errno| RunError::Sys {
             what: "create an abort handle",

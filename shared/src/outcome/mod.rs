@@ -7,6 +7,7 @@
 //!
 //! - [`run`]: one session's results ([`RunReport`]) and the `run --json` shape.
 //! - [`fairness`]: Jain's index, the barging rate, the longest wait of one run.
+//! - [`opportunity`]: lock opportunity (hold + idle time, SCL) and its Jain index, CPU shares.
 //! - [`early_end`]: a run that stopped before its rounds, why, and how far it got.
 //! - [`summary`]: one run's combined figures, and the median, interval and range over repeats.
 //! - [`interval`]: the interval for a median from two of its repeats (order statistics).
@@ -28,6 +29,7 @@ pub mod holder_death;
 pub mod interval;
 pub mod kernel;
 pub mod machine;
+pub mod opportunity;
 pub mod rank_test;
 pub mod run;
 pub mod summary;
@@ -39,6 +41,7 @@ pub use compare::{CompareReport, Contender, Failure, HistKey, Metric, RunRecord,
 pub use early_end::{Cut, EarlyEnd};
 pub use fairness::jain_index;
 pub use machine::Machine;
+pub use opportunity::Opportunity;
 pub use run::{ContenderJson, RunJson, RunReport};
 pub use summary::{CellMetrics, OrderFigures, OrderSpread, Spread, SummaryRow, summarize};
 pub use what_to_use::{Recommendation, UseRow, WhatToUse, what_to_use};

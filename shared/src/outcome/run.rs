@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kernel::{KernelFigures, KernelTrace};
+use super::opportunity::Opportunity;
 use crate::measure::{ContenderStats, ContenderStatsJson, Summary};
 use crate::order::OrderStats;
 use crate::placement::Placement;
@@ -67,6 +68,17 @@ pub struct RunJson {
     /// LWSS, MTTR and how many contenders were waiting at a grant (also the scheduler).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order: Option<OrderStats>,
+    /// Jain's index over the contenders' lock opportunity (hold + idle time, see
+    /// docs/measures.md), over the common window (`free`) or the whole run (`turns`); `null`
+    /// when that span is empty. Absent in reports written before it.
+    #[serde(default)]
+    pub opportunity_jain: Option<f64>,
+    /// The share of that span nobody held the lock.
+    #[serde(default)]
+    pub idle_share: Option<f64>,
+    /// The span lock opportunity is measured over.
+    #[serde(default)]
+    pub opportunity_span_ns: Option<u64>,
 }
 
 /// One contender in `run --json`'s `contenders` list.
@@ -87,6 +99,26 @@ pub struct ContenderJson {
     pub wait_ns: Summary,
     /// `free` only: runs of consecutive acquisitions.
     pub runs: Summary,
+    /// Time it held the lock (or its turn), summed.
+    #[serde(default)]
+    pub held_ns: u64,
+    /// Share of the span (see `opportunity_span_ns`) it held the lock.
+    #[serde(default)]
+    pub hold_share: Option<f64>,
+    /// Lock opportunity: (its hold time + the lock's idle time) / span.
+    #[serde(default)]
+    pub opportunity: Option<f64>,
+    /// Its share of the CPU time all contenders used (thread CPU clock).
+    #[serde(default)]
+    pub cpu_share: Option<f64>,
+    /// The busy work asked inside each critical section (`--hold`) and between two (`--think`).
+    #[serde(default)]
+    pub hold_ns: u64,
+    #[serde(default)]
+    pub think_ns: u64,
+    /// Its nice value during the run, read back with getpriority.
+    #[serde(default)]
+    pub nice: i32,
 }
 
 impl RunReport {
@@ -104,6 +136,7 @@ impl RunReport {
 
     /// The `--json` shape.
     pub fn to_json(&self) -> RunJson {
+        let opportunity = self.opportunity();
         RunJson {
             variant: self.variant,
             mode: self.mode,
@@ -116,7 +149,7 @@ impl RunReport {
             jain_index: self.jain_index(),
             barging_rate: self.barging_rate(),
             max_wait_ns: self.max_wait_ns(),
-            contenders: self.contenders().map(ContenderJson::from).collect(),
+            contenders: self.contender_records(opportunity.as_ref()),
             kernel: self
                 .kernel
                 .as_ref()
@@ -128,7 +161,24 @@ impl RunReport {
                 .and_then(|k| k.note())
                 .map(str::to_string),
             order: self.order.clone(),
+            opportunity_jain: opportunity.as_ref().map(|o| o.jain),
+            idle_share: opportunity.as_ref().map(Opportunity::idle_share),
+            opportunity_span_ns: opportunity.as_ref().map(|o| o.span_ns),
         }
+    }
+
+    /// One record per contender, with its shares of the lock's time and of the CPU.
+    fn contender_records(&self, opportunity: Option<&Opportunity>) -> Vec<ContenderJson> {
+        let cpu = self.cpu_shares();
+        self.contenders()
+            .enumerate()
+            .map(|(i, s)| ContenderJson {
+                hold_share: opportunity.map(|o| o.hold_share[i]),
+                opportunity: opportunity.map(|o| o.opportunity[i]),
+                cpu_share: cpu.as_ref().map(|c| c[i]),
+                ..ContenderJson::from(s)
+            })
+            .collect()
     }
 }
 
@@ -152,6 +202,13 @@ impl From<&ContenderStats> for ContenderJson {
                 .as_ref()
                 .map(|f| Summary::of(&f.runs))
                 .unwrap_or_default(),
+            held_ns: s.held_ns,
+            hold_share: None,
+            opportunity: None,
+            cpu_share: None,
+            hold_ns: s.hold_ns,
+            think_ns: s.think_ns,
+            nice: s.nice,
         }
     }
 }

@@ -75,7 +75,14 @@ fn example_stats() -> ContenderStats {
             barging: 12,
             wait: histogram(&[300, 40_000]),
             runs: histogram(&[1, 4]),
+            held_in_window_ns: 7_654_321,
+            joined_ns: 1_000_000_007,
+            left_ns: 1_123_456_796,
         }),
+        held_ns: 8_765_432,
+        hold_ns: 100_000,
+        think_ns: 2_500,
+        nice: -7,
     }
 }
 

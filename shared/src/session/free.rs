@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::busy::busy_until;
 use super::start::Stretch;
 use super::watchdog::Watchdog;
 use super::{Acquired, Plan, SessionError, acquire, monotonic_ns, retry};
@@ -48,6 +49,10 @@ fn contend(
     let (wait, runs) = (Tally::new(), Tally::new());
     let stretch = Stretch::begin(h, plan, dog)?;
     h.begun.fetch_add(1, Ordering::AcqRel);
+    let free = FreeStats {
+        joined_ns: monotonic_ns(),
+        ..free
+    };
     let mut race = Race {
         arena,
         h,
@@ -119,12 +124,16 @@ impl Race<'_, '_> {
             let Some(got) = self.wait_for_lock()? else {
                 return Ok(h.stopped().map_or(End::PeerAborted, End::from));
             };
-            self.record(asked, got);
+            let in_window = self.record(asked, got);
+            self.hold(got, in_window);
             self.release()?;
             if got >= self.deadline_ns && self.stats.rounds < self.plan.rounds {
                 h.request_stop(StopReason::Deadline);
                 let _ = self.handoff.wake_everyone();
                 return Ok(End::Deadline);
+            }
+            if self.plan.think_ns > 0 {
+                busy_until(monotonic_ns().saturating_add(self.plan.think_ns));
             }
         }
         Ok(End::Completed)
@@ -152,8 +161,24 @@ impl Race<'_, '_> {
         })
     }
 
-    /// One acquisition, asked at `asked` and got at `got`: overlap, barging, runs, wait.
-    fn record(&mut self, asked: u64, got: u64) {
+    /// The critical section of the acquisition got at `got`: the busy work asked (`--hold`),
+    /// then its length into the hold sums (lock opportunity's input).
+    fn hold(&mut self, got: u64, in_window: bool) {
+        let until = if self.plan.hold_ns > 0 {
+            busy_until(got.saturating_add(self.plan.hold_ns))
+        } else {
+            monotonic_ns()
+        };
+        let held = until.saturating_sub(got);
+        self.stats.held_ns += held;
+        if in_window {
+            self.free.held_in_window_ns += held;
+        }
+    }
+
+    /// One acquisition, asked at `asked` and got at `got`: overlap, barging, runs, wait. True if
+    /// it fell in the common window.
+    fn record(&mut self, asked: u64, got: u64) -> bool {
         let h = self.h;
         if h.enter(self.me) {
             self.stats.overlaps += 1;
@@ -175,12 +200,13 @@ impl Race<'_, '_> {
         }
         self.wait.record(got.saturating_sub(asked));
         // The common window: everyone has asked at least once, nobody has finished yet.
-        if h.begun.load(Ordering::Acquire) >= self.plan.contenders as u32
-            && h.first_finished.load(Ordering::Acquire) == 0
-        {
+        let in_window = h.begun.load(Ordering::Acquire) >= self.plan.contenders as u32
+            && h.first_finished.load(Ordering::Acquire) == 0;
+        if in_window {
             self.free.acquisitions_in_window += 1;
         }
         self.stats.rounds += 1;
+        in_window
     }
 
     /// Writes this acquisition into the arena's grant log, from inside the critical section so
@@ -212,6 +238,7 @@ impl Race<'_, '_> {
         if self.run > 0 {
             self.runs.record(self.run);
         }
+        self.free.left_ns = monotonic_ns();
         if end == End::Completed {
             let _ = self.h.first_finished.compare_exchange(
                 0,

@@ -1,7 +1,9 @@
 //! One contender's side of a session: pin, start the watchdog, open the variant, run the loop of
 //! its mode.
 
+mod busy;
 mod free;
+mod nice;
 mod start;
 mod turns;
 pub mod watchdog;
@@ -38,6 +40,10 @@ pub struct Plan {
     pub start_timeout_ns: u64,
     /// The CPU this side is pinned to (`None`: free to run anywhere allowed).
     pub cpu: Option<usize>,
+    /// Busy work inside each critical section (`--hold`): in `turns` mode, inside each turn.
+    pub hold_ns: u64,
+    /// Busy work after each release, before asking again (`--think`).
+    pub think_ns: u64,
 }
 
 /// What one contender runs.
@@ -53,6 +59,8 @@ pub struct ContenderSpec {
     pub peer_pids: Vec<i32>,
     /// Extra time past `max_ns` before the watchdog declares the peer stuck.
     pub grace_ns: u64,
+    /// The session thread's nice value for the run (`--nice`; `None`: as it is).
+    pub nice: Option<i32>,
 }
 
 /// Why a side did not finish.
@@ -70,6 +78,8 @@ pub enum SessionError {
     StoppedBeforeStart,
     #[error("cannot {what}: {errno}")]
     Sys { what: &'static str, errno: Errno },
+    #[error("cannot set nice {0}: a nice value below the current one needs root (CAP_SYS_NICE)")]
+    Nice(i32),
 }
 
 pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> SessionError {
@@ -105,6 +115,17 @@ pub fn run_contender(
         .slot(spec.plan.contender)
         .tid
         .store(tid, Ordering::Release);
+    open_and_run(spec, arena, fds, &dog, &handle)
+}
+
+/// Sets the thread's nice value, opens the variant and runs the loop of the mode.
+fn open_and_run(
+    spec: &ContenderSpec,
+    arena: &Arena,
+    fds: Vec<OwnedFd>,
+    dog: &Watchdog,
+    handle: &AbortHandle,
+) -> Result<ContenderStats, SessionError> {
     let ctx = Ctx {
         arena,
         contender: spec.plan.contender,
@@ -113,22 +134,33 @@ pub fn run_contender(
         spin: spec.spin,
         abort: handle.aborted_fd(),
     };
-    let mut opened = spec.variant.open(&ctx, fds).inspect_err(|_| {
+    let stop_the_others = || {
         // The others are on their way to the start line: tell them not to wait for us.
         arena
             .header()
             .request_stop(crate::arena::StopReason::Aborted);
-    })?;
-    match spec.mode {
+    };
+    let nice = nice::NiceGuard::apply(spec.nice).inspect_err(|_| stop_the_others())?;
+    let mut opened = spec
+        .variant
+        .open(&ctx, fds)
+        .inspect_err(|_| stop_the_others())?;
+    let stats = match spec.mode {
         Mode::Turns => turns::run_turns(
             arena.header(),
             opened.handoff.as_mut(),
             opened.turn.as_mut(),
             &spec.plan,
-            &dog,
+            dog,
         ),
-        Mode::Free => free::run_free(arena, opened.handoff.as_mut(), &spec.plan, &dog),
-    }
+        Mode::Free => free::run_free(arena, opened.handoff.as_mut(), &spec.plan, dog),
+    }?;
+    Ok(ContenderStats {
+        hold_ns: spec.plan.hold_ns,
+        think_ns: spec.plan.think_ns,
+        nice: nice.now,
+        ..stats
+    })
 }
 
 /// How waiting for the mechanism ended.

@@ -4,6 +4,7 @@
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
+use super::busy::busy_until;
 use super::start::Stretch;
 use super::watchdog::Watchdog;
 use super::{Acquired, Plan, SessionError, acquire, monotonic_ns, retry};
@@ -178,6 +179,9 @@ impl Ring<'_, '_> {
             return Ok(ControlFlow::Break(stop_for_deadline(h, self.handoff)));
         }
         let figures = self.measure(now);
+        if self.plan.hold_ns > 0 {
+            busy_until(now.saturating_add(self.plan.hold_ns));
+        }
         // The release timestamp goes out just before the turn does.
         let early = self.turn.take_passes().then(|| stamp_release(h));
         let round = self.stats.rounds;
@@ -189,8 +193,12 @@ impl Ring<'_, '_> {
         let next = self.next;
         retry(dog, "pass the turn", || self.turn.pass(next))?;
         self.stats.rounds += 1;
+        self.stats.held_ns += passed.saturating_sub(now);
         self.last_pass = Some(passed);
         self.hand_over()?;
+        if self.plan.think_ns > 0 {
+            busy_until(monotonic_ns().saturating_add(self.plan.think_ns));
+        }
         // Counted once the next contender has the turn: on another CPU it runs meanwhile, so the
         // bookkeeping stays off the handoff's critical path.
         self.tallies.count(&figures);

@@ -26,6 +26,7 @@ pub mod out_dir;
 pub mod pidfd;
 pub mod poll;
 pub mod prefetch;
+pub mod priority;
 pub mod rawio;
 pub mod reactor;
 pub mod robust_list;

@@ -262,3 +262,41 @@ fn a_failing_call_ends_the_session_naming_what_failed() {
     );
     assert_eq!(bench.header().stopped(), Some(StopReason::Aborted));
 }
+
+#[test]
+fn the_hold_is_busy_work_inside_the_section_and_summed_in_and_out_of_the_window() {
+    let bench = Bench::new(2);
+    let mut handoff = bench.handoff(0, Exclusion::Lock).script([
+        got().after(100),
+        got().after(100).with(Peer::Begins),
+        got().after(100),
+        got().after(100).with(Peer::Finishes),
+    ]);
+    let plan = Plan {
+        hold_ns: 1_000,
+        think_ns: 500,
+        ..plan(0, 2, 4)
+    };
+    let stats = bench.free(&plan, &mut handoff).unwrap();
+    assert_eq!(stats.rounds, 4);
+    // Each hold lasts what was asked, on the loop's clock; waits and thinks are not holds.
+    assert_eq!(stats.held_ns, 4_000);
+    assert_eq!(stats.wall_ns, 4 * (100 + 1_000 + 500));
+    let f = free(&stats);
+    assert_eq!((f.acquisitions_in_window, f.held_in_window_ns), (2, 2_000));
+    // Joined at the start line, left after the last think.
+    assert_eq!(f.joined_ns, super::START_NS);
+    assert_eq!(f.left_ns, super::START_NS + stats.wall_ns);
+    assert_eq!(values(&f.wait), [(100, 4)]);
+}
+
+#[test]
+fn without_a_hold_the_section_is_only_the_bookkeeping() {
+    let bench = Bench::new(2);
+    let mut handoff = bench
+        .handoff(0, Exclusion::Lock)
+        .script([got().after(100), got().after(200)]);
+    let stats = bench.free(&plan(0, 2, 2), &mut handoff).unwrap();
+    // The stopped clock does not move inside the section.
+    assert_eq!((stats.held_ns, stats.wall_ns), (0, 300));
+}

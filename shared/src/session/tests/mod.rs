@@ -36,6 +36,18 @@ pub(super) mod clock {
         Stopped(())
     }
 
+    /// Busy work on the stopped clock: it stands at `deadline_ns` (or later) afterwards.
+    pub(crate) fn busy_until(deadline_ns: u64) -> u64 {
+        match NOW.get() {
+            Some(now) => {
+                let now = now.max(deadline_ns);
+                NOW.set(Some(now));
+                now
+            }
+            None => crate::sys::clock::monotonic_ns().max(deadline_ns),
+        }
+    }
+
     /// Moves this thread's stopped clock on by `ns`.
     pub(crate) fn advance(ns: u64) {
         NOW.set(NOW.get().map(|now| now + ns));
@@ -66,6 +78,8 @@ fn plan(contender: usize, contenders: usize, rounds: u64) -> Plan {
         max_ns: NO_DEADLINE,
         start_timeout_ns: 1_000_000_000,
         cpu: None,
+        hold_ns: 0,
+        think_ns: 0,
     }
 }
 

@@ -324,3 +324,23 @@ fn a_failing_call_ends_the_session_naming_what_failed() {
     assert_eq!(bench.header().stopped(), Some(StopReason::Aborted));
     assert_eq!(handoff.did.last(), Some(&Did::WakeEveryone));
 }
+
+#[test]
+fn the_hold_is_busy_work_inside_each_turn_and_the_think_follows_the_pass() {
+    let bench = Bench::new(2);
+    let mut handoff = bench.handoff(0, Exclusion::Turn).script([
+        got().after(100),
+        got().after(100),
+        got().after(100),
+    ]);
+    let mut turn = FakeTurn::mine([true, true, true]);
+    let plan = Plan {
+        hold_ns: 2_000,
+        think_ns: 300,
+        ..plan(0, 2, 3)
+    };
+    let stats = bench.turns(&plan, &mut handoff, &mut turn).unwrap();
+    assert_eq!((stats.rounds, stats.held_ns), (3, 6_000));
+    assert_eq!(stats.wall_ns, 3 * (100 + 2_000 + 300));
+    assert_eq!(turn.passed, [1, 1, 1]);
+}
