@@ -53,8 +53,10 @@ fn a_sweep_has_a_table_a_plot_and_json_per_measure_and_count() {
             "futex,ticket",
             "--contenders",
             "2,8",
+            // Bounded by time, not rounds: nobody completes before the last has joined, so
+            // the common window (and Jain's index over lock opportunity) is there.
             "--rounds",
-            "300",
+            "100000000",
             "--max-seconds",
             "0.2",
         ],
@@ -64,7 +66,7 @@ fn a_sweep_has_a_table_a_plot_and_json_per_measure_and_count() {
         "Acquisitions per second (all contenders)",
         "Bypass p99",
         "Bypass max",
-        "Jain's index over acquisitions in the common window",
+        "Jain's index over lock opportunity",
         "CPU time per acquisition",
         "lockfair's own cost",
         "At 8 contenders (the sweep's largest count)",
@@ -114,7 +116,18 @@ fn a_sweep_has_a_table_a_plot_and_json_per_measure_and_count() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("## Contender sweep"), "{md}");
-    for plot in PLOTS {
+    // A measure no run had (Jain's index with an empty common window, on a machine too
+    // loaded to race) has no plot; every other one has.
+    let jain = s["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["jain_repeats"].as_u64() > Some(0));
+    let plots: Vec<&str> = PLOTS
+        .into_iter()
+        .filter(|p| jain || *p != "contenders-jain.svg")
+        .collect();
+    for plot in &plots {
         assert!(out.join(plot).is_file(), "{plot}");
         assert!(html.contains(&format!("({plot})")), "{plot} in report.html");
     }
@@ -127,7 +140,7 @@ fn a_sweep_has_a_table_a_plot_and_json_per_measure_and_count() {
         .into_iter()
         .filter(|(name, _)| name.starts_with("contenders-"))
         .collect();
-    assert_eq!(svgs.len(), PLOTS.len());
+    assert_eq!(svgs.len(), plots.len());
     assert_no_label_overlaps(
         &browser,
         &svgs,

@@ -11,7 +11,8 @@ use crate::procinfo::ProcessCost;
 use crate::variant::Variant;
 
 /// What the sweep's Jain index is computed over (said in every output beside the figure).
-pub const JAIN_OVER: &str = "acquisitions in the common window (run --json's jain_index)";
+pub const JAIN_OVER: &str = "lock opportunity (SCL: each contender's hold time plus the lock's \
+     idle time, over the common window in free mode; run --json's opportunity_jain)";
 
 /// lockfair's own cost during one run: the client (contender 1 and the one that starts the
 /// rest), the server (contender 0), and every helper contender process added up.
@@ -84,7 +85,7 @@ impl SweepFigures {
             acquisitions_per_sec: m.acquisitions_per_sec,
             bypass_p99: m.order.bypass_p99,
             bypass_max: m.order.bypass_max,
-            jain: m.jain_index,
+            jain: r.opportunity().map(|o| o.jain),
             cpu_ns_per_acquisition: (acquisitions > 0).then(|| cpu as f64 / acquisitions as f64),
         }
     }
@@ -146,7 +147,7 @@ impl SweepMeasure {
             SweepMeasure::AcquisitionsPerSec => "Acquisitions per second (all contenders)",
             SweepMeasure::BypassP99 => "Bypass p99 (acquisitions that overtook one wait)",
             SweepMeasure::BypassMax => "Bypass max (acquisitions that overtook one wait)",
-            SweepMeasure::Jain => "Jain's index over acquisitions in the common window",
+            SweepMeasure::Jain => "Jain's index over lock opportunity",
             SweepMeasure::CpuPerAcquisition => "CPU time per acquisition (all contenders)",
         }
     }
