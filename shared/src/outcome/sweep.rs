@@ -176,6 +176,9 @@ pub struct SweepRow {
     pub contenders: usize,
     pub repeats: usize,
     pub acquisitions_per_sec: Spread,
+    /// The median acquisitions/s as a multiple of the same variant's and placement's at the
+    /// sweep's fewest contenders (how it scales; `None` where that was 0).
+    pub acquisitions_vs_fewest: Option<f64>,
     pub bypass_p99: Spread,
     pub bypass_max: Spread,
     /// Repeats with order measures (`free` mode).
@@ -246,6 +249,7 @@ impl Sweep {
                         rows.push(row(variant, placement, n, &cell));
                     }
                 }
+                scale(&mut rows, variant, placement);
             }
         }
         rows
@@ -279,6 +283,22 @@ impl Sweep {
     }
 }
 
+/// Fills `acquisitions_vs_fewest` of the rows of `variant` on `placement`.
+fn scale(rows: &mut [SweepRow], variant: Variant, placement: Placement) {
+    let mine = |r: &&mut SweepRow| (r.variant, r.placement) == (variant, placement);
+    let Some(fewest) = rows
+        .iter_mut()
+        .filter(mine)
+        .map(|r| r.acquisitions_per_sec.median)
+        .next()
+    else {
+        return;
+    };
+    for r in rows.iter_mut().filter(mine) {
+        r.acquisitions_vs_fewest = (fewest > 0.0).then(|| r.acquisitions_per_sec.median / fewest);
+    }
+}
+
 fn row(variant: Variant, placement: Placement, n: usize, cell: &[&SweepFigures]) -> SweepRow {
     let over = |f: fn(&SweepFigures) -> Option<f64>| {
         let xs: Vec<f64> = cell.iter().filter_map(|c| f(c)).collect();
@@ -296,6 +316,7 @@ fn row(variant: Variant, placement: Placement, n: usize, cell: &[&SweepFigures])
         contenders: n,
         repeats: cell.len(),
         acquisitions_per_sec,
+        acquisitions_vs_fewest: None,
         bypass_p99,
         bypass_max,
         bypass_repeats,
@@ -347,6 +368,13 @@ mod tests {
         assert_eq!(ids, ["futex/free/2", "futex/free/8", "ofd/free/8"]);
         assert_eq!(rows[1].repeats, 2);
         assert_eq!(rows[1].acquisitions_per_sec.median, 15.0);
+        assert_eq!(rows[0].acquisitions_vs_fewest, Some(1.0));
+        assert_eq!(rows[1].acquisitions_vs_fewest, Some(15.0 / 40.0));
+        assert_eq!(
+            rows[2].acquisitions_vs_fewest,
+            Some(1.0),
+            "ofd's fewest is 8"
+        );
         assert_eq!(SweepMeasure::BypassP99.of(&rows[0]), None, "no bypass at 2");
         assert_eq!(SweepMeasure::BypassP99.of(&rows[1]).unwrap().median, 8.0);
         assert_eq!(SweepMeasure::Jain.of(&rows[1]), None);
