@@ -110,7 +110,9 @@ pub const COST_NOTE: &str = "lockfair's own cost, the largest seen at each count
      /proc/PID/status and /proc/PID/fd, once every contender was ready and again when the \
      client's side was done): RSS is VmRSS, peak is VmHWM; helpers are the contender processes \
      2.. the client starts, added up (each one's RSS counts the pages it shares with the others, \
-     the program's code and the arena, so their sum overstates what they take together).";
+     the program's code and the arena, so their sum overstates what they take together). The client is the \
+     whole comparison's process: its RSS also holds the report so far (a histogram per contender \
+     and cell), so it follows the cells already run as much as the count.";
 
 /// `1.2 MiB` for a size in KiB.
 fn kib(k: u64) -> String {
