@@ -95,7 +95,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) wide: bool,
     /// Speak the seed blog's client protocol byte for byte (with --variant seed), to drive the blog's own server
-    #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin", "poll_sleep"])]
+    #[arg(long, conflicts_with_all = ["rounds", "placement", "json", "contenders", "mode", "spin", "poll_sleep", "hold", "think", "nice"])]
     pub(crate) seed_compat: bool,
     /// Record the kernel's own account of the run (tracefs: file-lock and scheduler events of
     /// the contenders' threads; needs root, or CAP_SYS_ADMIN): requests, grants, blocks, unlocks,
@@ -118,8 +118,9 @@ pub(crate) struct RunArgs {
     pub(crate) seed_iterations: u64,
 }
 
-/// In which order, and spin-futex's bound: the same for `run` and each cell of `compare` (each
-/// has its own `--contenders`: `compare` takes a list).
+/// In which order, what each contender does inside and outside the lock, and spin-futex's
+/// bound: the same for `run` and each cell of `compare` (each has its own `--contenders`:
+/// `compare` takes a list).
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Shape {
     /// `turns`: a fixed round-robin order; `free`: every contender takes the lock --rounds
@@ -134,6 +135,30 @@ pub(crate) struct Shape {
     /// it), e.g. 1ms, 200us, 10ms; between 50us and 1s
     #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse_poll_sleep)]
     pub(crate) poll_sleep: std::time::Duration,
+    /// Busy work inside each critical section (in turns mode, inside each turn, which forces
+    /// alternation): one duration for every contender, or a comma-separated list with one per
+    /// contender, the server first, e.g. `--hold 1us,100us`; at most 1s. Work on the CPU (a spin
+    /// on the clock), not a sleep
+    #[arg(long, value_name = "DURATION[,...]", value_delimiter = ',', value_parser = parse_busy)]
+    pub(crate) hold: Vec<std::time::Duration>,
+    /// Busy work between a release and the next request, as --hold takes it (one value or one
+    /// per contender)
+    #[arg(long, value_name = "DURATION[,...]", value_delimiter = ',', value_parser = parse_busy)]
+    pub(crate) think: Vec<std::time::Duration>,
+    /// The nice value of each contender's session thread, -20 to 19 (one value, or one per
+    /// contender, the server first, e.g. `--nice 0,10`); a negative value needs root
+    #[arg(long, value_name = "NICE[,...]", value_delimiter = ',', allow_hyphen_values = true,
+          value_parser = clap::value_parser!(i32).range(-20..=19))]
+    pub(crate) nice: Vec<i32>,
+}
+
+/// A `--hold` or `--think` value: `0` or a duration (humantime's `1us`, `100us`, `2ms`).
+fn parse_busy(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: write a duration such as 1us, 100us or 2ms"))
 }
 
 /// A `--poll-sleep` value: a duration (humantime's `1ms`, `200us`) within the accepted range.
@@ -177,6 +202,11 @@ impl Shape {
             poll_sleep: self.poll_sleep,
             rounds,
             max_seconds,
+            unequal: lockfair::experiment::unequal::Unequal {
+                hold: self.hold.clone(),
+                think: self.think.clone(),
+                nice: self.nice.clone(),
+            },
         }
     }
 }

@@ -211,6 +211,11 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         kernel_trace: args.kernel_trace,
         hold_idle: args.hold_idle,
     };
+    // A per-contender list cannot fit every count of a sweep: say so before measuring.
+    if let Err(e) = opts.sweep_fits() {
+        eprintln!("lockfair-client: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let mut plan = compare::plan(&opts);
     if let Some(dir) = &args.baseline {
         match lockfair::report::baseline::read_baseline(dir) {

@@ -94,6 +94,18 @@ pub enum HelloError {
     MaxTime { max: u64, got: u64 },
     #[error("spin must be at most {max}, got {got}")]
     Spin { max: u32, got: u32 },
+    #[error("{what} must be at most {max} ns, got {got} ns")]
+    Busy {
+        what: &'static str,
+        max: u64,
+        got: u64,
+    },
+    #[error("nice must be between -20 and 19, got {0}")]
+    Nice(i8),
+    #[error(
+        "nice {nice} refused: only root may ask for a negative nice value (the sender is uid {uid})"
+    )]
+    NegativeNice { nice: i8, uid: u32 },
     #[error("CPU {cpu} is not allowed for the server (allowed: {allowed})")]
     Cpu { cpu: u16, allowed: String },
     #[error(transparent)]
@@ -167,6 +179,7 @@ pub fn check_hello(
             got: hello.spin,
         });
     }
+    check_busy_work(hello)?;
     if let Some(cpu) = hello.cpu
         && !allowed_cpus.contains(&(cpu as usize))
     {
@@ -177,6 +190,34 @@ pub fn check_hello(
     }
     hello.variant.supports(hello.mode, contenders)?;
     Ok(())
+}
+
+/// The busy work and nice value of a hello, within bounds.
+fn check_busy_work(hello: &Hello) -> Result<(), HelloError> {
+    let max = crate::session::MAX_BUSY_NS;
+    for (what, got) in [("hold", hello.hold_ns), ("think", hello.think_ns)] {
+        if got > max {
+            return Err(HelloError::Busy { what, max, got });
+        }
+    }
+    match hello.nice {
+        Some(n) if !crate::sys::priority::NICE_RANGE.contains(&i32::from(n)) => {
+            Err(HelloError::Nice(n))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A negative nice value (a priority above everyone else's) only for a root sender: a server
+/// running as root must not lend its privilege to anyone it admits.
+pub fn check_nice(hello: &Hello, sender_uid: u32) -> Result<(), HelloError> {
+    match hello.nice {
+        Some(nice) if nice < 0 && sender_uid != 0 => Err(HelloError::NegativeNice {
+            nice,
+            uid: sender_uid,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Takes the received descriptors apart: the arena (checked, mapped) and the variant's own
@@ -219,12 +260,12 @@ pub fn contender_spec(hello: &Hello, limits: &Limits, peer_pid: Option<i32>) -> 
             max_ns: hello.max_ms * 1_000_000,
             start_timeout_ns: limits.start_timeout_ms * 1_000_000,
             cpu: hello.cpu.map(usize::from),
-            hold_ns: 0,
-            think_ns: 0,
+            hold_ns: hello.hold_ns,
+            think_ns: hello.think_ns,
         },
         peer_pids: peer_pid.into_iter().collect(),
         grace_ns: limits.grace_ms * 1_000_000,
-        nice: None,
+        nice: hello.nice.map(i32::from),
     }
 }
 

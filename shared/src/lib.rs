@@ -18,12 +18,13 @@
 //!    its `bench` yardstick); one registry lists the variants, and the layers above ask the spec.
 //! 4. [`session`]: the two round loops (turns, free), the start line and the watchdog, once for
 //!    every variant. [`outcome`]: the result model (a run, a comparison) and the figures computed
-//!    from it, below both the code that fills it and the code that renders it.
+//!    from it (among them `outcome::opportunity`: lock opportunity, SCL's hold + idle time), below
+//!    both the code that fills it and the code that renders it.
 //! 5. [`proto`] and [`channel`]: versioned, length-checked datagrams over a Unix socket, with the
 //!    arena passed as SCM_RIGHTS; [`admission`]: the checks every side that answers a hello
 //!    makes; [`child`]: helper processes of our own, on a socketpair, reaped on drop.
 //! 6. The programs' logic: [`server`]; [`experiment`] (the client's `run`, `compare`, `bench`,
-//!    `probe`); [`peer`] (a helper that locks on request); [`matrix`] (the lock semantics
+//!    `probe`; `experiment::unequal`: per-contender `--hold`, `--think`, `--nice`); [`peer`] (a helper that locks on request); [`matrix`] (the lock semantics
 //!    experiments); [`compat`] (the blog's own protocol, so its unchanged programs can face
 //!    lockfair); [`ktrace`] (the kernel's account, from tracefs); [`crash`](mod@crash) (what every
 //!    mechanism does when the holder dies inside its critical section, and the way out).

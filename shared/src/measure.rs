@@ -139,6 +139,10 @@ pub struct ContenderStats {
     pub think_ns: u64,
     /// Its session thread's nice value during the run, as `getpriority` read it back.
     pub nice: i32,
+    /// CLOCK_MONOTONIC (shared by every process) when its clocks started and stopped: the span
+    /// of a `turns` run's lock opportunity runs from the first start to the last stop.
+    pub started_ns: u64,
+    pub ended_ns: u64,
 }
 
 /// One contender's view of a `--mode free` run, where every contender takes the lock as fast as
@@ -209,6 +213,8 @@ impl ContenderStats {
             hold_ns: 0,
             think_ns: 0,
             nice: 0,
+            started_ns: 0,
+            ended_ns: 0,
         }
     }
 

@@ -25,7 +25,8 @@ pub const MAGIC: [u8; 4] = *b"LKFR";
 /// gained `spin` and `ContenderStats` gained `free`, both without a bump from 1. 3: [`Variant`]
 /// gained `std-lock`, `poll-lock` and `fs4` (an older peer cannot decode them). 4:
 /// `ContenderStats` gained the hold sums, lock opportunity's input (`held_ns`, `free`'s window
-/// stamps), and the busy work and nice value it ran with.
+/// stamps, its clocks' start and stop), and the busy work and nice value it ran with; `Hello` gained `hold_ns`, `think_ns`
+/// and `nice`.
 pub const VERSION: u16 = 4;
 /// No lockfair datagram is larger than this; receivers size their buffers to it.
 pub const MAX_DATAGRAM: usize = 64 * 1024;
@@ -61,6 +62,12 @@ pub struct Hello {
     pub cpu: Option<u16>,
     /// `spin-futex`'s spin bound (0: the default).
     pub spin: u32,
+    /// The receiver's busy work inside each critical section (`--hold`) and between two
+    /// (`--think`), in ns.
+    pub hold_ns: u64,
+    pub think_ns: u64,
+    /// The receiver's session thread's nice value (`--nice`; `None`: as it is).
+    pub nice: Option<i8>,
 }
 
 /// The server's acknowledgement of a hello.
@@ -165,6 +172,9 @@ mod tests {
             max_ms: 5000,
             cpu: Some(1),
             spin: 0,
+            hold_ns: 0,
+            think_ns: 0,
+            nice: None,
         }
     }
 

@@ -44,6 +44,9 @@ fn valid_messages() -> Vec<Vec<u8>> {
         max_ms: 2000,
         cpu: Some(1),
         spin: 0,
+        hold_ns: 1_000,
+        think_ns: 0,
+        nice: Some(5),
     };
     let mut stats = ContenderStats::new(0, Some(1));
     for v in [1u64, 50, 1_000, 123_456, 9_999_999] {

@@ -171,9 +171,20 @@ fn a_small_compare_writes_every_file_and_they_agree() {
         })
         .collect();
     let tables = md_tables(evidence(&md));
-    assert_eq!(tables.len(), 2, "the main table and the contenders table");
+    assert_eq!(
+        tables.len(),
+        3,
+        "the main table, the contenders table and lock opportunity"
+    );
     let rows = tables[0].clone();
     assert_eq!(rows.len(), summary.len());
+    // Lock opportunity: a row per contender of every cell, as summary.json's `opportunity`.
+    let cells = json["opportunity"].as_array().unwrap();
+    let per_contender: usize = cells
+        .iter()
+        .map(|c| c["contenders"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(tables[2].len(), per_contender);
     // In turns mode Jain's index and the barging rate mean nothing: a dash, with the reason;
     // the JSON keeps the numbers.
     for row in &tables[1] {

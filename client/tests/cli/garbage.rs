@@ -21,6 +21,9 @@ pub fn hello(variant: Variant) -> Hello {
         max_ms: 1000,
         cpu: None,
         spin: 0,
+        hold_ns: 0,
+        think_ns: 0,
+        nice: None,
     }
 }
 

@@ -330,3 +330,31 @@ fn zombie(pid: i32) -> bool {
         .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
         .unwrap_or(false)
 }
+
+#[test]
+fn a_per_contender_list_does_not_fit_a_sweep() {
+    let (runtime, dir) = (TestDir::new("sweepl-rt"), TestDir::new("sweepl-out"));
+    let out = dir.path().join("r");
+    let done = compare(
+        runtime.path(),
+        &[
+            "--variants",
+            "futex",
+            "--placements",
+            "free",
+            "--contenders",
+            "2,4",
+            "--hold",
+            "1us,2us",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(done.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&done.stderr).trim(),
+        "lockfair-client: --hold has 2 values for 4 contenders: give one value for all, or \
+         exactly 4 (one per contender, the server first)"
+    );
+    assert!(!out.exists(), "nothing was measured or written");
+}

@@ -392,6 +392,15 @@ pub fn assert_side_consistent(side: &serde_json::Value, what: &str) {
 
 /// An ofd hello with its arena, as the sender `uid` (root may name any uid in SCM_CREDENTIALS).
 pub fn hello_as(server: &Server, uid: u32) -> Message {
+    hello_as_with(
+        server,
+        uid,
+        crate::garbage::hello(lockfair::variant::Variant::Ofd),
+    )
+}
+
+/// `hello` with a two-contender arena, as the sender `uid`; the server's answer.
+pub fn hello_as_with(server: &Server, uid: u32, hello: proto::Hello) -> Message {
     let sock = raw_client(server);
     let arena = lockfair::arena::Arena::create(2).unwrap();
     let creds = nix::sys::socket::UnixCredentials::from(nix::libc::ucred {
@@ -399,9 +408,7 @@ pub fn hello_as(server: &Server, uid: u32) -> Message {
         uid,
         gid: uid,
     });
-    let bytes = proto::encode(&Message::Hello(crate::garbage::hello(
-        lockfair::variant::Variant::Ofd,
-    )));
+    let bytes = proto::encode(&Message::Hello(hello));
     let fd = [arena.file().as_raw_fd()];
     nix::sys::socket::sendmsg::<()>(
         sock.as_raw_fd(),

@@ -12,6 +12,7 @@ use thiserror::Error;
 use super::progress;
 use super::run::{HoldIdleError, RunError, RunOptions, Shape, hold_idle, run, run_with_cost};
 use super::spawn::{SpawnError, SpawnedServer, find_server};
+use super::unequal::UnequalError;
 use super::wakeup::cross_cpu_wakeup_ns;
 use crate::outcome::kernel::{KernelTrace, Timeline};
 use crate::outcome::sweep::{OwnCost, Sweep};
@@ -55,6 +56,8 @@ pub enum CompareError<E> {
     Update(E),
     #[error(transparent)]
     HoldIdle(#[from] HoldIdleError),
+    #[error(transparent)]
+    Unequal(#[from] super::unequal::UnequalError),
 }
 
 /// The cells to run, and the report that already lists the ones that cannot run here.
@@ -91,6 +94,15 @@ impl CompareOptions {
         } else {
             vec![self.shape.contenders]
         }
+    }
+
+    /// Every count of a sweep takes the `--hold`, `--think` and `--nice` lists given (a list of
+    /// one per contender fits one count only): checked before anything is measured.
+    pub fn sweep_fits(&self) -> Result<(), UnequalError> {
+        let root = nix::unistd::geteuid().is_root();
+        self.sweep
+            .iter()
+            .try_for_each(|&n| self.shape.unequal.check(n, root))
     }
 
     /// Several contender counts: the report gets a [`Sweep`].
@@ -191,6 +203,10 @@ pub fn compare<E>(
     plan: ComparePlan,
     mut update: impl FnMut(&CompareReport) -> Result<(), E>,
 ) -> Result<CompareOutcome, CompareError<E>> {
+    // A list that does not fit is the user's mistake, not a failed cell: say so before starting.
+    opts.shape
+        .unequal
+        .check(opts.shape.contenders, nix::unistd::geteuid().is_root())?;
     signal::install_stop_handler();
     let _held = hold_idle(opts.hold_idle)?;
     let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
@@ -216,7 +232,7 @@ pub fn compare<E>(
             ));
             let shape = Shape {
                 contenders: n,
-                ..opts.shape
+                ..opts.shape.clone()
             };
             let mut cell =
                 RunOptions::new(server.socket().to_path_buf(), variant, placement, shape);

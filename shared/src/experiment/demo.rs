@@ -168,6 +168,7 @@ impl Lab<'_> {
             poll_sleep: crate::variant::DEFAULT_POLL_SLEEP,
             rounds: cell.rounds,
             max_seconds: 10.0,
+            unequal: Default::default(),
         };
         let variant = cell
             .variant()

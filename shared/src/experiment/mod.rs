@@ -10,6 +10,7 @@ pub mod probe;
 pub mod progress;
 pub mod run;
 pub mod spawn;
+pub mod unequal;
 pub mod wakeup;
 
 pub use run::{RunError, RunOptions, Shape, run};

@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use super::contender::{ContenderError, ContenderProcess};
 use super::kernel::Tracing;
+use super::unequal::{Unequal, UnequalError};
 use crate::arena::{Arena, ArenaError, StopReason};
 use crate::channel::{ChannelError, ClientChannel};
 use crate::measure::ContenderStats;
@@ -33,7 +34,7 @@ const GRACE_NS: u64 = 5_000_000_000;
 
 /// How every session runs, apart from its variant and placement: the same for `run` and each
 /// cell of `compare` (the CLI's flattened `Shape`, plus the length).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Shape {
     /// Contenders in all: the server, this client, and child processes for the rest.
     pub contenders: usize,
@@ -46,6 +47,8 @@ pub struct Shape {
     pub rounds: u64,
     /// Stop after this long even if rounds remain.
     pub max_seconds: f64,
+    /// Per-contender busy work and nice value (`--hold`, `--think`, `--nice`).
+    pub unequal: Unequal,
 }
 
 impl Shape {
@@ -58,6 +61,7 @@ impl Shape {
             poll_sleep: crate::variant::DEFAULT_POLL_SLEEP,
             rounds,
             max_seconds,
+            unequal: Unequal::default(),
         }
     }
 
@@ -138,6 +142,8 @@ pub enum RunError {
     NoHelper(#[source] io::Error),
     #[error(transparent)]
     HoldIdle(#[from] HoldIdleError),
+    #[error(transparent)]
+    Unequal(#[from] UnequalError),
     #[error("the server refused the session: {0}")]
     Refused(String),
     #[error("the server's side failed: {0}")]
@@ -221,6 +227,9 @@ impl<'o> Session<'o> {
     /// Checks that the variant and placement fit, then creates the arena and the channels.
     fn prepare(opts: &'o RunOptions) -> Result<Self, RunError> {
         let (n, mode) = (opts.shape.contenders, opts.shape.mode);
+        opts.shape
+            .unequal
+            .check(n, nix::unistd::geteuid().is_root())?;
         opts.variant.supports(mode, n)?;
         let cpus =
             opts.placement
@@ -263,6 +272,9 @@ impl<'o> Session<'o> {
             max_ms: self.max_ns.div_ceil(1_000_000),
             cpu: self.cpus[c].map(|c| c as u16),
             spin: shape.spin,
+            hold_ns: shape.unequal.hold_ns(c),
+            think_ns: shape.unequal.think_ns(c),
+            nice: shape.unequal.nice(c).map(|n| n as i8),
         }
     }
 
@@ -331,12 +343,12 @@ impl<'o> Session<'o> {
                 max_ns: self.max_ns,
                 start_timeout_ns: START_TIMEOUT_NS,
                 cpu: self.cpus[1],
-                hold_ns: 0,
-                think_ns: 0,
+                hold_ns: shape.unequal.hold_ns(1),
+                think_ns: shape.unequal.think_ns(1),
             },
             peer_pids,
             grace_ns: GRACE_NS,
-            nice: None,
+            nice: shape.unequal.nice(1),
         };
         let handle = AbortHandle::new().map_err(|errno| RunError::Sys {
             what: "create an abort handle",

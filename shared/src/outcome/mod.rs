@@ -13,6 +13,7 @@
 //! - [`interval`]: the interval for a median from two of its repeats (order statistics).
 //! - [`rank_test`]: whether two runs' repeats differ beyond their scatter (Mann–Whitney).
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
+//! - [`cell_opportunity`]: lock opportunity per `compare` cell and contender, over the repeats.
 //! - [`sweep`]: the same cells at several contender counts (`compare --contenders 2,4,…`), and
 //!   what lockfair itself cost at each.
 //! - [`machine`]: the machine the numbers came from.
@@ -21,6 +22,7 @@
 //! - [`baseline`]: this run against an earlier one (`compare --baseline`).
 
 pub mod baseline;
+pub mod cell_opportunity;
 pub mod claims;
 pub mod compare;
 pub mod early_end;

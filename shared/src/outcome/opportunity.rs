@@ -5,9 +5,11 @@
 //! denies everyone else opportunity, however fairly the lock orders its waiters; Jain's index
 //! over the opportunities says how evenly the lock's time was offered.
 //!
-//! The contenders sum their own hold times (cheap: two clock reads per acquisition); the idle
-//! time is what the span leaves over: idle = span − Σ hold. Where a mechanism does not exclude
-//! (Σ hold > span) the idle time is taken as zero.
+//! The contenders sum their own hold times (cheap: one more clock read per acquisition); the
+//! idle time is what the span leaves over: idle = span − Σ hold. In `free` mode the span is the
+//! common window, and a hold counts in it only if it began after the last contender joined and
+//! ended before the first one finished, so with real exclusion Σ hold ≤ span. Where a mechanism
+//! does not exclude (Σ hold > span) the idle time is taken as zero.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +21,8 @@ use crate::variant::Mode;
 /// Who had the lock's time over one span.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Opportunity {
-    /// The span the shares are of: the common window (`free`) or the whole run (`turns`).
+    /// The span the shares are of: the common window (`free`) or the whole run (`turns`: from
+    /// the first contender to start to the last to stop).
     pub span_ns: u64,
     /// The span minus everyone's hold time (never below zero).
     pub idle_ns: u64,
@@ -113,7 +116,9 @@ impl RunReport {
                 Opportunity::of(&holds, end - start)
             }
             Mode::Turns => {
-                let span = all.iter().map(|s| s.wall_ns).max()?;
+                // From the first to start to the last to stop: every turn lies in between.
+                let start = all.iter().map(|s| s.started_ns).min()?;
+                let span = all.iter().map(|s| s.ended_ns).max()?.saturating_sub(start);
                 let holds: Vec<u64> = all.iter().map(|s| s.held_ns).collect();
                 Opportunity::of(&holds, span)
             }

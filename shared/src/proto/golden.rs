@@ -45,6 +45,9 @@ fn example_hello() -> Hello {
         max_ms: 98_765,
         cpu: Some(7),
         spin: 4_242,
+        hold_ns: 100_000,
+        think_ns: 2_500,
+        nice: Some(-7),
     }
 }
 
@@ -83,6 +86,8 @@ fn example_stats() -> ContenderStats {
         hold_ns: 100_000,
         think_ns: 2_500,
         nice: -7,
+        started_ns: 1_000_000_001,
+        ended_ns: 1_123_456_790,
     }
 }
 

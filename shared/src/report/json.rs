@@ -5,6 +5,7 @@ use std::io;
 use serde::Serialize;
 
 use super::Exporter;
+use crate::outcome::cell_opportunity::CellOpportunity;
 use crate::outcome::holder_death::CrashReport;
 use crate::outcome::sweep::{CostRow, JAIN_OVER, SweepCell, SweepRow};
 use crate::outcome::{
@@ -30,6 +31,8 @@ struct SummaryJson<'a> {
     /// `compare --crash`: `crash --json`'s object, plain and protected cells.
     #[serde(skip_serializing_if = "Option::is_none")]
     holder_death: Option<&'a CrashReport>,
+    /// Lock opportunity per cell and contender, over the repeats.
+    opportunity: Vec<CellOpportunity>,
     /// `compare --contenders 2,4,…`: every count's figures and lockfair's own cost.
     #[serde(skip_serializing_if = "Option::is_none")]
     sweep: Option<SweepJson<'a>>,
@@ -75,6 +78,7 @@ pub fn to_json(report: &CompareReport) -> serde_json::Result<String> {
         baseline: report.against_baseline(),
         holder_death: report.holder_death.as_ref(),
         sweep: SweepJson::of(report),
+        opportunity: crate::outcome::cell_opportunity::by_cell(report),
     })
 }
 

@@ -47,6 +47,14 @@ impl Exporter for Markdown {
         if report.mode() == Mode::Turns && !rows.is_empty() {
             out.push_str(&format!("\n{}\n", summary::NOT_IN_TURNS));
         }
+        let cells = crate::outcome::cell_opportunity::by_cell(report);
+        if !cells.is_empty() {
+            out.push_str(&format!(
+                "\n## Lock opportunity\n\n{}\n\n{}",
+                super::opportunity::ABOUT,
+                super::opportunity::cells_table(&cells).to_markdown()
+            ));
+        }
         if let Some(cmp) = report.against_baseline() {
             out.push_str("\n## Against the baseline\n\n");
             for line in baseline::baseline_notes(&cmp) {

@@ -19,6 +19,7 @@ pub mod kernel;
 mod labels;
 mod latency;
 mod markdown;
+pub mod opportunity;
 mod plots;
 pub mod stops;
 pub mod summary;

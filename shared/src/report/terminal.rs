@@ -1,7 +1,7 @@
 //! What the terminal shows: a run as one row per contender with its fairness figures, a
 //! comparison as the main table, the contenders table and the cells that did not run.
 
-use super::{baseline, stops, summary};
+use super::{baseline, opportunity, stops, summary};
 use crate::measure::{ContenderStats, ContenderStatsJson, Summary, end_name};
 use crate::order::OrderStats;
 use crate::outcome::{CompareReport, Contender, RunReport, SummaryRow};
@@ -127,6 +127,7 @@ pub fn run_text(r: &RunReport, wide: bool) -> String {
         more_columns(&t, &shown),
         fairness_line(r),
     ) + &r.order.as_ref().map_or(String::new(), |o| order_text(r, o))
+        + &opportunity::run_text(r)
 }
 
 /// Jain's index, the barging rate and the longest wait; in `turns` mode the first two are "–",
@@ -211,6 +212,12 @@ pub fn compare_text(report: &CompareReport, wide: bool) -> String {
     }
     if mode == Mode::Turns && !rows.is_empty() {
         out.push_str(&format!("{}\n", wrap(summary::NOT_IN_TURNS, PROSE)));
+    }
+    let cells = crate::outcome::cell_opportunity::by_cell(report);
+    if opportunity::unequal(&cells) {
+        out.push_str("\nLock opportunity: who was offered the lock's time\n");
+        out.push_str(&opportunity::cells_table(&cells).to_text());
+        out.push_str(&format!("{}\n", wrap(opportunity::ABOUT, PROSE)));
     }
     out.push_str(&notes(report));
     if let Some(cmp) = report.against_baseline() {

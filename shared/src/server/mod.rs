@@ -32,7 +32,9 @@ use tokio::task::JoinSet;
 pub use slots::default_quota;
 pub use socket_path::{BoundSocket, SocketPathError};
 
-use crate::admission::{Limits, Refusal, adopt, check_hello, check_sender, contender_spec};
+use crate::admission::{
+    Limits, Refusal, adopt, check_hello, check_nice, check_sender, contender_spec,
+};
 use crate::channel::send_to;
 use crate::errors::error_chain;
 use crate::measure::ContenderStats;
@@ -306,6 +308,7 @@ impl Server {
             &self.config.limits,
             crate::placement::allowed_cpus(),
         )?;
+        check_nice(&hello, creds.uid)?;
         let slot = self.slots.take(creds.uid)?;
         let handle = AbortHandle::new().map_err(Refusal::OutOfResources)?;
         let peer = peer_watch::sender_watch(got.pidfd.take(), creds.pid, from)?;
@@ -386,7 +389,9 @@ impl Server {
         self.reply_now(from, &Message::Ready(ready));
         say(&format!("{what}: started"));
         let outcome = run_watched(&peer, handle.clone(), creds.pid, move || {
-            run_contender(&spec, &arena, fds, None, handle)
+            on_own_thread_if_niced(spec.nice.is_some(), || {
+                run_contender(&spec, &arena, fds, None, handle)
+            })
         })
         .await;
         // Free before the session's last line: whoever reads it may start the next at once.
@@ -450,4 +455,18 @@ fn collect(
         }
         Err(e) => Message::Error(error_chain(&e)),
     }
+}
+
+/// Runs `session` on a thread of its own when it changes its thread's nice value: a pool thread
+/// would keep the value for later sessions (going back down needs CAP_SYS_NICE), a thread of its
+/// own ends with the session.
+fn on_own_thread_if_niced<T: Send>(niced: bool, session: impl FnOnce() -> T + Send) -> T {
+    if !niced {
+        return session();
+    }
+    std::thread::scope(|s| {
+        s.spawn(session)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }

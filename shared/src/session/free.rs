@@ -48,11 +48,13 @@ fn contend(
     );
     let (wait, runs) = (Tally::new(), Tally::new());
     let stretch = Stretch::begin(h, plan, dog)?;
-    h.begun.fetch_add(1, Ordering::AcqRel);
+    // Stamped before we count as begun, and the end after the first finisher says so: every
+    // hold counted in the window then lies between the stamps.
     let free = FreeStats {
         joined_ns: monotonic_ns(),
         ..free
     };
+    h.begun.fetch_add(1, Ordering::AcqRel);
     let mut race = Race {
         arena,
         h,
@@ -171,7 +173,8 @@ impl Race<'_, '_> {
         };
         let held = until.saturating_sub(got);
         self.stats.held_ns += held;
-        if in_window {
+        // Only holds that also ended in the window: none reaches past its end.
+        if in_window && self.h.first_finished.load(Ordering::Acquire) == 0 {
             self.free.held_in_window_ns += held;
         }
     }
@@ -238,7 +241,6 @@ impl Race<'_, '_> {
         if self.run > 0 {
             self.runs.record(self.run);
         }
-        self.free.left_ns = monotonic_ns();
         if end == End::Completed {
             let _ = self.h.first_finished.compare_exchange(
                 0,
@@ -247,6 +249,7 @@ impl Race<'_, '_> {
                 Ordering::Acquire,
             );
         }
+        self.free.left_ns = monotonic_ns();
         self.stats.free = Some(self.free);
         let tallies = FreeTallies {
             wait: self.wait,

@@ -27,6 +27,10 @@ use crate::sys::clock::monotonic_ns;
 #[cfg(test)]
 use tests::clock::monotonic_ns;
 
+/// The longest busy work (`--hold`, `--think`) a side accepts: it is user time no signal
+/// interrupts, so a run stops at most this late.
+pub const MAX_BUSY_NS: u64 = 1_000_000_000;
+
 /// What one contender is asked to do.
 #[derive(Clone, Debug)]
 pub struct Plan {

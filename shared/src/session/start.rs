@@ -40,7 +40,9 @@ impl Stretch {
         mut stats: ContenderStats,
         end: End,
     ) -> Result<ContenderStats, SessionError> {
-        stats.wall_ns = monotonic_ns() - self.start_ns;
+        let now = monotonic_ns();
+        stats.wall_ns = now - self.start_ns;
+        (stats.started_ns, stats.ended_ns) = (self.start_ns, now);
         stats.end = end;
         let usage_after = ThreadUsage::now().map_err(sys("read rusage"))?;
         stats.rusage = usage_after.since(&self.usage_before).into();

@@ -61,6 +61,7 @@ const SECTIONS: &[SectionFn] = &[
     sections::latency,
     sections::whoops,
     sections::contenders,
+    sections::opportunity,
     sections::frontier,
     holder_death::holder_death,
     kernel::kernel,

@@ -151,6 +151,19 @@ pub fn contenders(p: &Input) -> io::Result<Option<Section>> {
     Ok(Some(Section::new("contenders", "Contenders", body)))
 }
 
+/// Who was offered the lock's time: each contender's shares, Jain over lock opportunity.
+pub fn opportunity(p: &Input) -> io::Result<Option<Section>> {
+    let cells = crate::outcome::cell_opportunity::by_cell(p.report);
+    if cells.is_empty() {
+        return Ok(None);
+    }
+    let mut body = paragraphs(&[crate::report::opportunity::ABOUT]);
+    body.push_str(&table_html(&crate::report::opportunity::cells_table(
+        &cells,
+    )));
+    Ok(Some(Section::new("opportunity", "Lock opportunity", body)))
+}
+
 /// The throughput × fairness frontier (`free` mode).
 pub fn frontier(p: &Input) -> io::Result<Option<Section>> {
     if p.report.mode() != Mode::Free {
