@@ -105,6 +105,32 @@ impl CompareOptions {
             .try_for_each(|&n| self.shape.unequal.check(n, root))
     }
 
+    /// The cell of `variant` on `placement` with `n` contenders, against the server at `socket`
+    /// (only the report's own count is traced: the timelines are of its cells).
+    fn cell(&self, socket: &Path, n: usize, variant: Variant, placement: Placement) -> RunOptions {
+        let shape = Shape {
+            contenders: n,
+            ..self.shape.clone()
+        };
+        let mut cell = RunOptions::new(socket.to_path_buf(), variant, placement, shape);
+        cell.kernel_trace = self.kernel_trace && n == self.shape.contenders;
+        cell
+    }
+
+    /// What the progress bar says while `cell` runs.
+    fn cell_name(&self, cell: &RunOptions, repeat: usize) -> String {
+        let count = match self.sweeping() {
+            true => format!(", {} contenders", cell.shape.contenders),
+            false => String::new(),
+        };
+        format!(
+            "{} {}{count} (repeat {})",
+            cell.variant,
+            cell.placement,
+            repeat + 1
+        )
+    }
+
     /// Several contender counts: the report gets a [`Sweep`].
     fn sweeping(&self) -> bool {
         self.sweep.len() > 1
@@ -220,23 +246,8 @@ pub fn compare<E>(
     let mut updated = Instant::now();
     'all: for repeat in 0..opts.repeats {
         for (group, variant, placement) in groups.iter().flat_map(CountCells::cells) {
-            let n = group.contenders;
-            let count = if opts.sweeping() {
-                format!(", {n} contenders")
-            } else {
-                String::new()
-            };
-            bar.set_message(format!(
-                "{variant} {placement}{count} (repeat {})",
-                repeat + 1
-            ));
-            let shape = Shape {
-                contenders: n,
-                ..opts.shape.clone()
-            };
-            let mut cell =
-                RunOptions::new(server.socket().to_path_buf(), variant, placement, shape);
-            cell.kernel_trace = opts.kernel_trace && n == opts.shape.contenders;
+            let cell = opts.cell(server.socket(), group.contenders, variant, placement);
+            bar.set_message(opts.cell_name(&cell, repeat));
             match run_cell(&cell, repeat, &mut report) {
                 Cell::Interrupted => {
                     interrupted = true;
