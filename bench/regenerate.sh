@@ -92,10 +92,13 @@ step_fair_futex_speed() { # fair-futex against futex, paired: docs/contenders.md
     BEFORE_REV=4034901 bench/fair_vs_futex.sh || echo "regenerate.sh: fair-futex below its threshold (see results/fair-futex-speed)" >&2
 }
 
-# Other folders have their own scripts (their pages say which); add their commands here:
-# step_contenders_sweep()  results/contenders-sweep                   (docs/contenders.md)
+step_contenders_sweep() { # 2 to 64 contenders: docs/contenders.md
+    rm -rf results/contenders-sweep
+    bench/sweep.sh
+}
 
-all="reference reference-free-4 herd-4 fair-futex-free-4 demo kernel-trace overhead programs unequal crash-stop fair-futex-speed calibration"
+
+all="reference reference-free-4 herd-4 fair-futex-free-4 demo kernel-trace overhead programs unequal crash-stop fair-futex-speed contenders-sweep calibration"
 [ $# -eq 0 ] && set -- $all
 for folder in "$@"; do
     case " $all " in

@@ -79,6 +79,9 @@ pub(crate) struct RunArgs {
     /// Where the processes run
     #[arg(long, value_enum, default_value_t = Placement::Free)]
     pub(crate) placement: Placement,
+    /// Contenders in all: the server, the client, and child processes of the client for the rest
+    #[arg(long, default_value_t = 2, value_parser = contenders_parser())]
+    pub(crate) contenders: u16,
     #[command(flatten)]
     pub(crate) shape: Shape,
     /// The server's socket [default: the server's default; /tmp/test_socket with --seed-compat]
@@ -120,17 +123,16 @@ pub(crate) struct RunArgs {
     pub(crate) seed_iterations: u64,
 }
 
-/// How many contend, in which order, what each does inside and outside the lock, and
-/// spin-futex's bound: the same for `run` and each cell of `compare`.
+/// In which order, what each contender does inside and outside the lock, and spin-futex's
+/// bound: the same for `run` and each cell of `compare` (each has its own `--contenders`:
+/// `compare` takes a list).
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Shape {
-    /// Contenders in all: the server, the client, and child processes of the client for the rest
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
-    pub(crate) contenders: u16,
     /// `turns`: a fixed round-robin order; `free`: every contender takes the lock --rounds
-    /// times, as fast as it can
-    #[arg(long, value_enum, default_value_t = Mode::Turns)]
-    pub(crate) mode: Mode,
+    /// times, as fast as it can [default: turns; free for a compare sweep, --contenders with
+    /// several counts]
+    #[arg(long, value_enum)]
+    pub(crate) mode: Option<Mode>,
     /// spin-futex: how many times to look at the turn word before sleeping
     #[arg(long, default_value_t = lockfair::variant::DEFAULT_SPIN, value_parser = clap::value_parser!(u32).range(1..=i64::from(lockfair::variant::MAX_SPIN)))]
     pub(crate) spin: u32,
@@ -180,13 +182,27 @@ fn parse_poll_sleep(text: &str) -> Result<std::time::Duration, String> {
     Ok(sleep)
 }
 
+/// `--contenders`' range, for `run`'s one value and each of `compare`'s.
+fn contenders_parser() -> clap::builder::RangedI64ValueParser<u16> {
+    clap::value_parser!(u16).range(2..=64)
+}
+
 impl Shape {
-    /// The library's shape of every session: this one, `rounds` long, stopped after
-    /// `max_seconds`.
-    pub(crate) fn with_length(&self, rounds: u64, max_seconds: f64) -> lockfair::experiment::Shape {
+    /// The library's shape of every session: this one with `contenders`, `rounds` long, stopped
+    /// after `max_seconds`. A sweep runs in `free` mode unless told otherwise: its measures
+    /// (acquisitions/s, bypass) are the free-for-all's, and 64 contenders taking turns do few
+    /// rounds in a cell's time.
+    pub(crate) fn with_length(
+        &self,
+        contenders: u16,
+        rounds: u64,
+        max_seconds: f64,
+        sweep: bool,
+    ) -> lockfair::experiment::Shape {
+        let default_mode = if sweep { Mode::Free } else { Mode::Turns };
         lockfair::experiment::Shape {
-            contenders: self.contenders.into(),
-            mode: self.mode,
+            contenders: contenders.into(),
+            mode: self.mode.unwrap_or(default_mode),
             spin: self.spin,
             poll_sleep: self.poll_sleep,
             rounds,
@@ -218,6 +234,12 @@ pub(crate) struct CompareArgs {
     /// highest, 99.2%; 6 or more reach 95%, see docs/measures.md), --baseline tests the repeats
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub(crate) repeats: u64,
+    /// Contenders in all: the server, the client, and child processes of the client for the
+    /// rest. Several counts (comma-separated, e.g. 2,4,8,16,32,64) sweep: every cell at each
+    /// count, a table and a plot per measure against the count, and lockfair's own memory and
+    /// descriptors at each; the usual tables are then the largest count's
+    #[arg(long, default_value = "2", value_delimiter = ',', value_parser = contenders_parser())]
+    pub(crate) contenders: Vec<u16>,
     #[command(flatten)]
     pub(crate) shape: Shape,
     /// The report folder [default: results/<UTC date-time>]

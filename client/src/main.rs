@@ -131,7 +131,8 @@ fn run_one(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.socket.unwrap_or_else(default_socket_path),
         args.variant,
         args.placement,
-        args.shape.with_length(args.rounds, args.max_seconds),
+        args.shape
+            .with_length(args.contenders, args.rounds, args.max_seconds, false),
     );
     opts.kernel_trace = args.kernel_trace;
     // --no-hold-idle is the default made explicit (clap refuses both at once).
@@ -191,16 +192,31 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if args.variants.is_empty() || args.placements.is_empty() {
         bail!("nothing to compare: give at least one variant and one placement");
     }
+    let counts = contender_counts(&args.contenders);
+    let sweep = counts.len() > 1;
+    let largest = counts.iter().copied().max().unwrap_or(2);
     let opts = CompareOptions {
         variants: args.variants,
         placements: args.placements,
-        shape: args.shape.with_length(args.rounds, args.max_seconds),
+        shape: args
+            .shape
+            .with_length(largest, args.rounds, args.max_seconds, sweep),
+        sweep: if sweep {
+            counts.iter().map(|&n| n.into()).collect()
+        } else {
+            Vec::new()
+        },
         repeats: args.repeats as usize,
         server_bin: args.server_bin,
         command: command_line(),
         kernel_trace: args.kernel_trace,
         hold_idle: args.hold_idle && !args.no_hold_idle,
     };
+    // A per-contender list cannot fit every count of a sweep: say so before measuring.
+    if let Err(e) = opts.sweep_fits() {
+        eprintln!("lockfair-client: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let mut plan = compare::plan(&opts);
     if let Some(dir) = &args.baseline {
         match lockfair::report::baseline::read_baseline(dir) {
@@ -254,6 +270,17 @@ fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--contenders`' counts in the order given, each once.
+fn contender_counts(given: &[u16]) -> Vec<u16> {
+    let mut counts = Vec::new();
+    for &n in given {
+        if !counts.contains(&n) {
+            counts.push(n);
+        }
+    }
+    counts
 }
 
 /// `compare --crash`: the holder-death experiment for `variants`, plain then survivable.

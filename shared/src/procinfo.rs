@@ -188,6 +188,52 @@ fn parse_cap_eff(status: &str) -> Option<u64> {
     u64::from_str_radix(hex.trim(), 16).ok()
 }
 
+/// What one process costs the machine, as `/proc/PID` says: resident memory now and at its
+/// peak (`VmRSS`, `VmHWM` of `status`, in KiB) and its open descriptors (entries of `fd/`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ProcessCost {
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+    pub fds: u64,
+}
+
+impl ProcessCost {
+    /// Of process `pid`, if it is there to ask (and ours to read).
+    pub fn of(pid: i32) -> Option<ProcessCost> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+        Some(ProcessCost {
+            rss_kib: status_kib(&status, "VmRSS:")?,
+            hwm_kib: status_kib(&status, "VmHWM:")?,
+            fds,
+        })
+    }
+
+    /// Two processes' costs added (a group of helpers counts as one).
+    pub fn plus(self, o: ProcessCost) -> ProcessCost {
+        ProcessCost {
+            rss_kib: self.rss_kib.saturating_add(o.rss_kib),
+            hwm_kib: self.hwm_kib.saturating_add(o.hwm_kib),
+            fds: self.fds.saturating_add(o.fds),
+        }
+    }
+
+    /// The larger of each figure: two looks at one process.
+    pub fn peak(self, o: ProcessCost) -> ProcessCost {
+        ProcessCost {
+            rss_kib: self.rss_kib.max(o.rss_kib),
+            hwm_kib: self.hwm_kib.max(o.hwm_kib),
+            fds: self.fds.max(o.fds),
+        }
+    }
+}
+
+/// A `Name:   1234 kB` line of `/proc/PID/status`, in KiB.
+fn status_kib(status: &str, name: &str) -> Option<u64> {
+    let rest = status.lines().find_map(|l| l.strip_prefix(name))?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// A mount as `/proc/self/mountinfo` describes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MountInfo {
@@ -249,6 +295,16 @@ fn unescape_octal(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_own_cost_has_memory_and_descriptors() {
+        let me = ProcessCost::of(std::process::id() as i32).unwrap();
+        assert!(me.rss_kib > 0 && me.hwm_kib >= me.rss_kib, "{me:?}");
+        assert!(me.fds >= 3, "{me:?}");
+        assert_eq!(me.plus(me).fds, 2 * me.fds);
+        assert_eq!(ProcessCost::of(-1), None);
+        assert_eq!(status_kib("VmHWM:\t  2048 kB\n", "VmHWM:"), Some(2048));
+    }
 
     #[test]
     fn reads_the_effective_capabilities() {

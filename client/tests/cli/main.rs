@@ -31,6 +31,7 @@ mod robust_attack;
 mod run;
 mod server_limits;
 mod socket_files;
+mod sweep;
 mod unequal;
 mod uring;
 mod util;

@@ -12,7 +12,7 @@ use crate::util::{TestDir, compare, placements};
 
 /// A label's box as the browser laid it out, in page pixels.
 #[derive(Debug)]
-struct LabelBox {
+pub(crate) struct LabelBox {
     svg: String,
     text: String,
     x0: f64,
@@ -30,6 +30,24 @@ impl LabelBox {
             && self.y0 < o.y1 - HAIR
             && o.y0 < self.y1 - HAIR
     }
+}
+
+/// Asserts that no two labels of any of `svgs` (name, SVG text) overlap, as `browser` lays
+/// them out, and that each of `named` (svg, label) is a label of its plot.
+pub(crate) fn assert_no_label_overlaps(
+    browser: &Path,
+    svgs: &[(String, String)],
+    named: &[(&str, &str)],
+) {
+    let boxes = label_boxes(browser, svgs);
+    for (svg, label) in named {
+        assert!(
+            boxes.iter().any(|b| b.svg == *svg && b.text == *label),
+            "{label} is a label of {svg}"
+        );
+    }
+    let found = overlapping(&boxes);
+    assert!(found.is_empty(), "labels overlap:\n{found:#?}");
 }
 
 /// Two labels on one spot: the check must see them.
@@ -55,7 +73,7 @@ document.body.appendChild(pre);
 </script>"#;
 
 /// The boxes of every label of `svgs` (name, SVG text), laid out by `browser`.
-fn label_boxes(browser: &Path, svgs: &[(String, String)]) -> Vec<LabelBox> {
+pub(crate) fn label_boxes(browser: &Path, svgs: &[(String, String)]) -> Vec<LabelBox> {
     let dir = TestDir::new("labels");
     let mut page = String::from("<!DOCTYPE html><html><body style=\"margin:0\">");
     for (name, svg) in svgs {
@@ -91,7 +109,7 @@ fn label_boxes(browser: &Path, svgs: &[(String, String)]) -> Vec<LabelBox> {
 }
 
 /// Every pair of labels of one SVG that overlap, as "svg: `a` over `b`".
-fn overlapping(boxes: &[LabelBox]) -> Vec<String> {
+pub(crate) fn overlapping(boxes: &[LabelBox]) -> Vec<String> {
     let mut found = Vec::new();
     for (i, a) in boxes.iter().enumerate() {
         for b in &boxes[i + 1..] {
@@ -107,7 +125,7 @@ fn overlapping(boxes: &[LabelBox]) -> Vec<String> {
 }
 
 /// The SVG files of a report folder, by name.
-fn svgs_of(report: &Path) -> Vec<(String, String)> {
+pub(crate) fn svgs_of(report: &Path) -> Vec<(String, String)> {
     let mut svgs: Vec<(String, String)> = std::fs::read_dir(report)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::progress;
-use super::run::{HoldIdleError, RunOptions, Shape, hold_idle, run};
+use super::run::{HoldIdleError, RunError, RunOptions, Shape, hold_idle, run, run_with_cost};
 use super::spawn::{SpawnError, SpawnedServer, find_server};
+use super::unequal::UnequalError;
 use super::wakeup::cross_cpu_wakeup_ns;
 use crate::outcome::kernel::{KernelTrace, Timeline};
-use crate::outcome::{CompareReport, Failure, Skipped};
+use crate::outcome::sweep::{OwnCost, Sweep};
+use crate::outcome::{CellMetrics, CompareReport, Failure, RunReport, Skipped};
 use crate::placement::{Placement, allowed_cpus};
 use crate::sys::signal;
 use crate::variant::Variant;
@@ -28,8 +30,12 @@ pub const UPDATE_EVERY: Duration = Duration::from_secs(1);
 pub struct CompareOptions {
     pub variants: Vec<Variant>,
     pub placements: Vec<Placement>,
-    /// Every cell's shape; `max_seconds` is the time limit per cell.
+    /// Every cell's shape; `max_seconds` is the time limit per cell. With a sweep its
+    /// `contenders` is the largest count, the one the usual tables describe.
     pub shape: Shape,
+    /// `--contenders` with several counts: a sweep, every cell at each count in this order.
+    /// Empty (or one count): only `shape.contenders`, as before sweeps existed.
+    pub sweep: Vec<usize>,
     pub repeats: usize,
     pub server_bin: Option<PathBuf>,
     /// The command line, recorded in the report.
@@ -58,6 +64,14 @@ pub enum CompareError<E> {
 #[derive(Debug)]
 pub struct ComparePlan {
     pub report: CompareReport,
+    /// One group per contender count (one in all unless sweeping).
+    groups: Vec<CountCells>,
+}
+
+/// The cells that can run at one contender count.
+#[derive(Debug)]
+struct CountCells {
+    contenders: usize,
     placements: Vec<Placement>,
     variants: Vec<Variant>,
 }
@@ -65,7 +79,61 @@ pub struct ComparePlan {
 impl ComparePlan {
     /// Cells per repeat.
     fn cells(&self) -> usize {
-        self.placements.len() * self.variants.len()
+        self.groups
+            .iter()
+            .map(|g| g.placements.len() * g.variants.len())
+            .sum()
+    }
+}
+
+impl CompareOptions {
+    /// The contender counts to run, in order: the sweep's, or the shape's one.
+    fn counts(&self) -> Vec<usize> {
+        if self.sweeping() {
+            self.sweep.clone()
+        } else {
+            vec![self.shape.contenders]
+        }
+    }
+
+    /// Every count of a sweep takes the `--hold`, `--think` and `--nice` lists given (a list of
+    /// one per contender fits one count only): checked before anything is measured.
+    pub fn sweep_fits(&self) -> Result<(), UnequalError> {
+        let root = nix::unistd::geteuid().is_root();
+        self.sweep
+            .iter()
+            .try_for_each(|&n| self.shape.unequal.check(n, root))
+    }
+
+    /// The cell of `variant` on `placement` with `n` contenders, against the server at `socket`
+    /// (only the report's own count is traced: the timelines are of its cells).
+    fn cell(&self, socket: &Path, n: usize, variant: Variant, placement: Placement) -> RunOptions {
+        let shape = Shape {
+            contenders: n,
+            ..self.shape.clone()
+        };
+        let mut cell = RunOptions::new(socket.to_path_buf(), variant, placement, shape);
+        cell.kernel_trace = self.kernel_trace && n == self.shape.contenders;
+        cell
+    }
+
+    /// What the progress bar says while `cell` runs.
+    fn cell_name(&self, cell: &RunOptions, repeat: usize) -> String {
+        let count = match self.sweeping() {
+            true => format!(", {} contenders", cell.shape.contenders),
+            false => String::new(),
+        };
+        format!(
+            "{} {}{count} (repeat {})",
+            cell.variant,
+            cell.placement,
+            repeat + 1
+        )
+    }
+
+    /// Several contender counts: the report gets a [`Sweep`].
+    fn sweeping(&self) -> bool {
+        self.sweep.len() > 1
     }
 }
 
@@ -91,28 +159,45 @@ pub fn default_out_dir() -> PathBuf {
 /// this machine cannot give, a variant that does not support the mode or contender count),
 /// which the report lists as skipped with the reason.
 pub fn plan(opts: &CompareOptions) -> ComparePlan {
-    let (mode, n) = (opts.shape.mode, opts.shape.contenders);
     let mut report = CompareReport::new(
         opts.command.clone(),
         opts.variants.clone(),
         opts.placements.clone(),
     );
+    if opts.sweeping() {
+        report.sweep = Some(Sweep::new(opts.sweep.clone()));
+    }
+    let groups = opts
+        .counts()
+        .into_iter()
+        .map(|n| plan_count(opts, n, &mut report))
+        .collect();
+    ComparePlan { report, groups }
+}
+
+/// The cells that can run with `n` contenders; the others go to the report as skipped (named
+/// with their count in a sweep).
+fn plan_count(opts: &CompareOptions, n: usize, report: &mut CompareReport) -> CountCells {
+    let at = |why: &dyn std::fmt::Display| match opts.sweeping() {
+        true => format!("at {n} contenders: {why}"),
+        false => why.to_string(),
+    };
     let mut placements = Vec::new();
     for &placement in &opts.placements {
         match placement.assign(allowed_cpus(), n) {
             Ok(_) => placements.push(placement),
-            Err(why) => skip(&mut report, &opts.variants, &[placement], why),
+            Err(why) => skip(report, &opts.variants, &[placement], at(&why)),
         }
     }
     let mut variants = Vec::new();
     for &variant in &opts.variants {
-        match variant.supports(mode, n) {
+        match variant.supports(opts.shape.mode, n) {
             Ok(()) => variants.push(variant),
-            Err(why) => skip(&mut report, &[variant], &placements, why),
+            Err(why) => skip(report, &[variant], &placements, at(&why)),
         }
     }
-    ComparePlan {
-        report,
+    CountCells {
+        contenders: n,
         placements,
         variants,
     }
@@ -152,11 +237,7 @@ pub fn compare<E>(
     let _held = hold_idle(opts.hold_idle)?;
     let server = SpawnedServer::start(&find_server(opts.server_bin.as_deref())?)?;
     let bar = progress::bar((opts.repeats * plan.cells()) as u64);
-    let ComparePlan {
-        mut report,
-        placements,
-        variants,
-    } = plan;
+    let ComparePlan { mut report, groups } = plan;
     // What a wakeup costs on this machine, as the cells will pay it.
     report.machine.idle.held_off = opts.hold_idle;
     report.machine.idle.wakeup_ns = cross_cpu_wakeup_ns();
@@ -164,29 +245,21 @@ pub fn compare<E>(
     let mut timelines = Vec::new();
     let mut updated = Instant::now();
     'all: for repeat in 0..opts.repeats {
-        for &placement in &placements {
-            for &variant in &variants {
-                bar.set_message(format!("{variant} {placement} (repeat {})", repeat + 1));
-                let mut cell = RunOptions::new(
-                    server.socket().to_path_buf(),
-                    variant,
-                    placement,
-                    opts.shape.clone(),
-                );
-                cell.kernel_trace = opts.kernel_trace;
-                match run_cell(&cell, repeat, &mut report) {
-                    Cell::Interrupted => {
-                        interrupted = true;
-                        break 'all;
-                    }
-                    Cell::Done(Some(t)) if repeat == 0 => timelines.push((variant, placement, t)),
-                    Cell::Done(_) => {}
+        for (group, variant, placement) in groups.iter().flat_map(CountCells::cells) {
+            let cell = opts.cell(server.socket(), group.contenders, variant, placement);
+            bar.set_message(opts.cell_name(&cell, repeat));
+            match run_cell(&cell, repeat, &mut report) {
+                Cell::Interrupted => {
+                    interrupted = true;
+                    break 'all;
                 }
-                bar.inc(1);
-                if updated.elapsed() >= UPDATE_EVERY {
-                    update(&report).map_err(CompareError::Update)?;
-                    updated = Instant::now();
-                }
+                Cell::Done(Some(t)) if repeat == 0 => timelines.push((variant, placement, t)),
+                Cell::Done(_) => {}
+            }
+            bar.inc(1);
+            if updated.elapsed() >= UPDATE_EVERY {
+                update(&report).map_err(CompareError::Update)?;
+                updated = Instant::now();
             }
         }
     }
@@ -209,14 +282,43 @@ enum Cell {
     Interrupted,
 }
 
-/// Runs one cell and adds its result (or its failure) to `report`.
+impl CountCells {
+    /// Its cells, placement by placement.
+    fn cells(&self) -> impl Iterator<Item = (&CountCells, Variant, Placement)> {
+        self.placements
+            .iter()
+            .flat_map(move |&p| self.variants.iter().map(move |&v| (self, v, p)))
+    }
+}
+
+/// Runs `cell`: in a sweep with what lockfair cost meanwhile.
+fn run_maybe_costed(cell: &RunOptions, sweeping: bool) -> Result<(RunReport, OwnCost), RunError> {
+    if sweeping {
+        run_with_cost(cell)
+    } else {
+        run(cell).map(|r| (r, OwnCost::default()))
+    }
+}
+
+/// Runs one cell and adds its result (or its failure) to `report`: to the usual tables when it
+/// has the report's contender count (the largest of a sweep), to the sweep if there is one.
 fn run_cell(cell: &RunOptions, repeat: usize, report: &mut CompareReport) -> Cell {
     if signal::stop_requested() {
         return Cell::Interrupted;
     }
-    match run(cell) {
-        Ok(r) => {
-            report.add_run(&r, repeat);
+    let n = cell.shape.contenders;
+    let main = report
+        .sweep
+        .as_ref()
+        .is_none_or(|s| s.counts.iter().max() == Some(&n));
+    match run_maybe_costed(cell, report.sweep.is_some()) {
+        Ok((r, cost)) => {
+            if let Some(sweep) = report.sweep.as_mut() {
+                sweep.add(&r, &CellMetrics::of(&r), repeat, cost);
+            }
+            if main {
+                report.add_run(&r, repeat);
+            }
             let traced = r.kernel.and_then(|k| match k {
                 KernelTrace::Recorded(k) => Some(k.timeline),
                 KernelTrace::Unavailable(_) => None,
@@ -229,7 +331,10 @@ fn run_cell(cell: &RunOptions, repeat: usize, report: &mut CompareReport) -> Cel
             variant: cell.variant,
             placement: cell.placement,
             repeat,
-            error: crate::errors::error_chain(&e),
+            error: match report.sweep {
+                Some(_) => format!("at {n} contenders: {}", crate::errors::error_chain(&e)),
+                None => crate::errors::error_chain(&e),
+            },
         }),
     }
     Cell::Done(None)
@@ -249,6 +354,7 @@ mod tests {
                 mode: Mode::Free,
                 ..Shape::new(10, 1.0)
             },
+            sweep: Vec::new(),
             repeats: 1,
             server_bin: None,
             command: "test".into(),
@@ -256,8 +362,9 @@ mod tests {
             hold_idle: false,
         };
         let plan = plan(&opts);
-        assert_eq!(plan.variants, [Variant::Ofd, Variant::Pipe]);
-        assert_eq!(plan.placements, [Placement::Free]);
+        assert_eq!(plan.groups.len(), 1);
+        assert_eq!(plan.groups[0].variants, [Variant::Ofd, Variant::Pipe]);
+        assert_eq!(plan.groups[0].placements, [Placement::Free]);
         assert_eq!(plan.cells(), 2);
         let skipped: Vec<_> = plan
             .report

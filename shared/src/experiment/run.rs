@@ -17,6 +17,7 @@ use crate::arena::{Arena, ArenaError, StopReason};
 use crate::channel::{ChannelError, ClientChannel};
 use crate::measure::ContenderStats;
 use crate::outcome::RunReport;
+use crate::outcome::sweep::OwnCost;
 use crate::placement::{Placement, PlacementError, allowed_cpus, pin_current_thread};
 use crate::proto::{Hello, Message};
 use crate::session::watchdog::{AbortHandle, AbortReason, Watch, WatchVerdict};
@@ -160,6 +161,17 @@ pub enum RunError {
 
 /// Runs one session against the server at `opts.socket`.
 pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    run_looking(opts, false).map(|(report, _)| report)
+}
+
+/// [`run`], and what lockfair itself cost meanwhile (`compare`'s sweep): the client's, the
+/// server's and the helpers' memory and descriptors, looked at once everyone is ready and again
+/// when our side is done, the larger of each kept.
+pub fn run_with_cost(opts: &RunOptions) -> Result<(RunReport, OwnCost), RunError> {
+    run_looking(opts, true).map(|(report, cost)| (report, cost.unwrap_or_default()))
+}
+
+fn run_looking(opts: &RunOptions, look: bool) -> Result<(RunReport, Option<OwnCost>), RunError> {
     let _held = hold_idle(opts.hold_idle)?;
     let shape = &opts.shape;
     let mut tracing = opts
@@ -175,14 +187,18 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         // Our side runs on this thread.
         t.arm(&session.arena, 1, nix::unistd::gettid().as_raw());
     }
+    let helper_pids: Vec<i32> = others.iter().map(ContenderProcess::pid).collect();
+    let look_now = || look.then(|| OwnCost::look(server_pid, &helper_pids));
+    let ready = look_now();
     let mine = session.run_own_contender(peer_pids, &channel);
+    let cost = OwnCost::peak(ready, look_now());
     let collected = collect(mine, &mut channel, &mut others);
     let kernel = tracing.map(Tracing::finish);
     let (server, client, others) = collected?;
     let order = (opts.shape.mode == Mode::Free)
         .then(|| crate::order::from_arena(&session.arena, opts.shape.contenders))
         .flatten();
-    Ok(RunReport {
+    let report = RunReport {
         variant: opts.variant,
         mode: opts.shape.mode,
         placement: opts.placement,
@@ -193,7 +209,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         others,
         kernel,
         order,
-    })
+    };
+    Ok((report, cost))
 }
 
 /// A session set up on this side: the arena, each contender's descriptors and CPU.

@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::holder_death::CrashReport;
+use super::sweep::Sweep;
 use super::{
     Baseline, BaselineComparison, CellMetrics, Machine, RunJson, RunReport, SummaryRow, summarize,
 };
@@ -96,6 +97,9 @@ pub struct CompareReport {
     /// `--crash`: the holder-death experiment for the variants compared, plain and protected
     /// cells in one list (`crash --json`'s shape).
     pub holder_death: Option<CrashReport>,
+    /// `--contenders` with several counts: every count's figures. The rest of the report (runs,
+    /// histograms, tables) is then the largest count's.
+    pub sweep: Option<Sweep>,
     /// Latency histograms per cell and contender, merged over repeats (bounded: one per key).
     histograms: BTreeMap<HistKey, Histogram<u64>>,
 }
@@ -113,6 +117,7 @@ impl CompareReport {
             failures: Vec::new(),
             baseline: None,
             holder_death: None,
+            sweep: None,
             histograms: BTreeMap::new(),
         }
     }

@@ -14,6 +14,8 @@
 //! - [`rank_test`]: whether two runs' repeats differ beyond their scatter (Mann–Whitney).
 //! - [`compare`]: everything a `compare` run measured so far ([`CompareReport`]).
 //! - [`cell_opportunity`]: lock opportunity per `compare` cell and contender, over the repeats.
+//! - [`sweep`]: the same cells at several contender counts (`compare --contenders 2,4,…`), and
+//!   what lockfair itself cost at each.
 //! - [`machine`]: the machine the numbers came from.
 //! - [`holder_death`]: what the holder-death experiment found (`crash`, `compare --crash`).
 //! - [`kernel`]: what the kernel recorded (`--kernel-trace`): its counts and a timeline.
@@ -33,6 +35,7 @@ pub mod opportunity;
 pub mod rank_test;
 pub mod run;
 pub mod summary;
+pub mod sweep;
 pub mod what_to_use;
 
 pub use baseline::{Baseline, BaselineComparison};

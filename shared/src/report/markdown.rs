@@ -21,6 +21,8 @@ impl Exporter for Markdown {
             out.push_str("\n## Machine\n\n");
         }
         out.push_str(&machine_markdown(&report.machine));
+        let sweep = super::sweep::to_markdown(report);
+        out.push_str(&sweep.map(|s| format!("\n{s}")).unwrap_or_default());
         let rows = report.summary();
         out.push_str(&format!(
             "\n{} runs. {} A round is one turn of every contender (`turns` mode) or one \

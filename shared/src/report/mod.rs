@@ -3,7 +3,8 @@
 //!
 //! [`terminal`] prints a run or a comparison as aligned tables. A [`ReportDir`] writes a
 //! [`CompareReport`] out through one exporter per format (`summary.md`, `summary.json`, `.hgrm`
-//! files, SVG plots, `frontier.svg` in `free` mode, `report.html`), each file replaced
+//! files, SVG plots, `frontier.svg` in `free` mode, `contenders-*.svg` for a contender sweep,
+//! `report.html`), each file replaced
 //! atomically, after every cell: a crash or a Ctrl-C keeps what was finished. Every file goes
 //! through the folder's [`OutDir`], so no planted symlink redirects a write.
 
@@ -22,6 +23,8 @@ pub mod opportunity;
 mod plots;
 pub mod stops;
 pub mod summary;
+pub mod sweep;
+pub(crate) mod sweep_plot;
 pub mod terminal;
 pub mod timeline;
 pub mod what_to_use;
@@ -87,12 +90,13 @@ impl ReportDir {
 
     fn write(&self, report: &CompareReport) -> io::Result<()> {
         // The page last: it links the files the others wrote.
-        let exporters: [&dyn Exporter; 6] = [
+        let exporters: [&dyn Exporter; 7] = [
             &markdown::Markdown,
             &json::Json,
             &HgrmFiles,
             &plots::Plots,
             &frontier::Frontier,
+            &sweep_plot::SweepPlots,
             &html::Html,
         ];
         for e in exporters {

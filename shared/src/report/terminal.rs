@@ -189,7 +189,8 @@ pub fn compare_text(report: &CompareReport, wide: bool) -> String {
     let mode = report.mode();
     let (main, contenders) = story_tables(&rows, mode, wide);
     let full = summary::summary_table(&rows, mode);
-    let mut out = main.to_text();
+    let mut out = super::sweep::to_text(report, PROSE).unwrap_or_default();
+    out.push_str(&main.to_text());
     out.push_str(&more_columns(&full, &main));
     if !rows.is_empty() {
         out.push_str(&format!(

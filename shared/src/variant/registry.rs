@@ -133,6 +133,7 @@ mod tests {
             variants: Variant::ALL.to_vec(),
             placements: vec![Placement::Free],
             shape: Shape::new(10, 1.0),
+            sweep: Vec::new(),
             repeats: 1,
             server_bin: None,
             command: "test".into(),

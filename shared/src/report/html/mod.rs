@@ -49,12 +49,14 @@ impl Section {
 /// A section of the page: `None` when this report has nothing to show in it.
 type SectionFn = fn(&Input) -> io::Result<Option<Section>>;
 
-/// The page, in the order a reader asks: what to use, the verdict, the table, the plots, fairness, what
+/// The page, in the order a reader asks: what to use, the verdict, a contender sweep, the
+/// table, the plots, fairness, what
 /// happens when the holder dies (`--crash`), the kernel's account (`--kernel-trace`), the
 /// comparison with a baseline, where the numbers came from, the data files.
 const SECTIONS: &[SectionFn] = &[
     sections::what_to_use,
     sections::verdict,
+    sections::sweep,
     sections::main_table,
     sections::latency,
     sections::whoops,

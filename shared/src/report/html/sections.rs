@@ -5,6 +5,7 @@ use std::io;
 use super::page::{esc, figure, paragraphs, table_html};
 use super::{Input, Section, verdict};
 use crate::outcome::Machine;
+use crate::outcome::sweep::SweepMeasure;
 use crate::report::{baseline, frontier, latency, plots, stops, summary, terminal};
 use crate::variant::Mode;
 
@@ -83,6 +84,34 @@ pub fn latency(p: &Input) -> io::Result<Option<Section>> {
         }
     }
     Ok((!body.is_empty()).then(|| Section::new("latency", "Latency by percentile", body)))
+}
+
+/// A contender sweep: a plot and a table per measure against the count, then lockfair's own
+/// cost per count.
+pub fn sweep(p: &Input) -> io::Result<Option<Section>> {
+    use crate::report::{sweep, sweep_plot};
+    let (Some(s), Some(tables)) = (p.report.sweep.as_ref(), sweep::sections(p.report)) else {
+        return Ok(None);
+    };
+    let mut body = paragraphs(&[sweep::intro(p.report, s)]);
+    for (m, (title, table)) in SweepMeasure::ALL.iter().zip(&tables) {
+        body.push_str(&format!("<h3>{}</h3>\n", esc(title)));
+        if let Some(svg) = sweep_plot::sweep_svg(p.report, *m).map_err(io::Error::other)? {
+            let name = sweep_plot::file_name(*m);
+            body.push_str(&figure(
+                &svg,
+                &format!("{title}, median over repeats ({name})"),
+            ));
+        }
+        body.push_str(&table_html(table));
+    }
+    if let Some((title, table)) = tables.last() {
+        body.push_str(&format!("<h3>{}</h3>\n", esc(title)));
+        body.push_str(&table_html(table));
+        body.push_str(&paragraphs(&[sweep::COST_NOTE]));
+    }
+    body.push_str(&paragraphs(&[sweep::largest_line(s)]));
+    Ok(Some(Section::new("sweep", "Contender sweep", body)))
 }
 
 /// Whoops per round (`turns` mode only: whoops need a turn to miss).
