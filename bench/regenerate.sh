@@ -6,7 +6,7 @@
 #
 # usage: bench/regenerate.sh [FOLDER...]      (from anywhere; no FOLDER: all of them, in order)
 #   FOLDER is a name below (reference, reference-free-4, herd-4, fair-futex-free-4, demo,
-#   kernel-trace, overhead, calibration). Each step deletes its folder's generated files first,
+#   kernel-trace, overhead, crash, calibration). Each step deletes its folder's generated files first,
 #   so nothing from an older run survives beside the new one; README.md files are kept.
 # Takes about 25 minutes on the 2-CPU reference VM, most of it the calibration (8 attempts).
 set -eu
@@ -86,6 +86,11 @@ step_crash_stop() { # a holder stopped, and who the kernel says it is: docs/cras
     "$client" crash --stop --out results/crash-stop
 }
 
+step_crash() { # the holder killed, the way out, and what it costs: docs/crash.md
+    fresh crash
+    "$client" crash --markdown >results/crash/crash.md
+}
+
 step_fair_futex_speed() { # fair-futex against futex, paired: docs/contenders.md
     # The script exits 1 when the median ratio is below its threshold; the run is still written,
     # and the pages quote what it measured.
@@ -98,7 +103,7 @@ step_contenders_sweep() { # 2 to 64 contenders: docs/contenders.md
 }
 
 
-all="reference reference-free-4 herd-4 fair-futex-free-4 demo kernel-trace overhead programs unequal crash-stop fair-futex-speed contenders-sweep calibration"
+all="reference reference-free-4 herd-4 fair-futex-free-4 demo kernel-trace overhead programs unequal crash-stop fair-futex-speed contenders-sweep crash calibration"
 [ $# -eq 0 ] && set -- $all
 for folder in "$@"; do
     case " $all " in

@@ -10,7 +10,8 @@
 //! haltpoll"), which every two-CPU figure depends on. A generated block
 //! `<!-- figures demo-table FILE -->…<!-- /figures -->` holds the table of a committed
 //! `demo --json`; `summary-table`, `kernel-table`, `bench-table`, `sweep-table`,
-//! `anatomy-table` and `levels-table` the tables of the other committed outputs (see `tables`);
+//! `anatomy-table` and `levels-table` the tables of the other committed outputs (see `tables`;
+//! `summary-table FILE columns=contenders` is a `--mode free` run's contenders table);
 //! `file` a committed Markdown file verbatim (`crash --stop --out`'s `stop.md`). This test
 //! recomputes every marked figure and
 //! block and fails when one differs; `LOCKFAIR_BLESS=1` (never in CI) rewrites them instead.
@@ -346,4 +347,28 @@ fn a_summary_table_keeps_the_rows_asked_for_with_their_intervals() {
     let table = tables::summary(&json, &["placements=split"]).unwrap();
     assert!(table.contains("| eventfd | split | 311.9k (257.5k–343.2k) | 0 | 0 | 1.35 µs (1.35–1.88) | 4.00 ms | 423 ns (409–469) | 0.96× |"), "{table}");
     assert!(!table.contains("ofd"), "{table}");
+}
+
+#[test]
+fn a_contenders_table_says_when_jain_had_no_window() {
+    let s = |m: f64, lo: f64, hi: f64| serde_json::json!({"median": m, "lo": lo, "hi": hi});
+    let row = |v: &str, jain_repeats: u64| {
+        serde_json::json!({
+            "variant": v, "placement": "free", "repeats": 8, "jain_repeats": jain_repeats,
+            "rounds_per_sec": s(1_164_000.0, 974_900.0, 1_580_000.0),
+            "handoff_p99_ns": s(541.0, 471.0, 991.0), "jain_index": s(0.446, 0.270, 0.870),
+            "barging_rate": s(0.789, 0.753, 0.913),
+            "order": {"contending": s(3.65, 2.88, 3.93), "bypass_p99": s(406.0, 182.0, 5090.0),
+                      "bypass_max": s(0.0, 0.0, 0.0)}
+        })
+    };
+    let json = serde_json::json!({"summary": [row("futex", 8), row("ticket", 0), row("flock", 6)]});
+    let table = tables::summary(&json, &["columns=contenders"]).unwrap();
+    assert!(table.contains("| futex | free | 1.16M (974.9k–1.58M) | 541 ns (471–991) | 0.446 (0.270–0.870) | 3.65 (2.88–3.93) | 0.789 (0.753–0.913) | 406 (182–5090) | 0 |"), "{table}");
+    assert!(
+        table.contains("| ticket | free | 1.16M (974.9k–1.58M) | 541 ns (471–991) | n/a |"),
+        "{table}"
+    );
+    assert!(table.contains("| 0.446 (0.270–0.870) in 6/8 |"), "{table}");
+    assert!(tables::summary(&json, &["columns=wide"]).is_err());
 }

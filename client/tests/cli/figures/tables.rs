@@ -84,8 +84,8 @@ fn list<'a>(options: &'a [&str], key: &str) -> Option<Vec<&'a str>> {
         .map(|v| v.split(',').collect())
 }
 
-/// A `compare` report's main table (`turns` mode), rows filtered by `variants=` and
-/// `placements=`.
+/// A `compare` report's rows, filtered by `variants=` and `placements=`: its main table
+/// (`turns` mode), or with `columns=contenders` the contenders table of a `free` run.
 pub fn summary(json: &Value, options: &[&str]) -> Table {
     let variants = list(options, "variants");
     let placements = list(options, "placements");
@@ -93,6 +93,22 @@ pub fn summary(json: &Value, options: &[&str]) -> Table {
         want.as_ref()
             .is_none_or(|w| w.contains(&r[k].as_str().unwrap_or("")))
     };
+    let rows = json["summary"].as_array().ok_or("no summary")?;
+    let rows = rows
+        .iter()
+        .filter(|r| keep(r, "variant", &variants) && keep(r, "placement", &placements));
+    match list(options, "columns").as_deref() {
+        None => Ok(main_table(rows)),
+        Some(["contenders"]) => Ok(contenders_table(rows)),
+        Some(other) => Err(format!(
+            "columns={}: want columns=contenders",
+            other.join(",")
+        )),
+    }
+}
+
+/// The main table: speed, whoops, exclusion, latency and CPU per round.
+fn main_table<'a>(rows: impl Iterator<Item = &'a Value>) -> String {
     let mut out = header(&[
         "variant",
         "placement",
@@ -104,11 +120,7 @@ pub fn summary(json: &Value, options: &[&str]) -> Table {
         "CPU/round",
         "× pipe",
     ]);
-    let rows = json["summary"].as_array().ok_or("no summary")?;
-    for r in rows
-        .iter()
-        .filter(|r| keep(r, "variant", &variants) && keep(r, "placement", &placements))
-    {
+    for r in rows {
         let x_pipe = r["x_pipe"]
             .as_f64()
             .map(|x| format!("{x:.2}×"))
@@ -125,7 +137,55 @@ pub fn summary(json: &Value, options: &[&str]) -> Table {
             x_pipe,
         ]));
     }
-    Ok(out)
+    out
+}
+
+/// A `free` run's contenders table: speed and tail beside the measures of the lock (barging,
+/// bypass) and those that also carry the scheduler (Jain, waiting).
+fn contenders_table<'a>(rows: impl Iterator<Item = &'a Value>) -> String {
+    let mut out = header(&[
+        "variant",
+        "placement",
+        "rounds/s",
+        "wait p99",
+        "Jain",
+        "waiting",
+        "barging rate",
+        "bypass p99",
+        "bypass max",
+    ]);
+    let share = |x: f64| format!("{x:.3}");
+    let count = |x: f64| format!("{x:.0}");
+    for r in rows {
+        out.push_str(&row(&[
+            r["variant"].as_str().unwrap_or("?").into(),
+            r["placement"].as_str().unwrap_or("?").into(),
+            spread(&r["rounds_per_sec"], rate),
+            spread(&r["handoff_p99_ns"], ns),
+            jain(r),
+            spread(&r["order"]["contending"], |x| format!("{x:.2}")),
+            spread(&r["barging_rate"], share),
+            spread(&r["order"]["bypass_p99"], count),
+            spread(&r["order"]["bypass_max"], count),
+        ]));
+    }
+    out
+}
+
+/// Jain's index as the report prints it: `n/a` when no repeat had a common window, `… in k/N`
+/// when only k of the N repeats had one.
+fn jain(r: &Value) -> String {
+    let with = r["jain_repeats"].as_u64().unwrap_or(0);
+    let repeats = r["repeats"].as_u64().unwrap_or(0);
+    if with == 0 {
+        return "n/a".into();
+    }
+    let value = spread(&r["jain_index"], |x| format!("{x:.3}"));
+    if with < repeats {
+        format!("{value} in {with}/{repeats}")
+    } else {
+        value
+    }
 }
 
 /// `min–max` of `values`, or the one value.
