@@ -98,6 +98,8 @@ step_fair_futex_speed() { # fair-futex against futex, paired: docs/contenders.md
     # The same pairs ten times longer (runs of about a second): the ratio depends on the length.
     BEFORE_REV=4034901 OUT=results/fair-futex-speed-long bench/fair_vs_futex.sh 5 4 2000000 ||
         echo "regenerate.sh: fair-futex below its threshold (see results/fair-futex-speed-long)" >&2
+    # Why the length matters: futex(2) calls per acquisition, short and long (perf, root).
+    bench/futex_syscalls.sh results/fair-futex-speed-long/syscalls.json
 }
 
 step_contenders_sweep() { # 2 to 64 contenders: docs/contenders.md
