@@ -18,6 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lockfair::report::demo::num;
 use serde_json::Value;
 
 mod tables;
@@ -126,17 +127,6 @@ fn scaled(value: f64, scale: Option<&str>) -> Result<f64, String> {
 fn read_json(file: &str) -> Result<Value, String> {
     let text = std::fs::read_to_string(repo().join(file)).map_err(|e| format!("{file}: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))
-}
-
-/// A number as the demo's table shows it.
-fn num(x: f64) -> String {
-    if (x == x.trunc() && x.abs() < 1e9) || x.abs() >= 100.0 {
-        format!("{x:.0}")
-    } else if x.abs() >= 1.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.3}")
-    }
 }
 
 /// The table of a committed `demo --json`: claim, median, interval, condition, verdict.

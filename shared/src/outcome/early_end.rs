@@ -59,22 +59,26 @@ impl EarlyEnd {
     }
 }
 
+/// Rounds per second over `wall_ns` (0 for a run that took no time).
+fn pace(done: u64, wall_ns: u64) -> f64 {
+    if wall_ns == 0 {
+        0.0
+    } else {
+        done as f64 * 1e9 / wall_ns as f64
+    }
+}
+
 impl RunReport {
     /// How this run fell short of its rounds, if it did.
     pub fn early_end(&self) -> Option<EarlyEnd> {
         let done = self.contenders().map(|s| s.rounds).min().unwrap_or(0);
         let wall = self.contenders().map(|s| s.wall_ns).max().unwrap_or(0);
-        let pace = if wall == 0 {
-            0.0
-        } else {
-            done as f64 * 1e9 / wall as f64
-        };
         EarlyEnd::of(
             self.rounds,
             done,
             self.contenders().map(|s| s.end),
             Some(self.max_seconds),
-            pace,
+            pace(done, wall),
         )
     }
 }
@@ -89,17 +93,12 @@ impl RunJson {
             .min()
             .unwrap_or(0);
         let wall = self.server.wall_ns.max(self.client.wall_ns);
-        let pace = if wall == 0 {
-            0.0
-        } else {
-            done as f64 * 1e9 / wall as f64
-        };
         EarlyEnd::of(
             self.rounds,
             done,
             [self.server.end, self.client.end].into_iter(),
             self.max_seconds,
-            pace,
+            pace(done, wall),
         )
     }
 }

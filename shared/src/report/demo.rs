@@ -41,7 +41,9 @@ pub fn figure(step: &Step) -> String {
     format!("{} {}{interval}", num(median), step.unit)
 }
 
-fn num(x: f64) -> String {
+/// A figure as the demo prints it: whole numbers and anything from 100 up without decimals,
+/// two decimals from 1, three below (the README's demo table uses it too).
+pub fn num(x: f64) -> String {
     if (x == x.trunc() && x.abs() < 1e9) || x.abs() >= 100.0 {
         format!("{x:.0}")
     } else if x.abs() >= 1.0 {

@@ -13,32 +13,17 @@ use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 
-use super::holder_death::{Description, HolderDeath};
-use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, no_preparation};
+use super::spec::Spec;
 use super::{Ctx, Exclusion, Handoff, Opened, SetupError, file_lock};
 use crate::sys::io_errno;
 
-pub(super) const SPEC: Spec = Spec {
-    name: "fs4",
-    family: Family::FileLocks,
-    shares_description: false,
-    supports: Supports::EVERYTHING,
-    fds: Fds::NONE,
-    prepare: no_preparation,
+pub(super) const SPEC: Spec = file_lock::whole_file(
+    "fs4",
     open,
-    death: HolderDeath::plain(
-        &[Description::Own, Description::Shared],
-        file_lock::owned_by_description,
-    ),
-    whoops_in_storms: true,
-    yardstick: file_lock::NO_YARDSTICK,
-    profile: Profile {
-        overtaking: Overtaking::Unbounded,
-        death: Death::Released,
-        needs: "the fs4 crate; a description of its own per process",
-        from_async: "fs4's async FileExt (tokio, smol): the blocking flock on a thread pool",
-    },
-};
+    file_lock::owned_by_description,
+    "the fs4 crate; a description of its own per process",
+    "fs4's async FileExt (tokio, smol): the blocking flock on a thread pool",
+);
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
     Ok(Opened::in_arena(

@@ -26,8 +26,7 @@ use nix::sys::time::TimeSpec;
 use nix::time::{ClockId, ClockNanosleepFlags, clock_nanosleep};
 
 use super::fair_futex::XorShift;
-use super::holder_death::{Description, HolderDeath};
-use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports};
+use super::spec::Spec;
 use super::{Ctx, Exclusion, Handoff, Opened, Setup, SetupError, file_lock};
 use crate::arena::Arena;
 use crate::sys::io_errno;
@@ -40,26 +39,16 @@ pub const MIN_POLL_SLEEP: Duration = Duration::from_micros(50);
 /// The longest sleep accepted: one that still ends a run of a few rounds within a minute.
 pub const MAX_POLL_SLEEP: Duration = Duration::from_secs(1);
 
+/// A whole-file flock like `std-lock`'s, with its sleep prepared in the arena.
 pub(super) const SPEC: Spec = Spec {
-    name: "poll-lock",
-    family: Family::FileLocks,
-    shares_description: false,
-    supports: Supports::EVERYTHING,
-    fds: Fds::NONE,
     prepare,
-    open,
-    death: HolderDeath::plain(
-        &[Description::Own, Description::Shared],
+    ..file_lock::whole_file(
+        "poll-lock",
+        open,
         file_lock::owned_by_description,
-    ),
-    whoops_in_storms: true,
-    yardstick: file_lock::NO_YARDSTICK,
-    profile: Profile {
-        overtaking: Overtaking::Unbounded,
-        death: Death::Released,
-        needs: "nothing; a description of its own per process",
-        from_async: "try_lock, then an async sleep: no thread blocked",
-    },
+        "nothing; a description of its own per process",
+        "try_lock, then an async sleep: no thread blocked",
+    )
 };
 
 shared_atomics! {

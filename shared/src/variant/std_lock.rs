@@ -10,32 +10,17 @@ use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 
-use super::holder_death::{Description, HolderDeath};
-use super::spec::{Death, Family, Fds, Overtaking, Profile, Spec, Supports, no_preparation};
+use super::spec::Spec;
 use super::{Ctx, Exclusion, Handoff, Opened, SetupError, file_lock};
 use crate::sys::io_errno;
 
-pub(super) const SPEC: Spec = Spec {
-    name: "std-lock",
-    family: Family::FileLocks,
-    shares_description: false,
-    supports: Supports::EVERYTHING,
-    fds: Fds::NONE,
-    prepare: no_preparation,
+pub(super) const SPEC: Spec = file_lock::whole_file(
+    "std-lock",
     open,
-    death: HolderDeath::plain(
-        &[Description::Own, Description::Shared],
-        file_lock::owned_by_description,
-    ),
-    whoops_in_storms: true,
-    yardstick: file_lock::NO_YARDSTICK,
-    profile: Profile {
-        overtaking: Overtaking::Unbounded,
-        death: Death::Released,
-        needs: "Rust 1.89; a description of its own per process",
-        from_async: "a blocking File::lock: spawn_blocking (no descriptor to poll)",
-    },
-};
+    file_lock::owned_by_description,
+    "Rust 1.89; a description of its own per process",
+    "a blocking File::lock: spawn_blocking (no descriptor to poll)",
+);
 
 fn open<'a>(ctx: &Ctx<'a>, _: Vec<OwnedFd>) -> Result<Opened<'a>, SetupError> {
     Ok(Opened::in_arena(
